@@ -1,0 +1,18 @@
+/** Process exit codes; documented in the README's "Exit codes" table. Keep them in sync. */
+export const ExitCode = {
+  /** Every step on every host is ok or fixed. */
+  OK: 0,
+  /** A step failed, or a host was unreachable / its outcome unknown. */
+  FAILED: 1,
+  /** Bad command line, bad YAML, unknown host pattern, missing runbook: nothing ran. */
+  USAGE: 2,
+  /** Dry run: at least one fix is pending. */
+  PENDING: 3,
+  /** Another operator holds the host lock. */
+  LOCKED: 4,
+  /** A bug in runbook itself. */
+  INTERNAL: 70,
+  /** The operator quit or pressed Ctrl-C. */
+  ABORTED: 130,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

@@ -1,0 +1,48 @@
+/**
+ * Entry point. Thin: parses the command line with commander and hands off to one module per
+ * command group. Command modules import their heavy dependencies lazily inside the action, so
+ * `runbook --help` stays fast.
+ */
+import { Command, CommanderError } from 'commander';
+import { createRequire } from 'node:module';
+import { ExitCode } from './exit-codes.js';
+import { UserError } from '../model/errors.js';
+import { register as registerCore } from './commands/core.js';
+import { register as registerApply } from './commands/apply.js';
+import { register as registerLab } from './commands/lab.js';
+import { register as registerAudit } from './commands/audit.js';
+
+const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+const program = new Command('runbook')
+  .description('Find and fix broken nodes in a server fleet over SSH')
+  .version(pkg.version)
+  .option('--debug', 'print stack traces for internal errors')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+registerCore(program);
+registerApply(program);
+registerLab(program);
+registerAudit(program);
+
+function fail(err: unknown): never {
+  if (err instanceof CommanderError) {
+    // commander has already printed its message (or the help/version text).
+    process.exit(err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE);
+  }
+  if (err instanceof UserError) {
+    process.stderr.write(`${err.format()}\n`);
+    process.exit(err.exitCode);
+  }
+  const debug = program.opts<{ debug?: boolean }>().debug || process.argv.includes('--debug');
+  const msg = err instanceof Error ? (debug ? (err.stack ?? err.message) : err.message) : String(err);
+  process.stderr.write(`runbook: internal error: ${msg}${debug ? '' : ' (re-run with --debug for details)'}\n`);
+  process.exit(ExitCode.INTERNAL);
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  fail(err);
+}

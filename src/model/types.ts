@@ -1,0 +1,93 @@
+/**
+ * The loaded, validated model the engine works from. Loaders (runbook-load, inventory-load,
+ * ansible-inventory) produce these; nothing downstream sees raw YAML.
+ */
+import type { SourcePos } from './errors.js';
+
+/** A shell command template, with where it came from so template errors can name file:line:col. */
+export interface CommandTemplate {
+  text: string;
+  pos: SourcePos;
+}
+
+export interface Expectation {
+  /** Exact stdout (trailing newline ignored) or a regex. */
+  kind: 'equals' | 'regex';
+  value: string;
+}
+
+export interface Step {
+  name: string;
+  pos: SourcePos;
+  /** Read-only. Passes on exit 0 (and `expect`, when given). */
+  check: CommandTemplate;
+  expect?: Expectation;
+  /** Run in order; stops at the first failure. Empty: a check-only step (diagnose). */
+  fix: CommandTemplate[];
+  /** Defaults to the check. */
+  verify?: CommandTemplate;
+  timeoutMs?: number;
+  continueOnFailure: boolean;
+  become?: boolean;
+  // Fleet control (issue 6)
+  when?: CommandTemplate;
+  on?: string;
+  once: boolean;
+  register?: string;
+  json: boolean;
+  notify: string[];
+}
+
+export interface VarDef {
+  value: unknown;
+  secret: boolean;
+}
+
+export interface Runbook {
+  name: string;
+  description: string;
+  file: string;
+  /** sha256 of the file's bytes, for the audit trail. */
+  hash: string;
+  vars: Record<string, VarDef>;
+  steps: Step[];
+  handlers: Step[];
+  serial?: number | string;
+  maxFailures?: number | string;
+  become?: boolean;
+}
+
+export interface Host {
+  name: string;
+  address: string;
+  port: number;
+  user: string;
+  /** Group names, most general first; `all` is implied and not listed. */
+  groups: string[];
+  /** Resolved vars: group vars (by depth) < host vars. Runbook and --var layers are added by the template. */
+  vars: Record<string, unknown>;
+  /** Names of vars whose values are secret (masked in every output). */
+  secretVars: string[];
+  connection: 'ssh' | 'local';
+  identityFile?: string;
+  knownHostsFile?: string;
+  proxyJump?: string;
+  become?: boolean;
+  becomePassword?: string;
+  /** Where the host was defined, for error messages. */
+  pos?: SourcePos;
+}
+
+export interface Group {
+  name: string;
+  hosts: string[];
+  children: string[];
+  vars: Record<string, unknown>;
+}
+
+export interface Inventory {
+  file: string;
+  /** In definition order. */
+  hosts: Host[];
+  groups: Map<string, Group>;
+}

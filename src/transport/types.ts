@@ -1,0 +1,104 @@
+/**
+ * The one interface between the engine and the machines it changes. The engine never knows
+ * whether it talks to ssh2 or to a local shell.
+ */
+
+export interface ExecOptions {
+  /** Hard deadline for this command; on expiry the channel is closed and outcome is 'timeout'. */
+  timeoutMs?: number;
+  /** Written to the command's stdin, then stdin is closed. Never logged. */
+  stdin?: string;
+  /** Run through `sudo -n` (or sudo -S with the become password on stdin). */
+  become?: boolean;
+  /** Aborting closes the channel; outcome becomes 'interrupted'. */
+  signal?: AbortSignal;
+  /** Per-stream cap; the tail is kept. Default 1 MiB. */
+  maxOutputBytes?: number;
+}
+
+/**
+ * - exit: the command exited with `code`.
+ * - signal: the remote process died of `signal`.
+ * - timeout: our deadline fired and we closed the channel; the command may have done part of its work.
+ * - lost: the channel or connection went away without an exit status: the outcome is UNKNOWN.
+ * - interrupted: the operator aborted it (second Ctrl-C).
+ */
+export type ExecOutcome = 'exit' | 'signal' | 'timeout' | 'lost' | 'interrupted';
+
+export interface ExecResult {
+  outcome: ExecOutcome;
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  /** True when the stream exceeded maxOutputBytes and only its tail was kept. */
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  durationMs: number;
+  /** Human-readable reason when outcome is not 'exit'. */
+  reason?: string;
+}
+
+/** Why a connection could not be made. Every kind maps to a one-line, actionable message. */
+export type ConnectErrorKind =
+  | 'unknown-host-key'
+  | 'changed-host-key'
+  | 'revoked-host-key'
+  | 'auth'
+  | 'timeout'
+  | 'refused'
+  | 'unreachable'
+  | 'passphrase'
+  | 'config'
+  | 'other';
+
+export class ConnectError extends Error {
+  constructor(
+    readonly host: string,
+    readonly kind: ConnectErrorKind,
+    message: string,
+    /** What the operator should do, e.g. the exact ssh-keyscan line to trust a key. */
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = 'ConnectError';
+  }
+}
+
+export interface Connection {
+  readonly host: string;
+  exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
+  close(): Promise<void>;
+}
+
+/** Everything needed to reach one host; built from the inventory plus ssh config. */
+export interface ConnectTarget {
+  name: string;
+  address: string;
+  port: number;
+  user: string;
+  connection: 'ssh' | 'local';
+  identityFile?: string;
+  knownHostsFile?: string;
+  /** OpenSSH ProxyJump syntax: [user@]host[:port][,...] — names may be inventory hosts. */
+  proxyJump?: string;
+  become?: boolean;
+  becomePassword?: string;
+}
+
+export interface TransportOptions {
+  connectTimeoutMs: number;
+  /** Record unknown host keys (OpenSSH accept-new). A changed key is still refused. */
+  acceptNew: boolean;
+  /** Where accept-new writes, default ~/.ssh/known_hosts. */
+  knownHostsWriteFile?: string;
+  keepaliveIntervalMs: number;
+  /** Concurrent exec channels per connection (OpenSSH MaxSessions default is 10). */
+  maxSessions: number;
+}
+
+export interface Transport {
+  connect(target: ConnectTarget): Promise<Connection>;
+  /** Closes every connection (including shared bastion connections). */
+  closeAll(): Promise<void>;
+}
