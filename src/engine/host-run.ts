@@ -1,0 +1,257 @@
+/**
+ * What happens on one host: its steps in order over one connection. Step semantics live here
+ * (check → ok | would-fix | approval → fix → verify → fixed | failed); which hosts run when is
+ * a strategy's business (strategy.ts), and what the operator sees is a listener's.
+ */
+import type { ExecResult, Connection } from '../transport/types.js';
+import type { Expectation, Host } from '../model/types.js';
+import type { Phase, RunEvent, StepStatus } from './events.js';
+import type { HostPlan, PlannedStep, RenderedCommand, RunMode } from './plan.js';
+import { approves, type Approval, type ApprovalGate } from './approval.js';
+import type { RunControl } from './control.js';
+import { judge, type Verdict } from './judge.js';
+import { lastLines, oneLine, outputTail, safeFullOutput, type Redact } from './sanitize.js';
+
+export interface HostRunContext {
+  runId: string;
+  mode: RunMode;
+  emit: (event: RunEvent) => void;
+  redact: Redact;
+  gate: ApprovalGate;
+  control: RunControl;
+  /** For steps without a `timeout`. */
+  defaultTimeoutMs: number;
+  now: () => Date;
+}
+
+export interface StepOutcome {
+  step: string;
+  status: StepStatus;
+  reason?: string;
+}
+
+export interface HostOutcome {
+  host: string;
+  reachable: boolean;
+  steps: StepOutcome[];
+}
+
+export type Connect = (host: Host) => Promise<Connection>;
+
+interface Ran {
+  result: ExecResult;
+  verdict: Verdict;
+}
+
+/** Statuses after which the host's later steps must not run (regardless of continue_on_failure). */
+const HOST_STATE_UNKNOWN: ReadonlySet<StepStatus> = new Set(['unknown', 'interrupted']);
+
+function errorMessage(err: unknown): string {
+  if (err instanceof Error) {
+    const hint = (err as { hint?: unknown }).hint;
+    return typeof hint === 'string' && hint ? `${err.message} (${hint})` : err.message;
+  }
+  return String(err);
+}
+
+/** Runs one command and reports it (the 'command' event) before anything else starts on this host. */
+export async function execAndReport(
+  conn: Connection,
+  host: string,
+  ps: PlannedStep,
+  phase: Phase,
+  cmd: RenderedCommand,
+  expect: Expectation | undefined,
+  ctx: HostRunContext,
+  approval?: Approval,
+): Promise<Ran> {
+  const started = Date.now();
+  let result: ExecResult;
+  try {
+    result = await conn.exec(cmd.command, {
+      timeoutMs: ps.timeoutMs ?? ctx.defaultTimeoutMs,
+      become: ps.become,
+      signal: ctx.control.signal,
+    });
+  } catch (err) {
+    // A transport that throws instead of returning gives us no exit status: the outcome is unknown.
+    result = {
+      outcome: ctx.control.interrupted ? 'interrupted' : 'lost',
+      code: null,
+      signal: null,
+      stdout: '',
+      stderr: '',
+      stdoutTruncated: false,
+      stderrTruncated: false,
+      durationMs: Date.now() - started,
+      reason: errorMessage(err),
+    };
+  }
+  ctx.emit({
+    type: 'command',
+    time: ctx.now().toISOString(),
+    runId: ctx.runId,
+    host,
+    step: ps.name,
+    phase,
+    command: ctx.redact(cmd.display),
+    outcome: result.outcome,
+    exitCode: result.code,
+    durationMs: result.durationMs,
+    output: outputTail(result.stdout, result.stderr, result.stdoutTruncated || result.stderrTruncated, ctx.redact),
+    ...(approval ? { approval } : {}),
+  });
+  return { result, verdict: judge(result, expect) };
+}
+
+/** Why a command did not pass, in one safe line, with the last line of its output. */
+function failureReason(what: string, ran: Ran, ctx: HostRunContext): string {
+  const reason = ran.verdict.kind === 'pass' ? 'passed' : ran.verdict.reason;
+  const last = lastLines(ran.result.stderr || ran.result.stdout, 1);
+  return oneLine(ctx.redact(last ? `${what}: ${reason}: ${last}` : `${what}: ${reason}`));
+}
+
+interface StepResultExtra {
+  reason?: string;
+  checkOutput?: string;
+  fixCommands?: string[];
+}
+
+export function reportStepResult(
+  ctx: HostRunContext,
+  host: string,
+  ps: Pick<PlannedStep, 'name' | 'index'>,
+  status: StepStatus,
+  started: number,
+  extra: StepResultExtra = {},
+): StepOutcome {
+  ctx.emit({
+    type: 'step-result',
+    time: ctx.now().toISOString(),
+    runId: ctx.runId,
+    host,
+    step: ps.name,
+    stepIndex: ps.index,
+    status,
+    ...extra,
+    durationMs: Date.now() - started,
+  });
+  return { step: ps.name, status, ...(extra.reason !== undefined ? { reason: extra.reason } : {}) };
+}
+
+/** check → (ok | would-fix | approve → fix → verify). Emits step-start, commands, approval, step-result. */
+export async function runStep(conn: Connection, host: string, ps: PlannedStep, ctx: HostRunContext): Promise<StepOutcome> {
+  const started = Date.now();
+  ctx.emit({ type: 'step-start', time: ctx.now().toISOString(), runId: ctx.runId, host, step: ps.name, stepIndex: ps.index });
+  const done = (status: StepStatus, extra?: StepResultExtra) => reportStepResult(ctx, host, ps, status, started, extra);
+
+  const check = await execAndReport(conn, host, ps, 'check', ps.check, ps.expect, ctx);
+  switch (check.verdict.kind) {
+    case 'pass':
+      return done('ok');
+    case 'unknown':
+      return done('unknown', { reason: failureReason('check', check, ctx) });
+    case 'interrupted':
+      return done('interrupted', { reason: failureReason('check', check, ctx) });
+    case 'error':
+      return done('failed', { reason: failureReason('check', check, ctx) });
+    case 'fail':
+      break;
+  }
+
+  const checkTail = outputTail(check.result.stdout, check.result.stderr, false, ctx.redact).tail;
+  const fixCommands = ps.fix.map((f) => ctx.redact(f.display));
+  const pending = { checkOutput: checkTail, fixCommands };
+  const why = failureReason('check failed', check, ctx);
+  if (ps.fix.length === 0) return done('failed', { reason: `${why} (check-only step: no fix defined)`, checkOutput: checkTail });
+  if (ctx.mode === 'dry-run') return done('would-fix', { reason: why, ...pending });
+  if (ctx.control.stopping) return done('not-run', { reason: ctx.control.stopReason, ...pending });
+
+  const approval = await ctx.gate.decide({
+    host,
+    step: ps.name,
+    stepIndex: ps.index,
+    reason: why,
+    checkTail,
+    checkOutput: safeFullOutput(check.result.stdout, check.result.stderr, ctx.redact),
+    commands: fixCommands,
+  });
+  ctx.emit({ type: 'approval', time: ctx.now().toISOString(), runId: ctx.runId, host, step: ps.name, ...approval });
+  if (!approves(approval.decision)) {
+    const reason = approval.decision === 'quit' ? `not fixed: ${ctx.control.stopReason ?? 'the run was stopped'}` : `fix declined by ${approval.by}`;
+    return done('skipped', { reason, ...pending });
+  }
+  if (ctx.control.stopping) return done('not-run', { reason: ctx.control.stopReason, ...pending });
+
+  for (const [i, fix] of ps.fix.entries()) {
+    const ran = await execAndReport(conn, host, ps, 'fix', fix, undefined, ctx, approval);
+    const what = ps.fix.length > 1 ? `fix command ${i + 1} of ${ps.fix.length}` : 'fix';
+    switch (ran.verdict.kind) {
+      case 'pass':
+        continue;
+      case 'unknown':
+        return done('unknown', { reason: failureReason(what, ran, ctx), ...pending });
+      case 'interrupted':
+        return done('interrupted', { reason: failureReason(what, ran, ctx), ...pending });
+      default:
+        return done('failed', { reason: failureReason(what, ran, ctx), ...pending });
+    }
+  }
+
+  const verify = await execAndReport(conn, host, ps, 'verify', ps.verify, ps.verifyExpect, ctx);
+  switch (verify.verdict.kind) {
+    case 'pass':
+      return done('fixed', pending);
+    case 'unknown':
+      return done('unknown', { reason: failureReason('verify', verify, ctx), ...pending });
+    case 'interrupted':
+      return done('interrupted', { reason: failureReason('verify', verify, ctx), ...pending });
+    default:
+      return done('failed', { reason: failureReason('verify after fix', verify, ctx), ...pending });
+  }
+}
+
+/** Every step of a host that could not be reached gets the same status and reason. */
+function reportAll(ctx: HostRunContext, hp: HostPlan, from: number, status: StepStatus, reason: string | undefined): StepOutcome[] {
+  const now = Date.now();
+  return hp.steps.slice(from).map((ps) => reportStepResult(ctx, hp.host.name, ps, status, now, reason ? { reason } : {}));
+}
+
+/** Connects, runs the host's steps in order, closes. Never throws for a host problem. */
+export async function runHost(hp: HostPlan, connect: Connect, ctx: HostRunContext): Promise<HostOutcome> {
+  const host = hp.host.name;
+  if (ctx.control.stopping) return { host, reachable: false, steps: reportAll(ctx, hp, 0, 'not-run', ctx.control.stopReason) };
+
+  const started = Date.now();
+  let conn: Connection;
+  try {
+    conn = await connect(hp.host);
+  } catch (err) {
+    const error = oneLine(ctx.redact(errorMessage(err)), 300);
+    ctx.emit({ type: 'host-connect', time: ctx.now().toISOString(), runId: ctx.runId, host, ok: false, error, durationMs: Date.now() - started });
+    return { host, reachable: false, steps: reportAll(ctx, hp, 0, 'unreachable', error) };
+  }
+  ctx.emit({ type: 'host-connect', time: ctx.now().toISOString(), runId: ctx.runId, host, ok: true, durationMs: Date.now() - started });
+
+  const steps: StepOutcome[] = [];
+  try {
+    let blockedBy: string | undefined;
+    for (const ps of hp.steps) {
+      if (blockedBy !== undefined) {
+        steps.push(reportStepResult(ctx, host, ps, 'blocked', Date.now(), { reason: blockedBy }));
+        continue;
+      }
+      if (ctx.control.stopping) {
+        steps.push(reportStepResult(ctx, host, ps, 'not-run', Date.now(), { reason: ctx.control.stopReason }));
+        continue;
+      }
+      const outcome = await runStep(conn, host, ps, ctx);
+      steps.push(outcome);
+      if (HOST_STATE_UNKNOWN.has(outcome.status)) blockedBy = `blocked: the outcome of "${ps.name}" is ${outcome.status}`;
+      else if (outcome.status === 'failed' && !ps.continueOnFailure) blockedBy = `blocked: "${ps.name}" failed`;
+    }
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+  return { host, reachable: true, steps };
+}

@@ -1,0 +1,21 @@
+/** The engine's public API. */
+export { EventBus } from './bus.js';
+export { RunControl } from './control.js';
+export type * from './events.js';
+export { buildPlan, planStep, type CommandRenderer, type HostPlan, type Plan, type PlannedStep, type RenderedCommand, type RunMode } from './plan.js';
+export {
+  approves,
+  autoApprove,
+  createInteractiveGate,
+  type Approval,
+  type ApprovalGate,
+  type ApprovalRequest,
+  type PromptAnswer,
+  type Prompter,
+} from './approval.js';
+export { execAndReport, reportStepResult, runHost, runStep, type Connect, type HostOutcome, type HostRunContext, type StepOutcome } from './host-run.js';
+export { DEFAULT_FORKS, parallelStrategy, type RunOneHost, type Strategy } from './strategy.js';
+export { exitCodeFor, summarize, type HostCounts } from './summary.js';
+export { DEFAULT_STEP_TIMEOUT_MS, newRunId, runPlan, type RunOptions, type RunResult } from './run.js';
+export { neutralize, oneLine, outputTail, type Redact } from './sanitize.js';
+export { judge, matchesExpectation, type Verdict } from './judge.js';

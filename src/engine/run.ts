@@ -1,0 +1,93 @@
+/**
+ * Executes a plan: run-start, every host through the strategy, run-end. The single entry point
+ * the CLI (and tests, and later fleet control) call.
+ */
+import { randomBytes } from 'node:crypto';
+import type { EventBus } from './bus.js';
+import { RunControl } from './control.js';
+import type { ApprovalGate } from './approval.js';
+import { runHost, type Connect, type HostOutcome, type HostRunContext } from './host-run.js';
+import type { Plan } from './plan.js';
+import { parallelStrategy, type Strategy } from './strategy.js';
+import { exitCodeFor, summarize, type HostCounts } from './summary.js';
+import type { Redact } from './sanitize.js';
+
+export interface RunOptions {
+  operator: string;
+  /** Required in apply mode; dry-run never asks. */
+  gate?: ApprovalGate;
+  connect: Connect;
+  bus: EventBus;
+  redact?: Redact;
+  control?: RunControl;
+  strategy?: Strategy;
+  runId?: string;
+  /** For steps without their own `timeout`. */
+  defaultTimeoutMs?: number;
+  now?: () => Date;
+}
+
+export interface RunResult {
+  runId: string;
+  exitCode: number;
+  aborted: boolean;
+  stopReason?: string;
+  hosts: HostOutcome[];
+  summary: Record<string, HostCounts>;
+}
+
+export const DEFAULT_STEP_TIMEOUT_MS = 5 * 60_000;
+
+export function newRunId(now = new Date()): string {
+  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
+}
+
+const neverAsked: ApprovalGate = {
+  decide: () => Promise.reject(new Error('internal: an approval was requested without a gate')),
+};
+
+export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> {
+  const now = opts.now ?? (() => new Date());
+  const runId = opts.runId ?? newRunId(now());
+  const control = opts.control ?? new RunControl();
+  const strategy = opts.strategy ?? parallelStrategy();
+  const started = Date.now();
+  const ctx: HostRunContext = {
+    runId,
+    mode: plan.mode,
+    emit: (e) => opts.bus.emit(e),
+    redact: opts.redact ?? ((s) => s),
+    gate: opts.gate ?? neverAsked,
+    control,
+    defaultTimeoutMs: opts.defaultTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS,
+    now,
+  };
+
+  ctx.emit({
+    type: 'run-start',
+    time: now().toISOString(),
+    runId,
+    runbook: plan.runbook.name,
+    runbookFile: plan.runbook.file,
+    runbookHash: plan.runbook.hash,
+    operator: opts.operator,
+    mode: plan.mode,
+    hosts: plan.hosts.map((h) => h.host.name),
+    steps: plan.runbook.steps.map((s) => s.name),
+  });
+
+  const hosts = await strategy.run(plan.hosts, (hp) => runHost(hp, opts.connect, ctx), control);
+  const summary = summarize(hosts);
+  const exitCode = exitCodeFor(hosts, { mode: plan.mode, aborted: control.aborted });
+  ctx.emit({
+    type: 'run-end',
+    time: now().toISOString(),
+    runId,
+    exitCode,
+    aborted: control.aborted,
+    ...(control.stopReason !== undefined ? { stopReason: control.stopReason } : {}),
+    summary,
+    durationMs: Date.now() - started,
+  });
+  return { runId, exitCode, aborted: control.aborted, stopReason: control.stopReason, hosts, summary };
+}

@@ -1,0 +1,225 @@
+import { describe, expect, it } from 'vitest';
+import type { Host, Runbook, Step } from '../../src/model/types.js';
+import type { Connection, ExecOptions, ExecResult } from '../../src/transport/types.js';
+import {
+  EventBus,
+  RunControl,
+  autoApprove,
+  buildPlan,
+  createInteractiveGate,
+  parallelStrategy,
+  runPlan,
+  type CommandRenderer,
+  type PromptAnswer,
+  type RunEvent,
+} from '../../src/engine/index.js';
+
+// A fake host for pure engine logic: "commands" are tiny scripts over a key/value state.
+//   get K=V     passes when state[K] === V, prints state[K]
+//   set K=V     sets state[K]
+//   fail MSG    exits 1 printing MSG
+//   lose        the connection drops mid-command
+type State = Record<string, string>;
+
+function fakeConnection(host: string, state: State, log: string[]): Connection {
+  return {
+    host,
+    async exec(command: string, _opts?: ExecOptions): Promise<ExecResult> {
+      log.push(`${host}: ${command}`);
+      const base = { signal: null, stderr: '', stdoutTruncated: false, stderrTruncated: false, durationMs: 1 };
+      const [verb, arg = ''] = command.split(' ', 2) as [string, string?];
+      const [k = '', v = ''] = arg.split('=');
+      await new Promise((r) => setTimeout(r, 1));
+      switch (verb) {
+        case 'get':
+          return { ...base, outcome: 'exit', code: state[k] === v ? 0 : 1, stdout: `${state[k] ?? 'unset'}\n` };
+        case 'set':
+          state[k] = v;
+          return { ...base, outcome: 'exit', code: 0, stdout: '' };
+        case 'lose':
+          return { ...base, outcome: 'lost', code: null, stdout: '', reason: 'connection reset' };
+        default:
+          return { ...base, outcome: 'exit', code: 1, stdout: '', stderr: `${arg}\n` };
+      }
+    },
+    async close() {},
+  };
+}
+
+const pos = { file: 'rb.yaml', line: 1, col: 1 };
+function step(name: string, check: string, fix: string[] = [], extra: Partial<Step> = {}): Step {
+  return {
+    name,
+    pos,
+    check: { text: check, pos },
+    fix: fix.map((text) => ({ text, pos })),
+    continueOnFailure: false,
+    once: false,
+    json: false,
+    notify: [],
+    ...extra,
+  };
+}
+function runbook(steps: Step[]): Runbook {
+  return { name: 'rb', description: '', file: 'rb.yaml', hash: 'h', vars: {}, steps, handlers: [] };
+}
+function host(name: string): Host {
+  return { name, address: '127.0.0.1', port: 22, user: 'root', groups: [], vars: {}, secretVars: [], connection: 'local' };
+}
+const render: CommandRenderer = (_h, _s, t) => ({ command: t.text, display: t.text.replace('hunter2', '********') });
+
+async function run(
+  rb: Runbook,
+  states: Record<string, State>,
+  opts: { mode?: 'dry-run' | 'apply'; answers?: PromptAnswer[]; unreachable?: string[]; forks?: number } = {},
+) {
+  const log: string[] = [];
+  const events: RunEvent[] = [];
+  const bus = new EventBus();
+  bus.on((e) => events.push(e));
+  const control = new RunControl();
+  const answers = [...(opts.answers ?? [])];
+  const asked: string[] = [];
+  const gate = opts.answers
+    ? createInteractiveGate(
+        async (req) => {
+          asked.push(`${req.host}/${req.step}`);
+          return answers.shift() ?? 'no';
+        },
+        'tester',
+        control,
+      )
+    : autoApprove('tester');
+  const plan = buildPlan(rb, Object.keys(states).map(host), render, { mode: opts.mode ?? 'apply' });
+  const result = await runPlan(plan, {
+    operator: 'tester',
+    gate,
+    bus,
+    control,
+    strategy: parallelStrategy(opts.forks),
+    connect: async (h) => {
+      if (opts.unreachable?.includes(h.name)) throw Object.assign(new Error(`${h.name}: connection refused`), { hint: 'is sshd running?' });
+      return fakeConnection(h.name, states[h.name]!, log);
+    },
+  });
+  const status = (h: string) => result.hosts.find((x) => x.host === h)!.steps.map((s) => s.status);
+  return { result, events, log, status, asked };
+}
+
+describe('engine: step semantics', () => {
+  it('ok when the check passes; fixes and verifies when it does not', async () => {
+    const rb = runbook([step('fwd', 'get fwd=1', ['set fwd=1'])]);
+    const states = { a: { fwd: '1' }, b: { fwd: '0' } };
+    const r = await run(rb, states);
+    expect(r.status('a')).toEqual(['ok']);
+    expect(r.status('b')).toEqual(['fixed']);
+    expect(states.b.fwd).toBe('1');
+    expect(r.log).not.toContain('a: set fwd=1');
+    expect(r.result.exitCode).toBe(0);
+  });
+
+  it('dry-run changes nothing, reports would-fix with check output and commands, exits 3', async () => {
+    const rb = runbook([step('fwd', 'get fwd=1', ['set fwd=1', 'set other=hunter2'])]);
+    const states = { b: { fwd: '0' } };
+    const r = await run(rb, states, { mode: 'dry-run' });
+    expect(states.b).toEqual({ fwd: '0' });
+    const res = r.events.find((e) => e.type === 'step-result');
+    expect(res).toMatchObject({ status: 'would-fix', checkOutput: '0', fixCommands: ['set fwd=1', 'set other=********'] });
+    expect(r.result.exitCode).toBe(3);
+  });
+
+  it('a failed fix blocks later steps unless continue_on_failure', async () => {
+    const rb = runbook([
+      step('one', 'get x=1', ['fail nope']),
+      step('two', 'get y=1', ['set y=1'], { continueOnFailure: true }),
+      step('three', 'get z=1', ['set z=1']),
+    ]);
+    const r = await run(rb, { a: {} });
+    expect(r.status('a')).toEqual(['failed', 'blocked', 'blocked']);
+    const failed = r.result.hosts[0]!.steps[0]!;
+    expect(failed.reason).toContain('nope');
+    expect(r.result.exitCode).toBe(1);
+
+    const rb2 = runbook([step('one', 'get x=1', ['fail nope'], { continueOnFailure: true }), step('two', 'get y=1', ['set y=1'])]);
+    const r2 = await run(rb2, { a: {} });
+    expect(r2.status('a')).toEqual(['failed', 'fixed']);
+  });
+
+  it('a fix whose verify still fails is failed', async () => {
+    const rb = runbook([step('one', 'get x=1', ['set x=2'])]);
+    const r = await run(rb, { a: {} });
+    expect(r.status('a')).toEqual(['failed']);
+    expect(r.result.hosts[0]!.steps[0]!.reason).toMatch(/^verify after fix/);
+  });
+
+  it('a lost connection is unknown, never ok, and blocks the rest', async () => {
+    const rb = runbook([step('one', 'lose', [], { continueOnFailure: true }), step('two', 'get y=1')]);
+    const r = await run(rb, { a: { y: '1' } });
+    expect(r.status('a')).toEqual(['unknown', 'blocked']);
+    expect(r.result.exitCode).toBe(1);
+  });
+
+  it('an unreachable host among others: the others complete', async () => {
+    const rb = runbook([step('fwd', 'get fwd=1', ['set fwd=1'])]);
+    const states = { a: { fwd: '0' }, b: { fwd: '0' }, c: { fwd: '0' } };
+    const r = await run(rb, states, { unreachable: ['b'] });
+    expect(r.status('a')).toEqual(['fixed']);
+    expect(r.status('b')).toEqual(['unreachable']);
+    expect(r.status('c')).toEqual(['fixed']);
+    expect(r.result.hosts[1]!.steps[0]!.reason).toContain('is sshd running?');
+    expect(r.result.exitCode).toBe(1);
+  });
+
+  it('expect matches stdout exactly or by regex', async () => {
+    const rb = runbook([
+      step('exact', 'get v=7', [], { expect: { kind: 'equals', value: '7' } }),
+      step('regex', 'get v=7', [], { expect: { kind: 'regex', value: '^[0-6]$' }, continueOnFailure: true }),
+    ]);
+    const r = await run(rb, { a: { v: '7' } });
+    expect(r.status('a')).toEqual(['ok', 'failed']);
+  });
+});
+
+describe('engine: approvals', () => {
+  it('yes on one host, no on another; a declined step lets later checks run', async () => {
+    const rb = runbook([step('one', 'get x=1', ['set x=1']), step('two', 'get y=1', ['set y=1'])]);
+    const states = { a: {}, b: {} };
+    const r = await run(rb, states, { answers: ['yes', 'no', 'no', 'no'], forks: 1 });
+    const all = [...r.status('a'), ...r.status('b')].sort();
+    expect(all).toEqual(['fixed', 'skipped', 'skipped', 'skipped']);
+    expect(r.asked).toHaveLength(4);
+    expect(r.result.exitCode).toBe(3);
+    const approvals = r.events.filter((e) => e.type === 'approval').map((e) => e.decision);
+    expect(approvals.sort()).toEqual(['no', 'no', 'no', 'yes']);
+  });
+
+  it('all-hosts approves the step everywhere without asking again', async () => {
+    const rb = runbook([step('one', 'get x=1', ['set x=1'])]);
+    const states = { a: {}, b: {}, c: {} };
+    const r = await run(rb, states, { answers: ['all-hosts'] });
+    expect(r.asked).toHaveLength(1);
+    expect(Object.values(states).map((s) => s.x)).toEqual(['1', '1', '1']);
+    expect(r.result.exitCode).toBe(0);
+  });
+
+  it('quit stops new fixes and ends aborted', async () => {
+    const rb = runbook([step('one', 'get x=1', ['set x=1']), step('two', 'get y=1', ['set y=1'])]);
+    const states = { a: {}, b: {} };
+    const r = await run(rb, states, { answers: ['quit'] });
+    expect(r.asked).toHaveLength(1);
+    expect(Object.values(states).every((s) => s.x === undefined)).toBe(true);
+    expect(r.result.aborted).toBe(true);
+    expect(r.result.exitCode).toBe(130);
+    const end = r.events.at(-1);
+    expect(end).toMatchObject({ type: 'run-end', aborted: true, exitCode: 130 });
+  });
+
+  it('emits a command event for every command, fix commands carrying the approval', async () => {
+    const rb = runbook([step('one', 'get x=1', ['set x=1'])]);
+    const r = await run(rb, { a: {} });
+    const cmds = r.events.filter((e) => e.type === 'command');
+    expect(cmds.map((c) => c.phase)).toEqual(['check', 'fix', 'verify']);
+    expect(cmds[1]).toMatchObject({ approval: { decision: 'auto', by: 'tester' } });
+    expect(r.events[0]!.type).toBe('run-start');
+  });
+});
