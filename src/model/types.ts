@@ -39,6 +39,7 @@ export interface Step {
 }
 
 export interface VarDef {
+  /** For a secret whose env var/file is missing: an UnavailableSecret (secrets.ts); rendering it is an error. */
   value: unknown;
   secret: boolean;
 }
@@ -74,12 +75,17 @@ export interface Host {
   proxyJump?: string;
   become?: boolean;
   becomePassword?: string;
+  /** Set instead of becomePassword when its secret source is missing (env unset, file unreadable): refuse to connect with this reason. */
+  becomePasswordError?: string;
+  /** Fields the inventory left unset and the loader filled with a default (user: current user, port: 22, address: name); ssh config may override these. */
+  defaulted?: Array<'user' | 'port' | 'address'>;
   /** Where the host was defined, for error messages. */
   pos?: SourcePos;
 }
 
 export interface Group {
   name: string;
+  /** Every member, including members of child groups (transitively). */
   hosts: string[];
   children: string[];
   vars: Record<string, unknown>;

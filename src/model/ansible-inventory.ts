@@ -1,0 +1,337 @@
+/**
+ * Loads Ansible inventories as operators already have them: INI or YAML, with groups, children,
+ * vars, host ranges, and group_vars/ + host_vars/ beside the file. Connection settings come from
+ * the usual ansible_* vars, which may be set at any level.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, extname, join } from 'node:path';
+import type { Problem, SourcePos } from './errors.js';
+import { finishInventory, newGroup, newHost, type ConnectionOf, type GroupDraft, type HostDraft, type InventoryDraft } from './inventory-build.js';
+import { currentUser } from './inventory-native.js';
+import { resolvePath, resolveVarMap, UnavailableSecret } from './secrets.js';
+import { didYouMean } from './suggest.js';
+import type { Inventory } from './types.js';
+import { loadYamlFile, type YamlSource } from './yaml-source.js';
+
+/** Vars Ansible itself treats as passwords; masked like `secret: true` vars. */
+const SECRET_ANSIBLE_VARS = ['ansible_password', 'ansible_ssh_pass', 'ansible_become_password', 'ansible_become_pass'];
+const MAX_RANGE = 10_000;
+
+/** Expands Ansible host ranges: `node[01:10]`, `web[a:f]`, `n[0:10:2]`; a name without a range is returned as is. */
+export function expandHostRange(pattern: string): string[] | { error: string } {
+  const m = /^(.*?)\[([^\]:]+):([^\]:]+)(?::(\d+))?\](.*)$/.exec(pattern);
+  if (!m) return [pattern];
+  const [, head, from, to, stepText, tail] = m as unknown as [string, string, string, string, string | undefined, string];
+  const step = stepText === undefined ? 1 : Number(stepText);
+  const rest = expandHostRange(tail);
+  if (!Array.isArray(rest)) return rest;
+  const items: string[] = [];
+  if (/^\d+$/.test(from) && /^\d+$/.test(to)) {
+    const width = from.startsWith('0') && from.length > 1 ? from.length : 0;
+    const [a, b] = [Number(from), Number(to)];
+    if (a > b || step < 1 || (b - a) / step > MAX_RANGE) return { error: `bad host range [${from}:${to}${stepText ? `:${stepText}` : ''}]` };
+    for (let i = a; i <= b; i += step) items.push(String(i).padStart(width, '0'));
+  } else if (/^[a-z]$/i.test(from) && /^[a-z]$/i.test(to) && from <= to && step >= 1) {
+    for (let c = from.charCodeAt(0); c <= to.charCodeAt(0); c += step) items.push(String.fromCharCode(c));
+  } else return { error: `bad host range [${from}:${to}]; use numbers or single letters, e.g. node[01:10]` };
+  return items.flatMap((i) => rest.map((r) => `${head}${i}${r}`));
+}
+
+function truthy(v: unknown): boolean | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'boolean') return v;
+  return ['yes', 'on', 'true', '1', 'y', 't'].includes(String(v).toLowerCase());
+}
+
+/** Splits an INI host line like shlex: quotes group, `#` starts a comment at a token boundary. */
+function splitWords(line: string): { word: string; col: number }[] {
+  const out: { word: string; col: number }[] = [];
+  let i = 0;
+  while (i < line.length) {
+    while (i < line.length && /\s/.test(line[i]!)) i++;
+    if (i >= line.length || line[i] === '#' || line[i] === ';') break;
+    const col = i + 1;
+    let word = '';
+    while (i < line.length && !/\s/.test(line[i]!)) {
+      const q = line[i]!;
+      if (q === '"' || q === "'") {
+        const end = line.indexOf(q, i + 1);
+        const stop = end < 0 ? line.length : end;
+        word += line.slice(i + 1, stop);
+        i = stop + 1;
+      } else word += line[i++];
+    }
+    out.push({ word, col });
+  }
+  return out;
+}
+
+/** Inline host vars are Python literals in Ansible; :vars values are strings. */
+function iniLiteral(raw: string): unknown {
+  if (/^-?\d+$/.test(raw)) return Number(raw);
+  if (/^-?\d+\.\d+$/.test(raw)) return Number(raw);
+  if (raw === 'True' || raw === 'true') return true;
+  if (raw === 'False' || raw === 'false') return false;
+  return raw;
+}
+
+function unquote(v: string): string {
+  const t = v.trim();
+  return t.length >= 2 && (t[0] === '"' || t[0] === "'") && t.at(-1) === t[0] ? t.slice(1, -1) : t;
+}
+
+class DraftBuilder {
+  readonly draft: InventoryDraft;
+  readonly problems: Problem[] = [];
+  constructor(file: string) {
+    this.draft = { file, hosts: new Map(), groups: new Map([['all', newGroup('all')]]) };
+  }
+  group(name: string, pos?: SourcePos): GroupDraft {
+    let g = this.draft.groups.get(name);
+    if (!g) this.draft.groups.set(name, (g = newGroup(name, pos)));
+    return g;
+  }
+  host(name: string, pos?: SourcePos): HostDraft {
+    let h = this.draft.hosts.get(name);
+    if (!h) this.draft.hosts.set(name, (h = newHost(name, pos)));
+    return h;
+  }
+  /** Adds hosts (after range expansion) to `group`; returns them. */
+  addHosts(pattern: string, group: string, pos: SourcePos): HostDraft[] {
+    const names = expandHostRange(pattern);
+    if (!Array.isArray(names)) {
+      this.problems.push({ pos, message: names.error });
+      return [];
+    }
+    return names.map((n) => {
+      const h = this.host(n, pos);
+      if (group !== 'all' && group !== 'ungrouped') this.group(group, pos).hosts.push(n);
+      return h;
+    });
+  }
+}
+
+function parseIni(text: string, file: string, b: DraftBuilder): void {
+  let section = { group: 'ungrouped', kind: 'hosts' as 'hosts' | 'children' | 'vars' };
+  text.split(/\r?\n/).forEach((line, idx) => {
+    const pos = (col = 1): SourcePos => ({ file, line: idx + 1, col });
+    const t = line.trim();
+    if (t === '' || t.startsWith('#') || t.startsWith(';')) return;
+    const header = /^\[([^\]]+)\]\s*(?:[#;].*)?$/.exec(t);
+    if (header) {
+      const [name, kind = 'hosts', extra] = header[1]!.split(':');
+      if (extra !== undefined || !['hosts', 'children', 'vars'].includes(kind) || !name) {
+        const suggestion = kind ? didYouMean(kind, ['children', 'vars']) : undefined;
+        b.problems.push({ pos: pos(line.indexOf('[') + 1), message: `bad section header [${header[1]}]`, hint: suggestion ?? 'use [group], [group:children] or [group:vars]' });
+        section = { group: '\0invalid', kind: 'vars' };
+        return;
+      }
+      section = { group: name, kind: kind as 'hosts' | 'children' | 'vars' };
+      b.group(name, pos());
+      return;
+    }
+    if (section.group === '\0invalid') return;
+    const col = line.length - line.trimStart().length + 1;
+    if (section.kind === 'vars') {
+      const eq = t.indexOf('=');
+      if (eq <= 0) {
+        b.problems.push({ pos: pos(col), message: `expected key=value in [${section.group}:vars]` });
+        return;
+      }
+      b.group(section.group).vars[t.slice(0, eq).trim()] = unquote(t.slice(eq + 1));
+      return;
+    }
+    if (section.kind === 'children') {
+      const child = splitWords(t)[0]?.word;
+      if (child) {
+        b.group(section.group).children.push(child);
+        b.group(child, pos(col));
+      }
+      return;
+    }
+    const words = splitWords(line);
+    if (words.length === 0) return;
+    let [{ word: name }] = words as [{ word: string; col: number }];
+    const vars: Record<string, unknown> = {};
+    const hostPort = /^([^:[\]]+|\[[^\]]*\][^:]*):(\d+)$/.exec(name);
+    if (hostPort && !name.includes('::')) {
+      name = hostPort[1]!;
+      vars.ansible_port = Number(hostPort[2]);
+    }
+    for (const w of words.slice(1)) {
+      const eq = w.word.indexOf('=');
+      if (eq <= 0) {
+        b.problems.push({ pos: pos(w.col), message: `expected key=value after host "${name}", got "${w.word}"`, hint: 'one host per line; vars as key=value' });
+        continue;
+      }
+      vars[w.word.slice(0, eq)] = iniLiteral(w.word.slice(eq + 1));
+    }
+    for (const h of b.addHosts(name, section.group, pos(words[0]!.col))) Object.assign(h.vars, vars);
+  });
+}
+
+const GROUP_KEYS = ['hosts', 'children', 'vars'];
+
+function parseYamlGroup(src: YamlSource, b: DraftBuilder, name: string, value: unknown, path: (string | number)[], seen: Set<string>): void {
+  b.group(name, src.posAt(path.slice(0, -1), { key: name }));
+  if (value === null || value === undefined) return;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    b.problems.push({ pos: src.posAt(path), message: `group "${name}" must be a mapping with hosts, children and vars` });
+    return;
+  }
+  const g = value as Record<string, unknown>;
+  for (const k of Object.keys(g)) {
+    if (!GROUP_KEYS.includes(k)) b.problems.push({ pos: src.posAt(path, { key: k }), message: `unknown key "${k}" in group "${name}"`, hint: didYouMean(k, GROUP_KEYS) ?? 'allowed keys: hosts, children, vars' });
+  }
+  const mapping = (key: string): Record<string, unknown> | undefined => {
+    const v = g[key];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+    b.problems.push({ pos: src.posAt([...path, key]), message: `"${key}" of group "${name}" must be a mapping`, hint: key === 'hosts' ? 'write hosts as `name:` entries, one per line' : undefined });
+    return undefined;
+  };
+  const vars = mapping('vars');
+  if (vars) Object.assign(b.group(name).vars, vars);
+  for (const [h, hv] of Object.entries(mapping('hosts') ?? {})) {
+    const hostPath = [...path, 'hosts', h];
+    const hosts = b.addHosts(h, name, src.posAt([...path, 'hosts'], { key: h }));
+    if (hv === null || hv === undefined) continue;
+    if (typeof hv !== 'object' || Array.isArray(hv)) {
+      b.problems.push({ pos: src.posAt(hostPath), message: `vars of host "${h}" must be a mapping` });
+      continue;
+    }
+    for (const host of hosts) Object.assign(host.vars, hv);
+  }
+  for (const [c, cv] of Object.entries(mapping('children') ?? {})) {
+    b.group(name).children.push(c);
+    if (seen.has(c)) continue; // the same group listed under several parents: its body is read once.
+    seen.add(c);
+    parseYamlGroup(src, b, c, cv, [...path, 'children', c], seen);
+  }
+}
+
+function varFiles(dir: string, name: string): string[] {
+  const out: string[] = [];
+  for (const ext of ['', '.yml', '.yaml', '.json']) {
+    const p = join(dir, name + ext);
+    if (!existsSync(p)) continue;
+    if (statSync(p).isDirectory()) {
+      const walk = (d: string): void => {
+        for (const e of readdirSync(d, { withFileTypes: true }).sort((x, y) => x.name.localeCompare(y.name))) {
+          const full = join(d, e.name);
+          if (e.isDirectory()) walk(full);
+          else if (['.yml', '.yaml', '.json', ''].includes(extname(e.name)) && !e.name.startsWith('.')) out.push(full);
+        }
+      };
+      walk(p);
+    } else out.push(p);
+  }
+  return out;
+}
+
+/** group_vars/<group> and host_vars/<host> beside the inventory: they override the file's own vars. */
+function applyVarDirs(b: DraftBuilder, inventoryDir: string): void {
+  const layer = (kind: 'group_vars' | 'host_vars', name: string, target: { vars: Record<string, unknown>; secretVars: Set<string> }): void => {
+    const dir = join(inventoryDir, kind);
+    if (!existsSync(dir)) return;
+    for (const f of varFiles(dir, name)) {
+      const src = loadYamlFile(f, 'vars file');
+      if (src.problems.length) {
+        b.problems.push(...src.problems);
+        continue;
+      }
+      if (src.value === null || src.value === undefined) continue;
+      if (typeof src.value !== 'object' || Array.isArray(src.value)) {
+        b.problems.push({ pos: src.posAt([]), message: `${kind} file must be a mapping of var names to values` });
+        continue;
+      }
+      const r = resolveVarMap(src.value as Record<string, unknown>, dirname(f), (n) => src.posAt([n]));
+      for (const [k, v] of Object.entries(r.values)) {
+        target.vars[k] = v;
+        if (r.secrets.has(k)) target.secretVars.add(k);
+      }
+    }
+  };
+  for (const g of b.draft.groups.values()) layer('group_vars', g.name, g);
+  for (const h of b.draft.hosts.values()) layer('host_vars', h.name, h);
+}
+
+function markSecrets(target: { vars: Record<string, unknown>; secretVars: Set<string> }): void {
+  for (const [k, v] of Object.entries(target.vars)) if (SECRET_ANSIBLE_VARS.includes(k) || v instanceof UnavailableSecret) target.secretVars.add(k);
+}
+
+function ansibleConnection(file: string, problems: Problem[]): ConnectionOf {
+  const baseDir = dirname(file);
+  return (h, vars) => {
+    const str = (...keys: string[]): string | undefined => {
+      for (const k of keys) if (vars[k] !== undefined && vars[k] !== null) return String(vars[k]);
+      return undefined;
+    };
+    const defaulted: Array<'user' | 'port' | 'address'> = [];
+    const address = str('ansible_host', 'ansible_ssh_host') ?? (defaulted.push('address'), h.name);
+    const portText = str('ansible_port', 'ansible_ssh_port');
+    let port = 22;
+    if (portText === undefined) defaulted.push('port');
+    else if (/^\d+$/.test(portText) && Number(portText) >= 1 && Number(portText) <= 65535) port = Number(portText);
+    else problems.push({ pos: h.pos, message: `host "${h.name}": ansible_port "${portText}" is not a port number` });
+    const user = str('ansible_user', 'ansible_ssh_user') ?? (defaulted.push('user'), currentUser());
+    const conn = str('ansible_connection') ?? 'ssh';
+    if (!['ssh', 'smart', 'paramiko', 'local'].includes(conn)) problems.push({ pos: h.pos, message: `host "${h.name}": ansible_connection "${conn}" is not supported`, hint: 'runbook connects with ssh or local' });
+    const key = str('ansible_ssh_private_key_file', 'ansible_private_key_file');
+    const sshArgs = [str('ansible_ssh_common_args'), str('ansible_ssh_extra_args')].filter(Boolean).join(' ');
+    const jump = /(?:-o\s*ProxyJump=|-J\s*)(\S+)/.exec(sshArgs)?.[1];
+    const knownHosts = /-o\s*UserKnownHostsFile=(\S+)/.exec(sshArgs)?.[1];
+    const become = truthy(vars.ansible_become);
+    const pw = vars.ansible_become_password ?? vars.ansible_become_pass;
+    return {
+      address,
+      port,
+      user,
+      connection: conn === 'local' ? 'local' : 'ssh',
+      ...(key !== undefined && { identityFile: resolvePath(key, baseDir) }),
+      ...(knownHosts !== undefined && { knownHostsFile: resolvePath(knownHosts, baseDir) }),
+      ...(jump !== undefined && { proxyJump: jump }),
+      ...(become !== undefined && { become }),
+      ...(pw instanceof UnavailableSecret ? { becomePasswordError: `ansible_become_password: ${pw.reason}` } : pw !== undefined && pw !== null ? { becomePassword: String(pw) } : {}),
+      ...(defaulted.length && { defaulted }),
+    };
+  };
+}
+
+function finish(b: DraftBuilder, file: string): { inventory?: Inventory; problems: Problem[] } {
+  if (b.problems.length === 0) applyVarDirs(b, dirname(file));
+  for (const g of b.draft.groups.values()) markSecrets(g);
+  for (const h of b.draft.hosts.values()) markSecrets(h);
+  const grouped = new Set([...b.draft.groups.values()].flatMap((g) => g.hosts));
+  for (const h of b.draft.hosts.values()) if (!grouped.has(h.name)) b.group('ungrouped').hosts.push(h.name);
+  if (b.problems.length) return { problems: b.problems };
+  const problems: Problem[] = [];
+  const r = finishInventory(b.draft, ansibleConnection(file, problems));
+  return problems.length || r.problems.length ? { problems: [...r.problems, ...problems] } : r;
+}
+
+export function loadAnsibleIni(text: string, file: string): { inventory?: Inventory; problems: Problem[] } {
+  const b = new DraftBuilder(file);
+  parseIni(text, file, b);
+  return finish(b, file);
+}
+
+export function loadAnsibleYaml(src: YamlSource): { inventory?: Inventory; problems: Problem[] } {
+  const b = new DraftBuilder(src.file);
+  b.problems.push(...src.problems);
+  const seen = new Set<string>();
+  for (const [name, value] of Object.entries(src.value as Record<string, unknown>)) {
+    seen.add(name);
+    parseYamlGroup(src, b, name, value, [name], seen);
+  }
+  return finish(b, src.file);
+}
+
+/** True when a parsed YAML mapping looks like an Ansible inventory (top-level keys are groups). */
+export function looksLikeAnsibleYaml(value: Record<string, unknown>): boolean {
+  const keys = Object.keys(value);
+  if (keys.length === 0 || keys.every((k) => ['defaults', 'groups', 'hosts'].includes(k))) return false;
+  return Object.values(value).every(
+    (v) => v === null || (typeof v === 'object' && !Array.isArray(v) && Object.keys(v as object).some((k) => GROUP_KEYS.includes(k))),
+  );
+}

@@ -1,0 +1,34 @@
+/**
+ * The model layer's public API: what the CLI, the engine and apply call. Typical use:
+ *
+ *   const runbook = loadRunbook(name, { runbookDirs: opts.runbooks });
+ *   const inventory = loadInventory(resolveInventoryPath({ inventory: opts.inventory }));
+ *   const hosts = selectHosts(inventory, opts.hosts ?? 'all', { namedSets: { failed } });
+ *   const cliVars = parseCliVars(opts.var);
+ *   const ctx = buildTemplateContext({ runbook, inventory, host, cliVars });
+ *   const { command, display } = renderCommand(step.check, ctx, { step: step.name });
+ *   const redact = createRedactor(contextSecrets(ctx));   // for host output
+ *
+ * Every function throws UserError (src/model/errors.ts) for problems the user can fix.
+ */
+export * from './types.js';
+export { UserError, formatProblem, type Problem, type SourcePos } from './errors.js';
+export { loadRunbook, findRunbook, listRunbookFiles, runbookDirs, BUILTIN_RUNBOOK_DIR, type RunbookEntry, type RunbookDirsOptions } from './runbook-discovery.js';
+export { loadRunbookFile, checkRunbookFile, checkRunbookText } from './runbook-load.js';
+export { resolveInventoryPath, loadInventory, checkInventory, DEFAULT_INVENTORY, type InventoryLocation } from './inventory-load.js';
+export { selectHosts, splitPattern, type SelectOptions } from './host-pattern.js';
+export {
+  buildTemplateContext,
+  renderCommand,
+  parseCliVars,
+  contextSecrets,
+  templateVars,
+  templateProblems,
+  type TemplateContext,
+  type BuildContextOptions,
+  type Rendered,
+} from './template.js';
+export { createRedactor, MASK, UnavailableSecret, type Redactor } from './secrets.js';
+export { shellQuote } from './shell-quote.js';
+export { parseDuration } from './duration.js';
+export { closeMatches, didYouMean } from './suggest.js';

@@ -1,0 +1,105 @@
+/** Loads runbook's own inventory format (docs/formats.md), collecting every problem. */
+import { userInfo } from 'node:os';
+import { dirname } from 'node:path';
+import type { Problem } from './errors.js';
+import { finishInventory, newGroup, newHost, type InventoryDraft } from './inventory-build.js';
+import { InventorySchema, type InventoryYaml } from './inventory-schema.js';
+import { resolvePath, resolveSecret, resolveVarMap, UnavailableSecret } from './secrets.js';
+import { didYouMean } from './suggest.js';
+import type { Host, Inventory } from './types.js';
+import { sortProblems, type YamlSource } from './yaml-source.js';
+import { zodProblems } from './zod-problems.js';
+
+const RESERVED_GROUPS = new Set(['all', 'ungrouped']);
+
+export function currentUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? 'root';
+  }
+}
+
+export function loadNativeInventory(src: YamlSource): { inventory?: Inventory; problems: Problem[] } {
+  const parsed = InventorySchema.safeParse(src.value);
+  if (!parsed.success) return { problems: sortProblems([...src.problems, ...zodProblems(src, InventorySchema, parsed.error.issues)]) };
+  const y: InventoryYaml = parsed.data;
+  const baseDir = dirname(src.file);
+  const problems: Problem[] = [...src.problems];
+
+  const draft: InventoryDraft = { file: src.file, hosts: new Map(), groups: new Map() };
+  const all = newGroup('all');
+  const defaultVars = resolveVarMap(y.defaults?.vars, baseDir, (n) => src.posAt(['defaults', 'vars', n]));
+  all.vars = defaultVars.values;
+  all.secretVars = defaultVars.secrets;
+  draft.groups.set('all', all);
+
+  const hostNames = Object.keys(y.hosts);
+  const groupNames = Object.keys(y.groups ?? {});
+  for (const [name, g] of Object.entries(y.groups ?? {})) {
+    if (RESERVED_GROUPS.has(name)) {
+      problems.push({ pos: src.posAt(['groups'], { key: name }), message: `group name "${name}" is reserved`, hint: name === 'all' ? 'put vars for every host under defaults.vars' : 'choose another name' });
+      continue;
+    }
+    if (name in y.hosts) problems.push({ pos: src.posAt(['groups'], { key: name }), message: `"${name}" is both a host and a group`, hint: 'host patterns would be ambiguous; rename one' });
+    const draftGroup = newGroup(name, src.posAt(['groups'], { key: name }));
+    const vars = resolveVarMap(g?.vars, baseDir, (n) => src.posAt(['groups', name, 'vars', n]));
+    draftGroup.vars = vars.values;
+    draftGroup.secretVars = vars.secrets;
+    (g?.hosts ?? []).forEach((h, i) => {
+      if (h in y.hosts) draftGroup.hosts.push(h);
+      else problems.push({ pos: src.posAt(['groups', name, 'hosts', i]), message: `group "${name}" lists host "${h}", which is not under hosts`, hint: didYouMean(h, hostNames) ?? `add it under hosts` });
+    });
+    (g?.children ?? []).forEach((c, i) => {
+      if (c in (y.groups ?? {}) && !RESERVED_GROUPS.has(c)) draftGroup.children.push(c);
+      else problems.push({ pos: src.posAt(['groups', name, 'children', i]), message: `group "${name}" has child "${c}", which is not under groups`, hint: didYouMean(c, groupNames) ?? 'add it under groups' });
+    });
+    draft.groups.set(name, draftGroup);
+  }
+
+  const connections = new Map<string, Omit<Host, 'name' | 'groups' | 'vars' | 'secretVars' | 'pos'>>();
+  const d = y.defaults ?? {};
+  for (const [name, h0] of Object.entries(y.hosts)) {
+    const h = h0 ?? {};
+    const pos = src.posAt(['hosts'], { key: name });
+    const host = newHost(name, pos);
+    const vars = resolveVarMap(h.vars, baseDir, (n) => src.posAt(['hosts', name, 'vars', n]));
+    host.vars = vars.values;
+    host.secretVars = vars.secrets;
+    (h.groups ?? []).forEach((g, i) => {
+      if (RESERVED_GROUPS.has(g)) problems.push({ pos: src.posAt(['hosts', name, 'groups', i]), message: `group name "${g}" is reserved`, hint: 'every host is in all already' });
+      else if (g in y.hosts) problems.push({ pos: src.posAt(['hosts', name, 'groups', i]), message: `"${g}" is a host, not a group` });
+      else {
+        host.groups.add(g);
+        if (!draft.groups.has(g)) draft.groups.set(g, newGroup(g, src.posAt(['hosts', name, 'groups', i])));
+      }
+    });
+    draft.hosts.set(name, host);
+
+    const defaulted: Array<'user' | 'port' | 'address'> = [];
+    const pick = <K extends 'user' | 'port' | 'address'>(k: K, v: unknown) => {
+      if (v === undefined) defaulted.push(k);
+      return v;
+    };
+    const identity = h.identity_file ?? d.identity_file;
+    const knownHosts = h.known_hosts ?? d.known_hosts;
+    const becomePw = h.become_password ?? d.become_password;
+    const becomePwPath = h.become_password !== undefined ? ['hosts', name, 'become_password'] : ['defaults', 'become_password'];
+    const pw = becomePw === undefined ? undefined : typeof becomePw === 'string' ? becomePw : resolveSecret(becomePw, baseDir, src.posAt(becomePwPath));
+    connections.set(name, {
+      address: (pick('address', h.address) as string | undefined) ?? name,
+      port: (pick('port', h.port ?? d.port) as number | undefined) ?? 22,
+      user: (pick('user', h.user ?? d.user) as string | undefined) ?? currentUser(),
+      connection: h.connection ?? d.connection ?? 'ssh',
+      ...(identity !== undefined && { identityFile: resolvePath(identity, baseDir) }),
+      ...(knownHosts !== undefined && { knownHostsFile: resolvePath(knownHosts, baseDir) }),
+      ...((h.proxy_jump ?? d.proxy_jump) !== undefined && { proxyJump: h.proxy_jump ?? d.proxy_jump }),
+      ...((h.become ?? d.become) !== undefined && { become: h.become ?? d.become }),
+      ...(typeof pw === 'string' && { becomePassword: pw }),
+      ...(pw instanceof UnavailableSecret && { becomePasswordError: `become_password: ${pw.reason}` }),
+      ...(defaulted.length && { defaulted }),
+    });
+  }
+  if (problems.length) return { problems: sortProblems(problems) };
+  return finishInventory(draft, (h) => connections.get(h.name)!);
+}

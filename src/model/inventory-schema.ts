@@ -1,0 +1,51 @@
+/** The native inventory YAML format, strict. `runbook schema inventory` prints it as JSON Schema. */
+import { z } from 'zod';
+import { SecretDefSchema, VarsSchema } from './var-schema.js';
+
+const Name = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'names are letters, digits, _, . and -');
+const Port = z.int().min(1).max(65535);
+
+const Connection = {
+  user: z.string().min(1).optional().describe('SSH user'),
+  port: Port.optional().describe('SSH port'),
+  identity_file: z.string().min(1).optional().describe('Private key; relative to this file, ~ expands'),
+  known_hosts: z.string().min(1).optional().describe('Extra known_hosts file, verified in addition to ~/.ssh/known_hosts'),
+  connection: z.enum(['ssh', 'local']).optional().describe('ssh (default) or local (run on this machine)'),
+  become: z.boolean().optional().describe('Run commands through sudo'),
+  become_password: z.union([z.string(), SecretDefSchema]).optional().describe('sudo password; always treated as a secret'),
+  proxy_jump: z.string().min(1).optional().describe('OpenSSH ProxyJump syntax; a name may be an inventory host'),
+};
+
+export const InventorySchema = z
+  .strictObject({
+    defaults: z
+      .strictObject({ ...Connection, vars: VarsSchema.optional().describe('Vars for every host (like group `all`)') })
+      .optional()
+      .describe('Settings for every host, overridden per host'),
+    groups: z
+      .record(
+        Name,
+        z
+          .strictObject({
+            hosts: z.array(Name).optional().describe('Member hosts'),
+            children: z.array(Name).optional().describe('Member groups'),
+            vars: VarsSchema.optional(),
+          })
+          .nullable(),
+      )
+      .optional(),
+    hosts: z.record(
+      Name,
+      z
+        .strictObject({
+          address: z.string().min(1).optional().describe('IP or DNS name; defaults to the host name'),
+          ...Connection,
+          groups: z.array(Name).optional().describe('Groups this host belongs to (in addition to groups.X.hosts)'),
+          vars: VarsSchema.optional(),
+        })
+        .nullable(),
+    ),
+  })
+  .describe('A runbook inventory: hosts, groups and their vars');
+
+export type InventoryYaml = z.infer<typeof InventorySchema>;

@@ -1,0 +1,144 @@
+/** Parses and validates a runbook file into the Runbook model, reporting every problem at once. */
+import { createHash } from 'node:crypto';
+import { basename, dirname, extname } from 'node:path';
+import { UserError, type Problem } from './errors.js';
+import { parseDuration } from './duration.js';
+import { RunbookSchema, type StepYaml } from './runbook-schema.js';
+import { resolveVarMap } from './secrets.js';
+import { didYouMean } from './suggest.js';
+import { templateProblems } from './template.js';
+import type { CommandTemplate, Runbook, Step, VarDef } from './types.js';
+import { parseYaml, readSourceFile, sortProblems, type PathSeg, type YamlSource } from './yaml-source.js';
+import { zodProblems } from './zod-problems.js';
+
+export function runbookNameOf(file: string): string {
+  return basename(file, extname(file));
+}
+
+function convertStep(src: YamlSource, s: StepYaml, path: PathSeg[], problems: Problem[]): Step {
+  const tpl = (text: string, ...sub: PathSeg[]): CommandTemplate => {
+    const t = { text, pos: src.posAt([...path, ...sub]) };
+    problems.push(...templateProblems(t));
+    return t;
+  };
+  const step: Step = {
+    name: s.name,
+    pos: src.posAt(path),
+    check: tpl(s.check, 'check'),
+    fix: s.fix === undefined ? [] : typeof s.fix === 'string' ? [tpl(s.fix, 'fix')] : s.fix.map((f, i) => tpl(f, 'fix', i)),
+    continueOnFailure: s.continue_on_failure ?? false,
+    once: s.once ?? false,
+    json: s.json ?? false,
+    notify: s.notify === undefined ? [] : typeof s.notify === 'string' ? [s.notify] : s.notify,
+  };
+  if (s.expect !== undefined) {
+    if (typeof s.expect === 'object') {
+      try {
+        new RegExp(s.expect.regex);
+      } catch (err) {
+        problems.push({ pos: src.posAt([...path, 'expect', 'regex']), message: `bad regex: ${(err as Error).message}` });
+      }
+      step.expect = { kind: 'regex', value: s.expect.regex };
+    } else step.expect = { kind: 'equals', value: String(s.expect) };
+  }
+  if (s.verify !== undefined) step.verify = tpl(s.verify, 'verify');
+  if (s.timeout !== undefined) {
+    const ms = parseDuration(s.timeout);
+    if (ms === undefined) problems.push({ pos: src.posAt([...path, 'timeout']), message: `timeout must be positive`, hint: 'e.g. "30s"' });
+    else step.timeoutMs = ms;
+  }
+  if (s.become !== undefined) step.become = s.become;
+  if (s.when !== undefined) step.when = { text: s.when, pos: src.posAt([...path, 'when']) };
+  if (s.on !== undefined) step.on = s.on;
+  if (s.register !== undefined) step.register = s.register;
+  if (s.json && s.register === undefined) problems.push({ pos: src.posAt([...path, 'json']), message: 'json: true needs register', hint: 'add register: NAME to store the parsed output' });
+  if (s.once && s.on === undefined) problems.push({ pos: src.posAt([...path, 'once']), message: 'once: true needs on: PATTERN', hint: 'say which hosts the step runs once on' });
+  return step;
+}
+
+/** Template syntax problems in whatever command strings a schema-invalid runbook has, so they are reported together. */
+function rawTemplateProblems(src: YamlSource): Problem[] {
+  const out: Problem[] = [];
+  const root = src.value as { steps?: unknown; handlers?: unknown } | null;
+  for (const key of ['steps', 'handlers'] as const) {
+    const list = root?.[key];
+    if (!Array.isArray(list)) continue;
+    list.forEach((s: unknown, i) => {
+      if (s === null || typeof s !== 'object') return;
+      const step = s as Record<string, unknown>;
+      for (const field of ['check', 'verify', 'fix']) {
+        const v = step[field];
+        const items = Array.isArray(v) ? v.map((x, j) => [x, [field, j]] as const) : [[v, [field]] as const];
+        for (const [text, sub] of items) {
+          if (typeof text === 'string') out.push(...templateProblems({ text, pos: src.posAt([key, i, ...sub]) }));
+        }
+      }
+    });
+  }
+  return out;
+}
+
+/** Every problem in the runbook text (empty when valid), plus the runbook when it is valid. */
+export function checkRunbookText(text: string, file: string): { runbook?: Runbook; problems: Problem[] } {
+  const src = parseYaml(text, file);
+  if (src.value === undefined) return { problems: src.problems };
+  const parsed = RunbookSchema.safeParse(src.value);
+  if (!parsed.success) {
+    const problems = [...src.problems, ...zodProblems(src, RunbookSchema, parsed.error.issues), ...rawTemplateProblems(src)];
+    return { problems: sortProblems(problems) };
+  }
+  const y = parsed.data;
+  const problems: Problem[] = [...src.problems];
+
+  const fileName = runbookNameOf(file);
+  if (y.name !== undefined && y.name !== fileName) {
+    problems.push({ pos: src.posAt(['name']), message: `name "${y.name}" does not match the file name "${fileName}"`, hint: `rename the file to ${y.name}${extname(file)} or set name: ${fileName}` });
+  }
+  const steps = y.steps.map((s, i) => convertStep(src, s, ['steps', i], problems));
+  const handlers = (y.handlers ?? []).map((s, i) => convertStep(src, s, ['handlers', i], problems));
+  const seen = new Set<string>();
+  y.steps.forEach((s, i) => {
+    if (seen.has(s.name)) problems.push({ pos: src.posAt(['steps', i, 'name']), message: `duplicate step name "${s.name}"`, hint: 'step names identify steps in output and the audit trail; make them unique' });
+    seen.add(s.name);
+  });
+  const handlerNames = handlers.map((h) => h.name);
+  for (const [list, key] of [[y.steps, 'steps'], [y.handlers ?? [], 'handlers']] as const) {
+    list.forEach((s, i) => {
+      const notify = s.notify === undefined ? [] : typeof s.notify === 'string' ? [s.notify] : s.notify;
+      notify.forEach((n, j) => {
+        if (handlerNames.includes(n)) return;
+        const at = typeof s.notify === 'string' ? [key, i, 'notify'] : [key, i, 'notify', j];
+        problems.push({ pos: src.posAt(at), message: `notify names unknown handler "${n}"`, hint: didYouMean(n, handlerNames) ?? 'add it under handlers' });
+      });
+    });
+  }
+  const { values, secrets } = resolveVarMap(y.vars, dirname(file), (n) => src.posAt(['vars', n]));
+  const vars: Record<string, VarDef> = {};
+  for (const [k, v] of Object.entries(values)) vars[k] = { value: v, secret: secrets.has(k) };
+
+  if (problems.length) return { problems: sortProblems(problems) };
+  const runbook: Runbook = {
+    name: y.name ?? fileName,
+    description: y.description ?? '',
+    file,
+    hash: createHash('sha256').update(text).digest('hex'),
+    vars,
+    steps,
+    handlers,
+  };
+  if (y.serial !== undefined) runbook.serial = y.serial;
+  if (y.max_failures !== undefined) runbook.maxFailures = y.max_failures;
+  if (y.become !== undefined) runbook.become = y.become;
+  return { runbook, problems };
+}
+
+export function checkRunbookFile(file: string): { runbook?: Runbook; problems: Problem[] } {
+  return checkRunbookText(readSourceFile(file, 'runbook'), file);
+}
+
+/** Loads a runbook file; any problem is a UserError listing all of them. */
+export function loadRunbookFile(file: string): Runbook {
+  const { runbook, problems } = checkRunbookFile(file);
+  if (!runbook) throw new UserError(problems);
+  return runbook;
+}

@@ -1,0 +1,59 @@
+/** The runbook YAML format, strict: any unknown key is an error. `runbook schema runbook` prints it as JSON Schema. */
+import { z } from 'zod';
+import { DURATION_RE } from './duration.js';
+import { VarsSchema } from './var-schema.js';
+
+const Command = z.string().min(1, 'command is empty');
+const DURATION_HINT = 'expected a duration such as "30s", "2m", "500ms", or a number of seconds';
+const Duration = z.union([z.number().positive(DURATION_HINT), z.string().regex(DURATION_RE, DURATION_HINT)], { error: DURATION_HINT });
+const CountOrPercent = (what: string) =>
+  z.union([z.int().nonnegative(`expected ${what} as a number or a percentage such as "25%"`), z.string().regex(/^\d+(\.\d+)?%$/, `expected ${what} as a number or a percentage such as "25%"`)], {
+    error: `expected ${what} as a number or a percentage such as "25%"`,
+  });
+
+export const StepSchema = z
+  .strictObject({
+    name: z.string().min(1).describe('Shown in output and the audit trail; unique within the runbook'),
+    check: Command.describe('Read-only command; the step is healthy when it exits 0 (and matches expect)'),
+    expect: z
+      .union([z.string(), z.number(), z.strictObject({ regex: z.string().min(1) })], {
+        error: 'expected a string (exact stdout) or { regex: "..." }',
+      })
+      .optional()
+      .describe('Exact stdout (trailing newline ignored), or { regex } matched against stdout'),
+    fix: z
+      .union([Command, z.array(Command)], { error: 'expected a command or a list of commands' })
+      .optional()
+      .describe('Command(s) that repair the host; a list runs in order and stops at the first failure'),
+    verify: Command.optional().describe('Run after the fix; defaults to the check'),
+    timeout: Duration.optional().describe('Per-command deadline, e.g. "30s" or "2m"'),
+    continue_on_failure: z.boolean().optional().describe("A failure here does not block this host's later steps"),
+    become: z.boolean().optional().describe('Run through sudo'),
+    on: z.string().min(1).optional().describe('Host pattern this step runs on instead of the target'),
+    once: z.boolean().optional().describe('Run once (on the first reachable host of `on`) instead of on every target'),
+    register: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'register names are letters, digits and _')
+      .optional()
+      .describe('Store stdout as this var; other hosts read {{ hosts.<name>.<var> }}'),
+    json: z.boolean().optional().describe('Parse the registered stdout as JSON'),
+    when: z.string().min(1).optional().describe('Condition evaluated by the controller; the step runs only when it holds'),
+    notify: z.union([z.string().min(1), z.array(z.string().min(1))]).optional().describe('Handler(s) to run when this step fixed something'),
+  })
+  .describe('One check → fix → verify step');
+
+export const RunbookSchema = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'runbook names are letters, digits, ., _ and -').optional().describe('Defaults to the file name'),
+    description: z.string().optional().describe('One line, shown by `runbook list`'),
+    vars: VarsSchema.optional().describe('Lowest-precedence vars; a value may be { secret: true, value | env | file }'),
+    serial: CountOrPercent('a batch size').optional().describe('Hosts per batch: a number or "25%"'),
+    max_failures: CountOrPercent('a failure limit').optional().describe('Stop starting new work after this many failed hosts: a number or "10%"'),
+    become: z.boolean().optional().describe('Run every step through sudo unless a step says otherwise'),
+    steps: z.array(StepSchema).min(1, 'a runbook needs at least one step'),
+    handlers: z.array(StepSchema).optional().describe('Steps run once at the end, only when notified'),
+  })
+  .describe('A runbook: ordered check → fix → verify steps');
+
+export type RunbookYaml = z.infer<typeof RunbookSchema>;
+export type StepYaml = z.infer<typeof StepSchema>;

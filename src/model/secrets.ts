@@ -1,0 +1,104 @@
+/**
+ * Secret vars: resolving `{ secret: true, value | env | file }`, and masking secret values in
+ * anything shown to a person or written to disk.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, resolve } from 'node:path';
+import { UserError, type SourcePos } from './errors.js';
+import { shellQuote } from './shell-quote.js';
+import { isSecretDefShape } from './var-schema.js';
+
+export const MASK = '********';
+
+/**
+ * A secret whose source is missing (env var unset, file unreadable). Loading still succeeds so
+ * that `list`/`validate` work without secrets; rendering a command that uses it fails.
+ */
+export class UnavailableSecret {
+  constructor(
+    readonly reason: string,
+    readonly pos?: SourcePos,
+  ) {}
+  toString(): string {
+    return MASK;
+  }
+  toJSON(): string {
+    return MASK;
+  }
+}
+
+export function expandHome(p: string): string {
+  return p === '~' ? homedir() : p.startsWith('~/') ? resolve(homedir(), p.slice(2)) : p;
+}
+
+export function resolvePath(p: string, baseDir: string): string {
+  const e = expandHome(p);
+  return isAbsolute(e) ? e : resolve(baseDir, e);
+}
+
+/** The secret's value, or an UnavailableSecret saying why it has none. `def` is already schema-checked. */
+export function resolveSecret(def: Record<string, unknown>, baseDir: string, pos?: SourcePos, env = process.env): string | UnavailableSecret {
+  if (def.value !== undefined) return String(def.value);
+  if (typeof def.env === 'string') {
+    const v = env[def.env];
+    return v !== undefined ? v : new UnavailableSecret(`environment variable ${def.env} is not set`, pos);
+  }
+  const file = resolvePath(String(def.file), baseDir);
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch {
+    return new UnavailableSecret(`cannot read secret file ${file}`, pos);
+  }
+}
+
+/** Splits a var map into plain values and resolved secrets. */
+export function resolveVarMap(
+  vars: Record<string, unknown> | undefined,
+  baseDir: string,
+  posOf: (name: string) => SourcePos | undefined,
+): { values: Record<string, unknown>; secrets: Set<string> } {
+  const values: Record<string, unknown> = {};
+  const secrets = new Set<string>();
+  for (const [name, v] of Object.entries(vars ?? {})) {
+    if (isSecretDefShape(v)) {
+      values[name] = resolveSecret(v, baseDir, posOf(name));
+      secrets.add(name);
+    } else if (v instanceof UnavailableSecret) {
+      values[name] = new UnavailableSecret(v.reason, v.pos ?? posOf(name));
+      secrets.add(name);
+    } else values[name] = v;
+  }
+  return { values, secrets };
+}
+
+/** Throws a UserError when `value` is a secret that could not be resolved. */
+export function requireAvailable(value: unknown, what: string): void {
+  if (value instanceof UnavailableSecret) {
+    throw new UserError({ pos: value.pos, message: `secret ${what} is unavailable: ${value.reason}`, hint: 'set it before running' });
+  }
+}
+
+export type Redactor = (text: string) => string;
+
+/**
+ * Masks every occurrence of each secret (and of its shell-quoted form, as it appears in rendered
+ * commands) with ********. Values shorter than 3 characters are not masked: masking "1" or "a"
+ * everywhere would destroy all output while hiding nothing.
+ */
+export function createRedactor(secretValues: Iterable<unknown>): Redactor {
+  const needles = new Set<string>();
+  for (const v of secretValues) {
+    if (v === undefined || v === null || v instanceof UnavailableSecret) continue;
+    const s = typeof v === 'string' ? v : JSON.stringify(v);
+    if (s.length < 3) continue;
+    needles.add(s);
+    needles.add(shellQuote(s));
+    for (const line of s.split('\n')) if (line.length >= 3) needles.add(line);
+  }
+  if (needles.size === 0) return (text) => text;
+  // Longest first, so a quoted form is replaced whole rather than leaving its quotes behind.
+  const sorted = [...needles].sort((a, b) => b.length - a.length);
+  const re = new RegExp(sorted.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g');
+  return (text) => text.replace(re, MASK);
+}

@@ -1,0 +1,246 @@
+/**
+ * Command templating. `{{ path }}` substitutes a value shell-quoted, so any value reaches the
+ * remote shell as one literal word; `{{ path | raw }}` substitutes it verbatim (for trusted
+ * fragments such as option lists); `{{ path | json }}` substitutes its JSON text, quoted.
+ *
+ * Lookup, low → high: runbook vars < inventory group vars < host vars < registered values < --var.
+ * Built-ins (not overridable): host.{name,address,port,user,groups}, inventory.hosts (list of
+ * {name,address,groups}), hosts.<name>.<var> (another host's vars and registered values).
+ */
+import { UserError, type Problem, type SourcePos } from './errors.js';
+import { MASK, UnavailableSecret } from './secrets.js';
+import { shellQuote } from './shell-quote.js';
+import type { CommandTemplate, Host, Inventory, Runbook } from './types.js';
+
+const PLACEHOLDER = /\{\{(.*?)\}\}/gs;
+const PATH = /^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$/;
+const FILTERS = ['raw', 'json'] as const;
+type Filter = (typeof FILTERS)[number];
+
+interface Placeholder {
+  start: number;
+  end: number;
+  path: string[];
+  filters: Filter[];
+  source: string;
+}
+
+type Parsed = { placeholders: Placeholder[] } | { problem: string };
+
+function parse(text: string): Parsed {
+  const placeholders: Placeholder[] = [];
+  for (const m of text.matchAll(PLACEHOLDER)) {
+    const [expr = '', ...filterParts] = m[1]!.split('|').map((s) => s.trim());
+    if (!PATH.test(expr)) return { problem: `bad template expression "${m[0]}": expected {{ name }} or {{ a.b.c }}` };
+    const filters: Filter[] = [];
+    for (const f of filterParts) {
+      if (!(FILTERS as readonly string[]).includes(f)) return { problem: `unknown template filter "${f}" in "${m[0]}"; filters are: ${FILTERS.join(', ')}` };
+      filters.push(f as Filter);
+    }
+    placeholders.push({ start: m.index, end: m.index + m[0].length, path: expr.split('.'), filters, source: m[0] });
+  }
+  const rest = text.replace(PLACEHOLDER, '');
+  if (rest.includes('{{')) return { problem: 'unclosed "{{" in command; to send a literal "{{", use a var holding it' };
+  return { placeholders };
+}
+
+/** Syntax problems in a template (checked at load time, before any host is involved). */
+export function templateProblems(t: CommandTemplate): Problem[] {
+  const r = parse(t.text);
+  return 'problem' in r ? [{ pos: t.pos, message: r.problem }] : [];
+}
+
+/** Top-level names a template reads (`{{ a.b }}` → "a"); lets validate and the engine spot undefined vars early. */
+export function templateVars(text: string): string[] {
+  const r = parse(text);
+  return 'placeholders' in r ? [...new Set(r.placeholders.map((p) => p.path[0]!))] : [];
+}
+
+export interface HostRef {
+  name: string;
+  address: string;
+  groups: string[];
+}
+
+export interface TemplateContext {
+  vars: Record<string, unknown>;
+  /** Names in `vars` whose values are secret. */
+  secretNames: Set<string>;
+  host?: Host;
+  inventory?: Inventory;
+  /** Registered values per host name (issue 6 fills this as steps run); read through hosts.<name>.<var>. */
+  registeredByHost: Map<string, Record<string, unknown>>;
+  /** For error messages. */
+  where: { runbookFile?: string; step?: string; host?: string };
+}
+
+export interface BuildContextOptions {
+  runbook?: Runbook;
+  inventory?: Inventory;
+  host?: Host;
+  /** From `--var k=v` (parseCliVars); highest precedence. */
+  cliVars?: Record<string, string>;
+  /** Values registered on this host by earlier steps; the engine may also update ctx.vars directly. */
+  registered?: Record<string, unknown>;
+  registeredByHost?: Map<string, Record<string, unknown>>;
+}
+
+export function buildTemplateContext(o: BuildContextOptions): TemplateContext {
+  const vars: Record<string, unknown> = {};
+  const secretNames = new Set<string>();
+  const layer = (values: Record<string, unknown>, isSecret: (k: string) => boolean): void => {
+    for (const [k, v] of Object.entries(values)) {
+      vars[k] = v;
+      if (isSecret(k)) secretNames.add(k);
+      else secretNames.delete(k);
+    }
+  };
+  if (o.runbook) {
+    const defs = o.runbook.vars;
+    layer(Object.fromEntries(Object.entries(defs).map(([k, d]) => [k, d.value])), (k) => defs[k]!.secret);
+  }
+  if (o.host) {
+    const s = new Set(o.host.secretVars);
+    layer(o.host.vars, (k) => s.has(k));
+  }
+  if (o.registered) layer(o.registered, () => false);
+  if (o.cliVars) layer(o.cliVars, () => false);
+  return {
+    vars,
+    secretNames,
+    host: o.host,
+    inventory: o.inventory,
+    registeredByHost: o.registeredByHost ?? new Map(),
+    where: { runbookFile: o.runbook?.file, host: o.host?.name },
+  };
+}
+
+const hostRef = (h: Host): HostRef => ({ name: h.name, address: h.address, groups: h.groups });
+const NOT_FOUND = Symbol('not found');
+
+function lookup(ctx: TemplateContext, path: string[]): { value: unknown; secret: boolean } | typeof NOT_FOUND {
+  const [head, ...rest] = path as [string, ...string[]];
+  let value: unknown;
+  let secret = false;
+  if (head === 'host') {
+    if (!ctx.host) return NOT_FOUND;
+    value = { ...hostRef(ctx.host), port: ctx.host.port, user: ctx.host.user };
+  } else if (head === 'inventory') {
+    if (!ctx.inventory) return NOT_FOUND;
+    value = { hosts: ctx.inventory.hosts.map(hostRef), file: ctx.inventory.file };
+  } else if (head === 'hosts') {
+    const [name, key, ...deeper] = rest;
+    const h = name === undefined ? undefined : ctx.inventory?.hosts.find((x) => x.name === name);
+    if (!h || key === undefined) return NOT_FOUND;
+    const registered = ctx.registeredByHost.get(h.name) ?? {};
+    if (key in registered) value = registered[key];
+    else if (key in h.vars) {
+      value = h.vars[key];
+      secret = h.secretVars.includes(key);
+    } else if (key === 'name' || key === 'address' || key === 'groups') value = hostRef(h)[key];
+    else return NOT_FOUND;
+    return walk(value, deeper, secret);
+  } else {
+    if (!(head in ctx.vars)) return NOT_FOUND;
+    value = ctx.vars[head];
+    secret = ctx.secretNames.has(head);
+  }
+  return walk(value, rest, secret);
+}
+
+function walk(value: unknown, rest: string[], secret: boolean): { value: unknown; secret: boolean } | typeof NOT_FOUND {
+  let v = value;
+  for (const seg of rest) {
+    if (v === null || typeof v !== 'object' || v instanceof UnavailableSecret) return NOT_FOUND;
+    if (!Object.prototype.hasOwnProperty.call(v, seg)) return NOT_FOUND;
+    v = (v as Record<string, unknown>)[seg];
+  }
+  return v === undefined ? NOT_FOUND : { value: v, secret };
+}
+
+function toText(v: unknown): string {
+  if (v === null) return '';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  return JSON.stringify(v);
+}
+
+export interface Rendered {
+  /** What is sent to the host. */
+  command: string;
+  /** The same with every secret value replaced by ********: for output, events and the audit trail. */
+  display: string;
+}
+
+function whereText(ctx: TemplateContext, step?: string): string {
+  const s = step ?? ctx.where.step;
+  return `${s ? ` in step "${s}"` : ''}${ctx.where.host ? ` for host ${ctx.where.host}` : ''}`;
+}
+
+/** Renders a command template for one host. Throws a UserError naming file:line:col, step and host. */
+export function renderCommand(t: CommandTemplate | string, ctx: TemplateContext, opts: { step?: string } = {}): Rendered {
+  const tpl: CommandTemplate = typeof t === 'string' ? { text: t, pos: { file: ctx.where.runbookFile ?? '<command>', line: 1, col: 1 } } : t;
+  const pos: SourcePos = tpl.pos;
+  const parsed = parse(tpl.text);
+  if ('problem' in parsed) throw new UserError({ pos, message: parsed.problem });
+  let command = '';
+  let display = '';
+  let at = 0;
+  for (const p of parsed.placeholders) {
+    command += tpl.text.slice(at, p.start);
+    display += tpl.text.slice(at, p.start);
+    at = p.end;
+    const found = lookup(ctx, p.path);
+    if (found === NOT_FOUND) {
+      const name = p.path.join('.');
+      throw new UserError({
+        pos,
+        host: ctx.where.host,
+        message: `undefined variable "${name}"${whereText(ctx, opts.step)}`,
+        hint: p.path[0] === 'hosts' ? 'hosts.<name>.<var> needs an inventory host and one of its vars or registered values' : `define it in the runbook's vars or the inventory, or pass --var ${p.path[0]}=...`,
+      });
+    }
+    if (found.value instanceof UnavailableSecret) {
+      throw new UserError({
+        pos: found.value.pos ?? pos,
+        message: `secret "${p.path.join('.')}"${whereText(ctx, opts.step)} is unavailable: ${found.value.reason}`,
+        hint: 'provide it before running',
+      });
+    }
+    let text = p.filters.includes('json') ? JSON.stringify(found.value) : toText(found.value);
+    if (!p.filters.includes('raw')) text = shellQuote(text);
+    command += text;
+    display += found.secret ? MASK : text;
+  }
+  command += tpl.text.slice(at);
+  display += tpl.text.slice(at);
+  return { command, display };
+}
+
+/** Every secret value visible through the context (own and other hosts'), for createRedactor. */
+export function contextSecrets(ctx: TemplateContext): unknown[] {
+  const out: unknown[] = [...ctx.secretNames].map((k) => ctx.vars[k]);
+  for (const h of ctx.inventory?.hosts ?? []) {
+    for (const k of h.secretVars) out.push(h.vars[k]);
+    if (h.becomePassword) out.push(h.becomePassword);
+  }
+  if (ctx.host?.becomePassword) out.push(ctx.host.becomePassword);
+  return out;
+}
+
+/** `--var k=v` options → a var map; a malformed one is a UserError. */
+export function parseCliVars(list: readonly string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  const problems: Problem[] = [];
+  for (const item of list ?? []) {
+    const eq = item.indexOf('=');
+    const name = eq > 0 ? item.slice(0, eq) : '';
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      problems.push({ message: `bad --var "${item}"`, hint: 'use --var name=value (name: letters, digits, _)' });
+      continue;
+    }
+    out[name] = item.slice(eq + 1);
+  }
+  if (problems.length) throw new UserError(problems);
+  return out;
+}

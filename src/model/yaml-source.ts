@@ -1,0 +1,142 @@
+/**
+ * Reads a YAML file into plain JS while keeping a map back to the source, so that every later
+ * problem (schema, cross-reference, template) can name file:line:col. Collects every YAML error
+ * instead of stopping at the first, and refuses inputs built to exhaust memory.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { LineCounter, parseDocument, isAlias, isMap, isPair, isScalar, isSeq, type Document, type Node } from 'yaml';
+import { UserError, type Problem, type SourcePos } from './errors.js';
+import { UnavailableSecret } from './secrets.js';
+
+/** Runbooks and inventories are hand-written; anything larger is a mistake or an attack. */
+export const MAX_FILE_BYTES = 4 * 1024 * 1024;
+/** Far above honest anchor reuse, far below a billion-laughs expansion. */
+export const MAX_ALIAS_COUNT = 1000;
+
+export type PathSeg = string | number;
+
+export interface YamlSource {
+  file: string;
+  text: string;
+  doc: Document.Parsed;
+  /** The document as plain JS; undefined when YAML errors made it unusable. */
+  value: unknown;
+  problems: Problem[];
+  /** Where the node at `path` starts; with `key`, where that map key starts. Falls back to the nearest ancestor. */
+  posAt(path: readonly PathSeg[], opts?: { key?: string }): SourcePos;
+}
+
+/** Reads a file with size and content guards; a missing or unreadable file is a UserError. */
+export function readSourceFile(file: string, what: string): string {
+  let size: number;
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new UserError({ message: `${what} ${file} is not a file` });
+    size = st.size;
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw new UserError({ message: `${what} ${file} not found`, hint: 'check the path' });
+  }
+  if (size > MAX_FILE_BYTES) {
+    throw new UserError({
+      pos: { file, line: 1, col: 1 },
+      message: `file is ${size} bytes; runbook reads at most ${MAX_FILE_BYTES} bytes`,
+      hint: `is this really a ${what}?`,
+    });
+  }
+  const text = readFileSync(file, 'utf8');
+  const nul = text.indexOf('\0');
+  if (nul >= 0) {
+    const before = text.slice(0, nul);
+    const line = before.split('\n').length;
+    const col = nul - before.lastIndexOf('\n');
+    throw new UserError({ pos: { file, line, col }, message: 'binary data (NUL byte) in a text file', hint: `is this really a ${what}?` });
+  }
+  return text;
+}
+
+function firstLine(msg: string): string {
+  return msg.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+}
+
+export function parseYaml(text: string, file: string): YamlSource {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, {
+    lineCounter,
+    prettyErrors: false,
+    uniqueKeys: true,
+    merge: true,
+    strict: true,
+    // Ansible inventories may hold vault-encrypted values; they load as secrets runbook cannot use.
+    customTags: [{ tag: '!vault', resolve: () => new UnavailableSecret('it is ansible-vault encrypted, which runbook cannot decrypt') }],
+  });
+  const at = (offset: number): SourcePos => {
+    const { line, col } = lineCounter.linePos(offset);
+    return { file, line, col };
+  };
+  const problems: Problem[] = doc.errors.map((e) => {
+    if (e.code === 'DUPLICATE_KEY') {
+      const key = /^[^:\n]*/.exec(text.slice(e.pos[0]))![0].trim();
+      return { pos: at(e.pos[0]), message: `duplicate key ${key || '(empty)'}`, hint: 'a key may appear once in a mapping; remove or rename one' };
+    }
+    return { pos: at(e.pos[0]), message: firstLine(e.message) };
+  });
+
+  let value: unknown;
+  // Duplicate keys leave a usable document, so schema checks still run and report their problems too.
+  if (doc.errors.every((e) => e.code === 'DUPLICATE_KEY')) {
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      problems.push({
+        pos: at(0),
+        message: /alias/i.test(msg) ? `too many alias expansions (over ${MAX_ALIAS_COUNT})` : `cannot read YAML: ${msg}`,
+        hint: /alias/i.test(msg) ? 'anchors and aliases may not be nested to expand this much' : undefined,
+      });
+    }
+  }
+
+  const posAt = (path: readonly PathSeg[], opts?: { key?: string }): SourcePos => {
+    let node: unknown = doc.contents;
+    let best: SourcePos = at(0);
+    const mark = (n: unknown): void => {
+      const range = (n as { range?: [number, number, number] } | null)?.range;
+      if (range) best = at(range[0]);
+    };
+    mark(node);
+    const segs = opts?.key === undefined ? path : [...path, opts.key];
+    for (let i = 0; i < segs.length; i++) {
+      const seg = segs[i]!;
+      if (isAlias(node)) node = node.resolve(doc);
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+        if (!pair) break;
+        if (opts?.key !== undefined && i === segs.length - 1) {
+          mark(pair.key);
+          break;
+        }
+        // A key with no value (`name:`) has a null value node; point at the key then.
+        node = pair.value ?? pair.key;
+        mark(pair.value && (pair.value as Node).range ? pair.value : pair.key);
+      } else if (isSeq(node) && typeof seg === 'number') {
+        const item = node.items[seg];
+        if (item === undefined) break;
+        node = item;
+        mark(item);
+      } else break;
+    }
+    return best;
+  };
+
+  return { file, text, doc, value, problems, posAt };
+}
+
+/** Problems in reading order. */
+export function sortProblems(problems: Problem[]): Problem[] {
+  return [...problems].sort((a, b) => (a.pos?.file ?? '').localeCompare(b.pos?.file ?? '') || (a.pos?.line ?? 0) - (b.pos?.line ?? 0) || (a.pos?.col ?? 0) - (b.pos?.col ?? 0));
+}
+
+export function loadYamlFile(file: string, what: string): YamlSource {
+  return parseYaml(readSourceFile(file, what), file);
+}
