@@ -183,7 +183,7 @@ describe('engine: step semantics', () => {
 describe('engine: approvals', () => {
   it('yes on one host, no on another; a declined step lets later checks run', async () => {
     const rb = runbook([step('one', 'get x=1', ['set x=1']), step('two', 'get y=1', ['set y=1'])]);
-    const states = { a: {}, b: {} };
+    const states: Record<string, State> = { a: {}, b: {} };
     const r = await run(rb, states, { answers: ['yes', 'no', 'no', 'no'], forks: 1 });
     const all = [...r.status('a'), ...r.status('b')].sort();
     expect(all).toEqual(['fixed', 'skipped', 'skipped', 'skipped']);
@@ -195,7 +195,7 @@ describe('engine: approvals', () => {
 
   it('all-hosts approves the step everywhere without asking again', async () => {
     const rb = runbook([step('one', 'get x=1', ['set x=1'])]);
-    const states = { a: {}, b: {}, c: {} };
+    const states: Record<string, State> = { a: {}, b: {}, c: {} };
     const r = await run(rb, states, { answers: ['all-hosts'] });
     expect(r.asked).toHaveLength(1);
     expect(Object.values(states).map((s) => s.x)).toEqual(['1', '1', '1']);
@@ -204,7 +204,7 @@ describe('engine: approvals', () => {
 
   it('quit stops new fixes and ends aborted', async () => {
     const rb = runbook([step('one', 'get x=1', ['set x=1']), step('two', 'get y=1', ['set y=1'])]);
-    const states = { a: {}, b: {} };
+    const states: Record<string, State> = { a: {}, b: {} };
     const r = await run(rb, states, { answers: ['quit'] });
     expect(r.asked).toHaveLength(1);
     expect(Object.values(states).every((s) => s.x === undefined)).toBe(true);

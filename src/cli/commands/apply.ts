@@ -1,4 +1,59 @@
-import type { Command } from 'commander';
+/**
+ * `runbook apply NAME`: load → plan → (approve) → run, with the live view, --json and the recap
+ * as listeners on the engine's event stream. Heavy modules load inside the action so
+ * `runbook --help` stays fast.
+ */
+import { InvalidArgumentError, Option, type Command } from 'commander';
 
-// Placeholder until this command group lands.
-export function register(_program: Command): void {}
+export interface ApplyOptions {
+  hosts: string;
+  inventory?: string;
+  runbooks?: string[];
+  dryRun?: boolean;
+  yes?: boolean;
+  forks?: number;
+  var?: string[];
+  json?: boolean;
+  become?: boolean;
+  acceptNew?: boolean;
+  connectTimeout?: number;
+  /** Seconds the first Ctrl-C waits for running commands before closing their channels. */
+  drainGrace: number;
+}
+
+function positiveInt(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} needs a whole number ≥ 1, got "${value}"`);
+    return n;
+  };
+}
+
+const collect = (value: string, prev: string[] = []): string[] => [...prev, value];
+
+export function register(program: Command): void {
+  program
+    .command('apply')
+    .description('Check each step on each host and fix what fails (asks before each fix unless --yes)')
+    .argument('<name>', 'runbook name (or path to a runbook file)')
+    .option('--hosts <pattern>', 'hosts to run on (inventory host pattern)', 'all')
+    .option('-i, --inventory <file>', 'inventory file (default: $RUNBOOK_INVENTORY, else inventory/default.yaml)')
+    .option('--runbooks <dir>', 'extra runbook directory (repeatable)', collect)
+    .option('--dry-run', 'run only the checks; report what would be fixed and the exact commands')
+    .option('-y, --yes', 'approve every fix without asking')
+    .addOption(new Option('--forks <n>', 'hosts worked on at once').argParser(positiveInt('--forks')))
+    .option('--var <name=value>', 'set a variable, overriding runbook and inventory (repeatable)', collect)
+    .option('--json', 'print JSON Lines events (docs/events.md) instead of the live view')
+    .option('--become', 'run every command through sudo')
+    .option('--accept-new', 'trust and record unknown host keys (a changed key is still refused)')
+    .addOption(new Option('--connect-timeout <seconds>', 'connection timeout').argParser(positiveInt('--connect-timeout')))
+    .addOption(
+      new Option('--drain-grace <seconds>', 'after Ctrl-C, how long running commands may finish before they are interrupted')
+        .argParser(positiveInt('--drain-grace'))
+        .default(30),
+    )
+    .action(async (name: string, opts: ApplyOptions) => {
+      const { runApply } = await import('./apply-run.js');
+      process.exit(await runApply(name, opts));
+    });
+}

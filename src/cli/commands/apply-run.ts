@@ -1,0 +1,138 @@
+/**
+ * The apply session: loads the model, builds the plan, refuses what cannot be asked, wires the
+ * listeners (live view or --json, recap) and Ctrl-C, runs, and returns the exit code.
+ */
+import { userInfo } from 'node:os';
+import {
+  UserError,
+  buildTemplateContext,
+  contextSecrets,
+  createRedactor,
+  loadInventory,
+  loadRunbook,
+  parseCliVars,
+  renderCommand,
+  resolveInventoryPath,
+  selectHosts,
+  type Host,
+  type TemplateContext,
+} from '../../model/index.js';
+import {
+  EventBus,
+  RunControl,
+  autoApprove,
+  buildPlan,
+  createInteractiveGate,
+  parallelStrategy,
+  runPlan,
+  type ApprovalGate,
+  type CommandRenderer,
+} from '../../engine/index.js';
+import { createTransport, targetFromHost } from '../../transport/index.js';
+import { createJsonListener } from '../../report/json.js';
+import { createRecapCollector, renderRecap } from '../../report/recap.js';
+import type { ApplyOptions } from './apply.js';
+
+export function operatorName(env: NodeJS.ProcessEnv = process.env): string {
+  return env.SUDO_USER || env.USER || userInfo().username;
+}
+
+/** Restores the terminal whatever happened: a prompt killed mid-keypress must not leave raw mode on. */
+function restoreTerminal(): void {
+  if (process.stdin.isTTY && process.stdin.isRaw) process.stdin.setRawMode(false);
+}
+
+export async function runApply(name: string, opts: ApplyOptions): Promise<number> {
+  const mode = opts.dryRun ? 'dry-run' : 'apply';
+  const interactive = mode === 'apply' && !opts.yes;
+  const tty = Boolean(process.stdout.isTTY);
+  if (interactive && opts.json) {
+    throw new UserError({ message: 'apply --json cannot ask for approval', hint: 'use --yes to approve every fix, or --dry-run to only report' });
+  }
+  if (interactive && !(process.stdin.isTTY && tty)) {
+    throw new UserError({ message: 'apply needs a terminal to ask before each fix, and there is none', hint: 'use --yes to approve every fix, or --dry-run to only report' });
+  }
+
+  const runbook = loadRunbook(name, { runbookDirs: opts.runbooks });
+  const inventory = loadInventory(resolveInventoryPath({ inventory: opts.inventory }));
+  const hosts = selectHosts(inventory, opts.hosts);
+  if (hosts.length === 0) throw new UserError({ message: `no hosts match "${opts.hosts}"`, hint: 'see `runbook inventory` for the hosts and groups' });
+  const cliVars = parseCliVars(opts.var);
+
+  const contexts = new Map<string, TemplateContext>();
+  const contextFor = (host: Host): TemplateContext => {
+    let ctx = contexts.get(host.name);
+    if (!ctx) contexts.set(host.name, (ctx = buildTemplateContext({ runbook, inventory, host, cliVars })));
+    return ctx;
+  };
+  const render: CommandRenderer = (host, step, template) => renderCommand(template, contextFor(host), { step: step.name });
+  // Rendering every command now means a template error stops the run before any host is touched.
+  const plan = buildPlan(runbook, hosts, render, { mode, become: opts.become });
+  const redact = createRedactor([...contexts.values()].flatMap(contextSecrets));
+
+  const operator = operatorName();
+  const bus = new EventBus();
+  const control = new RunControl();
+  const recap = createRecapCollector();
+  bus.on(recap.listener);
+
+  let gate: ApprovalGate | undefined = mode === 'apply' ? autoApprove(operator) : undefined;
+  let liveDone: Promise<void> = Promise.resolve();
+  if (opts.json) {
+    // A reader that goes away (`| head`) must not crash the run: the hosts' work goes on, unprinted.
+    let stdoutOpen = true;
+    process.stdout.on('error', () => (stdoutOpen = false));
+    bus.on(createJsonListener((line) => stdoutOpen && process.stdout.write(line)));
+  } else {
+    const { createLiveView } = await import('../../report/live.js');
+    const live = createLiveView({ hosts: hosts.map((h) => h.name), steps: runbook.steps.map((s) => s.name), tty });
+    bus.on(live.listener);
+    liveDone = live.done;
+    if (interactive) gate = createInteractiveGate(live.prompter, operator, control);
+  }
+
+  const transport = createTransport({
+    ...(opts.acceptNew ? { acceptNew: true } : {}),
+    ...(opts.connectTimeout ? { connectTimeoutMs: opts.connectTimeout * 1000 } : {}),
+    resolveHost: (hop) => {
+      const h = inventory.hosts.find((x) => x.name === hop);
+      return h ? targetFromHost(h) : undefined;
+    },
+  });
+
+  let presses = 0;
+  let graceTimer: NodeJS.Timeout | undefined;
+  const onSigint = (): void => {
+    presses += 1;
+    if (presses === 1) {
+      control.stop('interrupted by the operator (Ctrl-C)', { byOperator: true });
+      process.stderr.write(`\nrunbook: stopping: no new commands; waiting up to ${opts.drainGrace}s for running ones (Ctrl-C again to interrupt them)\n`);
+      graceTimer = setTimeout(() => control.interrupt(`interrupted: running commands did not finish within ${opts.drainGrace}s of Ctrl-C`), opts.drainGrace * 1000);
+      graceTimer.unref();
+    } else {
+      process.stderr.write('\nrunbook: interrupting running commands\n');
+      control.interrupt('interrupted by the operator (second Ctrl-C)');
+    }
+  };
+  process.on('SIGINT', onSigint);
+
+  try {
+    const result = await runPlan(plan, {
+      operator,
+      gate,
+      bus,
+      control,
+      redact,
+      strategy: parallelStrategy(opts.forks),
+      connect: (host) => transport.connect(targetFromHost(host, opts.become ? { become: true } : {})),
+    });
+    await liveDone.catch(() => undefined);
+    if (!opts.json) process.stdout.write(renderRecap(recap.state));
+    return result.exitCode;
+  } finally {
+    if (graceTimer) clearTimeout(graceTimer);
+    process.off('SIGINT', onSigint);
+    restoreTerminal();
+    await transport.closeAll().catch(() => undefined);
+  }
+}

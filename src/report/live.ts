@@ -1,0 +1,175 @@
+/**
+ * The operator's view of a run, as a listener on the event stream: a listr2 task per host whose
+ * title shows the current step and whose output lines are the step results. In a TTY listr2's
+ * default renderer draws it live; otherwise its simple renderer prints timestamped lines.
+ * Approval prompts run inside the asking host's task through the inquirer adapter, so listr2
+ * pauses its redraw around them; the engine serialises them (one prompt at a time).
+ */
+import { Listr, PRESET_TIMESTAMP, type ListrTaskWrapper, type ListrDefaultRenderer, type ListrSimpleRenderer } from 'listr2';
+import { ListrInquirerPromptAdapter } from '@listr2/prompt-adapter-inquirer';
+import { select } from '@inquirer/prompts';
+import type { RunEventListener, StepStatus } from '../engine/events.js';
+import type { ApprovalRequest, PromptAnswer, Prompter } from '../engine/approval.js';
+import { lastLines } from '../engine/sanitize.js';
+
+type Task = ListrTaskWrapper<unknown, ListrDefaultRenderer, ListrSimpleRenderer>;
+
+interface HostView {
+  task?: Task;
+  pending: Array<(t: Task) => void>;
+  results: StepStatus[];
+  problem?: string;
+  finish: (problem?: string) => void;
+  finished: boolean;
+}
+
+export interface LiveView {
+  listener: RunEventListener;
+  /** Asks the operator, inside the host's task. Only valid with tty: true. */
+  prompter: Prompter;
+  /** Resolves once every host's task has finished drawing. */
+  done: Promise<void>;
+}
+
+const ICON: Record<StepStatus, string> = {
+  ok: '✔',
+  fixed: '✚',
+  'would-fix': '~',
+  failed: '✖',
+  skipped: '↓',
+  blocked: '⊘',
+  unreachable: '✖',
+  unknown: '?',
+  interrupted: '✖',
+  'depends-on-pending-fix': '…',
+  'not-run': '-',
+};
+const PROBLEM: ReadonlySet<StepStatus> = new Set(['failed', 'unreachable', 'unknown', 'interrupted']);
+const FULL_OUTPUT_LINES = 200;
+
+function counts(results: StepStatus[]): string {
+  const by = new Map<StepStatus, number>();
+  for (const s of results) by.set(s, (by.get(s) ?? 0) + 1);
+  return [...by].map(([s, n]) => `${n} ${s}`).join(', ');
+}
+
+function indent(text: string, pad: string): string {
+  return text
+    .split('\n')
+    .map((l) => pad + l)
+    .join('\n');
+}
+
+export function approvalMessage(req: ApprovalRequest, full: boolean): string {
+  const output = full ? lastLines(req.checkOutput, FULL_OUTPUT_LINES) : req.checkTail;
+  const lines = [`Fix "${req.step}" on ${req.host}?`, `  ${req.reason}`];
+  if (output) lines.push(full ? '  full check output:' : '  last lines of the check output:', indent(output, '    │ '));
+  lines.push('  will run:', ...req.commands.map((c) => indent(`$ ${c}`, '    ')));
+  return lines.join('\n');
+}
+
+export function createLiveView(opts: { hosts: string[]; steps: string[]; tty: boolean }): LiveView {
+  const views = new Map<string, HostView>();
+  const finishes: Array<Promise<void>> = [];
+  for (const host of opts.hosts) {
+    let finish!: (problem?: string) => void;
+    finishes.push(new Promise<void>((resolve, reject) => (finish = (p) => (p ? reject(new Error(p)) : resolve()))));
+    views.set(host, { pending: [], results: [], finish, finished: false });
+  }
+
+  const listr = new Listr(
+    opts.hosts.map((host, i) => ({
+      title: host,
+      rendererOptions: { outputBar: Infinity, persistentOutput: true },
+      task: async (_ctx: unknown, task: Task) => {
+        const view = views.get(host)!;
+        view.task = task;
+        for (const fn of view.pending.splice(0)) fn(task);
+        return finishes[i];
+      },
+    })),
+    {
+      concurrent: true,
+      exitOnError: false,
+      registerSignalListeners: false,
+      renderer: 'default',
+      rendererOptions: { collapseSubtasks: false, collapseErrors: false, showErrorMessage: true },
+      fallbackRenderer: 'simple',
+      fallbackRendererOptions: { timestamp: PRESET_TIMESTAMP },
+      fallbackRendererCondition: () => !opts.tty,
+    },
+  );
+  const done = listr.run().then(() => undefined);
+
+  function withTask(host: string, fn: (t: Task) => void): void {
+    const view = views.get(host);
+    if (!view) return;
+    if (view.task) fn(view.task);
+    else view.pending.push(fn);
+  }
+
+  function close(host: string): void {
+    const view = views.get(host);
+    if (!view || view.finished) return;
+    view.finished = true;
+    withTask(host, (t) => {
+      t.title = `${host}: ${counts(view.results) || 'nothing ran'}`;
+      view.finish(view.problem);
+    });
+  }
+
+  const listener: RunEventListener = (e) => {
+    switch (e.type) {
+      case 'step-start':
+        withTask(e.host, (t) => (t.title = `${e.host} › [${e.stepIndex + 1}/${opts.steps.length}] ${e.step}`));
+        break;
+      case 'host-connect':
+        if (!e.ok) views.get(e.host)!.problem = `unreachable: ${e.error ?? ''}`;
+        break;
+      case 'step-result': {
+        const view = views.get(e.host);
+        if (!view) break;
+        view.results.push(e.status);
+        if (PROBLEM.has(e.status) && !view.problem) view.problem = `"${e.step}" ${e.status}: ${e.reason ?? ''}`;
+        const who = opts.tty ? '' : `${e.host}: `;
+        const why = e.reason && e.status !== 'ok' ? ` (${e.reason})` : '';
+        withTask(e.host, (t) => (t.output = `${ICON[e.status]} ${who}${e.step}: ${e.status}${why}`));
+        if (view.results.length === opts.steps.length) close(e.host);
+        break;
+      }
+      case 'run-end':
+        for (const host of opts.hosts) close(host);
+        break;
+      default:
+        break;
+    }
+  };
+
+  const prompter: Prompter = async (req, signal) => {
+    const task = await new Promise<Task>((resolve) => withTask(req.host, resolve));
+    let full = false;
+    for (;;) {
+      const answer = await task.prompt(ListrInquirerPromptAdapter).run(
+        select<PromptAnswer | 'show'>,
+        {
+          message: approvalMessage(req, full),
+          choices: [
+            { name: `yes: fix ${req.host}`, value: 'yes' },
+            { name: 'no: skip this fix', value: 'no' },
+            { name: `all hosts for "${req.step}"`, value: 'all-hosts' },
+            { name: 'yes to everything for the rest of the run', value: 'all' },
+            { name: 'show full output', value: 'show' },
+            { name: 'quit: start no new fixes, finish what runs, print the recap', value: 'quit' },
+          ],
+          loop: false,
+          pageSize: 6,
+        },
+        { signal },
+      );
+      if (answer !== 'show') return answer;
+      full = true;
+    }
+  };
+
+  return { listener, prompter, done };
+}
