@@ -1,0 +1,152 @@
+/**
+ * OpenSSH known_hosts: parsing, host matching and the verdict for one presented host key.
+ * Pure logic (no I/O beyond reading the files handed in), so it is unit-tested line by line.
+ *
+ * Format (sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT"):
+ *   [@marker] hostpatterns keytype base64key [comment]
+ * hostpatterns: comma list; `*` / `?` wildcards; `!pattern` negates; `[host]:port` for non-22 ports;
+ * or one hashed name `|1|base64(salt)|base64(HMAC-SHA1(salt, name))`.
+ */
+import { createHash, createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+export type KnownHostsMarker = 'revoked' | 'cert-authority' | undefined;
+
+export interface KnownHostsEntry {
+  file: string;
+  line: number;
+  marker: KnownHostsMarker;
+  /** The raw host field (comma list or one hashed name). */
+  hosts: string;
+  keyType: string;
+  /** base64 of the SSH wire-format public key blob. */
+  key: string;
+}
+
+export function parseKnownHosts(text: string, file: string): KnownHostsEntry[] {
+  const out: KnownHostsEntry[] = [];
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const raw = (lines[i] ?? '').trim();
+    if (raw === '' || raw.startsWith('#')) continue;
+    const fields = raw.split(/\s+/);
+    let marker: KnownHostsMarker;
+    if (fields[0]?.startsWith('@')) {
+      const m = fields.shift();
+      if (m === '@revoked') marker = 'revoked';
+      else if (m === '@cert-authority') marker = 'cert-authority';
+      else continue; // unknown marker: OpenSSH ignores the line too
+    }
+    const [hosts, keyType, key] = fields;
+    if (!hosts || !keyType || !key) continue;
+    out.push({ file, line: i + 1, marker, hosts, keyType, key });
+  }
+  return out;
+}
+
+/** Reads every file that exists; a missing file is simply empty (as for OpenSSH). */
+export function loadKnownHosts(files: readonly string[]): KnownHostsEntry[] {
+  const entries: KnownHostsEntry[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    entries.push(...parseKnownHosts(text, file));
+  }
+  return entries;
+}
+
+/** The name OpenSSH looks up: `host` on port 22, `[host]:port` otherwise. */
+export function hostKeyName(host: string, port: number): string {
+  return port === 22 ? host : `[${host}]:${port}`;
+}
+
+function globToRegExp(pattern: string): RegExp {
+  let re = '';
+  for (const ch of pattern) {
+    if (ch === '*') re += '.*';
+    else if (ch === '?') re += '.';
+    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`, 'i');
+}
+
+function hashedMatches(field: string, name: string): boolean {
+  const parts = field.split('|'); // ['', '1', salt, hash]
+  if (parts.length !== 4 || parts[1] !== '1' || !parts[2] || !parts[3]) return false;
+  const salt = Buffer.from(parts[2], 'base64');
+  const want = createHmac('sha1', salt).update(name).digest('base64');
+  return want === parts[3];
+}
+
+/**
+ * Whether the entry's host field matches `name` (already in `[host]:port` form when needed).
+ * A matching negated pattern vetoes the whole line, as in OpenSSH's match_hostname().
+ */
+export function hostFieldMatches(hosts: string, name: string): boolean {
+  if (hosts.startsWith('|')) return hashedMatches(hosts, name);
+  let positive = false;
+  for (const pat of hosts.split(',')) {
+    if (pat === '') continue;
+    if (pat.startsWith('!')) {
+      if (globToRegExp(pat.slice(1)).test(name)) return false;
+    } else if (globToRegExp(pat).test(name)) {
+      positive = true;
+    }
+  }
+  return positive;
+}
+
+/** OpenSSH-style fingerprint of a wire-format key blob: `SHA256:<base64, unpadded>`. */
+export function fingerprint(keyBlob: Buffer): string {
+  return `SHA256:${createHash('sha256').update(keyBlob).digest('base64').replace(/=+$/, '')}`;
+}
+
+/** The key type string at the head of a wire-format blob (uint32 length + bytes). */
+export function keyTypeOf(keyBlob: Buffer): string {
+  if (keyBlob.length < 4) return 'unknown';
+  const len = keyBlob.readUInt32BE(0);
+  return keyBlob.subarray(4, 4 + len).toString('latin1');
+}
+
+export type HostKeyVerdict =
+  | { status: 'known'; entry: KnownHostsEntry }
+  | { status: 'revoked'; entry: KnownHostsEntry }
+  /** The host is listed, but with other key(s): possible man-in-the-middle. */
+  | { status: 'changed'; entries: KnownHostsEntry[] }
+  /** Not listed. `certAuthorities` are @cert-authority lines that match (host certificates are not supported). */
+  | { status: 'unknown'; certAuthorities: KnownHostsEntry[] };
+
+/**
+ * The verdict for `keyBlob` presented by a host known under any of `names`
+ * (each already `hostKeyName()`-formatted). Revocation wins over everything.
+ */
+export function verifyHostKey(entries: readonly KnownHostsEntry[], names: readonly string[], keyBlob: Buffer): HostKeyVerdict {
+  const b64 = keyBlob.toString('base64');
+  const revoked = entries.find((e) => e.marker === 'revoked' && e.key === b64);
+  if (revoked) return { status: 'revoked', entry: revoked };
+
+  const forHost = entries.filter((e) => e.marker !== 'revoked' && names.some((n) => hostFieldMatches(e.hosts, n)));
+  const plain = forHost.filter((e) => e.marker === undefined);
+  const match = plain.find((e) => e.key === b64);
+  if (match) return { status: 'known', entry: match };
+  if (plain.length > 0) return { status: 'changed', entries: plain };
+  return { status: 'unknown', certAuthorities: forHost.filter((e) => e.marker === 'cert-authority') };
+}
+
+/** Key types already trusted for the host, so the client can prefer them in negotiation as OpenSSH does. */
+export function knownKeyTypes(entries: readonly KnownHostsEntry[], names: readonly string[]): string[] {
+  const types = new Set<string>();
+  for (const e of entries) {
+    if (e.marker === undefined && names.some((n) => hostFieldMatches(e.hosts, n))) types.add(e.keyType);
+  }
+  return [...types];
+}
+
+/** The line to append to known_hosts for this key (plain, not hashed, so the operator can read it). */
+export function knownHostsLine(host: string, port: number, keyBlob: Buffer): string {
+  return `${hostKeyName(host, port)} ${keyTypeOf(keyBlob)} ${keyBlob.toString('base64')}`;
+}

@@ -1,0 +1,181 @@
+/**
+ * One live ssh2 connection to one host, shared by every command of a run. Exec channels are
+ * limited by a semaphore (OpenSSH's MaxSessions, 10 by default); extra commands queue.
+ */
+import type { Client, ClientChannel } from 'ssh2';
+import type { Connection, ExecOptions, ExecResult } from './types.js';
+import { Semaphore } from './semaphore.js';
+import { supervise, type Supervised } from './supervise.js';
+import { planBecome } from './become.js';
+
+/** OpenSSH answers an over-limit session with "administratively prohibited" (reason 1). */
+const REFUSAL_RETRY_MS = 100;
+const MAX_LONE_REFUSALS = 20;
+
+export class SshConnection implements Connection {
+  private readonly sem: Semaphore;
+  private readonly running = new Set<Supervised>();
+  private lostReason: string | undefined;
+
+  constructor(
+    readonly host: string,
+    private readonly client: Client,
+    maxSessions: number,
+    private readonly become: { always: boolean; password?: string },
+    private readonly onClose: () => void,
+  ) {
+    this.sem = new Semaphore(maxSessions);
+    const gone = (why: string) => (): void => {
+      this.lostReason ??= why;
+      for (const s of this.running) s.lost(`connection to ${host} lost (${this.lostReason}): the outcome is unknown`);
+      this.running.clear();
+      this.onClose();
+    };
+    client.on('close', gone('connection closed'));
+    client.on('error', (e: Error) => {
+      this.lostReason ??= e.message;
+    });
+  }
+
+  get alive(): boolean {
+    return this.lostReason === undefined;
+  }
+
+  async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const started = Date.now();
+    const plan = (opts.become ?? this.become.always) ? planBecome(command, this.become.password) : { command };
+    const notRun = (outcome: 'lost' | 'interrupted' | 'timeout', reason: string): ExecResult => ({
+      outcome, code: null, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false,
+      durationMs: Date.now() - started, reason,
+    });
+
+    // Waiting for a free channel counts against the command's deadline and is abortable.
+    const deadline = opts.timeoutMs !== undefined && opts.timeoutMs > 0 ? started + opts.timeoutMs : undefined;
+    const acquired = await raceAcquire(this.sem, opts.signal, deadline);
+    if (acquired !== 'ok') {
+      return acquired === 'aborted'
+        ? notRun('interrupted', 'interrupted before it started')
+        : notRun('timeout', `timed out after ${opts.timeoutMs} ms waiting for a free session; the command was not started`);
+    }
+
+    let released = false;
+    const release = (): void => {
+      if (!released) {
+        released = true;
+        this.sem.release();
+      }
+    };
+
+    let channel: ClientChannel;
+    let lone = 0;
+    for (;;) {
+      if (!this.alive) {
+        release();
+        return notRun('lost', `connection to ${this.host} is gone (${this.lostReason}); the command was not started`);
+      }
+      try {
+        channel = await openExec(this.client, plan.command);
+        break;
+      } catch (e) {
+        const err = e as Error & { reason?: number };
+        if (err.reason === undefined || !this.alive) {
+          release();
+          // The exec request itself failed or the connection dropped while asking: unknown.
+          return notRun('lost', `could not start the command on ${this.host}: ${err.message}`);
+        }
+        // The server refused a new channel (its session limit is lower than ours, or other
+        // clients share it): wait until one of ours closes, or back off when we hold none.
+        if (this.sem.inUse > 1) {
+          await this.sem.waitForRelease();
+        } else if (++lone > MAX_LONE_REFUSALS) {
+          release();
+          return notRun('lost', `${this.host} refused to open a session channel: ${err.message}`);
+        } else {
+          await new Promise((r) => setTimeout(r, REFUSAL_RETRY_MS));
+        }
+        if (opts.signal?.aborted) {
+          release();
+          return notRun('interrupted', 'interrupted before it started');
+        }
+        if (deadline !== undefined && Date.now() >= deadline) {
+          release();
+          return notRun('timeout', `timed out after ${opts.timeoutMs} ms waiting for a free session; the command was not started`);
+        }
+      }
+    }
+
+    const remaining = deadline !== undefined ? Math.max(1, deadline - Date.now()) : undefined;
+    const sup = supervise(
+      {
+        stdout: channel,
+        stderr: channel.stderr,
+        write: (s) => channel.write(s),
+        endInput: () => channel.end(),
+        stop: () => {
+          // Ask sshd to kill the process (OpenSSH ≥ 7.9 honours it), then close the channel.
+          try {
+            channel.signal('KILL');
+          } catch {
+            /* channel already closing */
+          }
+          channel.close();
+        },
+      },
+      { ...opts, ...(remaining !== undefined ? { timeoutMs: remaining } : {}) },
+      plan.feeder,
+    );
+    this.running.add(sup);
+    channel.on('exit', (code: number | null, signal?: string) => sup.exited(code ?? null, signal ?? null));
+    channel.on('close', () => {
+      this.running.delete(sup);
+      release();
+      sup.closed();
+    });
+    const result = await sup.result;
+    this.running.delete(sup);
+    return result;
+  }
+
+  async close(): Promise<void> {
+    if (!this.alive) return;
+    await new Promise<void>((resolve) => {
+      this.client.once('close', () => resolve());
+      this.client.end();
+      setTimeout(() => {
+        this.client.destroy();
+        resolve();
+      }, 2000).unref();
+    });
+  }
+}
+
+function openExec(client: Client, command: string): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => {
+    try {
+      client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch)));
+    } catch (e) {
+      reject(e as Error);
+    }
+  });
+}
+
+async function raceAcquire(sem: Semaphore, signal: AbortSignal | undefined, deadline: number | undefined): Promise<'ok' | 'aborted' | 'timeout'> {
+  if (signal?.aborted) return 'aborted';
+  return new Promise((resolve) => {
+    let done = false;
+    let timer: NodeJS.Timeout | undefined;
+    const end = (v: 'ok' | 'aborted' | 'timeout'): void => {
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      resolve(v);
+    };
+    const onAbort = (): void => end('aborted');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (deadline !== undefined) timer = setTimeout(() => end('timeout'), Math.max(0, deadline - Date.now()));
+    void sem.acquire().then(() => {
+      if (done) sem.release(); // we gave up already: hand the permit on
+      else end('ok');
+    });
+  });
+}
