@@ -32,6 +32,9 @@ export function runbookDirs(o: RunbookDirsOptions = {}): RunbookDir[] {
     { dir: resolve(cwd, 'runbooks'), source: 'cwd' },
     { dir: resolve(BUILTIN_RUNBOOK_DIR), source: 'builtin' },
   ];
+  // ./runbooks in the package's own checkout is the built-in directory: label it so.
+  const builtinReal = existsSync(BUILTIN_RUNBOOK_DIR) ? realpathSync(BUILTIN_RUNBOOK_DIR) : undefined;
+  for (const d of dirs) if (d.source === 'cwd' && existsSync(d.dir) && realpathSync(d.dir) === builtinReal) d.source = 'builtin';
   const seen = new Set<string>();
   const out: RunbookDir[] = [];
   for (const d of dirs) {

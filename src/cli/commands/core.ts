@@ -1,4 +1,327 @@
-import type { Command } from 'commander';
+/**
+ * The read-only commands: list, show, validate, inventory, schema. Each action imports the model
+ * lazily so `runbook --help` does not load zod and yaml.
+ */
+import { Argument, type Command } from 'commander';
 
-// Placeholder until this command group lands.
-export function register(_program: Command): void {}
+const collect = (value: string, prev: string[] = []): string[] => [...prev, value];
+const out = (line = ''): void => void process.stdout.write(`${line}\n`);
+const err = (line: string): void => void process.stderr.write(`${line}\n`);
+
+interface CommonOptions {
+  inventory?: string;
+  runbooks?: string[];
+  hosts?: string;
+  var?: string[];
+  json?: boolean;
+}
+
+const model = () => import('../../model/index.js');
+
+function pad(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
+}
+
+function showValue(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+async function listAction(opts: CommonOptions): Promise<void> {
+  const m = await model();
+  const entries = m.listRunbookFiles({ runbookDirs: opts.runbooks });
+  if (opts.json) {
+    const rows = entries.map((e) => {
+      const r = m.checkRunbookFile(e.file);
+      return { name: e.name, file: e.file, source: e.source, description: r.runbook?.description ?? null, valid: !!r.runbook, shadowedBy: e.shadowedBy ?? null };
+    });
+    out(JSON.stringify(rows, null, 2));
+    return;
+  }
+  if (entries.length === 0) {
+    out('no runbooks found (looked in --runbooks dirs, ./runbooks and the built-in runbooks)');
+    return;
+  }
+  const rows = [['NAME', 'SOURCE', 'DESCRIPTION']];
+  for (const e of entries) {
+    const r = m.checkRunbookFile(e.file);
+    const desc = r.runbook ? r.runbook.description : `(invalid: run \`runbook validate ${e.file}\`)`;
+    const source = e.source === 'builtin' ? 'built-in' : e.source === 'cwd' ? './runbooks' : e.file.replace(/\/[^/]+$/, '');
+    rows.push([e.shadowedBy ? `${e.name} (shadowed)` : e.name, source, desc]);
+  }
+  for (const line of pad(rows)) out(line);
+}
+
+async function showAction(name: string, opts: CommonOptions): Promise<void> {
+  const m = await model();
+  const runbook = m.loadRunbook(name, { runbookDirs: opts.runbooks });
+  const cliVars = m.parseCliVars(opts.var);
+  out(`${runbook.name}${runbook.description ? ` — ${runbook.description}` : ''}`);
+  out(`file: ${runbook.file}`);
+  const flags = [
+    runbook.serial !== undefined && `serial: ${runbook.serial}`,
+    runbook.maxFailures !== undefined && `max_failures: ${runbook.maxFailures}`,
+    runbook.become !== undefined && `become: ${runbook.become}`,
+  ].filter(Boolean);
+  if (flags.length) out(flags.join(', '));
+  const vars = Object.entries(runbook.vars);
+  if (vars.length) {
+    out('vars:');
+    for (const [k, d] of vars) out(`  ${k}: ${d.secret ? m.MASK : showValue(d.value)}`);
+  }
+
+  type Step = (typeof runbook.steps)[number];
+  const describe = (s: Step, i: number, render: (t: Step['check']) => string, label: string): void => {
+    out(`${label}${i + 1}. ${s.name}`);
+    const attrs: string[] = [];
+    if (s.on) attrs.push(`on: ${s.on}${s.once ? ' (once)' : ''}`);
+    if (s.when) attrs.push(`when: ${s.when.text}`);
+    if (s.become !== undefined) attrs.push(`become: ${s.become}`);
+    if (s.timeoutMs !== undefined) attrs.push(`timeout: ${s.timeoutMs / 1000}s`);
+    if (s.continueOnFailure) attrs.push('continue_on_failure');
+    if (s.register) attrs.push(`register: ${s.register}${s.json ? ' (json)' : ''}`);
+    if (s.notify.length) attrs.push(`notify: ${s.notify.join(', ')}`);
+    const ind = `${label}   `;
+    if (attrs.length) out(`${ind}${attrs.join('; ')}`);
+    out(`${ind}check:  ${render(s.check)}`);
+    if (s.expect) out(`${ind}expect: ${s.expect.kind === 'regex' ? `/${s.expect.value}/` : JSON.stringify(s.expect.value)}`);
+    if (s.fix.length === 0) out(`${ind}fix:    (none: check only)`);
+    else if (s.fix.length === 1) out(`${ind}fix:    ${render(s.fix[0]!)}`);
+    else {
+      out(`${ind}fix:`);
+      for (const f of s.fix) out(`${ind}  - ${render(f)}`);
+    }
+    if (s.fix.length) out(`${ind}verify: ${s.verify ? render(s.verify) : '(the check again)'}`);
+  };
+  const printAll = (render: (t: Step['check']) => string, label: string): void => {
+    runbook.steps.forEach((s, i) => describe(s, i, render, label));
+    if (runbook.handlers.length) {
+      out(`${label}handlers:`);
+      runbook.handlers.forEach((s, i) => describe(s, i, render, `${label}  `));
+    }
+  };
+
+  if (!opts.hosts) {
+    out('');
+    printAll((t) => t.text, '');
+    return;
+  }
+  const inventory = m.loadInventory(m.resolveInventoryPath({ inventory: opts.inventory }));
+  const hosts = m.selectHosts(inventory, opts.hosts);
+  // Registered values only exist during a run; show where they will go.
+  const registerNames = [...runbook.steps, ...runbook.handlers].flatMap((s) => (s.register ? [s.register] : []));
+  const placeholders = Object.fromEntries(registerNames.map((r) => [r, `<${r}>`]));
+  const registeredByHost = new Map(inventory.hosts.map((h) => [h.name, placeholders]));
+  const problems: import('../../model/index.js').Problem[] = [];
+  const seen = new Set<string>();
+  for (const host of hosts) {
+    const ctx = m.buildTemplateContext({ runbook, inventory, host, cliVars, registered: placeholders, registeredByHost });
+    out('');
+    out(`== ${host.name} (${host.user}@${host.address}:${host.port})`);
+    let current = '';
+    const render = (t: Step['check']): string => {
+      try {
+        return m.renderCommand(t, ctx, { step: current }).display;
+      } catch (e) {
+        if (!(e instanceof m.UserError)) throw e;
+        for (const p of e.problems) {
+          const key = m.formatProblem(p);
+          if (seen.has(key)) continue;
+          seen.add(key);
+          problems.push(p);
+        }
+        return `(cannot render: ${e.problems[0]!.message})`;
+      }
+    };
+    runbook.steps.forEach((s, i) => {
+      current = s.name;
+      describe(s, i, render, '');
+    });
+  }
+  if (problems.length) throw new m.UserError(problems);
+}
+
+async function validateAction(files: string[], opts: CommonOptions): Promise<void> {
+  const m = await model();
+  const { readFileSync, statSync, readdirSync, existsSync } = await import('node:fs');
+  const { resolve, join, extname } = await import('node:path');
+  const problems: import('../../model/index.js').Problem[] = [];
+  let checked = 0;
+  const record = (file: string, kind: string, ps: import('../../model/index.js').Problem[]): void => {
+    checked++;
+    if (ps.length === 0) out(`ok  ${kind.padEnd(9)} ${file}`);
+    problems.push(...ps);
+  };
+  const guard = (file: string, kind: string, fn: () => import('../../model/index.js').Problem[]): void => {
+    try {
+      record(file, kind, fn());
+    } catch (e) {
+      if (!(e instanceof m.UserError)) throw e;
+      record(file, kind, e.problems);
+    }
+  };
+  const inventoryTargets: string[] = [];
+  const runbookTargets: string[] = [];
+
+  const classify = (file: string): void => {
+    const ext = extname(file).toLowerCase();
+    if (ext === '.ini' || ext === '.cfg' || !['.yaml', '.yml', '.json'].includes(ext)) return void inventoryTargets.push(file);
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      // Reported by the loader below, with the right wording.
+    }
+    // A runbook has steps; an inventory has hosts/groups (native) or groups at the top (Ansible).
+    if (/^steps\s*:/m.test(text) || !/^(hosts|groups|defaults|all)\s*:/m.test(text)) runbookTargets.push(file);
+    else inventoryTargets.push(file);
+  };
+
+  if (files.length) {
+    for (const f of files) {
+      const file = resolve(f);
+      if (existsSync(file) && statSync(file).isDirectory()) {
+        for (const e of readdirSync(file).sort()) if (/\.ya?ml$/.test(e)) classify(join(file, e));
+      } else classify(file);
+    }
+  } else {
+    for (const e of m.listRunbookFiles({ runbookDirs: opts.runbooks })) runbookTargets.push(e.file);
+    const loc = m.resolveInventoryPath({ inventory: opts.inventory });
+    if (loc.source === 'default' && !existsSync(loc.path)) out(`--  inventory no inventory at ${loc.path} (skipped; pass -i FILE or set $RUNBOOK_INVENTORY)`);
+    else inventoryTargets.push(loc.path);
+  }
+
+  let inventory: import('../../model/index.js').Inventory | undefined;
+  for (const f of inventoryTargets) {
+    guard(f, 'inventory', () => {
+      if (!existsSync(f)) return [{ message: `inventory ${f} not found` }];
+      const r = m.checkInventory(f);
+      inventory ??= r.inventory;
+      return r.problems;
+    });
+  }
+  for (const f of runbookTargets) {
+    guard(f, 'runbook', () => {
+      if (!existsSync(f)) return [{ message: `runbook ${f} not found` }];
+      const r = m.checkRunbookFile(f);
+      if (!r.runbook || !inventory) return r.problems;
+      // With an inventory at hand, also check that each step's `on:` pattern selects hosts.
+      const onProblems: import('../../model/index.js').Problem[] = [];
+      for (const s of [...r.runbook.steps, ...r.runbook.handlers]) {
+        if (!s.on) continue;
+        try {
+          m.selectHosts(inventory, s.on);
+        } catch (e) {
+          if (!(e instanceof m.UserError)) throw e;
+          for (const p of e.problems) onProblems.push({ pos: s.pos, message: `step "${s.name}": on: ${p.message}`, hint: p.hint });
+        }
+      }
+      return onProblems;
+    });
+  }
+  if (problems.length) {
+    for (const p of problems) err(m.formatProblem(p));
+    err(`${problems.length} problem${problems.length === 1 ? '' : 's'} in ${checked} file${checked === 1 ? '' : 's'}`);
+    const { ExitCode } = await import('../exit-codes.js');
+    process.exitCode = ExitCode.USAGE;
+    return;
+  }
+  out(`${checked} file${checked === 1 ? '' : 's'} valid`);
+}
+
+async function inventoryAction(opts: CommonOptions): Promise<void> {
+  const m = await model();
+  const inventory = m.loadInventory(m.resolveInventoryPath({ inventory: opts.inventory }));
+  const hosts = opts.hosts ? m.selectHosts(inventory, opts.hosts) : inventory.hosts;
+  const masked = (h: (typeof hosts)[number]): Record<string, unknown> =>
+    Object.fromEntries(Object.entries(h.vars).map(([k, v]) => [k, h.secretVars.includes(k) ? m.MASK : v]));
+  if (opts.json) {
+    const groups = [...inventory.groups.values()].filter((g) => g.name !== 'all').map((g) => ({ name: g.name, hosts: g.hosts.filter((h) => hosts.some((x) => x.name === h)), children: g.children }));
+    const rows = hosts.map((h) => ({
+      name: h.name,
+      address: h.address,
+      port: h.port,
+      user: h.user,
+      connection: h.connection,
+      groups: h.groups,
+      vars: masked(h),
+      ...(h.identityFile && { identityFile: h.identityFile }),
+      ...(h.knownHostsFile && { knownHostsFile: h.knownHostsFile }),
+      ...(h.proxyJump && { proxyJump: h.proxyJump }),
+      ...(h.become !== undefined && { become: h.become }),
+    }));
+    out(JSON.stringify({ file: inventory.file, hosts: rows, groups }, null, 2));
+    return;
+  }
+  out(`inventory: ${inventory.file}`);
+  out(`${hosts.length} host${hosts.length === 1 ? '' : 's'}`);
+  for (const h of hosts) {
+    out('');
+    const extra = [
+      h.connection === 'local' && 'local',
+      h.become && 'become',
+      h.proxyJump && `via ${h.proxyJump}`,
+      h.identityFile && `key ${h.identityFile}`,
+    ].filter(Boolean);
+    out(`${h.name}  ${h.user}@${h.address}:${h.port}${extra.length ? `  (${extra.join(', ')})` : ''}`);
+    out(`  groups: ${h.groups.length ? h.groups.join(', ') : '(none)'}`);
+    const vars = Object.entries(masked(h));
+    for (const [k, v] of vars) out(`  ${k}: ${showValue(v)}`);
+  }
+  const groups = [...inventory.groups.values()].filter((g) => g.name !== 'all');
+  const shown = groups.map((g) => ({ g, members: g.hosts.filter((n) => hosts.some((h) => h.name === n)) })).filter((x) => x.members.length);
+  if (shown.length) {
+    out('');
+    out('groups:');
+    for (const { g, members } of shown) out(`  ${g.name}: ${members.join(', ')}${g.children.length ? `  (children: ${g.children.join(', ')})` : ''}`);
+  }
+}
+
+async function schemaAction(kind: 'runbook' | 'inventory'): Promise<void> {
+  const { jsonSchemaText } = await import('../../model/json-schema.js');
+  process.stdout.write(jsonSchemaText(kind));
+}
+
+export function register(program: Command): void {
+  const inventoryOpt = ['-i, --inventory <file>', 'inventory file (default: $RUNBOOK_INVENTORY, else inventory/default.yaml)'] as const;
+  const runbooksOpt = ['--runbooks <dir>', 'extra runbook directory, searched first (repeatable)', collect] as const;
+
+  program
+    .command('list')
+    .description('List the available runbooks (--runbooks dirs, ./runbooks, built-in)')
+    .option(...runbooksOpt)
+    .option('--json', 'print JSON')
+    .action((opts: CommonOptions) => listAction(opts));
+
+  program
+    .command('show')
+    .description("Show a runbook's steps; with --hosts, the commands as rendered for each host")
+    .argument('<name>', 'runbook name (or path to a runbook file)')
+    .option('--hosts <pattern>', 'render the commands for these hosts (host pattern)')
+    .option(...inventoryOpt)
+    .option(...runbooksOpt)
+    .option('--var <name=value>', 'set a variable, overriding runbook and inventory (repeatable)', collect)
+    .action((name: string, opts: CommonOptions) => showAction(name, opts));
+
+  program
+    .command('validate')
+    .description('Check runbooks and inventories and report every problem (no files: everything runbook would load)')
+    .argument('[files...]', 'runbook or inventory files, or directories of runbooks')
+    .option(...inventoryOpt)
+    .option(...runbooksOpt)
+    .action((files: string[], opts: CommonOptions) => validateAction(files, opts));
+
+  program
+    .command('inventory')
+    .description('Show the hosts (address, port, user, groups, resolved vars; secrets masked)')
+    .option('--hosts <pattern>', 'only these hosts (host pattern)')
+    .option(...inventoryOpt)
+    .option('--json', 'print JSON')
+    .action((opts: CommonOptions) => inventoryAction(opts));
+
+  program
+    .command('schema')
+    .description('Print the JSON Schema of the runbook or inventory format (for editors)')
+    .addArgument(new Argument('[kind]', 'which format').choices(['runbook', 'inventory']).default('runbook'))
+    .action((kind: 'runbook' | 'inventory') => schemaAction(kind));
+}
