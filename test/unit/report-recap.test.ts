@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { createRecapCollector, renderRecap } from '../../src/report/recap.js';
+import type { RunEvent, StepStatus } from '../../src/engine/events.js';
+
+const base = { time: new Date(0).toISOString(), runId: 'r1' };
+function result(host: string, stepIndex: number, status: StepStatus, extra: Partial<Extract<RunEvent, { type: 'step-result' }>> = {}): RunEvent {
+  return { type: 'step-result', ...base, host, step: `s${stepIndex}`, stepIndex, status, durationMs: 1, ...extra };
+}
+
+function recap(mode: 'dry-run' | 'apply', events: RunEvent[]): string {
+  const c = createRecapCollector();
+  c.listener({ type: 'run-start', ...base, runbook: 'rb', runbookFile: 'rb.yaml', runbookHash: 'h', operator: 'me', mode, hosts: ['a', 'b', 'c'], steps: ['s0', 's1'] });
+  for (const e of events) c.listener(e);
+  return renderRecap(c.state);
+}
+
+describe('recap', () => {
+  it('tabulates hosts by status and gives one reason per broken host', () => {
+    const text = recap('apply', [
+      result('a', 0, 'ok'),
+      result('a', 1, 'fixed'),
+      result('b', 0, 'failed', { reason: 'fix: exit code 1: permission denied' }),
+      result('b', 1, 'blocked', { reason: 'blocked: "s0" failed' }),
+      result('c', 0, 'unreachable', { reason: 'connection refused' }),
+      result('c', 1, 'unreachable', { reason: 'connection refused' }),
+    ]);
+    expect(text).toContain('host  ok  fixed  would fix  failed  skipped  blocked  unreachable');
+    expect(text).toMatch(/^a\s+1\s+1\s+0\s+0\s+0\s+0\s+0$/m);
+    expect(text).toMatch(/^b\s+0\s+0\s+0\s+1\s+0\s+1\s+0$/m);
+    expect(text).toMatch(/^c\s+0\s+0\s+0\s+0\s+0\s+0\s+2$/m);
+    expect(text).toContain('b: "s0" failed: fix: exit code 1: permission denied');
+    expect(text).toContain('c: unreachable: connection refused');
+    expect(text).not.toContain('Plan');
+  });
+
+  it('prints the dry-run plan grouped by identical commands', () => {
+    const text = recap('dry-run', [
+      result('a', 0, 'would-fix', { fixCommands: ['sysctl -w net.ipv4.ip_forward=1'] }),
+      result('b', 0, 'ok'),
+      result('c', 0, 'would-fix', { fixCommands: ['sysctl -w net.ipv4.ip_forward=1'] }),
+      result('a', 1, 'would-fix', { fixCommands: ["echo 'x' > /a"] }),
+      result('c', 1, 'would-fix', { fixCommands: ["echo 'x' > /c"] }),
+    ]);
+    expect(text).toContain(
+      [
+        'Plan (dry run, nothing was changed):',
+        '  "s0" would change 2 hosts:',
+        '    on a, c:',
+        '      $ sysctl -w net.ipv4.ip_forward=1',
+        '  "s1" would change 2 hosts:',
+        '    on a:',
+        "      $ echo 'x' > /a",
+        '    on c:',
+        "      $ echo 'x' > /c",
+      ].join('\n'),
+    );
+  });
+});
