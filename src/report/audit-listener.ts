@@ -1,0 +1,166 @@
+/**
+ * The audit trail as an event listener: one sealed, fsynced record per command the engine ran,
+ * plus the run's start, approvals, step results, failed connections and end.
+ */
+import type { RunEvent, RunEventListener } from '../engine/events.js';
+import { UserError } from '../model/errors.js';
+import { operatorName } from './audit-path.js';
+import type { AuditBody } from './audit-record.js';
+import { AuditWriter } from './audit-writer.js';
+
+export interface AuditListenerOptions {
+  file: string;
+  /** Defaults to $SUDO_USER, else $USER. */
+  operator?: string;
+  /** Applied to every string written; the engine already masks secrets, this is a second guard. */
+  redact?: (text: string) => string;
+  /** How long to wait for another process's append before failing (default 10 s). */
+  lockTimeoutMs?: number;
+}
+
+export interface AuditListener extends RunEventListener {
+  readonly file: string;
+  close(): void;
+}
+
+/** Bounds on what one record holds, so a record stays small whatever a host prints. */
+const MAX_COMMAND = 16 * 1024;
+const MAX_TAIL = 4 * 1024;
+const MAX_TEXT = 2 * 1024;
+/** Hex digests: masking a secret that happens to be a substring of one would corrupt them. */
+const NOT_TEXT = new Set(['digest', 'runbookHash']);
+
+function keepHead(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max)}…[${s.length - max} chars cut]`;
+}
+function keepTail(s: string, max: number): string {
+  return s.length <= max ? s : `[${s.length - max} chars cut]…${s.slice(-max)}`;
+}
+
+function redactDeep<T>(value: T, redact: (s: string) => string): T {
+  if (typeof value === 'string') return redact(value) as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => redactDeep(v, redact)) as T;
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = NOT_TEXT.has(k) ? v : redactDeep(v, redact);
+    return out as T;
+  }
+  return value;
+}
+
+interface RunState {
+  runbook: string;
+  runbookHash: string;
+  records: number;
+}
+
+export function createAuditListener(opts: AuditListenerOptions): AuditListener {
+  const operator = opts.operator ?? operatorName();
+  let writer: AuditWriter;
+  try {
+    writer = new AuditWriter(opts.file, opts.lockTimeoutMs);
+  } catch (err) {
+    throw new UserError({
+      message: `cannot open audit file ${opts.file}: ${(err as Error).message}`,
+      hint: 'choose another with --audit-file or RUNBOOK_AUDIT_FILE',
+    });
+  }
+  const runs = new Map<string, RunState>();
+
+  function bodyOf(e: RunEvent, run: RunState): AuditBody | undefined {
+    const head = { time: e.time, runId: e.runId, operator };
+    switch (e.type) {
+      case 'run-start':
+        return {
+          ...head,
+          kind: 'run-start',
+          runbook: e.runbook,
+          runbookFile: e.runbookFile,
+          runbookHash: e.runbookHash,
+          mode: e.mode,
+          hosts: e.hosts,
+          steps: e.steps,
+        };
+      case 'command':
+        return {
+          ...head,
+          kind: 'command',
+          runbook: run.runbook,
+          runbookHash: run.runbookHash,
+          host: e.host,
+          step: e.step,
+          phase: e.phase,
+          command: keepHead(e.command, MAX_COMMAND),
+          outcome: e.outcome,
+          exitCode: e.exitCode,
+          durationMs: Math.round(e.durationMs),
+          output: { digest: e.output.digest, tail: keepTail(e.output.tail, MAX_TAIL), truncated: e.output.truncated },
+          approval: e.approval,
+        };
+      case 'approval':
+        return { ...head, kind: 'approval', runbook: run.runbook, host: e.host, step: e.step, decision: e.decision, by: e.by };
+      case 'step-result':
+        return {
+          ...head,
+          kind: 'step',
+          runbook: run.runbook,
+          host: e.host,
+          step: e.step,
+          stepIndex: e.stepIndex,
+          status: e.status,
+          reason: e.reason === undefined ? undefined : keepHead(e.reason, MAX_TEXT),
+          durationMs: Math.round(e.durationMs),
+        };
+      case 'host-connect':
+        if (e.ok) return undefined;
+        return {
+          ...head,
+          kind: 'connect',
+          runbook: run.runbook,
+          host: e.host,
+          ok: e.ok,
+          error: e.error === undefined ? undefined : keepHead(e.error, MAX_TEXT),
+          durationMs: Math.round(e.durationMs),
+        };
+      case 'run-end':
+        return {
+          ...head,
+          kind: 'run-end',
+          runbook: run.runbook,
+          runbookHash: run.runbookHash,
+          exitCode: e.exitCode,
+          aborted: e.aborted,
+          stopReason: e.stopReason === undefined ? undefined : keepHead(e.stopReason, MAX_TEXT),
+          summary: e.summary,
+          durationMs: Math.round(e.durationMs),
+          records: run.records + 1,
+        };
+      default:
+        return undefined;
+    }
+  }
+
+  const listener = (event: RunEvent): void => {
+    let run = runs.get(event.runId);
+    if (!run) {
+      run = event.type === 'run-start' ? { runbook: event.runbook, runbookHash: event.runbookHash, records: 0 } : { runbook: '', runbookHash: '', records: 0 };
+      runs.set(event.runId, run);
+    }
+    let body = bodyOf(event, run);
+    if (!body) return;
+    if (opts.redact) body = redactDeep(body, opts.redact);
+    try {
+      writer.append(body);
+    } catch (err) {
+      if (err instanceof UserError) throw err;
+      throw new UserError(
+        { message: `cannot write audit record to ${opts.file}: ${(err as Error).message}`, hint: 'stopping: nothing runs unrecorded' },
+        1,
+      );
+    }
+    run.records++;
+    if (event.type === 'run-end') runs.delete(event.runId);
+  };
+
+  return Object.assign(listener, { file: opts.file, close: () => writer.close() });
+}

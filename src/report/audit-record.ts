@@ -1,0 +1,135 @@
+/**
+ * The audit record format: one JSON object per line, sealed into a hash chain. Each record's
+ * `hash` is sha256 over its canonical JSON (keys sorted, `hash` left out, `prev` included), and
+ * its `prev` is the `hash` of the record with the previous `seq`. docs/audit.md describes it.
+ */
+import { createHash } from 'node:crypto';
+import type { ApprovalDecision, OutputTail, Phase, StepStatus } from '../engine/events.js';
+
+export const AUDIT_VERSION = 1;
+/** What the first record of a file chains from. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+interface RecordHeader {
+  time: string;
+  runId: string;
+  operator: string;
+}
+
+export type AuditBody = RecordHeader &
+  (
+    | {
+        kind: 'run-start';
+        runbook: string;
+        runbookFile: string;
+        runbookHash: string;
+        mode: 'dry-run' | 'apply';
+        hosts: string[];
+        steps: string[];
+      }
+    | {
+        kind: 'command';
+        runbook: string;
+        runbookHash: string;
+        host: string;
+        step: string;
+        phase: Phase;
+        command: string;
+        outcome: 'exit' | 'signal' | 'timeout' | 'lost' | 'interrupted';
+        exitCode: number | null;
+        durationMs: number;
+        output: OutputTail;
+        approval?: { decision: ApprovalDecision; by: string };
+      }
+    | { kind: 'approval'; runbook: string; host: string; step: string; decision: ApprovalDecision; by: string }
+    | {
+        kind: 'step';
+        runbook: string;
+        host: string;
+        step: string;
+        stepIndex: number;
+        status: StepStatus;
+        reason?: string;
+        durationMs: number;
+      }
+    | { kind: 'connect'; runbook: string; host: string; ok: boolean; error?: string; durationMs: number }
+    | {
+        kind: 'run-end';
+        runbook: string;
+        runbookHash: string;
+        exitCode: number;
+        aborted: boolean;
+        stopReason?: string;
+        summary: Record<string, Partial<Record<StepStatus, number>>>;
+        durationMs: number;
+        /** Records this run wrote, this one included: lets verify notice a run's records going missing. */
+        records: number;
+      }
+  );
+
+export type AuditKind = AuditBody['kind'];
+export type AuditRecord = { v: typeof AUDIT_VERSION; seq: number } & AuditBody & { prev: string; hash: string };
+
+/** Every line the writer produces starts with this; a torn line is a prefix of some record. */
+export const RECORD_PREFIX = `{"v":${AUDIT_VERSION},"seq":`;
+
+function canonical(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonical(v))).join(',')}]`;
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj)
+    .filter((k) => obj[k] !== undefined)
+    .sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(obj[k])}`).join(',')}}`;
+}
+
+export function recordHash(record: Record<string, unknown>): string {
+  const { hash: _hash, ...rest } = record;
+  return createHash('sha256').update(canonical(rest)).digest('hex');
+}
+
+/** Seals a body into a record that follows `prev` (seq, hash), and returns it with its line. */
+export function sealRecord(body: AuditBody, seq: number, prev: string): { record: AuditRecord; line: string } {
+  const unsealed = { v: AUDIT_VERSION, seq, ...body, prev };
+  const hash = recordHash(unsealed);
+  const record = { ...unsealed, hash } as AuditRecord;
+  return { record, line: JSON.stringify(record) };
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+export type ParsedLine =
+  | { ok: true; record: AuditRecord; intact: boolean }
+  | { ok: false; reason: 'not-json' | 'not-a-record' };
+
+/** Parses one line; `intact` is false when the content no longer matches its own hash (edited). */
+export function parseRecordLine(line: string): ParsedLine {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return { ok: false, reason: 'not-json' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, reason: 'not-a-record' };
+  const r = value as Record<string, unknown>;
+  if (
+    r.v !== AUDIT_VERSION ||
+    typeof r.seq !== 'number' ||
+    !Number.isSafeInteger(r.seq) ||
+    r.seq < 1 ||
+    typeof r.kind !== 'string' ||
+    typeof r.runId !== 'string' ||
+    typeof r.prev !== 'string' ||
+    typeof r.hash !== 'string' ||
+    !HEX64.test(r.prev) ||
+    !HEX64.test(r.hash)
+  ) {
+    return { ok: false, reason: 'not-a-record' };
+  }
+  return { ok: true, record: r as unknown as AuditRecord, intact: recordHash(r) === r.hash };
+}
+
+/** True when `text` could be the start of a line the writer was cut off while writing. */
+export function looksTorn(text: string): boolean {
+  return text.length > 0 && (text.startsWith(RECORD_PREFIX) || RECORD_PREFIX.startsWith(text));
+}

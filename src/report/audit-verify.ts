@@ -1,0 +1,183 @@
+/**
+ * `runbook audit verify`: walks an audit file and reports, one line each, every record that was
+ * edited, deleted, reordered or truncated away, telling a torn last write (a crash) apart from
+ * tampering. docs/audit.md states what each check can and cannot prove.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { readLines } from './audit-lines.js';
+import { headPathOf } from './audit-path.js';
+import { GENESIS_HASH, looksTorn, parseRecordLine } from './audit-record.js';
+import type { AuditHead } from './audit-writer.js';
+
+export interface AuditProblem {
+  /** 1-based line of the file the problem is on (the line after the last one for a truncation). */
+  line: number;
+  /** Errors mean tampering or damage; warnings are what a crash or a running apply leaves. */
+  severity: 'error' | 'warning';
+  message: string;
+}
+
+export interface AuditVerifyResult {
+  file: string;
+  lines: number;
+  records: number;
+  runs: number;
+  /** The chain's last record, to copy elsewhere as an external anchor. */
+  tip?: { seq: number; hash: string };
+  problems: AuditProblem[];
+  /** No errors (warnings allowed). */
+  ok: boolean;
+}
+
+interface Entry {
+  line: number;
+  seq: number;
+  prev: string;
+  hash: string;
+  intact: boolean;
+  runId: string;
+  kind: string;
+  /** run-end's own count of its run's records. */
+  runRecords?: number;
+}
+
+type Item = { record: Entry } | { bad: { line: number; text: string; terminated: boolean; json: boolean } };
+
+function readHead(file: string): AuditHead | 'bad' | undefined {
+  const headPath = headPathOf(file);
+  if (!existsSync(headPath)) return undefined;
+  try {
+    const h = JSON.parse(readFileSync(headPath, 'utf8')) as Partial<AuditHead>;
+    if (typeof h.seq === 'number' && typeof h.hash === 'string') return h as AuditHead;
+  } catch {
+    // reported as 'bad' below
+  }
+  return 'bad';
+}
+
+function range(a: number, b: number): string {
+  return a === b ? `#${a}` : `#${a}-#${b}`;
+}
+
+export function verifyAuditFile(file: string): AuditVerifyResult {
+  const items: Item[] = [];
+  let lines = 0;
+  for (const l of readLines(file)) {
+    lines = l.lineNo;
+    const parsed = parseRecordLine(l.text);
+    if (parsed.ok) {
+      const r = parsed.record;
+      items.push({
+        record: {
+          line: l.lineNo,
+          seq: r.seq,
+          prev: r.prev,
+          hash: r.hash,
+          intact: parsed.intact,
+          runId: r.runId,
+          kind: r.kind,
+          runRecords: r.kind === 'run-end' && typeof r.records === 'number' ? r.records : undefined,
+        },
+      });
+    } else items.push({ bad: { line: l.lineNo, text: l.text, terminated: l.terminated, json: parsed.reason !== 'not-json' } });
+  }
+
+  const problems: AuditProblem[] = [];
+  const error = (line: number, message: string): void => void problems.push({ line, severity: 'error', message });
+  const warn = (line: number, message: string): void => void problems.push({ line, severity: 'warning', message });
+
+  const bySeq = new Map<number, Entry>();
+  for (const it of items) if ('record' in it && !bySeq.has(it.record.seq)) bySeq.set(it.record.seq, it.record);
+  const records = items.filter((it): it is { record: Entry } => 'record' in it).map((it) => it.record);
+  const maxSeq = records.reduce((m, r) => Math.max(m, r.seq), 0);
+
+  let lastSeq = 0;
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i]!;
+    if ('bad' in it) {
+      const { line, text, terminated, json } = it.bad;
+      const after = items[i + 1];
+      const next = after && 'record' in after ? after.record : undefined;
+      const tipHash = lastSeq === 0 ? GENESIS_HASH : bySeq.get(lastSeq)?.hash;
+      // A torn write is benign only where the writer left it: at the very end, or right before
+      // the record the next append chained from the last whole record.
+      if (!json && looksTorn(text) && !terminated && !after) {
+        warn(line, 'last record incomplete (crash during write); the chain up to it is intact');
+      } else if (!json && looksTorn(text) && next && next.seq === lastSeq + 1 && next.prev === tipHash) {
+        warn(line, `incomplete record (crash during write); the chain continues on line ${next.line}`);
+      } else if (text === '') {
+        error(line, 'blank line where a record should be');
+      } else {
+        error(line, json ? 'not a runbook audit record' : 'not a valid record (not JSON)');
+      }
+      continue;
+    }
+    const r = it.record;
+    if (!r.intact) error(r.line, `record #${r.seq} was edited: its content does not match its hash`);
+    const first = bySeq.get(r.seq)!;
+    if (first !== r) {
+      error(r.line, `record #${r.seq} appears twice (also line ${first.line})`);
+      continue;
+    }
+    // Chain: prev must be the hash of the record numbered one lower, wherever it is.
+    let missingBefore = 0;
+    if (r.seq === 1) {
+      if (r.prev !== GENESIS_HASH) error(r.line, 'record #1 does not start the chain (prev is not the genesis hash)');
+    } else {
+      const before = bySeq.get(r.seq - 1);
+      if (!before) {
+        let p = r.seq - 1;
+        while (p > 0 && !bySeq.has(p)) p--;
+        missingBefore = r.seq - 1 - p;
+        error(r.line, `record${missingBefore > 1 ? 's' : ''} ${range(p + 1, r.seq - 1)} missing before this line (deleted)`);
+      } else if (before.hash !== r.prev) {
+        error(r.line, `chain broken: prev does not match record #${before.seq} on line ${before.line} (that record was altered or replaced)`);
+      }
+    }
+    // Order: records must appear in seq order; a gap fully explained by a deletion is not reordering.
+    if (r.seq !== lastSeq + 1 && !(r.seq > lastSeq + 1 && r.seq - 1 - missingBefore === lastSeq)) {
+      error(r.line, `record #${r.seq} out of order (after record #${lastSeq})`);
+    }
+    lastSeq = Math.max(lastSeq, r.seq);
+  }
+
+  // Truncation of whole records at the end: only the head sidecar knows how far the chain went.
+  const head = readHead(file);
+  const endLine = lines + 1;
+  if (head === 'bad') error(endLine, `head file ${headPathOf(file)} is unreadable; truncation cannot be checked`);
+  else if (head === undefined) {
+    if (records.length > 0) warn(endLine, `no head file ${headPathOf(file)}: truncation of whole records at the end cannot be detected`);
+  } else if (head.seq > maxSeq) {
+    error(endLine, `file truncated: it ends at record #${maxSeq} but record #${head.seq} was written (${head.seq - maxSeq} missing at the end)`);
+  } else {
+    const at = bySeq.get(head.seq);
+    if (at && at.hash !== head.hash) error(at.line, `record #${head.seq} does not match the head file's hash (altered after it was written)`);
+  }
+
+  // Runs: every run should end with a run-end that counts its records.
+  const runs = new Map<string, { firstLine: number; count: number; end?: Entry }>();
+  for (const r of records) {
+    const run = runs.get(r.runId) ?? { firstLine: r.line, count: 0 };
+    run.count++;
+    if (r.kind === 'run-end') run.end = r;
+    runs.set(r.runId, run);
+  }
+  for (const [runId, run] of runs) {
+    if (!run.end) warn(run.firstLine, `run ${runId} has no run-end record (the controller was killed, or the run is still going)`);
+    else if (run.end.runRecords !== undefined && run.end.runRecords !== run.count) {
+      error(run.end.line, `run ${runId} wrote ${run.end.runRecords} records but ${run.count} are in the file`);
+    }
+  }
+
+  problems.sort((a, b) => a.line - b.line || (a.severity === b.severity ? 0 : a.severity === 'error' ? -1 : 1));
+  const tipEntry = bySeq.get(maxSeq);
+  return {
+    file,
+    lines,
+    records: records.length,
+    runs: runs.size,
+    tip: tipEntry ? { seq: tipEntry.seq, hash: tipEntry.hash } : undefined,
+    problems,
+    ok: !problems.some((p) => p.severity === 'error'),
+  };
+}

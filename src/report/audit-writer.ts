@@ -1,0 +1,112 @@
+/**
+ * Appends sealed records to an audit file: under the file lock, find the chain tip, write one
+ * line, fsync, then move the head sidecar forward. Everything is synchronous so that a record is
+ * on disk before the listener returns, and so before the engine starts the next command.
+ */
+import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { acquireLock } from './audit-lock.js';
+import { readTail } from './audit-lines.js';
+import { headPathOf, lockPathOf } from './audit-path.js';
+import { GENESIS_HASH, sealRecord, type AuditBody, type AuditRecord } from './audit-record.js';
+
+export interface AuditHead {
+  seq: number;
+  hash: string;
+  time: string;
+}
+
+function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeAll(fd: number, buf: Buffer): void {
+  for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+}
+
+export class AuditWriter {
+  private fd: number;
+  private ino: number;
+  /** The tip this process last wrote, valid while the file still has the size it left it at. */
+  private cached?: { size: number; seq: number; hash: string };
+
+  constructor(
+    readonly file: string,
+    private readonly lockTimeoutMs?: number,
+  ) {
+    const dir = dirname(file);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const existed = existsSync(file);
+    this.fd = openSync(file, 'a+', 0o600);
+    this.ino = fstatSync(this.fd).ino;
+    // A new file must survive a crash too, not only its contents.
+    if (!existed) fsyncPath(dir);
+  }
+
+  append(body: AuditBody): AuditRecord {
+    const release = acquireLock(lockPathOf(this.file), { timeoutMs: this.lockTimeoutMs });
+    try {
+      this.reopenIfReplaced();
+      const size = fstatSync(this.fd).size;
+      let tip = { seq: 0, hash: GENESIS_HASH };
+      let endsMidLine = false;
+      if (this.cached && this.cached.size === size) tip = this.cached;
+      else {
+        const tail = readTail(this.fd);
+        if (tail.last) tip = { seq: tail.last.seq, hash: tail.last.hash };
+        endsMidLine = tail.endsMidLine;
+      }
+      const { record, line } = sealRecord(body, tip.seq + 1, tip.hash);
+      // After a torn write, end the fragment's line and chain from the last whole record.
+      const buf = Buffer.from(`${endsMidLine ? '\n' : ''}${line}\n`, 'utf8');
+      writeAll(this.fd, buf);
+      fsyncSync(this.fd);
+      this.cached = { size: size + buf.length, seq: record.seq, hash: record.hash };
+      this.writeHead({ seq: record.seq, hash: record.hash, time: record.time });
+      return record;
+    } finally {
+      release();
+    }
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  /** Someone moved the file away (rotation): start writing to the file at the path again. */
+  private reopenIfReplaced(): void {
+    let ino: number | undefined;
+    try {
+      ino = statSync(this.file).ino;
+    } catch {
+      ino = undefined;
+    }
+    if (ino === this.ino) return;
+    closeSync(this.fd);
+    const existed = ino !== undefined;
+    this.fd = openSync(this.file, 'a+', 0o600);
+    this.ino = fstatSync(this.fd).ino;
+    this.cached = undefined;
+    if (!existed) fsyncPath(dirname(this.file));
+  }
+
+  /** Written after the record is durable, so the head never names a record the file lacks. */
+  private writeHead(head: AuditHead): void {
+    const headPath = headPathOf(this.file);
+    const tmp = `${headPath}.tmp-${process.pid}`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeAll(fd, Buffer.from(`${JSON.stringify(head)}\n`));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, headPath);
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * Past runs, read back from the audit file: the list for `runbook history`, one run's per-host,
+ * per-step outcome for `runbook history RUN`, and the hosts `--hosts @failed` means.
+ * Lines that are not records are skipped here; `runbook audit verify` is what judges them.
+ */
+import { existsSync } from 'node:fs';
+import type { ApprovalDecision, StepStatus } from '../engine/events.js';
+import { UserError } from '../model/errors.js';
+import { readLines } from './audit-lines.js';
+import { parseRecordLine, type AuditRecord } from './audit-record.js';
+
+/** Statuses that put a host in `@failed`: it did not end up healthy and someone should look again. */
+export const FAILED_STATUSES: ReadonlySet<StepStatus> = new Set<StepStatus>(['failed', 'unreachable', 'unknown', 'interrupted']);
+
+export interface StepOutcome {
+  step: string;
+  status: StepStatus;
+  reason?: string;
+  durationMs?: number;
+}
+
+export interface HostOutcome {
+  host: string;
+  steps: StepOutcome[];
+  failed: boolean;
+}
+
+export interface CommandEntry {
+  time: string;
+  host: string;
+  step: string;
+  phase: string;
+  command: string;
+  outcome: string;
+  exitCode: number | null;
+  durationMs: number;
+  approval?: { decision: ApprovalDecision; by: string };
+}
+
+export interface RunSummary {
+  runId: string;
+  time: string;
+  endTime?: string;
+  operator: string;
+  runbook: string;
+  runbookHash: string;
+  mode: 'dry-run' | 'apply' | 'unknown';
+  hosts: string[];
+  /** Step outcomes over all hosts. */
+  counts: Partial<Record<StepStatus, number>>;
+  /** null when the run has no run-end record (killed, or still running). */
+  exitCode: number | null;
+  aborted: boolean;
+  stopReason?: string;
+}
+
+export interface RunDetail extends RunSummary {
+  perHost: HostOutcome[];
+  commands: CommandEntry[];
+}
+
+interface Acc {
+  run: RunSummary;
+  steps: Map<string, Map<string, StepOutcome>>;
+  connectErrors: Map<string, string>;
+  /** Last command per host+step, for steps whose result never got recorded. */
+  lastCommand: Map<string, Map<string, CommandEntry>>;
+  endSummary?: Record<string, Partial<Record<StepStatus, number>>>;
+  commands: CommandEntry[];
+}
+
+function nested<V>(m: Map<string, Map<string, V>>, k: string): Map<string, V> {
+  let inner = m.get(k);
+  if (!inner) m.set(k, (inner = new Map()));
+  return inner;
+}
+
+function newAcc(r: AuditRecord): Acc {
+  return {
+    run: {
+      runId: r.runId,
+      time: r.time,
+      operator: r.operator,
+      runbook: 'runbook' in r ? r.runbook : '',
+      runbookHash: 'runbookHash' in r ? r.runbookHash : '',
+      mode: 'unknown',
+      hosts: [],
+      counts: {},
+      exitCode: null,
+      aborted: false,
+    },
+    steps: new Map(),
+    connectErrors: new Map(),
+    lastCommand: new Map(),
+    commands: [],
+  };
+}
+
+function add(acc: Acc, r: AuditRecord, keepCommands: boolean): void {
+  switch (r.kind) {
+    case 'run-start':
+      Object.assign(acc.run, { time: r.time, runbook: r.runbook, runbookHash: r.runbookHash, mode: r.mode, hosts: r.hosts });
+      break;
+    case 'command': {
+      const c: CommandEntry = {
+        time: r.time,
+        host: r.host,
+        step: r.step,
+        phase: r.phase,
+        command: r.command,
+        outcome: r.outcome,
+        exitCode: r.exitCode,
+        durationMs: r.durationMs,
+        approval: r.approval,
+      };
+      nested(acc.lastCommand, r.host).set(r.step, c);
+      if (keepCommands) acc.commands.push(c);
+      if (!acc.run.hosts.includes(r.host)) acc.run.hosts.push(r.host);
+      break;
+    }
+    case 'step':
+      nested(acc.steps, r.host).set(r.step, { step: r.step, status: r.status, reason: r.reason, durationMs: r.durationMs });
+      if (!acc.run.hosts.includes(r.host)) acc.run.hosts.push(r.host);
+      break;
+    case 'connect':
+      if (!r.ok) acc.connectErrors.set(r.host, r.error ?? 'connection failed');
+      if (!acc.run.hosts.includes(r.host)) acc.run.hosts.push(r.host);
+      break;
+    case 'run-end':
+      Object.assign(acc.run, { endTime: r.time, exitCode: r.exitCode, aborted: r.aborted, stopReason: r.stopReason });
+      acc.endSummary = r.summary;
+      break;
+    case 'approval':
+      break;
+  }
+}
+
+function finish(acc: Acc): RunDetail {
+  const perHost: HostOutcome[] = acc.run.hosts.map((host) => {
+    const steps = [...(acc.steps.get(host)?.values() ?? [])];
+    // A command with no step result: the controller stopped before judging it.
+    for (const [step, c] of acc.lastCommand.get(host) ?? []) {
+      if (steps.some((s) => s.step === step)) continue;
+      steps.push({
+        step,
+        status: c.outcome === 'interrupted' ? 'interrupted' : 'unknown',
+        reason: `no result recorded; last command: ${c.phase}, ${c.outcome}${c.exitCode === null ? '' : ` ${c.exitCode}`}`,
+      });
+    }
+    const connectError = acc.connectErrors.get(host);
+    if (connectError && steps.length === 0) steps.push({ step: '(connect)', status: 'unreachable', reason: connectError });
+    const summary = acc.endSummary?.[host] ?? {};
+    const failed =
+      steps.some((s) => FAILED_STATUSES.has(s.status)) || [...FAILED_STATUSES].some((st) => (summary[st] ?? 0) > 0);
+    return { host, steps, failed };
+  });
+  const counts: Partial<Record<StepStatus, number>> = {};
+  const tally = (status: StepStatus, n: number): void => void (counts[status] = (counts[status] ?? 0) + n);
+  if (acc.endSummary) {
+    for (const byStatus of Object.values(acc.endSummary))
+      for (const [st, n] of Object.entries(byStatus)) tally(st as StepStatus, n ?? 0);
+  } else for (const h of perHost) for (const s of h.steps) tally(s.status, 1);
+  return { ...acc.run, counts, perHost, commands: acc.commands };
+}
+
+/** Every run in the file, oldest first (by where its first record is). */
+function collect(file: string, keepCommands: boolean, only?: (runId: string) => boolean): RunDetail[] {
+  if (!existsSync(file)) return [];
+  const accs = new Map<string, Acc>();
+  for (const { text } of readLines(file)) {
+    const parsed = parseRecordLine(text);
+    if (!parsed.ok) continue;
+    const r = parsed.record;
+    if (only && !only(r.runId)) continue;
+    let acc = accs.get(r.runId);
+    if (!acc) accs.set(r.runId, (acc = newAcc(r)));
+    add(acc, r, keepCommands);
+  }
+  return [...accs.values()].map(finish);
+}
+
+export function listRuns(auditFile: string): RunSummary[] {
+  return collect(auditFile, false).map(({ perHost: _p, commands: _c, ...summary }) => summary);
+}
+
+/** One run by id or unique id prefix; a UserError naming the choices otherwise. */
+export function findRun(auditFile: string, idOrPrefix: string): RunDetail {
+  const ids = new Set<string>();
+  for (const { text } of readLinesIfAny(auditFile)) {
+    const parsed = parseRecordLine(text);
+    if (parsed.ok && parsed.record.runId.startsWith(idOrPrefix)) ids.add(parsed.record.runId);
+  }
+  if (ids.size === 0) {
+    throw new UserError({ message: `no run ${idOrPrefix} in ${auditFile}`, hint: 'run `runbook history` to list runs' });
+  }
+  if (ids.size > 1) {
+    const some = [...ids].slice(0, 5).join(', ');
+    throw new UserError({ message: `run id prefix ${idOrPrefix} is ambiguous: ${some}${ids.size > 5 ? ', …' : ''}`, hint: 'give more characters' });
+  }
+  const id = [...ids][0]!;
+  return collect(auditFile, true, (runId) => runId === id)[0]!;
+}
+
+function readLinesIfAny(file: string): Iterable<{ text: string }> {
+  return existsSync(file) ? readLines(file) : [];
+}
+
+/** The last run of that runbook, if the file has one. */
+export function lastRun(auditFile: string, runbookName: string): RunDetail | undefined {
+  const runs = collect(auditFile, false).filter((r) => r.runbook === runbookName);
+  return runs[runs.length - 1];
+}
+
+/**
+ * Hosts that failed, were unreachable or whose outcome is unknown (or interrupted) in the last run
+ * of `runbookName`, in that run's host order. Empty when there is no such run or nothing failed.
+ */
+export function lastFailedHosts(auditFile: string, runbookName: string): string[] {
+  return lastRun(auditFile, runbookName)?.perHost.filter((h) => h.failed).map((h) => h.host) ?? [];
+}
