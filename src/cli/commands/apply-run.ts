@@ -2,7 +2,6 @@
  * The apply session: loads the model, builds the plan, refuses what cannot be asked, wires the
  * listeners (live view or --json, recap) and Ctrl-C, runs, and returns the exit code.
  */
-import { userInfo } from 'node:os';
 import {
   UserError,
   buildTemplateContext,
@@ -31,11 +30,9 @@ import {
 import { createTransport, targetFromHost } from '../../transport/index.js';
 import { createJsonListener } from '../../report/json.js';
 import { createRecapCollector, renderRecap } from '../../report/recap.js';
+import { createAuditListener } from '../../report/audit-listener.js';
+import { operatorName, resolveAuditPath } from '../../report/audit-path.js';
 import type { ApplyOptions } from './apply.js';
-
-export function operatorName(env: NodeJS.ProcessEnv = process.env): string {
-  return env.SUDO_USER || env.USER || userInfo().username;
-}
 
 /** Restores the terminal whatever happened: a prompt killed mid-keypress must not leave raw mode on. */
 function restoreTerminal(): void {
@@ -75,6 +72,9 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   const control = new RunControl();
   const recap = createRecapCollector();
   bus.on(recap.listener);
+  // Every command, dry-run checks included, leaves a record before the host's next command starts.
+  const audit = createAuditListener({ file: resolveAuditPath(opts.auditFile), operator, redact });
+  bus.on(audit);
 
   let gate: ApprovalGate | undefined = mode === 'apply' ? autoApprove(operator) : undefined;
   let liveDone: Promise<void> = Promise.resolve();
@@ -133,6 +133,7 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
     if (graceTimer) clearTimeout(graceTimer);
     process.off('SIGINT', onSigint);
     restoreTerminal();
+    audit.close();
     await transport.closeAll().catch(() => undefined);
   }
 }

@@ -17,6 +17,7 @@ export interface ApplyOptions {
   become?: boolean;
   acceptNew?: boolean;
   connectTimeout?: number;
+  auditFile?: string;
   /** Seconds the first Ctrl-C waits for running commands before closing their channels. */
   drainGrace: number;
 }
@@ -47,6 +48,7 @@ export function register(program: Command): void {
     .option('--become', 'run every command through sudo')
     .option('--accept-new', 'trust and record unknown host keys (a changed key is still refused)')
     .addOption(new Option('--connect-timeout <seconds>', 'connection timeout').argParser(positiveInt('--connect-timeout')))
+    .option('--audit-file <path>', 'audit trail to append to (default: $RUNBOOK_AUDIT_FILE, else ~/.local/state/runbook/audit.jsonl)')
     .addOption(
       new Option('--drain-grace <seconds>', 'after Ctrl-C, how long running commands may finish before they are interrupted')
         .argParser(positiveInt('--drain-grace'))
