@@ -17,7 +17,10 @@ export function runbookNameOf(file: string): string {
 
 function convertStep(src: YamlSource, s: StepYaml, path: PathSeg[], problems: Problem[]): Step {
   const tpl = (text: string, ...sub: PathSeg[]): CommandTemplate => {
-    const t = { text, pos: src.posAt([...path, ...sub]) };
+    const at = [...path, ...sub];
+    const t: CommandTemplate = { text, pos: src.posAt(at) };
+    const placeholders = src.placeholderPositions(at);
+    if (placeholders.length) t.placeholderPos = placeholders;
     problems.push(...templateProblems(t));
     return t;
   };

@@ -7,7 +7,7 @@
  * Built-ins (not overridable): host.{name,address,port,user,groups}, inventory.hosts (list of
  * {name,address,groups}), hosts.<name>.<var> (another host's vars and registered values).
  */
-import { UserError, type Problem, type SourcePos } from './errors.js';
+import { UserError, type Problem } from './errors.js';
 import { MASK, UnavailableSecret } from './secrets.js';
 import { shellQuote } from './shell-quote.js';
 import type { CommandTemplate, Host, Inventory, Runbook } from './types.js';
@@ -180,17 +180,17 @@ function whereText(ctx: TemplateContext, step?: string): string {
 /** Renders a command template for one host. Throws a UserError naming file:line:col, step and host. */
 export function renderCommand(t: CommandTemplate | string, ctx: TemplateContext, opts: { step?: string } = {}): Rendered {
   const tpl: CommandTemplate = typeof t === 'string' ? { text: t, pos: { file: ctx.where.runbookFile ?? '<command>', line: 1, col: 1 } } : t;
-  const pos: SourcePos = tpl.pos;
   const parsed = parse(tpl.text);
-  if ('problem' in parsed) throw new UserError({ pos, message: parsed.problem });
+  if ('problem' in parsed) throw new UserError({ pos: tpl.pos, message: parsed.problem });
   let command = '';
   let display = '';
   let at = 0;
-  for (const p of parsed.placeholders) {
+  for (const [i, p] of parsed.placeholders.entries()) {
     command += tpl.text.slice(at, p.start);
     display += tpl.text.slice(at, p.start);
     at = p.end;
     const found = lookup(ctx, p.path);
+    const pos = tpl.placeholderPos?.[i] ?? tpl.pos;
     if (found === NOT_FOUND) {
       const name = p.path.join('.');
       throw new UserError({

@@ -8,6 +8,8 @@ import type { SourcePos } from './errors.js';
 export interface CommandTemplate {
   text: string;
   pos: SourcePos;
+  /** Where each `{{ }}` placeholder sits, in order, when it could be located (for precise error positions). */
+  placeholderPos?: SourcePos[];
 }
 
 export interface Expectation {

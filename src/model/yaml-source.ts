@@ -24,6 +24,8 @@ export interface YamlSource {
   problems: Problem[];
   /** Where the node at `path` starts; with `key`, where that map key starts. Falls back to the nearest ancestor. */
   posAt(path: readonly PathSeg[], opts?: { key?: string }): SourcePos;
+  /** Where each `{{ ... }}` placeholder of the string at `path` sits in the source (empty if not found). */
+  placeholderPositions(path: readonly PathSeg[]): SourcePos[];
 }
 
 /** Reads a file with size and content guards; a missing or unreadable file is a UserError. */
@@ -129,7 +131,22 @@ export function parseYaml(text: string, file: string): YamlSource {
     return best;
   };
 
-  return { file, text, doc, value, problems, posAt };
+  const placeholderPositions = (path: readonly PathSeg[]): SourcePos[] => {
+    const node = doc.getIn(path, true) as Node | undefined;
+    if (!isScalar(node) || !node.range || typeof node.value !== 'string') return [];
+    const source = text.slice(node.range[0], node.range[1]);
+    const out: SourcePos[] = [];
+    let from = 0;
+    for (const m of node.value.matchAll(/\{\{.*?\}\}/gs)) {
+      const i = source.indexOf(m[0], from);
+      if (i < 0) return [];
+      out.push(at(node.range[0] + i));
+      from = i + m[0].length;
+    }
+    return out;
+  };
+
+  return { file, text, doc, value, problems, posAt, placeholderPositions };
 }
 
 /** Problems in reading order. */
