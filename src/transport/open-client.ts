@@ -69,12 +69,16 @@ export function openClient(p: OpenParams): Promise<Client> {
       switch (err.code) {
         case 'ECONNREFUSED':
           return fail(new ConnectError(check.name, 'refused', `${where}: connection refused`, 'is sshd running on that port?'));
+        case 'ECONNRESET':
         case 'EHOSTUNREACH':
         case 'ENETUNREACH':
         case 'ENOTFOUND':
         case 'EAI_AGAIN':
         case 'ETIMEDOUT':
           return fail(new ConnectError(check.name, 'unreachable', `${where}: unreachable (${err.code})`, 'check the address in the inventory and the network path'));
+      }
+      if (/before handshake/i.test(err.message)) {
+        return fail(new ConnectError(check.name, 'unreachable', `${where}: the connection closed before the SSH handshake`, 'is sshd listening there, or is something else on that port?'));
       }
       fail(new ConnectError(check.name, 'other', `${where}: ${err.message}`));
     });
