@@ -114,6 +114,7 @@ export function createLiveView(opts: { hosts: string[]; steps: string[]; tty: bo
     view.finished = true;
     withTask(host, (t) => {
       t.title = `${host}: ${counts(view.results) || 'nothing ran'}`;
+      if (view.results.length > 0 && view.results.every((s) => s === 'not-run')) t.skip(t.title);
       view.finish(view.problem);
     });
   }

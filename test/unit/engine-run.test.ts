@@ -222,4 +222,46 @@ describe('engine: approvals', () => {
     expect(cmds[1]).toMatchObject({ approval: { decision: 'auto', by: 'tester' } });
     expect(r.events[0]!.type).toBe('run-start');
   });
+
+  it('one prompt at a time, and a host waiting for approval does not stop other hosts checking', async () => {
+    const rb = runbook([step('one', 'get x=1', ['set x=1'])]);
+    const states: Record<string, State> = { a: {}, b: {}, c: { x: '1' } };
+    const events: RunEvent[] = [];
+    const bus = new EventBus();
+    bus.on((e) => events.push(e));
+    const control = new RunControl();
+    let open = 0;
+    let maxOpen = 0;
+    let release!: () => void;
+    const firstAnswered = new Promise<void>((r) => (release = r));
+    let calls = 0;
+    const gate = createInteractiveGate(
+      async () => {
+        open += 1;
+        maxOpen = Math.max(maxOpen, open);
+        if (calls++ === 0) await firstAnswered;
+        open -= 1;
+        return 'yes';
+      },
+      'tester',
+      control,
+    );
+    const log: string[] = [];
+    const done = runPlan(buildPlan(rb, ['a', 'b', 'c'].map(host), render, { mode: 'apply' }), {
+      operator: 'tester',
+      gate,
+      bus,
+      control,
+      connect: async (h) => fakeConnection(h.name, states[h.name]!, log),
+    });
+    // While the first prompt is open, every host's check still completes.
+    await new Promise((r) => setTimeout(r, 50));
+    const checked = events.filter((e) => e.type === 'command' && e.phase === 'check').map((e) => (e.type === 'command' ? e.host : ''));
+    expect(checked.sort()).toEqual(['a', 'b', 'c']);
+    expect(events.some((e) => e.type === 'step-result' && e.host === 'c' && e.status === 'ok')).toBe(true);
+    release();
+    const result = await done;
+    expect(maxOpen).toBe(1);
+    expect(result.exitCode).toBe(0);
+  });
 });

@@ -106,7 +106,7 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
     presses += 1;
     if (presses === 1) {
       control.stop('interrupted by the operator (Ctrl-C)', { byOperator: true });
-      process.stderr.write(`\nrunbook: stopping: no new commands; waiting up to ${opts.drainGrace}s for running ones (Ctrl-C again to interrupt them)\n`);
+      process.stderr.write(`\nrunbook: stopping: no new steps will start; waiting up to ${opts.drainGrace}s for the steps in progress (Ctrl-C again to interrupt them)\n`);
       graceTimer = setTimeout(() => control.interrupt(`interrupted: running commands did not finish within ${opts.drainGrace}s of Ctrl-C`), opts.drainGrace * 1000);
       graceTimer.unref();
     } else {
