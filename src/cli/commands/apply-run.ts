@@ -33,10 +33,22 @@ import { createRecapCollector, renderRecap } from '../../report/recap.js';
 import { createAuditListener } from '../../report/audit-listener.js';
 import { operatorName, resolveAuditPath } from '../../report/audit-path.js';
 import type { ApplyOptions } from './apply.js';
+import { ExitCode } from '../exit-codes.js';
 
 /** Restores the terminal whatever happened: a prompt killed mid-keypress must not leave raw mode on. */
 function restoreTerminal(): void {
   if (process.stdin.isTTY && process.stdin.isRaw) process.stdin.setRawMode(false);
+}
+
+async function askBecomePassword(): Promise<string> {
+  const { password } = await import('@inquirer/prompts');
+  try {
+    return await password({ message: 'sudo password:', mask: true }, { output: process.stderr });
+  } catch {
+    throw new UserError({ message: 'cancelled at the sudo password prompt; nothing ran' }, ExitCode.ABORTED);
+  } finally {
+    restoreTerminal();
+  }
 }
 
 export async function runApply(name: string, opts: ApplyOptions): Promise<number> {
@@ -48,6 +60,10 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   }
   if (interactive && !(process.stdin.isTTY && tty)) {
     throw new UserError({ message: 'apply needs a terminal to ask before each fix, and there is none', hint: 'use --yes to approve every fix, or --dry-run to only report' });
+  }
+
+  if (opts.askBecomePass && !(process.stdin.isTTY && process.stderr.isTTY)) {
+    throw new UserError({ message: '--ask-become-pass needs a terminal to ask on', hint: 'set become_password as a secret var in the inventory instead' });
   }
 
   const runbook = loadRunbook(name, { runbookDirs: opts.runbooks });
@@ -65,7 +81,9 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   const render: CommandRenderer = (host, step, template) => renderCommand(template, contextFor(host), { step: step.name });
   // Rendering every command now means a template error stops the run before any host is touched.
   const plan = buildPlan(runbook, hosts, render, { mode, become: opts.become });
-  const redact = createRedactor([...contexts.values()].flatMap(contextSecrets));
+  // Asked before the live view starts drawing, so the prompt has the terminal to itself.
+  const becomePassword = opts.askBecomePass ? await askBecomePassword() : undefined;
+  const redact = createRedactor([...[...contexts.values()].flatMap(contextSecrets), becomePassword]);
 
   const operator = operatorName();
   const bus = new EventBus();
@@ -92,6 +110,7 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   }
 
   const transport = createTransport({
+    ...(becomePassword !== undefined ? { becomePassword } : {}),
     ...(opts.acceptNew ? { acceptNew: true } : {}),
     ...(opts.connectTimeout ? { connectTimeoutMs: opts.connectTimeout * 1000 } : {}),
     resolveHost: (hop) => {

@@ -15,6 +15,7 @@ export interface ApplyOptions {
   var?: string[];
   json?: boolean;
   become?: boolean;
+  askBecomePass?: boolean;
   acceptNew?: boolean;
   connectTimeout?: number;
   auditFile?: string;
@@ -46,6 +47,7 @@ export function register(program: Command): void {
     .option('--var <name=value>', 'set a variable, overriding runbook and inventory (repeatable)', collect)
     .option('--json', 'print JSON Lines events (docs/events.md) instead of the live view')
     .option('--become', 'run every command through sudo')
+    .option('--ask-become-pass', 'ask once for the sudo password (sent to sudo on stdin only)')
     .option('--accept-new', 'trust and record unknown host keys (a changed key is still refused)')
     .addOption(new Option('--connect-timeout <seconds>', 'connection timeout').argParser(positiveInt('--connect-timeout')))
     .option('--audit-file <path>', 'audit trail to append to (default: $RUNBOOK_AUDIT_FILE, else ~/.local/state/runbook/audit.jsonl)')
