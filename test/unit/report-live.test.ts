@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { approvalMessage } from '../../src/report/live.js';
+
+const req = {
+  host: 'd',
+  step: 'ip_forward is on',
+  stepIndex: 0,
+  reason: 'check failed: output did not match "1": 0',
+  checkTail: 'line 19\n0',
+  checkOutput: Array.from({ length: 20 }, (_, i) => `line ${i}`).join('\n') + '\n0',
+  commands: ['sysctl -w net.ipv4.ip_forward=1', "printf 'a\\n' > /x"],
+};
+
+describe('approval prompt text', () => {
+  it('shows host, step, why, the last output lines and the exact commands', () => {
+    const text = approvalMessage(req, false);
+    expect(text).toBe(
+      [
+        'Fix "ip_forward is on" on d?',
+        '  check failed: output did not match "1": 0',
+        '  last lines of the check output:',
+        '    │ line 19',
+        '    │ 0',
+        '  will run:',
+        '    $ sysctl -w net.ipv4.ip_forward=1',
+        "    $ printf 'a\\n' > /x",
+      ].join('\n'),
+    );
+  });
+
+  it('"show full output" shows all of it', () => {
+    const text = approvalMessage(req, true);
+    expect(text).toContain('full check output:');
+    expect(text).toContain('    │ line 0\n');
+  });
+});
