@@ -15,8 +15,9 @@ export interface Strategy {
 }
 
 /**
- * Measured on the 2-core reference machine: connection set-up (key exchange) dominates, and
- * beyond ~50 concurrent handshakes the CPU is saturated so more forks only add memory.
+ * Connection set-up (key exchange) is the controller's main CPU cost and runs on one thread, so
+ * more forks than this mostly add queued handshakes and memory; fewer leave hosts idle while a
+ * slow one works. `npm run bench` measures the effect.
  */
 export const DEFAULT_FORKS = 50;
 
