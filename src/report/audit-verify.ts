@@ -59,7 +59,22 @@ function range(a: number, b: number): string {
   return a === b ? `#${a}` : `#${a}-#${b}`;
 }
 
-export function verifyAuditFile(file: string): AuditVerifyResult {
+export interface VerifyOptions {
+  /**
+   * A chain tip recorded earlier somewhere the audit file's writer cannot reach (`SEQ:HASH`, as
+   * printed by verify). The file must still hold that record unchanged: this catches truncation
+   * and whole-chain rewrites that the head file, living beside the log, cannot.
+   */
+  anchor?: { seq: number; hash: string };
+}
+
+/** Parses `SEQ:HASH` as printed by `audit verify`; undefined when malformed. */
+export function parseAnchor(text: string): { seq: number; hash: string } | undefined {
+  const m = /^#?(\d+):([0-9a-f]{64})$/.exec(text.trim());
+  return m ? { seq: Number(m[1]), hash: m[2]! } : undefined;
+}
+
+export function verifyAuditFile(file: string, opts: VerifyOptions = {}): AuditVerifyResult {
   const items: Item[] = [];
   let lines = 0;
   for (const l of readLines(file)) {
@@ -144,7 +159,7 @@ export function verifyAuditFile(file: string): AuditVerifyResult {
   // Truncation of whole records at the end: only the head sidecar knows how far the chain went.
   const head = readHead(file);
   const endLine = lines + 1;
-  if (head === 'bad') error(endLine, `head file ${headPathOf(file)} is unreadable; truncation cannot be checked`);
+  if (head === 'bad') warn(endLine, `head file ${headPathOf(file)} is unreadable (power loss?): truncation of whole records at the end cannot be detected`);
   else if (head === undefined) {
     if (records.length > 0) warn(endLine, `no head file ${headPathOf(file)}: truncation of whole records at the end cannot be detected`);
   } else if (head.seq > maxSeq) {
@@ -152,6 +167,12 @@ export function verifyAuditFile(file: string): AuditVerifyResult {
   } else {
     const at = bySeq.get(head.seq);
     if (at && at.hash !== head.hash) error(at.line, `record #${head.seq} does not match the head file's hash (altered after it was written)`);
+  }
+
+  if (opts.anchor) {
+    const at = bySeq.get(opts.anchor.seq);
+    if (!at) error(endLine, `anchor record #${opts.anchor.seq} is not in the file (truncated or rewritten)`);
+    else if (at.hash !== opts.anchor.hash) error(at.line, `record #${opts.anchor.seq} does not match the anchor's hash (the chain was rewritten)`);
   }
 
   // Runs: every run should end with a run-end that counts its records.

@@ -47,13 +47,17 @@ export function formatRunDetail(r: RunDetail): string {
   return `${head.join('\n')}\n\n${table(rows)}`;
 }
 
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 export function formatVerify(v: AuditVerifyResult): string {
   const lines = v.problems.map((p) => printable(`${v.file}:${p.line}: ${p.severity}: ${p.message}`));
   const errors = v.problems.filter((p) => p.severity === 'error').length;
-  const tip = v.tip ? `, last #${v.tip.seq} ${v.tip.hash}` : '';
+  const tip = v.tip ? `; anchor ${v.tip.seq}:${v.tip.hash}` : '';
   lines.push(
     errors === 0
-      ? `${v.file}: chain intact: ${v.records} records, ${v.runs} runs${tip}`
+      ? `${v.file}: chain intact: ${plural(v.records, 'record')}, ${plural(v.runs, 'run')}${tip}`
       : `${v.file}: ${errors} problem${errors > 1 ? 's' : ''} found in ${v.records} records`,
   );
   return lines.join('\n');

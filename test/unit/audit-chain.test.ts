@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAuditListener } from '../../src/report/audit-listener.js';
 import { resolveAuditPath } from '../../src/report/audit-path.js';
 import { GENESIS_HASH, parseRecordLine, type AuditRecord } from '../../src/report/audit-record.js';
-import { verifyAuditFile } from '../../src/report/audit-verify.js';
+import { parseAnchor, verifyAuditFile } from '../../src/report/audit-verify.js';
 import { SECRET, redactSecret, syntheticRun } from './audit-fixtures.js';
 
 let dir: string;
@@ -138,6 +138,21 @@ describe('audit verify', () => {
       expect.stringMatching(/run run-1 has no run-end record/),
       expect.stringMatching(/no head file/),
     ]);
+  });
+
+  it('with an anchor kept elsewhere, catches a truncation that also rewrote the head file', () => {
+    record('run-1');
+    const tip = verifyAuditFile(file).tip!;
+    const ls = lines();
+    writeFileSync(file, `${ls.slice(0, -2).join('\n')}\n`);
+    const before = JSON.parse(ls[ls.length - 3]!) as { seq: number; hash: string };
+    writeFileSync(`${file}.head`, JSON.stringify({ seq: before.seq, hash: before.hash, time: 'x' }));
+    expect(verifyAuditFile(file).ok).toBe(true);
+    expect(verifyAuditFile(file, { anchor: tip }).problems).toContainEqual({
+      line: ls.length - 1, severity: 'error', message: `anchor record #${tip.seq} is not in the file (truncated or rewritten)`,
+    });
+    expect(parseAnchor(`${tip.seq}:${tip.hash}`)).toEqual(tip);
+    expect(parseAnchor('12:nothex')).toBeUndefined();
   });
 
   it('reports a torn last line as a crash, not tampering, and the next append keeps the chain', () => {

@@ -12,18 +12,23 @@ export function register(program: Command): void {
     .description('check the audit file\'s hash chain: exit 0 intact, 1 tampered or damaged, 2 usage error')
     .argument('[file]', auditFileHelp)
     .option('--audit-file <path>', auditFileHelp)
+    .option('--anchor <seq:hash>', 'also require this record, as printed by an earlier verify and kept elsewhere')
     .option('--json', 'print the result as one JSON object')
-    .action(async (file: string | undefined, opts: { auditFile?: string; json?: boolean }) => {
+    .action(async (file: string | undefined, opts: { auditFile?: string; anchor?: string; json?: boolean }) => {
       const { existsSync } = await import('node:fs');
       const { resolveAuditPath } = await import('../../report/audit-path.js');
-      const { verifyAuditFile } = await import('../../report/audit-verify.js');
+      const { parseAnchor, verifyAuditFile } = await import('../../report/audit-verify.js');
       const { formatVerify } = await import('../../report/history-format.js');
       const { UserError } = await import('../../model/errors.js');
       const path = resolveAuditPath(file ?? opts.auditFile);
       if (!existsSync(path)) {
         throw new UserError({ message: `audit file ${path} does not exist`, hint: 'give the file to check, or set RUNBOOK_AUDIT_FILE' });
       }
-      const result = verifyAuditFile(path);
+      const anchor = opts.anchor === undefined ? undefined : parseAnchor(opts.anchor);
+      if (opts.anchor !== undefined && !anchor) {
+        throw new UserError({ message: `--anchor ${opts.anchor} is not SEQ:HASH`, hint: 'copy it from the last line of an earlier `runbook audit verify`' });
+      }
+      const result = verifyAuditFile(path, { anchor });
       process.stdout.write(`${opts.json ? JSON.stringify(result) : formatVerify(result)}\n`);
       process.exitCode = result.ok ? ExitCode.OK : ExitCode.FAILED;
     });
