@@ -81,10 +81,10 @@ function normaliseStrict(v: string): SshConfigValues['strictHostKeyChecking'] {
   return 'ask';
 }
 
-function runSshG(alias: string): Promise<string> {
+function runSshG(alias: string, configFile: string | undefined): Promise<string> {
   return new Promise((resolve, reject) => {
     // `--` and no shell: an alias from the inventory cannot become an option or a command.
-    execFile('ssh', ['-G', '--', alias], { timeout: 5000, maxBuffer: 1 << 20 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    execFile('ssh', ['-G', ...(configFile ? ['-F', configFile] : []), '--', alias], { timeout: 5000, maxBuffer: 1 << 20 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
   });
 }
 
@@ -113,6 +113,8 @@ async function viaPackage(alias: string, configFile: string, home: string): Prom
 
 export function createSshConfigResolver(home = homedir()): SshConfigResolver {
   const userConfig = join(home, '.ssh', 'config');
+  // ssh reads the passwd entry's home, not $HOME: point it at another home's config explicitly.
+  const explicitConfig = home !== homedir() && existsSync(userConfig) ? userConfig : undefined;
   const cache = new Map<string, Promise<SshConfigValues>>();
   const limit = pLimit(4);
   let mode: 'none' | 'ssh-g' | 'package' | undefined;
@@ -129,7 +131,7 @@ export function createSshConfigResolver(home = homedir()): SshConfigResolver {
     if (mode === 'none') return EMPTY;
     if (mode === 'ssh-g') {
       try {
-        const v = parseSshG(await limit(() => runSshG(alias)), home);
+        const v = parseSshG(await limit(() => runSshG(alias, explicitConfig)), home);
         // -G prints defaults too; only what differs from them is config.
         if (v.hostname === alias) delete v.hostname;
         if (v.user === localUser) delete v.user;

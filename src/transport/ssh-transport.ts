@@ -75,6 +75,9 @@ class SshTransport implements Transport {
   }
 
   async connect(target: ConnectTarget): Promise<Connection> {
+    if (target.becomePasswordError) {
+      throw new ConnectError(target.name, 'config', target.becomePasswordError, 'fix become_password in the inventory, or run with --ask-become-pass');
+    }
     const become = { always: target.become === true, password: target.becomePassword ?? this.opts.becomePassword };
     if (target.connection === 'local') return new LocalConnection(target.name, become);
     const hop = await this.resolve(target, target.proxyJump);

@@ -84,6 +84,8 @@ export interface ConnectTarget {
   proxyJump?: string;
   become?: boolean;
   becomePassword?: string;
+  /** The inventory's become password source is unavailable: connecting is refused with this reason. */
+  becomePasswordError?: string;
 }
 
 export interface TransportOptions {
