@@ -192,30 +192,33 @@ describe('ProxyJump', () => {
 });
 
 describe('ssh config', () => {
-  it('honours HostName, User, IdentityFile, UserKnownHostsFile and ProxyJump from ~/.ssh/config', async () => {
-    const cfgHome = join(lab.dir, 'cfg-home');
-    mkdirSync(join(cfgHome, '.ssh'), { recursive: true });
-    writeFileSync(join(cfgHome, '.ssh', 'config'), [
-      'Host alias-t1',
-      `  HostName ${IP.t1}`,
-      '  User rbtnp',
-      'Host alias-in1',
-      `  HostName ${IP.in1}`,
-      `  ProxyJump root@${IP.bast}`,
-      'Host *',
-      `  IdentityFile ${lab.clientKey}`,
-      `  UserKnownHostsFile ${kh}`,
-      '',
-    ].join('\n'));
-    const t = transport({ homeDir: cfgHome });
-    const bare = (name: string): ConnectTarget => ({ name, address: name, port: 0, user: '', connection: 'ssh' });
-    const [a, b] = await Promise.all([t.connect(bare('alias-t1')), t.connect(bare('alias-in1'))]);
-    expect((await a.exec('id -un')).stdout).toBe('rbtnp\n');
-    expect((await b.exec('ip -4 -o addr show dev eth0')).stdout).toContain(IP.in1);
-  });
+  // Plain Host blocks are parsed in-process; Match needs OpenSSH's own evaluation (`ssh -G`).
+  for (const flavour of ['host-blocks', 'match'] as const) {
+    it(`honours HostName, User, IdentityFile, UserKnownHostsFile and ProxyJump from ~/.ssh/config (${flavour})`, async () => {
+      const cfgHome = join(lab.dir, `cfg-home-${flavour}`);
+      mkdirSync(join(cfgHome, '.ssh'), { recursive: true });
+      writeFileSync(join(cfgHome, '.ssh', 'config'), [
+        flavour === 'match' ? 'Match host alias-t1' : 'Host alias-t1',
+        `  HostName ${IP.t1}`,
+        '  User rbtnp',
+        'Host alias-in1',
+        `  HostName ${IP.in1}`,
+        `  ProxyJump root@${IP.bast}`,
+        'Host *',
+        `  IdentityFile ${lab.clientKey}`,
+        `  UserKnownHostsFile ${kh}`,
+        '',
+      ].join('\n'));
+      const t = transport({ homeDir: cfgHome });
+      const bare = (name: string): ConnectTarget => ({ name, address: name, port: 0, user: '', connection: 'ssh' });
+      const [a, b] = await Promise.all([t.connect(bare('alias-t1')), t.connect(bare('alias-in1'))]);
+      expect((await a.exec('id -un')).stdout).toBe('rbtnp\n');
+      expect((await b.exec('ip -4 -o addr show dev eth0')).stdout).toContain(IP.in1);
+    });
+  }
 
   it('inventory settings win over ssh config', async () => {
-    const t = transport({ homeDir: join(lab.dir, 'cfg-home') });
+    const t = transport({ homeDir: join(lab.dir, 'cfg-home-match') });
     const c = await t.connect({ name: 'alias-t1', address: IP.t2, port: 22, user: 'root', connection: 'ssh' });
     expect((await c.exec('id -un; ip -4 -o addr show dev eth0')).stdout).toMatch(new RegExp(`^root\\n.*${IP.t2.replace(/\./g, '\\.')}`, 's'));
   });
