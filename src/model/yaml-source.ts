@@ -4,7 +4,7 @@
  * instead of stopping at the first, and refuses inputs built to exhaust memory.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { LineCounter, parseDocument, isAlias, isMap, isPair, isScalar, isSeq, type Document, type Node } from 'yaml';
+import { LineCounter, parseDocument, isAlias, isMap, isPair, isScalar, isSeq, visit, type Document, type Node } from 'yaml';
 import { UserError, type Problem, type SourcePos } from './errors.js';
 import { UnavailableSecret } from './secrets.js';
 
@@ -66,7 +66,8 @@ export function parseYaml(text: string, file: string): YamlSource {
   const doc = parseDocument(text, {
     lineCounter,
     prettyErrors: false,
-    uniqueKeys: true,
+    // Duplicate keys are found below, so each is reported at the repeated key with its name.
+    uniqueKeys: false,
     merge: true,
     strict: true,
     // Ansible inventories may hold vault-encrypted values; they load as secrets runbook cannot use.
@@ -76,17 +77,24 @@ export function parseYaml(text: string, file: string): YamlSource {
     const { line, col } = lineCounter.linePos(offset);
     return { file, line, col };
   };
-  const problems: Problem[] = doc.errors.map((e) => {
-    if (e.code === 'DUPLICATE_KEY') {
-      const key = /^[^:\n]*/.exec(text.slice(e.pos[0]))![0].trim();
-      return { pos: at(e.pos[0]), message: `duplicate key ${key || '(empty)'}`, hint: 'a key may appear once in a mapping; remove or rename one' };
-    }
-    return { pos: at(e.pos[0]), message: firstLine(e.message) };
+  const problems: Problem[] = doc.errors.map((e) => ({ pos: at(e.pos[0]), message: firstLine(e.message) }));
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        if (!isScalar(pair.key)) continue;
+        const key = String(pair.key.value);
+        if (seen.has(key) && key !== '<<') {
+          problems.push({ pos: at(pair.key.range?.[0] ?? 0), message: `duplicate key "${key}"`, hint: 'a key may appear once in a mapping; remove or rename one' });
+        }
+        seen.add(key);
+      }
+    },
   });
 
   let value: unknown;
-  // Duplicate keys leave a usable document, so schema checks still run and report their problems too.
-  if (doc.errors.every((e) => e.code === 'DUPLICATE_KEY')) {
+  // Duplicate keys leave a usable document (the last one wins), so schema checks still run and report their problems too.
+  if (doc.errors.length === 0) {
     try {
       value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
     } catch (err) {

@@ -1,0 +1,120 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { checkInventory, checkRunbookText, formatProblem, loadRunbookFile, MAX_FILE_BYTES, UserError } from '../../src/model/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'rb-err-'));
+let n = 0;
+function file(name: string, text: string | Buffer): string {
+  const sub = join(dir, String(n++));
+  mkdirSync(sub);
+  const p = join(sub, name);
+  writeFileSync(p, text);
+  return p;
+}
+/** Problems as "line:col: message (hint)", file name stripped. */
+const runbookProblems = (yaml: string, name = 'rb.yaml') => checkRunbookText(yaml, name).problems.map((p) => formatProblem(p).replace(/^rb\.yaml:/, ''));
+const inventoryProblems = (text: string, name = 'inv.yaml') => {
+  const f = file(name, text);
+  return checkInventory(f).problems.map((p) => formatProblem(p).replace(`${f}:`, ''));
+};
+const STEP = 'steps:\n  - name: s\n    check: "true"\n';
+
+describe('runbook errors carry line:col', () => {
+  it.each([
+    ['YAML syntax', 'steps: [\n  - name: s\n', /^\d+:\d+: .+/],
+    ['unknown top-level key', `desc: x\n${STEP}`, '1:1: unknown key "desc" (did you mean "description"?)'],
+    ['unknown step key', 'steps:\n  - name: s\n    chek: "true"\n    check: x\n', '3:5: unknown key "chek" in steps[0] (did you mean "check"?)'],
+    ['unknown key far from any', `zzzzzzzz: 1\n${STEP}`, /^1:1: unknown key "zzzzzzzz" \(allowed keys: name, description, vars/],
+    ['missing required key', 'steps:\n  - name: s\n    fix: x\n', '2:5: missing required key "check" in steps[0]'],
+    ['wrong type', 'steps:\n  - name: s\n    check: "true"\n    continue_on_failure: maybe\n', '4:26: steps[0].continue_on_failure: expected boolean, received string'],
+    ['fix of wrong type', 'steps:\n  - name: s\n    check: "true"\n    fix: { a: 1 }\n', '4:10: steps[0].fix: expected a command or a list of commands'],
+    ['bad timeout', 'steps:\n  - name: s\n    check: "true"\n    timeout: soon\n', '4:14: steps[0].timeout: expected a duration such as "30s", "2m", "500ms", or a number of seconds'],
+    ['bad serial', `serial: lots\n${STEP}`, '1:9: serial: expected a batch size as a number or a percentage such as "25%"'],
+    ['no steps', 'steps: []\n', '1:8: steps: a runbook needs at least one step'],
+    ['empty file', '', /^1:1: expected object, received null/],
+    ['not a mapping', '- a\n- b\n', /^1:1: expected object, received array/],
+    ['duplicate key', 'steps:\n  - name: s\n    check: a\n    check: b\n', '4:5: duplicate key "check" (a key may appear once in a mapping; remove or rename one)'],
+    ['duplicate step name', 'steps:\n  - name: s\n    check: a\n  - name: s\n    check: b\n', '4:11: duplicate step name "s" (step names identify steps in output and the audit trail; make them unique)'],
+    ['template syntax', 'steps:\n  - name: s\n    check: echo {{ x | upper }}\n', '3:12: unknown template filter "upper" in "{{ x | upper }}"; filters are: raw, json'],
+    ['unclosed template', 'steps:\n  - name: s\n    check: echo {{ x\n', '3:12: unclosed "{{" in command; to send a literal "{{", use a var holding it'],
+    ['bad regex', 'steps:\n  - name: s\n    check: a\n    expect: { regex: "(" }\n', /^4:22: bad regex: /],
+    ['unknown handler', 'steps:\n  - name: s\n    check: a\n    notify: restrat\nhandlers:\n  - name: restart\n    check: b\n', '4:13: notify names unknown handler "restrat" (did you mean "restart"?)'],
+    ['json without register', 'steps:\n  - name: s\n    check: a\n    json: true\n', '4:11: json: true needs register (add register: NAME to store the parsed output)'],
+    ['name mismatch', `name: other\n${STEP}`, '1:7: name "other" does not match the file name "rb" (rename the file to other.yaml or set name: rb)'],
+    ['bad secret', `vars:\n  t: { secret: true, value: a, env: B }\n${STEP}`, '2:6: vars.t: a secret needs exactly one of value, env or file'],
+    ['secret with unknown key', `vars:\n  t: { secret: true, envv: B }\n${STEP}`, /^2:6: vars.t: a secret needs exactly one of value, env or file$/],
+    ['secret with unknown key (hint)', `vars:\n  t: { secret: true, env: B, envv: B }\n${STEP}`, '2:30: unknown key "envv" in vars.t (did you mean "env"?)'],
+  ])('%s', (_kind, yaml, expected) => {
+    const problems = runbookProblems(yaml);
+    if (typeof expected === 'string') expect(problems).toEqual([expected]);
+    else {
+      expect(problems.length).toBeGreaterThan(0);
+      expect(problems[0]).toMatch(expected);
+    }
+  });
+
+  it('reports every problem at once, in file order, schema and template problems together', () => {
+    const yaml = ['descripton: x', 'steps:', '  - name: one', '    chek: a', '    timeout: soon', '  - name: two', '    check: echo {{ a | nope }}', ''].join('\n');
+    expect(runbookProblems(yaml)).toEqual([
+      '1:1: unknown key "descripton" (did you mean "description"?)',
+      '3:5: missing required key "check" in steps[0]',
+      '4:5: unknown key "chek" in steps[0] (did you mean "check"?)',
+      '5:14: steps[0].timeout: expected a duration such as "30s", "2m", "500ms", or a number of seconds',
+      '7:12: unknown template filter "nope" in "{{ a | nope }}"; filters are: raw, json',
+    ]);
+  });
+
+  it('duplicate keys do not hide schema problems', () => {
+    expect(runbookProblems('steps:\n  - name: s\n    check: a\n    check: b\n    fixx: c\n')).toEqual([
+      '4:5: duplicate key "check" (a key may appear once in a mapping; remove or rename one)',
+      '5:5: unknown key "fixx" in steps[0] (did you mean "fix"?)',
+    ]);
+  });
+
+  it('refuses a billion-laughs alias expansion quickly', () => {
+    const lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+    for (let i = 1; i < 9; i++) lines.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`);
+    const start = Date.now();
+    expect(runbookProblems(lines.join('\n'))).toEqual(['1:1: too many alias expansions (over 1000) (anchors and aliases may not be nested to expand this much)']);
+    expect(Date.now() - start).toBeLessThan(2000);
+  });
+
+  it('refuses huge and binary files with a located one-line error', () => {
+    const big = file('big.yaml', `# ${'x'.repeat(MAX_FILE_BYTES)}\n`);
+    expect(() => loadRunbookFile(big)).toThrow(new RegExp(`^${big}:1:1: file is \\d+ bytes; runbook reads at most ${MAX_FILE_BYTES} bytes`));
+    const bin = file('bin.yaml', Buffer.from('steps:\n  - \0\x01\x02'));
+    expect(() => loadRunbookFile(bin)).toThrow(`${bin}:2:5: binary data (NUL byte) in a text file (is this really a runbook?)`);
+    expect(() => loadRunbookFile(join(dir, 'missing.yaml'))).toThrow(UserError);
+  });
+});
+
+describe('inventory errors carry line:col', () => {
+  it.each([
+    ['unknown key', 'hosts:\n  a: { adress: 1.2.3.4 }\n', ['2:8: unknown key "adress" in hosts.a (did you mean "address"?)']],
+    ['bad port', 'hosts:\n  a: { port: 70000 }\n', ['2:14: hosts.a.port: Too big: expected number to be <=65535']],
+    ['group lists unknown host', 'groups:\n  w: { hosts: [a, bb] }\nhosts:\n  a:\n  b:\n', ['2:19: group "w" lists host "bb", which is not under hosts (did you mean "b"?)']],
+    ['unknown child', 'groups:\n  w: { hosts: [a] }\n  c: { children: [ww] }\nhosts:\n  a:\n', ['3:19: group "c" has child "ww", which is not under groups (did you mean "w"?)']],
+    ['children cycle', 'groups:\n  x: { children: [y] }\n  y: { children: [x] }\nhosts:\n  a: { groups: [x] }\n', [expect.stringMatching(/^\d+:3: group "[xy]" is its own ancestor \(children form a cycle\)/)]],
+    ['host and group share a name', 'groups:\n  a: { hosts: [a] }\nhosts:\n  a:\n', ['2:3: "a" is both a host and a group (host patterns would be ambiguous; rename one)']],
+    ['reserved group', 'groups:\n  all: { vars: { x: 1 } }\nhosts:\n  a:\n', ['2:3: group name "all" is reserved (put vars for every host under defaults.vars)']],
+    ['duplicate host', 'hosts:\n  a:\n  a:\n', ['3:3: duplicate key "a" (a key may appear once in a mapping; remove or rename one)']],
+  ])('%s', (_kind, text, expected) => {
+    expect(inventoryProblems(text)).toEqual(expected);
+  });
+
+  it.each([
+    ['bad section', 'a\n[web:childern]\nb\n', ['2:1: bad section header [web:childern] (did you mean "children"?)']],
+    ['bad host var', '[web]\nw1 ansible_port\n', ['2:4: expected key=value after host "w1", got "ansible_port" (one host per line; vars as key=value)']],
+    ['bad range', '[web]\nw[9:1]\n', ['2:1: bad host range [9:1]']],
+    ['bad port', '[web]\nw1 ansible_port=ssh\n', [expect.stringMatching(/^2:1: host "w1": ansible_port "ssh" is not a port number/)]],
+    ['unsupported connection', '[web]\nw1 ansible_connection=winrm\n', ['2:1: host "w1": ansible_connection "winrm" is not supported (runbook connects with ssh or local)']],
+  ])('Ansible INI: %s', (_kind, text, expected) => {
+    expect(inventoryProblems(text, 'hosts.ini')).toEqual(expected);
+  });
+
+  it('Ansible YAML: unknown group key', () => {
+    expect(inventoryProblems('all:\n  children:\n    web:\n      host:\n        w1:\n')).toEqual(['4:7: unknown key "host" in group "web" (did you mean "hosts"?)']);
+  });
+});
