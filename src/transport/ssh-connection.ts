@@ -23,6 +23,8 @@ export class SshConnection implements Connection {
     maxSessions: number,
     private readonly become: { always: boolean; password?: string },
     private readonly onClose: () => void,
+    /** Ends the client, unless other hosts tunnel through it (then the transport keeps it). */
+    private readonly release: () => Promise<void>,
   ) {
     this.sem = new Semaphore(maxSessions);
     const gone = (why: string) => (): void => {
@@ -138,14 +140,7 @@ export class SshConnection implements Connection {
 
   async close(): Promise<void> {
     if (!this.alive) return;
-    await new Promise<void>((resolve) => {
-      this.client.once('close', () => resolve());
-      this.client.end();
-      setTimeout(() => {
-        this.client.destroy();
-        resolve();
-      }, 2000).unref();
-    });
+    await this.release();
   }
 }
 

@@ -62,6 +62,8 @@ class SshTransport implements Transport {
   private readonly sshConfig: SshConfigResolver;
   private readonly clients = new Map<string, Promise<Client>>();
   private readonly connections = new Map<string, Promise<Connection>>();
+  /** Client keys that other hosts tunnel through. */
+  private readonly bastions = new Set<string>();
   private readonly localUser = userInfo().username;
 
   constructor(private readonly opts: CreateTransportOptions) {
@@ -84,7 +86,12 @@ class SshTransport implements Transport {
     let conn = this.connections.get(hop.key);
     if (!conn) {
       conn = this.client(hop, 0).then(
-        (client) => new SshConnection(target.name, client, this.o.maxSessions, become, () => this.forget(hop.key)),
+        (client) => new SshConnection(target.name, client, this.o.maxSessions, become, () => this.forget(hop.key), async () => {
+          this.connections.delete(hop.key);
+          if (this.bastions.has(hop.key)) return; // closeAll() ends it
+          this.clients.delete(hop.key);
+          await endClient(client);
+        }),
       );
       this.connections.set(hop.key, conn);
       conn.catch(() => this.connections.delete(hop.key));
@@ -204,6 +211,7 @@ class SshTransport implements Transport {
     // The first hop uses its own ProxyJump (if any); later hops go through the earlier ones.
     const bastionHop = await this.resolve(bastionTarget, prefix || (known ? known.proxyJump : undefined));
     let bastion: Client;
+    this.bastions.add(bastionHop.key);
     try {
       bastion = await this.client(bastionHop, depth + 1);
     } catch (e) {

@@ -179,6 +179,14 @@ describe('ProxyJump', () => {
     expect(r1.stdout).toContain(IP.in1);
     expect(r2.stdout).toContain(IP.in2);
     expect(establishedSsh('bast')).toBe(1);
+
+    // The bastion is also a host of the run: closing its own connection must not cut the tunnels.
+    const own = await t.connect(bastion);
+    expect((await own.exec('echo bastion')).stdout).toBe('bastion\n');
+    await own.close();
+    expect((await c1.exec('echo still')).stdout).toBe('still\n');
+    await c1.close();
+    expect((await c2.exec('echo still')).stdout).toBe('still\n');
   });
 
   it("verifies the bastion's own host key", async () => {
