@@ -103,7 +103,9 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
     bus.on(createJsonListener((line) => stdoutOpen && process.stdout.write(line)));
   } else {
     const { createLiveView } = await import('../../report/live.js');
-    const live = createLiveView({ hosts: hosts.map((h) => h.name), steps: runbook.steps.map((s) => s.name), tty });
+    // CI logs keep every line: plain timestamped lines there even when a pseudo-terminal is attached.
+    const liveTty = tty && !process.env.CI;
+    const live = createLiveView({ hosts: hosts.map((h) => h.name), steps: runbook.steps.map((s) => s.name), tty: liveTty });
     bus.on(live.listener);
     liveDone = live.done;
     if (interactive) gate = createInteractiveGate(live.prompter, operator, control);
