@@ -77,7 +77,10 @@ export function parseYaml(text: string, file: string): YamlSource {
     const { line, col } = lineCounter.linePos(offset);
     return { file, line, col };
   };
-  const problems: Problem[] = doc.errors.map((e) => ({ pos: at(e.pos[0]), message: firstLine(e.message) }));
+  const tooDeep = doc.errors.find((e) => /call stack/i.test(e.message));
+  const problems: Problem[] = tooDeep
+    ? [{ pos: at(tooDeep.pos[0]), message: 'YAML nested too deeply', hint: 'runbooks and inventories need only a few levels' }]
+    : doc.errors.map((e) => ({ pos: at(e.pos[0]), message: firstLine(e.message) }));
   visit(doc, {
     Map(_, map) {
       const seen = new Set<string>();

@@ -81,6 +81,10 @@ describe('runbook errors carry line:col', () => {
     expect(Date.now() - start).toBeLessThan(2000);
   });
 
+  it('refuses absurd nesting with a located error, not a crash', () => {
+    expect(runbookProblems(`steps: ${'['.repeat(5000)}${']'.repeat(5000)}\n`)).toEqual([expect.stringMatching(/^1:\d+: YAML nested too deeply/)]);
+  });
+
   it('refuses huge and binary files with a located one-line error', () => {
     const big = file('big.yaml', `# ${'x'.repeat(MAX_FILE_BYTES)}\n`);
     expect(() => loadRunbookFile(big)).toThrow(new RegExp(`^${big}:1:1: file is \\d+ bytes; runbook reads at most ${MAX_FILE_BYTES} bytes`));
