@@ -68,7 +68,7 @@ export class SshConnection implements Connection {
       }
     };
 
-    let channel: ClientChannel;
+    let opened: OpenedExec;
     let lone = 0;
     for (;;) {
       if (!this.alive) {
@@ -76,7 +76,7 @@ export class SshConnection implements Connection {
         return notRun('lost', `connection to ${this.host} is gone (${this.lostReason}); the command was not started`);
       }
       try {
-        channel = await openExec(this.client, plan.command);
+        opened = await openExec(this.client, plan.command);
         break;
       } catch (e) {
         const err = e as Error & { reason?: number };
@@ -106,6 +106,7 @@ export class SshConnection implements Connection {
       }
     }
 
+    const { channel } = opened;
     const remaining = deadline !== undefined ? Math.max(1, deadline - Date.now()) : undefined;
     const sup = supervise(
       {
@@ -127,7 +128,7 @@ export class SshConnection implements Connection {
       plan.feeder,
     );
     this.running.add(sup);
-    channel.on('exit', (code: number | null, signal?: string) => sup.exited(code ?? null, signal ?? null));
+    opened.onExit((code, signal) => sup.exited(code, signal));
     channel.on('close', () => {
       this.running.delete(sup);
       release();
@@ -144,10 +145,35 @@ export class SshConnection implements Connection {
   }
 }
 
-function openExec(client: Client, command: string): Promise<ClientChannel> {
+interface OpenedExec {
+  channel: ClientChannel;
+  onExit(listener: (code: number | null, signal: string | null) => void): void;
+}
+
+/**
+ * The exit status is caught inside the exec callback: a fast command's reply, output, exit status
+ * and close can arrive in one read, so ssh2 emits 'exit' before an awaiting caller resumes, and
+ * a listener attached after the await would miss it and report a finished command as lost.
+ */
+function openExec(client: Client, command: string): Promise<OpenedExec> {
   return new Promise((resolve, reject) => {
     try {
-      client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch)));
+      client.exec(command, (err, ch) => {
+        if (err) return reject(err);
+        let status: [number | null, string | null] | undefined;
+        let listener: ((code: number | null, signal: string | null) => void) | undefined;
+        ch.on('exit', (code?: number | null, signal?: string) => {
+          status = [code ?? null, signal ?? null];
+          listener?.(...status);
+        });
+        resolve({
+          channel: ch,
+          onExit(fn) {
+            listener = fn;
+            if (status) fn(...status);
+          },
+        });
+      });
     } catch (e) {
       reject(e as Error);
     }
