@@ -1,0 +1,62 @@
+/** The inventory `lab up` writes (native format), with the key and known_hosts beside it. */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { LabState } from './state.js';
+import { FLANNEL_NETWORK, FLANNEL_PREFIX, LAN_IF } from './node-files.js';
+
+export const INVENTORY = 'inventory.yaml';
+export const IDENTITY = 'id_ed25519';
+export const KNOWN_HOSTS = 'known_hosts';
+
+export function inventoryDoc(state: LabState): Record<string, unknown> {
+  const t = state.topology;
+  const byRole = (role: string): string[] => t.nodes.filter((n) => (n.roles as string[]).includes(role)).map((n) => n.name);
+  const groups: Record<string, unknown> = {
+    workers: { hosts: byRole('worker'), vars: { role: 'worker' } },
+    etcd: { hosts: byRole('etcd') },
+  };
+  if (state.ha) {
+    groups.masters = { hosts: byRole('master') };
+    groups.lb = { hosts: byRole('lb') };
+  }
+  if (state.bastion) groups.bastion = { hosts: byRole('bastion') };
+  const vars: Record<string, unknown> = {
+    lan_if: LAN_IF,
+    etcd_endpoints: t.etcdEndpoints,
+    flannel_network: FLANNEL_NETWORK,
+    flannel_etcd_prefix: FLANNEL_PREFIX,
+    flannel_iface: 'flannel.1',
+    lab_name: state.name,
+  };
+  if (t.vip) {
+    vars.apiserver_vip = t.vip;
+    vars.apiserver_port = 6443;
+    vars.haproxy_admin_socket = '/run/haproxy/admin.sock';
+  }
+  const hosts: Record<string, unknown> = {};
+  for (const n of t.nodes) {
+    hosts[n.name] = {
+      address: n.ip,
+      ...(state.bastion && !n.roles.includes('bastion') ? { proxy_jump: 'bastion' } : {}),
+      vars: { lan_ip: n.ip },
+    };
+  }
+  return {
+    defaults: { user: 'root', port: 22, identity_file: IDENTITY, known_hosts: KNOWN_HOSTS, vars },
+    groups,
+    hosts,
+  };
+}
+
+export async function writeInventory(state: LabState, knownHosts: string[]): Promise<string> {
+  const file = join(state.stateDir, INVENTORY);
+  const head = [
+    '# yaml-language-server: $schema=../schemas/inventory.schema.json',
+    `# The fleet of \`runbook lab\` "${state.name}" (LAN ${state.lan}); written by \`runbook lab up\`, removed by \`runbook lab down\`.`,
+    '',
+  ].join('\n');
+  await writeFile(file, head + stringify(inventoryDoc(state)));
+  await writeFile(join(state.stateDir, KNOWN_HOSTS), `${knownHosts.join('\n')}\n`);
+  return file;
+}

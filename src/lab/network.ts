@@ -1,0 +1,51 @@
+/**
+ * The lab's wiring. Each node is a network namespace whose eth0 is a veth into a bridge that lives
+ * in the lab's own switch namespace (rb-<lab>-sw), so the host's bridge netfilter and iptables never
+ * see lab traffic. The controller reaches the LAN through one veth in the root namespace,
+ * rb-<lab>, which holds the LAN's .1. Nodes have no default route: nothing leaves the machine.
+ * With --bastion, a second bridge (br1) is the internal LAN; only the bastion has a leg on it.
+ */
+import type { LabState } from './state.js';
+import { nodeNs, switchNs, uplinkName } from './paths.js';
+import { mapLimit, runOk } from './proc.js';
+
+const batch = (lines: string[], ns?: string): Promise<string> =>
+  runOk('ip', [...(ns ? ['-n', ns] : []), '-batch', '-'], { input: `${lines.join('\n')}\n` });
+
+export async function createNetwork(state: LabState): Promise<void> {
+  const lab = state.name;
+  const sw = switchNs(lab);
+  const up = uplinkName(lab);
+  const nodes = state.topology.nodes;
+  await batch([sw, ...nodes.map((n) => nodeNs(lab, n.name))].map((ns) => `netns add ${ns}`));
+
+  const swLines = ['link add br0 type bridge', 'link set br0 addrgenmode none', 'link set br0 up'];
+  if (state.bastion) swLines.push('link add br1 type bridge', 'link set br1 addrgenmode none', 'link set br1 up');
+  nodes.forEach((n, k) => {
+    swLines.push(
+      `link add p${k} type veth peer name eth0 netns ${nodeNs(lab, n.name)}`,
+      `link set p${k} addrgenmode none`,
+      `link set p${k} master ${n.internal ? 'br1' : 'br0'}`,
+      `link set p${k} up`,
+    );
+    if (n.internalIp) {
+      swLines.push(
+        `link add q${k} type veth peer name eth1 netns ${nodeNs(lab, n.name)}`,
+        `link set q${k} addrgenmode none`,
+        `link set q${k} master br1`,
+        `link set q${k} up`,
+      );
+    }
+  });
+  await batch(swLines, sw);
+
+  await runOk('ip', ['link', 'add', up, 'type', 'veth', 'peer', 'name', 'up0', 'netns', sw]);
+  await batch(['link set up0 addrgenmode none', 'link set up0 master br0', 'link set up0 up'], sw);
+  await batch([`link set ${up} addrgenmode none`, `addr add ${state.topology.controllerIp}/24 dev ${up}`, `link set ${up} up`]);
+
+  await mapLimit(nodes, 8, (n) => {
+    const lines = ['link set eth0 addrgenmode none', `addr add ${n.ip}/24 dev eth0`, 'link set eth0 up'];
+    if (n.internalIp) lines.push('link set eth1 addrgenmode none', `addr add ${n.internalIp}/24 dev eth1`, 'link set eth1 up');
+    return batch(lines, nodeNs(lab, n.name));
+  });
+}

@@ -1,0 +1,193 @@
+/**
+ * A node's own files, prepared on the host before the node boots. They live in
+ * /run/rb-lab/<lab>/n/<node>/: etc-upper/ (the upper layer of the node's /etc overlay: its
+ * sysctl.conf, hostname, hosts, sshd config and host key, lab units), root/ (its clean home) and
+ * run/ (its /run).
+ */
+import { mkdir, symlink, writeFile, copyFile, chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LabState } from './state.js';
+import type { NodeSpec } from './topology.js';
+import { nodeDir } from './paths.js';
+
+export const FLANNEL_NETWORK = '10.100.0.0/16';
+export const FLANNEL_PREFIX = '/coreos.com/network';
+export const FLANNEL_CONFIG = JSON.stringify({ Network: FLANNEL_NETWORK, SubnetLen: 24, Backend: { Type: 'vxlan', VNI: 1, Port: 8472 } });
+export const LAN_IF = 'eth0';
+export const HOST_KEY = 'etc-upper/ssh/lab_host_ed25519_key';
+
+const SSHD_CONFIG = `# sshd of a runbook lab node
+Port 22
+HostKey /etc/ssh/lab_host_ed25519_key
+PidFile none
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthorizedKeysFile .ssh/authorized_keys
+UsePAM no
+UseDNS no
+PrintMotd no
+PrintLastLog no
+AllowTcpForwarding yes
+MaxStartups 200:30:400
+Subsystem sftp /usr/lib/openssh/sftp-server
+`;
+
+function unit(description: string, exec: string[], extra: Record<string, string> = {}): string {
+  const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+  const lines = [`Description=${q(description)}`, ...Object.entries(extra).map(([k, v]) => `${k}=${q(v)}`), `ExecStart=(${exec.map(q).join(' ')})`];
+  return `${lines.join('\n')}\n`;
+}
+
+function units(state: LabState, node: NodeSpec): Record<string, string> {
+  const topo = state.topology;
+  const etcdNodes = topo.nodes.filter((n) => n.roles.includes('etcd'));
+  const out: Record<string, string> = {
+    ssh: unit('OpenBSD Secure Shell server', ['/usr/sbin/sshd', '-D', '-e', '-f', '/etc/ssh/lab_sshd_config']),
+  };
+  if (node.services.includes('etcd')) {
+    out.etcd = unit('etcd key-value store', [
+      '/usr/bin/etcd',
+      `--name=${node.name}`,
+      '--data-dir=/run/lab/etcd',
+      `--listen-client-urls=http://${node.ip}:2379,http://127.0.0.1:2379`,
+      `--advertise-client-urls=http://${node.ip}:2379`,
+      `--listen-peer-urls=http://${node.ip}:2380`,
+      `--initial-advertise-peer-urls=http://${node.ip}:2380`,
+      `--initial-cluster=${etcdNodes.map((n) => `${n.name}=http://${n.ip}:2380`).join(',')}`,
+      `--initial-cluster-token=rb-${state.name}`,
+      '--initial-cluster-state=new',
+      '--enable-v2=true',
+      '--logger=zap',
+      '--log-level=warn',
+    ]);
+  }
+  if (node.services.includes('flanneld')) {
+    out.flanneld = unit(
+      'Flanneld overlay address etcd agent (lab stand-in)',
+      ['/usr/local/sbin/flanneld', `--etcd-endpoints=${topo.etcdEndpoints}`, `--etcd-prefix=${FLANNEL_PREFIX}`, `--iface=${LAN_IF}`, `--public-ip=${node.ip}`],
+      { Type: 'notify' },
+    );
+  }
+  if (node.services.includes('docker')) {
+    out.docker = unit('Docker Application Container Engine (lab stand-in)', ['/usr/local/sbin/dockerd', `--pods=${state.pods}`], {
+      Type: 'notify',
+      EnvironmentFile: '-/run/flannel/docker',
+    });
+  }
+  if (node.services.includes('apiserver')) {
+    out.apiserver = unit('Kubernetes API server (lab stand-in: /healthz only)', ['/usr/local/sbin/apiserver', `--bind-address=${node.ip}`, '--secure-port=6443']);
+  }
+  if (node.services.includes('haproxy')) {
+    out.haproxy = unit('HAProxy load balancer', ['/bin/bash', '-c', 'mkdir -p /run/haproxy && exec /usr/sbin/haproxy -db -f /etc/haproxy/lab.cfg']);
+  }
+  if (node.services.includes('keepalived')) {
+    out.keepalived = unit('Keepalive daemon (LVS and VRRP)', [
+      '/usr/sbin/keepalived', '--dont-fork', '--log-console', '--log-detail', '--vrrp',
+      '--use-file=/etc/keepalived/lab.conf', '--pid=/run/keepalived.pid', '--vrrp_pid=/run/keepalived_vrrp.pid',
+    ]);
+  }
+  return out;
+}
+
+function haproxyConfig(state: LabState): string {
+  const masters = state.topology.nodes.filter((n) => n.roles.includes('master'));
+  return `global
+    stats socket /run/haproxy/admin.sock mode 600 level admin
+    maxconn 512
+
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+
+frontend apiserver
+    bind *:6443
+    default_backend apiservers
+
+backend apiservers
+    option httpchk GET /healthz
+    http-check expect status 200
+    balance roundrobin
+${masters.map((m) => `    server ${m.name} ${m.ip}:6443 check inter 1s fall 2 rise 1`).join('\n')}
+`;
+}
+
+function keepalivedConfig(state: LabState, node: NodeSpec): string {
+  const lbs = state.topology.nodes.filter((n) => n.roles.includes('lb'));
+  const priority = 150 - lbs.findIndex((n) => n.name === node.name) * 10;
+  return `global_defs {
+    router_id ${node.name}
+}
+
+vrrp_instance apiserver {
+    state BACKUP
+    interface ${LAN_IF}
+    virtual_router_id 51
+    priority ${priority}
+    advert_int 1
+    authentication {
+        auth_type PASS
+        auth_pass rblab
+    }
+    virtual_ipaddress {
+        ${state.topology.vip}/24 dev ${LAN_IF}
+    }
+}
+`;
+}
+
+function sysctlConf(node: NodeSpec): string {
+  // Only network-namespace sysctls: `sysctl -p` on a node must never change the host.
+  const forward = node.roles.includes('worker') || node.roles.includes('master') ? 1 : 0;
+  return `#
+# /etc/sysctl.conf - Configuration file for setting system variables
+# See /etc/sysctl.d/ for additional system variables.
+# See sysctl.conf (5) for information.
+#
+# (runbook lab node ${node.name}; /etc/sysctl.d/99-sysctl.conf is a symlink to this file)
+
+net.ipv4.conf.all.rp_filter = 0
+net.ipv4.ip_forward = ${forward}
+net.core.somaxconn = 4096
+`;
+}
+
+/** Writes everything the node needs before its init runs; the host key is generated separately. */
+export async function prepareNode(state: LabState, node: NodeSpec, authorizedKey: string): Promise<void> {
+  const dir = nodeDir(state.name, node.name);
+  const etc = join(dir, 'etc-upper');
+  for (const d of ['etc-upper/lab/units', 'etc-upper/ssh', 'etc-upper/sysctl.d', 'root/.ssh', 'run']) {
+    await mkdir(join(dir, d), { recursive: true });
+  }
+  await chmod(join(dir, 'root'), 0o700);
+  await chmod(join(dir, 'root/.ssh'), 0o700);
+  await writeFile(join(dir, 'root/.ssh/authorized_keys'), authorizedKey, { mode: 0o600 });
+  await writeFile(
+    join(etc, 'lab/node.env'),
+    `NODE=${node.name}\nROLES="${node.roles.join(' ')}"\nSERVICES="${node.services.join(' ')}"\nNONLOCAL_BIND=${node.roles.includes('lb') ? 1 : 0}\n`,
+  );
+  for (const [name, text] of Object.entries(units(state, node))) await writeFile(join(etc, 'lab/units', name), text);
+  await writeFile(join(etc, 'sysctl.conf'), sysctlConf(node));
+  await symlink('../sysctl.conf', join(etc, 'sysctl.d/99-sysctl.conf'));
+  await writeFile(join(etc, 'hostname'), `${node.name}\n`);
+  const hosts = state.topology.nodes.map((n) => `${n.ip}\t${n.name}`).join('\n');
+  await writeFile(join(etc, 'hosts'), `127.0.0.1\tlocalhost\n127.0.1.1\t${node.name}\n${hosts}\n`);
+  await writeFile(join(etc, 'ssh/lab_sshd_config'), SSHD_CONFIG);
+  if (node.roles.includes('lb')) {
+    await mkdir(join(etc, 'haproxy'), { recursive: true });
+    await mkdir(join(etc, 'keepalived'), { recursive: true });
+    await writeFile(join(etc, 'haproxy/lab.cfg'), haproxyConfig(state));
+    await writeFile(join(etc, 'keepalived/lab.conf'), keepalivedConfig(state, node));
+  }
+}
+
+export async function installScripts(from: string, to: string): Promise<void> {
+  await mkdir(to, { recursive: true });
+  for (const f of ['node-init.sh', 'systemctl', 'flanneld', 'dockerd', 'apiserver', 'probe.sh']) {
+    await copyFile(join(from, f), join(to, f));
+    await chmod(join(to, f), 0o755);
+  }
+}

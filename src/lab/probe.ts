@@ -1,0 +1,119 @@
+/**
+ * `lab probe`: the pod-to-pod matrix. From every pod, ICMP echo and a TCP connection to port 80 of
+ * every other pod, run inside the source pod's network namespace so the packets take the real
+ * path (pod → docker0 → flannel.1 → vxlan over the LAN → ...). All sources run in parallel.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { binDir, nodeDir } from './paths.js';
+import { mapLimit, run } from './proc.js';
+import { podNsPath } from './node-process.js';
+import { requireState, type LabState } from './state.js';
+
+export interface PodInfo {
+  /** node/pod, e.g. "d/pod0". */
+  id: string;
+  node: string;
+  pod: string;
+  ip: string;
+}
+
+export interface ProbePair {
+  from: string;
+  to: string;
+  icmp: boolean;
+  tcp: boolean;
+}
+
+export interface ProbeResult {
+  lab: string;
+  ok: boolean;
+  pods: PodInfo[];
+  /** Workers with no running pod (docker stopped or failed): every pair with them fails. */
+  podless: string[];
+  pairs: ProbePair[];
+}
+
+export function labPods(state: LabState): { pods: PodInfo[]; podless: string[] } {
+  const pods: PodInfo[] = [];
+  const podless: string[] = [];
+  for (const n of state.topology.nodes.filter((x) => x.roles.includes('worker'))) {
+    let text = '';
+    try {
+      text = readFileSync(join(nodeDir(state.name, n.name), 'run/docker/pods'), 'utf8');
+    } catch {
+      // no pods file: docker is not running
+    }
+    const mine = text
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f): f is [string, string] => f.length === 2 && !!f[0] && !!f[1])
+      .map(([pod, ip]) => ({ id: `${n.name}/${pod}`, node: n.name, pod, ip }));
+    if (mine.length === 0) podless.push(n.name);
+    pods.push(...mine);
+  }
+  return { pods, podless };
+}
+
+export async function labProbe(name: string): Promise<ProbeResult> {
+  const state = requireState(name);
+  const { pods, podless } = labPods(state);
+  const script = join(binDir(state.name), 'probe.sh');
+  const results = await mapLimit(pods, 16, async (src) => {
+    const targets = pods.filter((p) => p.id !== src.id);
+    const status = new Map<string, ProbePair>(targets.map((t) => [t.id, { from: src.id, to: t.id, icmp: false, tcp: false }]));
+    let nsPath: string | undefined;
+    try {
+      nsPath = podNsPath(state, src.node, src.pod);
+    } catch {
+      // the node is down: every pair from it fails
+    }
+    if (nsPath && targets.length > 0) {
+      const r = await run('nsenter', [`--net=${nsPath}`, 'bash', script, ...targets.map((t) => `${t.id}=${t.ip}`)], { timeoutMs: 30_000 });
+      for (const line of r.stdout.split('\n')) {
+        const [id, proto, verdict] = line.trim().split(' ');
+        const pair = id ? status.get(id) : undefined;
+        if (!pair || verdict !== 'ok') continue;
+        if (proto === 'icmp') pair.icmp = true;
+        if (proto === 'tcp') pair.tcp = true;
+      }
+    }
+    return [...status.values()];
+  });
+  const pairs = results.flat();
+  return { lab: state.name, ok: podless.length === 0 && pairs.every((p) => p.icmp && p.tcp), pods, podless, pairs };
+}
+
+/** Pairs that fail, as "from→to". */
+export function failingPairs(r: ProbeResult): string[] {
+  return r.pairs.filter((p) => !(p.icmp && p.tcp)).map((p) => `${p.from}→${p.to}`);
+}
+
+export function formatProbe(r: ProbeResult): string {
+  const label = (id: string): string => (r.pods.filter((p) => p.node === id.split('/')[0]).length > 1 ? id : (id.split('/')[0] ?? id));
+  const lines: string[] = [];
+  const bad = r.pairs.filter((p) => !(p.icmp && p.tcp));
+  if (r.pods.length <= 30) {
+    const ids = r.pods.map((p) => p.id);
+    const w = Math.max(9, ...ids.map((i) => label(i).length + 2));
+    const cell = (s: string): string => s.padEnd(w);
+    const index = new Map(r.pairs.map((p) => [`${p.from} ${p.to}`, p]));
+    lines.push(`pod-to-pod (ICMP/TCP 80), lab ${r.lab}: ok = both work, i- = ICMP only, -t = TCP only, -- = neither`);
+    lines.push(cell('from\\to') + ids.map((i) => cell(label(i))).join(''));
+    for (const from of ids) {
+      const row = ids.map((to) => {
+        if (from === to) return cell('.');
+        const p = index.get(`${from} ${to}`);
+        return cell(!p ? '?' : p.icmp && p.tcp ? 'ok' : p.icmp ? 'i-' : p.tcp ? '-t' : '--');
+      });
+      lines.push(cell(label(from)) + row.join(''));
+    }
+  }
+  if (r.podless.length > 0) lines.push(`no running pod on: ${r.podless.join(' ')}`);
+  lines.push(
+    r.ok
+      ? `all ${r.pairs.length} pod pairs reachable`
+      : `${bad.length} of ${r.pairs.length} pod pairs fail${bad.length <= 12 ? `: ${bad.map((p) => `${label(p.from)}→${label(p.to)}`).join(' ')}` : ''}`,
+  );
+  return lines.join('\n');
+}

@@ -1,0 +1,66 @@
+#!/bin/bash
+# PID 1 of a lab node. Runs inside the node's network namespace after `unshare --mount --uts
+# --pid --fork`, so the mounts below are private to this node. It gives the node its own /etc
+# (overlay), /root, /run, /tmp and hostname, sets every sysctl the lab relies on explicitly (a new
+# network namespace starts from kernel defaults, not the host's values), starts the node's
+# services through the lab's systemctl, then reaps orphans and restarts services that died while
+# wanted (like systemd's Restart=always).
+set -u
+R=$1          # the node's directory on the host: etc-upper/, root/, run/, ...
+BIN=$2        # the lab's scripts (systemctl, flanneld, dockerd, ...)
+
+RUN=$R/run    # becomes /run once mounted
+fail() { echo "node-init: $*" >&2; echo "failed: $*" > "$RUN/lab/ready.tmp"; mv "$RUN/lab/ready.tmp" "$RUN/lab/ready"; exit 1; }
+
+mkdir -p "$R/etc-work" "$RUN/lab/svc" "$RUN/lab/log" "$RUN/sshd" "$RUN/flannel" || fail "mkdir"
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$R/etc-upper,workdir=$R/etc-work" /etc || fail "overlay /etc"
+mount --bind "$R/root" /root || fail "bind /root"
+mount --bind "$BIN" /usr/local/sbin || fail "bind /usr/local/sbin"
+mount -t tmpfs -o size=16m,mode=1777 tmpfs /tmp || fail "tmpfs /tmp"
+mount --bind "$R/run" /run || fail "bind /run"
+RUN=/run
+
+. /etc/lab/node.env
+echo "$NODE" > /proc/sys/kernel/hostname
+
+# Kernel defaults of a fresh namespace are not what a node needs; set each value we rely on.
+w() { [ -e "/proc/sys/$1" ] && echo "$2" > "/proc/sys/$1"; }
+w net/ipv6/conf/all/disable_ipv6 1
+w net/ipv6/conf/default/disable_ipv6 1
+for i in /proc/sys/net/ipv6/conf/*/disable_ipv6; do echo 1 > "$i"; done
+w net/ipv4/conf/all/rp_filter 0
+w net/ipv4/conf/default/rp_filter 0
+w net/ipv4/ip_nonlocal_bind "${NONLOCAL_BIND:-0}"
+w net/bridge/bridge-nf-call-iptables 1
+w net/ipv4/ip_forward 0
+ip link set lo up
+# Boot-time sysctl from the node's own persisted config (ip_forward among others).
+sysctl -q -p /etc/sysctl.conf >/dev/null 2>&1 || fail "sysctl -p /etc/sysctl.conf"
+
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+cd /
+for svc in $SERVICES; do
+  systemctl start "$svc" >> /run/lab/log/init.log 2>&1 || fail "$svc did not start (see /run/lab/log/$svc.log)"
+done
+echo ok > /run/lab/ready.tmp && mv /run/lab/ready.tmp /run/lab/ready
+
+# Supervise. `read -t` on our own fifo sleeps without forking; bash reaps every child that
+# exits (orphans are re-parented to us).
+mkfifo /run/lab/init.fifo
+exec 3<> /run/lab/init.fifo
+alive() {
+  local pid st
+  read -r pid < "/run/lab/svc/$1.pid" 2>/dev/null || return 1
+  read -r -a st < "/proc/$pid/stat" 2>/dev/null || return 1
+  [ "${st[2]}" != Z ]
+}
+while :; do
+  read -r -t 2 -u 3 _ || true
+  for u in /etc/lab/units/*; do
+    n=${u##*/}
+    [ -e "/run/lab/svc/$n.want" ] || continue
+    alive "$n" && continue
+    echo "$(date +%T) $n exited; restarting" >> /run/lab/log/init.log
+    systemctl start "$n" >> /run/lab/log/init.log 2>&1 &
+  done
+done

@@ -1,0 +1,18 @@
+#!/bin/bash
+# Runs inside one source pod's network namespace: ICMP and TCP/80 to each target pod, all in
+# parallel. Args: NAME=IP ... (NAME is node/pod). Prints "NAME icmp ok|fail" and "NAME tcp ok|fail".
+# The TCP check passes only if the target answers with its own banner, so a reply from the wrong
+# pod (e.g. a reused address) is a failure.
+for t in "$@"; do
+  name=${t%%=*} ip=${t#*=}
+  {
+    if ping -n -q -c 1 -W 1 "$ip" > /dev/null 2>&1 || ping -n -q -c 1 -W 1 "$ip" > /dev/null 2>&1; then
+      echo "$name icmp ok"
+    else echo "$name icmp fail"; fi
+  } &
+  {
+    out=$(socat -T 2 -u "TCP:$ip:80,connect-timeout=2" STDOUT 2> /dev/null)
+    if [ "$out" = "pod $name $ip" ]; then echo "$name tcp ok"; else echo "$name tcp fail"; fi
+  } &
+done
+wait

@@ -1,0 +1,89 @@
+/**
+ * Which nodes a lab has, their roles and addresses. Pure: no system calls.
+ *
+ * Address plan on each /24 LAN (host numbers): .1 controller (root namespace), .2 bastion,
+ * .9 apiserver VIP, .10-.12 masters/etcd, .13-.14 load balancers, .20+ workers,
+ * .240 the decommissioned machine that the stale-lease fault names.
+ */
+import { UserError } from '../model/errors.js';
+import type { Lan } from './lan.js';
+
+export type Role = 'etcd' | 'master' | 'lb' | 'worker' | 'bastion';
+
+export interface NodeSpec {
+  name: string;
+  roles: Role[];
+  /** The address the node's sshd listens on, and its flannel PublicIP. */
+  ip: string;
+  /** True when eth0 sits on the internal LAN (--bastion). */
+  internal: boolean;
+  /** The bastion's second leg, on the internal LAN. */
+  internalIp?: string;
+  /** Lab services started in this order at boot. */
+  services: string[];
+}
+
+export interface TopologyOptions {
+  workers: number;
+  ha: boolean;
+  bastion: boolean;
+}
+
+export interface Topology {
+  nodes: NodeSpec[];
+  controllerIp: string;
+  /** Endpoints of the etcd cluster, comma-separated, as etcdctl --endpoints takes them. */
+  etcdEndpoints: string;
+  vip?: string;
+  deadIp: string;
+  deadMac: string;
+}
+
+export const MAX_WORKERS = 200;
+
+/** a..z, then w27, w28, ... so that a, b, c, d always exist (the incident's nodes). */
+export function workerName(i: number): string {
+  return i < 26 ? String.fromCharCode(97 + i) : `w${i + 1}`;
+}
+
+export function buildTopology(opts: TopologyOptions, lan: Lan, internal?: Lan): Topology {
+  if (!Number.isInteger(opts.workers) || opts.workers < 1 || opts.workers > MAX_WORKERS) {
+    throw new UserError({ message: `--workers ${opts.workers}: must be 1 to ${MAX_WORKERS}` });
+  }
+  if (opts.bastion && !internal) throw new Error('bastion topology needs an internal LAN');
+  const inner = opts.bastion && internal ? internal : lan;
+  const at = (host: number): string => `${inner.base}.${host}`;
+  const nodes: NodeSpec[] = [];
+  if (opts.bastion) {
+    nodes.push({ name: 'bastion', roles: ['bastion'], ip: `${lan.base}.2`, internal: false, internalIp: at(2), services: ['ssh'] });
+  }
+  const masters = opts.ha ? 3 : 1;
+  for (let i = 0; i < masters; i++) {
+    nodes.push({
+      name: `m${i + 1}`,
+      roles: opts.ha ? ['etcd', 'master'] : ['etcd'],
+      ip: at(10 + i),
+      internal: opts.bastion,
+      services: opts.ha ? ['ssh', 'etcd', 'apiserver'] : ['ssh', 'etcd'],
+    });
+  }
+  if (opts.ha) {
+    for (let i = 0; i < 2; i++) {
+      nodes.push({ name: `lb${i + 1}`, roles: ['lb'], ip: at(13 + i), internal: opts.bastion, services: ['ssh', 'haproxy', 'keepalived'] });
+    }
+  }
+  for (let i = 0; i < opts.workers; i++) {
+    nodes.push({ name: workerName(i), roles: ['worker'], ip: at(20 + i), internal: opts.bastion, services: ['ssh', 'flanneld', 'docker'] });
+  }
+  return {
+    nodes,
+    controllerIp: `${lan.base}.1`,
+    etcdEndpoints: nodes
+      .filter((n) => n.roles.includes('etcd'))
+      .map((n) => `http://${n.ip}:2379`)
+      .join(','),
+    ...(opts.ha ? { vip: at(9) } : {}),
+    deadIp: at(240),
+    deadMac: '02:de:ad:00:00:f0',
+  };
+}

@@ -1,0 +1,121 @@
+/** `lab up`: builds a lab from nothing (after removing any lab of the same name). */
+import { mkdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { checkDeps } from './deps.js';
+import { labDown } from './down.js';
+import { assertLanFree, defaultInternalLan, defaultLan, parseLan } from './lan.js';
+import { createNetwork } from './network.js';
+import { bootNode, nodeExec, waitReady } from './node-process.js';
+import { FLANNEL_CONFIG, FLANNEL_PREFIX, HOST_KEY, installScripts, prepareNode } from './node-files.js';
+import { generateKey, generateKeys, knownHostsLine } from './keys.js';
+import { IDENTITY, writeInventory } from './inventory.js';
+import { binDir, checkLabName, DEFAULT_LAB, defaultStateDir, nodeDir, SCRIPTS_DIR } from './paths.js';
+import { mapLimit, sleep } from './proc.js';
+import { writeState, type LabState } from './state.js';
+import { buildTopology } from './topology.js';
+import { UserError } from '../model/errors.js';
+
+export interface LabUpOptions {
+  name?: string;
+  workers?: number;
+  ha?: boolean;
+  bastion?: boolean;
+  /** A /24, e.g. "198.19.7.0/24"; default derived from the name. */
+  lan?: string;
+  /** Where inventory.yaml goes; default ./.lab (name "lab") or ./.lab-<name>. */
+  stateDir?: string;
+  /** Pods per worker (default 1). */
+  pods?: number;
+  onProgress?: (message: string) => void;
+}
+
+export interface LabInfo {
+  name: string;
+  inventory: string;
+  stateDir: string;
+  lan: string;
+  nodes: { name: string; address: string; roles: string[] }[];
+  seconds: number;
+}
+
+async function waitEtcd(state: LabState, node: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const ep = state.topology.etcdEndpoints;
+  for (;;) {
+    const r = await nodeExec(state, node, `etcdctl --endpoints=${ep} --dial-timeout=1s --command-timeout=2s endpoint health`);
+    if (r.code === 0) return;
+    if (Date.now() > deadline) throw new Error(`etcd did not become healthy: ${r.stderr.trim().split('\n').pop() ?? ''}`);
+    await sleep(150);
+  }
+}
+
+export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
+  const started = Date.now();
+  const say = opts.onProgress ?? ((): void => undefined);
+  const name = checkLabName(opts.name ?? DEFAULT_LAB);
+  const workers = opts.workers ?? 4;
+  const pods = opts.pods ?? 1;
+  if (!Number.isInteger(pods) || pods < 1 || pods > 8) throw new UserError({ message: `--pods ${pods}: must be 1 to 8` });
+  checkDeps({ ha: opts.ha });
+  const stateDir = resolve(opts.stateDir ?? defaultStateDir(name));
+
+  await labDown(name, { stateDir });
+  const lan = opts.lan ? parseLan(opts.lan) : defaultLan(name);
+  await assertLanFree(lan, 'the lab LAN');
+  const internal = opts.bastion ? defaultInternalLan(name) : undefined;
+  if (internal) {
+    if (internal.cidr === lan.cidr) throw new UserError({ message: `--lan ${lan.cidr} is the internal LAN of the bastion topology`, hint: 'choose another /24' });
+    await assertLanFree(internal, 'the internal LAN');
+  }
+  const topology = buildTopology({ workers, ha: !!opts.ha, bastion: !!opts.bastion }, lan, internal);
+  const state: LabState = {
+    name, stateDir, lan: lan.cidr, ...(internal ? { internalLan: internal.cidr } : {}),
+    workers, ha: !!opts.ha, bastion: !!opts.bastion, pods, topology, holders: {}, createdAt: new Date().toISOString(),
+  };
+
+  try {
+    writeState(state);
+    await installScripts(SCRIPTS_DIR, binDir(name));
+    await mkdir(stateDir, { recursive: true });
+    say(`keys for ${topology.nodes.length} nodes`);
+    await generateKey(join(stateDir, IDENTITY), `runbook-lab-${name}`);
+    const pub = await readFile(join(stateDir, `${IDENTITY}.pub`), 'utf8');
+    await mapLimit(topology.nodes, 8, (n) => prepareNode(state, n, pub));
+    await generateKeys(topology.nodes.map((n) => ({ file: join(nodeDir(name, n.name), HOST_KEY), comment: `root@${n.name}` })));
+
+    say(`network ${lan.cidr}${internal ? ` (internal ${internal.cidr})` : ''}`);
+    await createNetwork(state);
+
+    // etcd first (members of a cluster wait for each other, so they boot together), then the rest.
+    const first = topology.nodes.filter((n) => n.roles.includes('etcd') || n.roles.includes('bastion'));
+    const rest = topology.nodes.filter((n) => !first.includes(n));
+    say(`booting ${first.map((n) => n.name).join(' ')}`);
+    for (const n of first) state.holders[n.name] = bootNode(name, n.name);
+    writeState(state);
+    await waitReady(name, first.map((n) => n.name), 30_000);
+    const etcd0 = first.find((n) => n.roles.includes('etcd'));
+    if (!etcd0) throw new Error('topology has no etcd node');
+    await waitEtcd(state, etcd0.name, 30_000);
+    const put = await nodeExec(state, etcd0.name, `etcdctl --endpoints=${topology.etcdEndpoints} put ${FLANNEL_PREFIX}/config '${FLANNEL_CONFIG}'`);
+    if (put.code !== 0) throw new Error(`cannot write the flannel config: ${put.stderr.trim()}`);
+
+    say(`booting ${rest.length} nodes`);
+    for (const n of rest) state.holders[n.name] = bootNode(name, n.name);
+    writeState(state);
+    await waitReady(name, rest.map((n) => n.name), 30_000 + 600 * rest.length);
+
+    const known = await Promise.all(
+      topology.nodes.map((n) => knownHostsLine(n.ip, join(nodeDir(name, n.name), `${HOST_KEY}.pub`))),
+    );
+    const inventory = await writeInventory(state, known);
+    return {
+      name, inventory, stateDir, lan: lan.cidr,
+      nodes: topology.nodes.map((n) => ({ name: n.name, address: n.ip, roles: n.roles })),
+      seconds: (Date.now() - started) / 1000,
+    };
+  } catch (err) {
+    // RUNBOOK_LAB_KEEP_FAILED=1 leaves a failed lab in place to read its logs (`lab down` removes it).
+    if (!process.env.RUNBOOK_LAB_KEEP_FAILED) await labDown(name, { stateDir }).catch(() => undefined);
+    throw err;
+  }
+}
