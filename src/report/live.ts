@@ -5,7 +5,8 @@
  * Approval prompts run inside the asking host's task through the inquirer adapter, so listr2
  * pauses its redraw around them; the engine serialises them (one prompt at a time).
  */
-import { Listr, PRESET_TIMESTAMP, type ListrTaskWrapper, type ListrDefaultRenderer, type ListrSimpleRenderer } from 'listr2';
+import { Writable } from 'node:stream';
+import { Listr, ListrTaskEventType, PRESET_TIMESTAMP, type ListrTaskWrapper, type ListrDefaultRenderer, type ListrSimpleRenderer } from 'listr2';
 import { ListrInquirerPromptAdapter } from '@listr2/prompt-adapter-inquirer';
 import { select } from '@inquirer/prompts';
 import type { RunEventListener, StepStatus } from '../engine/events.js';
@@ -66,6 +67,25 @@ export function approvalMessage(req: ApprovalRequest, full: boolean): string {
   if (output) lines.push(full ? '  full check output:' : '  last lines of the check output:', indent(output, '    │ '));
   lines.push('  will run:', ...req.commands.map((c) => indent(`$ ${c}`, '    ')));
   return lines.join('\n');
+}
+
+/**
+ * listr2's default renderer subscribes to a task's prompt frames only on its next redraw, so the
+ * first frame of a prompt that opens right after another closes can be lost, leaving an invisible
+ * prompt until a key is pressed. Re-sending the latest frame on each redraw tick closes that gap.
+ */
+function replayingPromptOutput(task: Task): { stream: Writable; stop: () => void } {
+  const sink = task.stdout(ListrTaskEventType.PROMPT);
+  let last: Buffer | string | undefined;
+  const timer = setInterval(() => last !== undefined && sink.write(last), 150);
+  const stream = new Writable({
+    write(chunk: Buffer | string, _enc, cb) {
+      last = chunk;
+      sink.write(chunk);
+      cb();
+    },
+  });
+  return { stream, stop: () => clearInterval(timer) };
 }
 
 export function createLiveView(opts: { hosts: string[]; steps: string[]; tty: boolean }): LiveView {
@@ -150,6 +170,7 @@ export function createLiveView(opts: { hosts: string[]; steps: string[]; tty: bo
     const task = await new Promise<Task>((resolve) => withTask(req.host, resolve));
     let full = false;
     for (;;) {
+      const output = replayingPromptOutput(task);
       const answer = await task.prompt(ListrInquirerPromptAdapter).run(
         select<PromptAnswer | 'show'>,
         {
@@ -165,8 +186,8 @@ export function createLiveView(opts: { hosts: string[]; steps: string[]; tty: bo
           loop: false,
           pageSize: 6,
         },
-        { signal },
-      );
+        { signal, output: output.stream },
+      ).finally(output.stop);
       if (answer !== 'show') return answer;
       full = true;
     }

@@ -2,6 +2,7 @@
  * The apply session: loads the model, builds the plan, refuses what cannot be asked, wires the
  * listeners (live view or --json, recap) and Ctrl-C, runs, and returns the exit code.
  */
+import { userInfo } from 'node:os';
 import {
   UserError,
   buildTemplateContext,
@@ -31,11 +32,16 @@ import { createTransport, targetFromHost } from '../../transport/index.js';
 import { createJsonListener } from '../../report/json.js';
 import { createRecapCollector, renderRecap } from '../../report/recap.js';
 import { createAuditListener } from '../../report/audit-listener.js';
-import { operatorName, resolveAuditPath } from '../../report/audit-path.js';
+import { resolveAuditPath } from '../../report/audit-path.js';
 import type { ApplyOptions } from './apply.js';
 import { ExitCode } from '../exit-codes.js';
 
 /** Restores the terminal whatever happened: a prompt killed mid-keypress must not leave raw mode on. */
+/** Who approved: the sudo caller, else the login name (a bare tmux or cron job may have no $USER). */
+function operatorName(env: NodeJS.ProcessEnv = process.env): string {
+  return env.SUDO_USER || env.USER || env.LOGNAME || userInfo().username;
+}
+
 function restoreTerminal(): void {
   if (process.stdin.isTTY && process.stdin.isRaw) process.stdin.setRawMode(false);
 }
