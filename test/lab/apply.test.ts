@@ -102,6 +102,7 @@ beforeAll(() => {
   inventory = join(dir, 'inventory.yaml');
   writeFileSync(inventory, stringify(inv));
   writeRunbook('ta-forwarding', RUNBOOK);
+  writeRunbook('ta-one', { name: 'ta-one', description: 'one step', steps: [RUNBOOK.steps[0]] });
   for (const n of WORKERS) healNode(n);
 }, 180_000);
 
@@ -305,7 +306,6 @@ describe('interactive approval in a real terminal (tmux)', () => {
   }
 
   it('yes on one host and no on another', async () => {
-    writeRunbook('ta-one', { name: 'ta-one', description: 'one step', steps: [RUNBOOK.steps[0]] });
     for (const n of ['c', 'd']) inNode(n, 'sysctl -qw net.ipv4.ip_forward=0');
     start('ta-one --hosts c,d');
     const asked = await answerAll((host) => (host === 'c' ? ['Enter'] : ['Down', 'Enter']));
@@ -323,6 +323,25 @@ describe('interactive approval in a real terminal (tmux)', () => {
     expect(asked).toHaveLength(1);
     expect(await exitCode()).toBe(0);
     for (const n of ['b', 'c', 'd']) expect(ipForward(n)).toBe('1');
+  });
+
+  it('Ctrl-C at a prompt: nothing more is fixed, exit 130, and the terminal is out of raw mode', async () => {
+    for (const n of ['c', 'd']) inNode(n, 'sysctl -qw net.ipv4.ip_forward=0');
+    spawnSync('tmux', ['kill-session', '-t', TMUX]);
+    rmSync(exitFile(), { force: true });
+    // An interactive shell, so the terminal's mode can be read after runbook exits.
+    execFileSync('tmux', ['new-session', '-d', '-s', TMUX, '-x', '150', '-y', '50', 'env -u CI sh']);
+    keys(`RUNBOOK_AUDIT_FILE=${audit} node ${BIN} apply ta-one --hosts c,d -i ${inventory} --runbooks ${join(dir, 'runbooks')}; echo $? > ${exitFile()}`, 'Enter');
+    const p = await nextPrompt();
+    expect(p.host).toBeDefined();
+    keys('C-c');
+    expect(await exitCode()).toBe(130);
+    for (const n of ['c', 'd']) expect(ipForward(n)).toBe('0');
+    keys('clear; stty -a | tr " " "\\n" | grep -E "^-?(icanon|echo)$"', 'Enter');
+    await sleep(500);
+    expect(pane()).toMatch(/^icanon$/m);
+    expect(pane()).toMatch(/^echo$/m);
+    for (const n of ['c', 'd']) inNode(n, 'sysctl -qw net.ipv4.ip_forward=1');
   });
 
   it('show full output, then quit: nothing is fixed, exit 130, recap printed', async () => {

@@ -202,6 +202,16 @@ describe('engine: approvals', () => {
     expect(r.result.exitCode).toBe(0);
   });
 
+  it('yes to everything approves every later fix, on every step, without asking', async () => {
+    const rb = runbook([step('one', 'get x=1', ['set x=1']), step('two', 'get y=1', ['set y=1'])]);
+    const states: Record<string, State> = { a: {}, b: {}, c: {} };
+    const r = await run(rb, states, { answers: ['all'] });
+    expect(r.asked).toHaveLength(1);
+    expect(Object.values(states).map((s) => `${s.x}${s.y}`)).toEqual(['11', '11', '11']);
+    const decisions = r.events.filter((e) => e.type === 'approval').map((e) => e.decision);
+    expect(decisions).toEqual(['all', 'all', 'all', 'all', 'all', 'all']);
+  });
+
   it('quit stops new fixes and ends aborted', async () => {
     const rb = runbook([step('one', 'get x=1', ['set x=1']), step('two', 'get y=1', ['set y=1'])]);
     const states: Record<string, State> = { a: {}, b: {} };
