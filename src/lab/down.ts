@@ -1,5 +1,5 @@
 /** `lab down`: removes every trace of a lab, whether it is running, half-built or already gone. */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { rm, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkLabName, defaultStateDir, nsPrefix, runtimeDir, uplinkName } from './paths.js';
@@ -15,6 +15,15 @@ export async function labNamespaces(lab: string): Promise<string[]> {
     .filter((n) => n.startsWith(nsPrefix(lab)));
 }
 
+/** A process that still runs: zombies hold no namespace and wait only for their parent to reap them. */
+export function isLive(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 /** Every process in the lab's namespaces (its nodes' PID namespaces die with their PID 1). */
 export async function labPids(lab: string): Promise<number[]> {
   const pids = new Set<number>();
@@ -24,7 +33,7 @@ export async function labPids(lab: string): Promise<number[]> {
     const r = await run('ip', ['netns', 'pids', ns]);
     for (const p of r.stdout.split(/\s+/)) if (/^\d+$/.test(p)) pids.add(Number(p));
   }
-  return [...pids].filter((p) => existsSync(`/proc/${p}`));
+  return [...pids].filter(isLive);
 }
 
 async function removeStateDir(dir: string): Promise<void> {

@@ -13,7 +13,7 @@ import type { RunOptions, RunResult } from './proc.js';
 import { requireState, type LabState } from './state.js';
 
 export { labUp, type LabUpOptions, type LabInfo } from './up.js';
-export { labDown, labNamespaces, labPids, listLabs } from './down.js';
+export { labDown, labNamespaces, labPids, listLabs, isLive } from './down.js';
 export { labBreak, labHeal, FAULTS, type FaultDef } from './faults.js';
 export { labProbe, failingPairs, formatProbe, type ProbeResult, type ProbePair, type PodInfo } from './probe.js';
 export { labStatus, formatStatus, type LabStatus } from './status.js';
