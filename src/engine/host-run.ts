@@ -22,6 +22,8 @@ export interface HostRunContext {
   /** For steps without a `timeout`. */
   defaultTimeoutMs: number;
   now: () => Date;
+  /** Wraps the wait for an approval so the strategy can lend this host's slot meanwhile. */
+  idle?: <T>(wait: Promise<T>) => Promise<T>;
 }
 
 export interface StepOutcome {
@@ -167,7 +169,7 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   if (ctx.mode === 'dry-run') return done('would-fix', { reason: why, ...pending });
   if (ctx.control.stopping) return done('not-run', { reason: ctx.control.stopReason, ...pending });
 
-  const approval = await ctx.gate.decide({
+  const asking = ctx.gate.decide({
     host,
     step: ps.name,
     stepIndex: ps.index,
@@ -176,6 +178,7 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
     checkOutput: safeFullOutput(check.result.stdout, check.result.stderr, ctx.redact),
     commands: fixCommands,
   });
+  const approval = await (ctx.idle ? ctx.idle(asking) : asking);
   ctx.emit({ type: 'approval', time: ctx.now().toISOString(), runId: ctx.runId, host, step: ps.name, ...approval });
   if (!approves(approval.decision)) {
     const reason = approval.decision === 'quit' ? `not fixed: ${ctx.control.stopReason ?? 'the run was stopped'}` : `fix declined by ${approval.by}`;

@@ -76,7 +76,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     steps: plan.runbook.steps.map((s) => s.name),
   });
 
-  const hosts = await strategy.run(plan.hosts, (hp) => runHost(hp, opts.connect, ctx), control);
+  const hosts = await strategy.run(plan.hosts, (hp, idle) => runHost(hp, opts.connect, idle ? { ...ctx, idle } : ctx), control);
   const summary = summarize(hosts);
   const exitCode = exitCodeFor(hosts, { mode: plan.mode, aborted: control.aborted });
   ctx.emit({

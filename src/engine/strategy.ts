@@ -8,7 +8,11 @@ import type { RunControl } from './control.js';
 import type { HostOutcome } from './host-run.js';
 import type { HostPlan } from './plan.js';
 
-export type RunOneHost = (hp: HostPlan) => Promise<HostOutcome>;
+/**
+ * `idle` wraps a wait that uses no host resources (an approval prompt): a strategy may lend the
+ * host's slot to another host meanwhile, so a host waiting for an answer never stops others checking.
+ */
+export type RunOneHost = (hp: HostPlan, idle?: <T>(wait: Promise<T>) => Promise<T>) => Promise<HostOutcome>;
 
 export interface Strategy {
   run(hosts: HostPlan[], runOne: RunOneHost, control: RunControl): Promise<HostOutcome[]>;
@@ -27,8 +31,18 @@ export function parallelStrategy(forks = DEFAULT_FORKS): Strategy {
   return {
     run(hosts, runOne) {
       const limit = pLimit(Math.max(1, forks));
+      // Raising the limit while a host sits idle lets one more host start; the number of hosts
+      // actually working stays within `forks`.
+      const idle = async <T>(wait: Promise<T>): Promise<T> => {
+        limit.concurrency += 1;
+        try {
+          return await wait;
+        } finally {
+          limit.concurrency -= 1;
+        }
+      };
       // Results keep inventory order whatever order the hosts finish in.
-      return Promise.all(hosts.map((hp) => limit(() => runOne(hp))));
+      return Promise.all(hosts.map((hp) => limit(() => runOne(hp, idle))));
     },
   };
 }

@@ -233,7 +233,7 @@ describe('engine: approvals', () => {
     expect(r.events[0]!.type).toBe('run-start');
   });
 
-  it('one prompt at a time, and a host waiting for approval does not stop other hosts checking', async () => {
+  it('one prompt at a time, and a host waiting for approval does not stop other hosts checking, even with --forks 1', async () => {
     const rb = runbook([step('one', 'get x=1', ['set x=1'])]);
     const states: Record<string, State> = { a: {}, b: {}, c: { x: '1' } };
     const events: RunEvent[] = [];
@@ -262,6 +262,7 @@ describe('engine: approvals', () => {
       gate,
       bus,
       control,
+      strategy: parallelStrategy(1),
       connect: async (h) => fakeConnection(h.name, states[h.name]!, log),
     });
     // While the first prompt is open, every host's check still completes.
