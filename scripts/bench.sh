@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `npm run bench [-- --workers N --rounds R ...]`: runbook against parallel-ssh, ansible-playbook and
+# a bare ssh2 fan-out on one lab fleet (docs/bench.md). Needs root (the lab). Tears the lab down on
+# any exit unless --keep-lab is given.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/ensure-deps.sh
+need=()
+command -v parallel-ssh >/dev/null 2>&1 || need+=(pssh)
+command -v ansible-playbook >/dev/null 2>&1 || need+=(ansible-core)
+command -v jq >/dev/null 2>&1 || need+=(jq)
+[ -x /usr/bin/time ] || need+=(time)
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "bench: missing packages: ${need[*]}; install them with: sudo apt-get install -y ${need[*]}" >&2
+    exit 2
+  fi
+  echo "bench: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+[ -d node_modules ] || npm ci --no-audit --no-fund
+npx tsc -p tsconfig.build.json
+npx tsc -p bench/tsconfig.json
+
+keep=0
+for a in "$@"; do [ "$a" = --keep-lab ] && keep=1; done
+if [ "$keep" = 0 ]; then
+  trap 'node bin/runbook.js lab down --name bench >/dev/null 2>&1 || true' EXIT
+fi
+npx tsx bench/run.ts "$@"
