@@ -74,6 +74,18 @@ function globToRegExp(pattern: string): RegExp {
   return new RegExp(`^${re}$`, 'i');
 }
 
+/**
+ * Every host is looked up against every line, so with a fleet-sized known_hosts this runs hosts ×
+ * lines times per run: plain names compare directly, and each wildcard pattern compiles once.
+ */
+const globs = new Map<string, RegExp>();
+function globMatches(pattern: string, name: string): boolean {
+  if (!pattern.includes('*') && !pattern.includes('?')) return pattern.toLowerCase() === name.toLowerCase();
+  let re = globs.get(pattern);
+  if (!re) globs.set(pattern, (re = globToRegExp(pattern)));
+  return re.test(name);
+}
+
 function hashedMatches(field: string, name: string): boolean {
   const parts = field.split('|'); // ['', '1', salt, hash]
   if (parts.length !== 4 || parts[1] !== '1' || !parts[2] || !parts[3]) return false;
@@ -92,8 +104,8 @@ export function hostFieldMatches(hosts: string, name: string): boolean {
   for (const pat of hosts.split(',')) {
     if (pat === '') continue;
     if (pat.startsWith('!')) {
-      if (globToRegExp(pat.slice(1)).test(name)) return false;
-    } else if (globToRegExp(pat).test(name)) {
+      if (globMatches(pat.slice(1), name)) return false;
+    } else if (globMatches(pat, name)) {
       positive = true;
     }
   }
