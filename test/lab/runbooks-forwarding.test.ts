@@ -106,8 +106,8 @@ describe('fix-forwarding', () => {
     const a = apply(L(), RB, 'd', ['--yes']);
     expect(a.code).toBe(1);
     expect(a.statuses.d?.[1]).toBe('failed');
-    const verify = a.events.filter((e) => e.type === 'command' && e.step === PERSISTED && e.phase === 'verify');
-    expect(verify.at(-1)?.type === 'command' && verify.at(-1)?.output.tail).toContain('/etc/sysctl.d/zz-override.conf:1:net.ipv4.ip_forward=0');
+    const verify = a.events.flatMap((e) => (e.type === 'command' && e.step === PERSISTED && e.phase === 'verify' ? [e.output.tail] : []));
+    expect(verify.at(-1)).toContain('/etc/sysctl.d/zz-override.conf:1:net.ipv4.ip_forward=0');
     expect(await onNode('d', 'cat /etc/sysctl.d/zz-override.conf')).toBe('net.ipv4.ip_forward=0');
   });
 });
