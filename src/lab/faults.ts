@@ -96,9 +96,20 @@ export async function labBreak(name: string, fault: string, node?: string): Prom
       break;
     }
     case 'etcd-member-down':
-    case 'apiserver-down':
-      await exec(state, target, `systemctl stop ${def.name === 'etcd-member-down' ? 'etcd' : 'apiserver'}`);
+      await exec(state, target, 'systemctl stop etcd');
       break;
+    case 'apiserver-down': {
+      await exec(state, target, 'systemctl stop apiserver');
+      const lb = state.topology.nodes.find((n) => n.roles.includes('lb'));
+      // haproxy marks a backend DOWN after two failed 1 s health checks.
+      if (lb) {
+        await waitFor(`haproxy to mark ${target} DOWN`, 15_000, async () =>
+          (await exec(state, lb.name, "echo 'show stat' | socat stdio /run/haproxy/admin.sock")).includes(`apiservers,${target},`) &&
+          /DOWN/.test((await exec(state, lb.name, `echo 'show stat' | socat stdio /run/haproxy/admin.sock | grep '^apiservers,${target},'`))),
+        );
+      }
+      break;
+    }
     case 'vip-split': {
       await exec(state, target, 'iptables -I INPUT -p vrrp -j DROP');
       const lbs = state.topology.nodes.filter((n) => n.roles.includes('lb'));

@@ -55,11 +55,18 @@ export function labPods(state: LabState): { pods: PodInfo[]; podless: string[] }
   return { pods, podless };
 }
 
-export async function labProbe(name: string): Promise<ProbeResult> {
+export interface ProbeOptions {
+  /** Probe only from the pods of these nodes (to every pod); default: from every pod. */
+  from?: string[];
+}
+
+export async function labProbe(name: string, opts: ProbeOptions = {}): Promise<ProbeResult> {
   const state = requireState(name);
   const { pods, podless } = labPods(state);
   const script = join(binDir(state.name), 'probe.sh');
-  const results = await mapLimit(pods, 16, async (src) => {
+  const sources = opts.from ? pods.filter((p) => opts.from?.includes(p.node)) : pods;
+  // Each source runs up to 32 checks at once; a few sources in parallel keep the machine responsive.
+  const results = await mapLimit(sources, pods.length > 20 ? 4 : 16, async (src) => {
     const targets = pods.filter((p) => p.id !== src.id);
     const status = new Map<string, ProbePair>(targets.map((t) => [t.id, { from: src.id, to: t.id, icmp: false, tcp: false }]));
     let nsPath: string | undefined;
@@ -69,7 +76,7 @@ export async function labProbe(name: string): Promise<ProbeResult> {
       // the node is down: every pair from it fails
     }
     if (nsPath && targets.length > 0) {
-      const r = await run('nsenter', [`--net=${nsPath}`, 'bash', script, ...targets.map((t) => `${t.id}=${t.ip}`)], { timeoutMs: 30_000 });
+      const r = await run('nsenter', [`--net=${nsPath}`, 'bash', script, ...targets.map((t) => `${t.id}=${t.ip}`)], { timeoutMs: 120_000 });
       for (const line of r.stdout.split('\n')) {
         const [id, proto, verdict] = line.trim().split(' ');
         const pair = id ? status.get(id) : undefined;

@@ -84,10 +84,11 @@ export function register(program: Command): void {
     .command('probe')
     .description('Pod-to-pod reachability (ICMP and TCP 80); exits 0 only if every pair works')
     .addOption(nameOption())
+    .option('--from <nodes>', 'probe only from these nodes (comma-separated) to every pod')
     .option('--json', 'print JSON')
-    .action(async (o: { name: string; json?: boolean }) => {
+    .action(async (o: { name: string; json?: boolean; from?: string }) => {
       const { labProbe, formatProbe } = await import('../../lab/index.js');
-      const r = await labProbe(o.name);
+      const r = await labProbe(o.name, o.from ? { from: o.from.split(',').map((s) => s.trim()) } : {});
       process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `${formatProbe(r)}\n`);
       process.exitCode = r.ok ? ExitCode.OK : ExitCode.FAILED;
     });

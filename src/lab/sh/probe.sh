@@ -1,8 +1,11 @@
 #!/bin/bash
-# Runs inside one source pod's network namespace: ICMP and TCP/80 to each target pod, all in
-# parallel. Args: NAME=IP ... (NAME is node/pod). Prints "NAME icmp ok|fail" and "NAME tcp ok|fail".
+# Runs inside one source pod's network namespace: ICMP and TCP/80 to each target pod, in parallel
+# (at most $PROBE_PARALLEL checks at once, so a 100-node matrix does not starve the machine).
+# Args: NAME=IP ... (NAME is node/pod). Prints "NAME icmp ok|fail" and "NAME tcp ok|fail".
 # The TCP check passes only if the target answers with its own banner, so a reply from the wrong
 # pod (e.g. a reused address) is a failure.
+max=${PROBE_PARALLEL:-32}
+running=0
 for t in "$@"; do
   name=${t%%=*} ip=${t#*=}
   {
@@ -14,5 +17,7 @@ for t in "$@"; do
     out=$(socat -T 2 -u "TCP:$ip:80,connect-timeout=2" STDOUT 2> /dev/null)
     if [ "$out" = "pod $name $ip" ]; then echo "$name tcp ok"; else echo "$name tcp fail"; fi
   } &
+  running=$((running + 2))
+  while [ "$running" -ge "$max" ]; do wait -n; running=$((running - 1)); done
 done
 wait
