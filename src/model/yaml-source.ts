@@ -70,6 +70,8 @@ export function parseYaml(text: string, file: string): YamlSource {
     uniqueKeys: false,
     merge: true,
     strict: true,
+    // A collection used as a key is reported below as a located problem, not as a Node warning on stderr.
+    logLevel: 'error',
     // Ansible inventories may hold vault-encrypted values; they load as secrets runbook cannot use.
     customTags: [{ tag: '!vault', resolve: () => new UnavailableSecret('it is ansible-vault encrypted, which runbook cannot decrypt') }],
   });
@@ -85,6 +87,9 @@ export function parseYaml(text: string, file: string): YamlSource {
     Map(_, map) {
       const seen = new Set<string>();
       for (const pair of map.items) {
+        if (isMap(pair.key) || isSeq(pair.key)) {
+          problems.push({ pos: at(pair.key.range?.[0] ?? 0), message: 'a list or mapping used as a key', hint: 'keys must be plain names' });
+        }
         if (!isScalar(pair.key)) continue;
         const key = String(pair.key.value);
         if (seen.has(key) && key !== '<<') {
