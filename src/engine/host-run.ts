@@ -11,6 +11,7 @@ import { approves, type Approval, type ApprovalGate } from './approval.js';
 import type { RunControl } from './control.js';
 import { judge, type Verdict } from './judge.js';
 import { lastLines, oneLine, outputTail, safeFullOutput, type Redact } from './sanitize.js';
+import { lockHost, type HeldLock, type HostLockOptions } from './host-lock.js';
 
 export interface HostRunContext {
   runId: string;
@@ -24,6 +25,8 @@ export interface HostRunContext {
   now: () => Date;
   /** Wraps the wait for an approval so the strategy can lend this host's slot meanwhile. */
   idle?: <T>(wait: Promise<T>) => Promise<T>;
+  /** Apply mode: take the host-side lock (host-lock.ts) before the host's first step. */
+  hostLock?: HostLockOptions & { operator: string };
 }
 
 export interface StepOutcome {
@@ -36,6 +39,8 @@ export interface HostOutcome {
   host: string;
   reachable: boolean;
   steps: StepOutcome[];
+  /** Another run holds the host's lock: who (one line). Nothing ran on the host. */
+  locked?: string;
 }
 
 export type Connect = (host: Host) => Promise<Connection>;
@@ -236,6 +241,16 @@ export async function runHost(hp: HostPlan, connect: Connect, ctx: HostRunContex
   }
   ctx.emit({ type: 'host-connect', time: ctx.now().toISOString(), runId: ctx.runId, host, ok: true, durationMs: Date.now() - started });
 
+  let lock: HeldLock | undefined;
+  if (ctx.hostLock && ctx.mode === 'apply') {
+    const got = await lockHost(conn, hp, ctx, ctx.hostLock);
+    if (!('release' in got)) {
+      await conn.close().catch(() => undefined);
+      return got;
+    }
+    lock = got;
+  }
+
   const steps: StepOutcome[] = [];
   try {
     let blockedBy: string | undefined;
@@ -254,6 +269,7 @@ export async function runHost(hp: HostPlan, connect: Connect, ctx: HostRunContex
       else if (outcome.status === 'failed' && !ps.continueOnFailure) blockedBy = `blocked: "${ps.name}" failed`;
     }
   } finally {
+    await lock?.release().catch(() => undefined);
     await conn.close().catch(() => undefined);
   }
   return { host, reachable: true, steps };

@@ -11,6 +11,7 @@ import type { Plan } from './plan.js';
 import { parallelStrategy, type Strategy } from './strategy.js';
 import { exitCodeFor, summarize, type HostCounts } from './summary.js';
 import type { Redact } from './sanitize.js';
+import type { HostLockOptions } from './host-lock.js';
 
 export interface RunOptions {
   operator: string;
@@ -24,6 +25,8 @@ export interface RunOptions {
   runId?: string;
   /** For steps without their own `timeout`. */
   defaultTimeoutMs?: number;
+  /** Apply mode: one run at a time per host, through a host-side flock (host-lock.ts). */
+  hostLock?: HostLockOptions;
   now?: () => Date;
 }
 
@@ -61,6 +64,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     control,
     defaultTimeoutMs: opts.defaultTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS,
     now,
+    ...(opts.hostLock ? { hostLock: { ...opts.hostLock, operator: opts.operator } } : {}),
   };
 
   ctx.emit({

@@ -20,13 +20,16 @@ const BROKEN: ReadonlySet<StepStatus> = new Set(['failed', 'unreachable', 'unkno
 
 /**
  * 130 when the operator stopped the run; else 1 if anything failed, was unreachable or unknown;
+ * else 4 if another operator held a host's lock;
  * else 3 if fixes are still pending (dry-run "would fix", or a fix the operator declined);
  * else 0: every step is ok or fixed.
  */
 export function exitCodeFor(hosts: HostOutcome[], opts: { mode: RunMode; aborted: boolean }): ExitCode {
   if (opts.aborted) return ExitCode.ABORTED;
-  const statuses = hosts.flatMap((h) => h.steps.map((s) => s.status));
+  // A host another operator has locked means "try again later" (4), unless something else broke.
+  const statuses = hosts.filter((h) => h.locked === undefined).flatMap((h) => h.steps.map((s) => s.status));
   if (statuses.some((s) => BROKEN.has(s) || s === 'not-run')) return ExitCode.FAILED;
+  if (hosts.some((h) => h.locked !== undefined)) return ExitCode.LOCKED;
   if (statuses.some((s) => s === 'would-fix' || s === 'skipped' || s === 'depends-on-pending-fix')) return ExitCode.PENDING;
   return ExitCode.OK;
 }

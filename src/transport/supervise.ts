@@ -86,7 +86,10 @@ export function supervise(handle: CommandHandle, opts: ExecOptions, feeder?: Sud
   if (opts.signal?.aborted) queueMicrotask(onAbort);
   else opts.signal?.addEventListener('abort', onAbort, { once: true });
 
-  handle.stdout.on('data', (c: Buffer) => out.push(c));
+  handle.stdout.on('data', (c: Buffer) => {
+    out.push(c);
+    opts.onStdout?.(c);
+  });
   const sendInput = (): void => {
     if (opts.stdin !== undefined && opts.stdin !== '') handle.write(opts.stdin);
     handle.endInput();

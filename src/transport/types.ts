@@ -14,6 +14,8 @@ export interface ExecOptions {
   signal?: AbortSignal;
   /** Per-stream cap; the tail is kept. Default 1 MiB. */
   maxOutputBytes?: number;
+  /** Sees stdout as it arrives, for long-lived commands that report progress (the host lock). */
+  onStdout?: (chunk: Buffer) => void;
 }
 
 /**

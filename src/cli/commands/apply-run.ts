@@ -151,6 +151,8 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
       control,
       redact,
       strategy: parallelStrategy(opts.forks),
+      // Another operator's apply on the same host refuses this one there (exit 4), naming the holder.
+      hostLock: { waitMs: 0 },
       connect: (host) => transport.connect(targetFromHost(host, opts.become ? { become: true } : {})),
     });
     await liveDone.catch(() => undefined);

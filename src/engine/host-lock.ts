@@ -1,0 +1,133 @@
+/**
+ * One apply at a time per host, whoever runs it and from wherever: a host-side `flock` on
+ * /run/runbook.lock, held by one long-lived exec channel on the run's own SSH connection. The lock
+ * lives exactly as long as that channel's shell: released on purpose by closing the channel, and
+ * released by itself when the controller dies (the connection drops, sshd closes the pipes, the
+ * shell's next heartbeat write fails and it exits). /run is a tmpfs, so a reboot clears it too.
+ * It costs one channel per host, not a connection.
+ */
+import { hostname } from 'node:os';
+import type { Connection, ExecResult } from '../transport/types.js';
+import { shellQuote } from '../model/shell-quote.js';
+import type { HostOutcome, HostRunContext } from './host-run.js';
+import type { HostPlan } from './plan.js';
+import { oneLine, outputTail } from './sanitize.js';
+
+export const HOST_LOCK_FILE = '/run/runbook.lock';
+
+export interface HostLockOptions {
+  /** How long to wait for another run's lock before refusing; 0 refuses at once. */
+  waitMs: number;
+  /** Written into the lock file for whoever is refused. Defaults to this process. */
+  pid?: number;
+  controller?: string;
+  file?: string;
+}
+
+/** The lock shell printed this: it holds the lock. */
+const HELD = 'RUNBOOK-LOCK-HELD';
+const EXIT_BUSY = 75;
+const EXIT_NO_FLOCK = 76;
+/** How often the holder writes a heartbeat byte; also how soon it notices its controller is gone. */
+const HEARTBEAT_S = 1;
+
+export interface HeldLock {
+  release(): Promise<void>;
+}
+
+export type LockAttempt = { held: HeldLock } | { refused: string; result: ExecResult; command: string };
+
+/**
+ * The lock shell. The `sleep` gets fd 9 closed so only the shell holds the lock; a failed
+ * heartbeat write (SIGPIPE or EPIPE) means nobody is listening any more.
+ */
+export function lockCommand(info: string, waitMs: number, file = HOST_LOCK_FILE): string {
+  const f = shellQuote(file);
+  const wait = waitMs > 0 ? `-w ${Math.ceil(waitMs / 1000)}` : '-n';
+  return [
+    `command -v flock >/dev/null 2>&1 || { echo 'flock(1) is not installed' >&2; exit ${EXIT_NO_FLOCK}; }`,
+    `exec 9>>${f}`,
+    `flock ${wait} 9 || { cat ${f}; exit ${EXIT_BUSY}; }`,
+    `printf '%s\\n' ${shellQuote(info)} > ${f}`,
+    `echo ${HELD}`,
+    `while sleep ${HEARTBEAT_S} 9>&-; do printf . || exit 0; done`,
+  ].join('\n');
+}
+
+export function holderInfo(operator: string, runId: string, opts: Pick<HostLockOptions, 'pid' | 'controller'> = {}, now = new Date()): string {
+  return `${operator} (pid ${opts.pid ?? process.pid} on ${opts.controller ?? hostname()}, run ${runId}, since ${now.toISOString()})`;
+}
+
+/** Takes the host's lock, or says who holds it. Never throws for a host problem. */
+export async function acquireHostLock(conn: Connection, opts: HostLockOptions & { operator: string; runId: string; signal?: AbortSignal }): Promise<LockAttempt> {
+  const command = lockCommand(holderInfo(opts.operator, opts.runId, opts), opts.waitMs, opts.file);
+  const release = new AbortController();
+  const abortWith = (): void => release.abort();
+  opts.signal?.addEventListener('abort', abortWith, { once: true });
+  let seen = '';
+  let onHeld!: () => void;
+  const heldSignal = new Promise<'held'>((resolve) => (onHeld = () => resolve('held')));
+  const running = conn.exec(command, {
+    signal: release.signal,
+    maxOutputBytes: 4096,
+    onStdout: (chunk) => {
+      if (seen.length < 4096) seen += chunk.toString('utf8');
+      if (seen.includes(HELD)) onHeld();
+    },
+  });
+  const first = await Promise.race([heldSignal, running]);
+  if (first === 'held') {
+    return {
+      held: {
+        async release() {
+          opts.signal?.removeEventListener('abort', abortWith);
+          release.abort();
+          await running;
+        },
+      },
+    };
+  }
+  opts.signal?.removeEventListener('abort', abortWith);
+  const r = first;
+  const why =
+    r.outcome === 'exit' && r.code === EXIT_BUSY
+      ? `locked by ${r.stdout.trim() || 'another run (holder unknown)'}: another runbook apply is working on this host (wait for it to finish; a lock whose run died is released by itself)`
+      : r.outcome === 'exit' && r.code === EXIT_NO_FLOCK
+        ? `cannot take the host lock: flock(1) is not installed (install util-linux)`
+        : `cannot take the host lock ${opts.file ?? HOST_LOCK_FILE}: ${r.reason ?? (r.stderr.trim() || `exit ${r.code}`)} (runbook needs write access to it: connect as root or use become)`;
+  return { refused: oneLine(why, 400), result: r, command };
+}
+
+/**
+ * Apply mode: takes the host's lock before any step runs. When it is refused, the host's steps
+ * are reported (the first failed with the holder named, the rest blocked) and the outcome is
+ * returned instead of a lock.
+ */
+export async function lockHost(conn: Connection, hp: HostPlan, ctx: HostRunContext, opts: HostLockOptions & { operator: string }): Promise<HeldLock | HostOutcome> {
+  const host = hp.host.name;
+  const got = await acquireHostLock(conn, { ...opts, runId: ctx.runId, signal: ctx.control.signal });
+  if ('held' in got) return got.held;
+  const first = hp.steps[0];
+  if (first) {
+    ctx.emit({
+      type: 'command',
+      time: ctx.now().toISOString(),
+      runId: ctx.runId,
+      host,
+      step: first.name,
+      phase: 'lock',
+      command: got.command,
+      outcome: got.result.outcome,
+      exitCode: got.result.code,
+      durationMs: got.result.durationMs,
+      output: outputTail(got.result.stdout, got.result.stderr, false, ctx.redact),
+    });
+  }
+  const steps = hp.steps.map((ps, i) => {
+    const status = i === 0 ? 'failed' : 'blocked';
+    const reason = i === 0 ? got.refused : 'blocked: the host is locked by another run';
+    ctx.emit({ type: 'step-result', time: ctx.now().toISOString(), runId: ctx.runId, host, step: ps.name, stepIndex: ps.index, status, reason, durationMs: 0 });
+    return { step: ps.name, status, reason } as const;
+  });
+  return { host, reachable: true, locked: got.refused, steps };
+}
