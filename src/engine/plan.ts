@@ -4,6 +4,7 @@
  * exactly what apply would send, and an approval is a decision about a value the operator saw.
  */
 import type { CommandTemplate, Expectation, Host, Runbook, Step } from '../model/types.js';
+import { UserError } from '../model/errors.js';
 
 export interface RenderedCommand {
   /** Sent to the host verbatim (secrets included). Never put this in an event. */
@@ -52,7 +53,26 @@ export interface PlanOptions {
   become?: boolean;
 }
 
-export function planStep(host: Host, runbook: Runbook, step: Step, index: number, render: CommandRenderer, become?: boolean): PlannedStep {
+/**
+ * sshd and `sh -c` take the command as a C string: a NUL would silently cut it short there, and
+ * the host would run a different command than the one approved. Refused before any host is touched.
+ */
+function renderWhole(render: CommandRenderer): CommandRenderer {
+  return (host, step, template) => {
+    const out = render(host, step, template);
+    if (out.command.includes('\0')) {
+      throw new UserError({
+        pos: template.pos,
+        message: `a value substituted into this command (step "${step.name}", host ${host.name}) contains a NUL byte, which no remote command can receive`,
+        hint: 'remove the NUL from the value; to send binary data, encode it (e.g. base64) and decode it on the host',
+      });
+    }
+    return out;
+  };
+}
+
+export function planStep(host: Host, runbook: Runbook, step: Step, index: number, renderAny: CommandRenderer, become?: boolean): PlannedStep {
+  const render = renderWhole(renderAny);
   const check = render(host, step, step.check);
   return {
     index,
