@@ -3,8 +3,15 @@
  *  - stop(): start nothing new (quit, first Ctrl-C, and later max_failures); running commands finish.
  *  - interrupt(): close the running channels too (second Ctrl-C, or the drain grace expiring).
  */
+import { setMaxListeners } from 'node:events';
+
 export class RunControl {
   private readonly abortController = new AbortController();
+
+  constructor() {
+    // Every running command listens on the signal: one per fork and more, not a leak.
+    setMaxListeners(0, this.abortController.signal);
+  }
   private stopListeners: Array<(reason: string) => void> = [];
   stopReason?: string;
   /** True when the stop came from the operator (quit, Ctrl-C): the run ends "aborted". */
