@@ -46,8 +46,23 @@ export interface Applied {
   stderr: string;
 }
 
-/** `runbook apply NAME --hosts P -i <lab inventory> --json` plus `args` (e.g. --yes, --dry-run, --var). */
+/** Exit code of apply when a host is locked by another run. */
+const EXIT_LOCKED = 4;
+
+/**
+ * `runbook apply NAME --hosts P -i <lab inventory> --json` plus `args` (e.g. --yes, --dry-run, --var).
+ * The engine's host lock is released by the lock shell's next heartbeat (up to ~1 s after the
+ * previous run exits), so an apply right after another may find the host still locked: retry then.
+ */
 export function apply(lab: Lab, runbook: string, hosts: string, args: string[]): Applied {
+  for (let attempt = 1; ; attempt++) {
+    const a = applyOnce(lab, runbook, hosts, args);
+    if (a.code !== EXIT_LOCKED || attempt === 5) return a;
+    spawnSync('sleep', ['1']);
+  }
+}
+
+function applyOnce(lab: Lab, runbook: string, hosts: string, args: string[]): Applied {
   const r = spawnSync('node', [BIN, 'apply', runbook, '--hosts', hosts, '-i', lab.info.inventory, '--runbooks', RUNBOOKS, '--json', ...args], {
     encoding: 'utf8',
     env: { ...process.env, RUNBOOK_AUDIT_FILE: join(lab.scratch, 'audit.jsonl'), CI: '1' },
