@@ -150,7 +150,9 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
     if (!body) return;
     if (opts.redact) body = redactDeep(body, opts.redact);
     try {
-      writer.append(body);
+      // Only a command gates what runs next, so only its record (and the run's end) waits for
+      // fsync; the records in between become durable with it, with about half the fsyncs.
+      writer.append(body, { durable: event.type === 'command' || event.type === 'run-end' });
     } catch (err) {
       if (err instanceof UserError) throw err;
       throw new UserError(
@@ -162,5 +164,12 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
     if (event.type === 'run-end') runs.delete(event.runId);
   };
 
-  return Object.assign(listener, { file: opts.file, close: () => writer.close() });
+  const close = (): void => {
+    try {
+      writer.close();
+    } catch (err) {
+      throw new UserError({ message: `cannot write audit records to ${opts.file}: ${(err as Error).message}`, hint: 'the last step results of this run may be missing from it' }, 1);
+    }
+  };
+  return Object.assign(listener, { file: opts.file, close });
 }

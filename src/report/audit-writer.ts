@@ -2,6 +2,8 @@
  * Appends sealed records to an audit file: under the file lock, find the chain tip, write one
  * line, fsync, then move the head sidecar forward. Everything is synchronous so that a record is
  * on disk before the listener returns, and so before the engine starts the next command.
+ * A record appended with `durable: false` is written (so a killed process keeps it) but not
+ * fsynced: the next durable append or close() makes it durable and moves the head past it.
  */
 import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -34,6 +36,8 @@ export class AuditWriter {
   private ino: number;
   /** The tip this process last wrote, valid while the file still has the size it left it at. */
   private cached?: { size: number; seq: number; hash: string };
+  /** The last record written but not yet fsynced. */
+  private unsynced?: AuditHead;
 
   constructor(
     readonly file: string,
@@ -48,7 +52,7 @@ export class AuditWriter {
     if (!existed) fsyncPath(dir);
   }
 
-  append(body: AuditBody): AuditRecord {
+  append(body: AuditBody, opts: { durable?: boolean } = {}): AuditRecord {
     const release = acquireLock(lockPathOf(this.file), { timeoutMs: this.lockTimeoutMs });
     try {
       this.reopenIfReplaced();
@@ -65,14 +69,9 @@ export class AuditWriter {
       // After a torn write, end the fragment's line and chain from the last whole record.
       const buf = Buffer.from(`${endsMidLine ? '\n' : ''}${line}\n`, 'utf8');
       writeAll(this.fd, buf);
-      fsyncSync(this.fd);
       this.cached = { size: size + buf.length, seq: record.seq, hash: record.hash };
-      try {
-        this.writeHead({ seq: record.seq, hash: record.hash, time: record.time });
-      } catch {
-        // The record is already durable; a head that lags only weakens the truncation check,
-        // which verify reports, so it must not fail the command that was just recorded.
-      }
+      this.unsynced = { seq: record.seq, hash: record.hash, time: record.time };
+      if (opts.durable !== false) this.sync();
       return record;
     } finally {
       release();
@@ -80,8 +79,27 @@ export class AuditWriter {
   }
 
   close(): void {
-    if (this.fd >= 0) closeSync(this.fd);
-    this.fd = -1;
+    if (this.fd < 0) return;
+    try {
+      if (this.unsynced) this.sync();
+    } finally {
+      closeSync(this.fd);
+      this.fd = -1;
+    }
+  }
+
+  /** fsync covers every record written before it, then the head may name the last of them. */
+  private sync(): void {
+    fsyncSync(this.fd);
+    const head = this.unsynced;
+    this.unsynced = undefined;
+    if (!head) return;
+    try {
+      this.writeHead(head);
+    } catch {
+      // The record is already durable; a head that lags only weakens the truncation check,
+      // which verify reports, so it must not fail the command that was just recorded.
+    }
   }
 
   /** Someone moved the file away (rotation): start writing to the file at the path again. */
@@ -93,6 +111,9 @@ export class AuditWriter {
       ino = undefined;
     }
     if (ino === this.ino) return;
+    // Records written to the old file become durable there; the head now follows the new file.
+    if (this.unsynced) fsyncSync(this.fd);
+    this.unsynced = undefined;
     closeSync(this.fd);
     const existed = ino !== undefined;
     this.fd = openSync(this.file, 'a+', 0o600);
