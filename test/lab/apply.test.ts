@@ -198,6 +198,36 @@ describe('apply --yes and --dry-run', () => {
   });
 });
 
+describe('untrusted output', () => {
+  it('neutralises escape sequences from a host and masks secrets it echoes', () => {
+    const secret = 'ta-s3cret-VALUE';
+    writeRunbook('ta-hostile', {
+      name: 'ta-hostile',
+      description: 'a host that prints escape sequences and echoes a secret',
+      vars: { token: { secret: true, value: secret } },
+      steps: [
+        {
+          name: 'hostile',
+          check: `printf '\\033[2J\\033]0;owned\\007token=%s\\n' {{ token }}; false`,
+          fix: 'echo {{ token }} > /dev/null',
+        },
+      ],
+    });
+    for (const mode of [[], ['--json']]) {
+      const r = apply(['ta-hostile', '--hosts', 'a', '--dry-run', ...mode]);
+      expect(r.code, r.stderr).toBe(3);
+      const all = r.stdout + r.stderr;
+      expect(all).not.toContain('\x1b[2J');
+      expect(all).not.toContain('\x07');
+      expect(all).not.toContain(secret);
+      // The host's bytes arrive visible and inert, with the echoed secret masked.
+      expect(all).toContain('^[[2J^[]0;owned^Gtoken=********');
+      expect(all).toContain('echo ******** > /dev/null');
+    }
+    expect(readFileSync(audit, 'utf8')).not.toContain(secret);
+  });
+});
+
 describe('Ctrl-C', () => {
   const slow = {
     name: 'ta-slow',
