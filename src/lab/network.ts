@@ -8,9 +8,12 @@
 import type { LabState } from './state.js';
 import { nodeNs, switchNs, uplinkName } from './paths.js';
 import { mapLimit, runOk } from './proc.js';
+import { macFor } from './topology.js';
 
 const batch = (lines: string[], ns?: string): Promise<string> =>
   runOk('ip', [...(ns ? ['-n', ns] : []), '-batch', '-'], { input: `${lines.join('\n')}\n` });
+
+const neigh = (ip: string, dev: string): string => `neigh replace ${ip} lladdr ${macFor(ip)} dev ${dev} nud permanent`;
 
 export async function createNetwork(state: LabState): Promise<void> {
   const lab = state.name;
@@ -23,14 +26,14 @@ export async function createNetwork(state: LabState): Promise<void> {
   if (state.bastion) swLines.push('link add br1 type bridge', 'link set br1 addrgenmode none', 'link set br1 up');
   nodes.forEach((n, k) => {
     swLines.push(
-      `link add p${k} type veth peer name eth0 netns ${nodeNs(lab, n.name)}`,
+      `link add p${k} type veth peer name eth0 address ${macFor(n.ip)} netns ${nodeNs(lab, n.name)}`,
       `link set p${k} addrgenmode none`,
       `link set p${k} master ${n.internal ? 'br1' : 'br0'}`,
       `link set p${k} up`,
     );
     if (n.internalIp) {
       swLines.push(
-        `link add q${k} type veth peer name eth1 netns ${nodeNs(lab, n.name)}`,
+        `link add q${k} type veth peer name eth1 address ${macFor(n.internalIp)} netns ${nodeNs(lab, n.name)}`,
         `link set q${k} addrgenmode none`,
         `link set q${k} master br1`,
         `link set q${k} up`,
@@ -39,13 +42,28 @@ export async function createNetwork(state: LabState): Promise<void> {
   });
   await batch(swLines, sw);
 
-  await runOk('ip', ['link', 'add', up, 'type', 'veth', 'peer', 'name', 'up0', 'netns', sw]);
+  const ctl = state.topology.controllerIp;
+  await runOk('ip', ['link', 'add', up, 'address', macFor(ctl), 'type', 'veth', 'peer', 'name', 'up0', 'netns', sw]);
   await batch(['link set up0 addrgenmode none', 'link set up0 master br0', 'link set up0 up'], sw);
-  await batch([`link set ${up} addrgenmode none`, `addr add ${state.topology.controllerIp}/24 dev ${up}`, `link set ${up} up`]);
+  const outside = nodes.filter((n) => !n.internal);
+  await batch([
+    `link set ${up} addrgenmode none`, `addr add ${ctl}/24 dev ${up}`, `link set ${up} up`,
+    ...outside.map((n) => neigh(n.ip, up)),
+  ]);
 
+  // Permanent ARP entries for every fixed address on the node's LAN(s); the VIP stays dynamic
+  // (it moves) and the decommissioned machine's address stays unanswered.
+  const inside: { ip: string }[] = nodes.filter((n) => n.internal);
+  const bastion = nodes.find((n) => n.internalIp);
+  if (bastion?.internalIp) inside.push({ ip: bastion.internalIp });
   await mapLimit(nodes, 8, (n) => {
     const lines = ['link set eth0 addrgenmode none', `addr add ${n.ip}/24 dev eth0`, 'link set eth0 up'];
-    if (n.internalIp) lines.push('link set eth1 addrgenmode none', `addr add ${n.internalIp}/24 dev eth1`, 'link set eth1 up');
+    const peers = n.internal ? inside : [{ ip: ctl }, ...outside];
+    lines.push(...peers.filter((p) => p.ip !== n.ip).map((p) => neigh(p.ip, 'eth0')));
+    if (n.internalIp) {
+      lines.push('link set eth1 addrgenmode none', `addr add ${n.internalIp}/24 dev eth1`, 'link set eth1 up');
+      lines.push(...inside.filter((p) => p.ip !== n.internalIp).map((p) => neigh(p.ip, 'eth1')));
+    }
     return batch(lines, nodeNs(lab, n.name));
   });
 }

@@ -41,6 +41,19 @@ export interface Topology {
 
 export const MAX_WORKERS = 200;
 
+/**
+ * The MAC of the interface holding `ip` on a lab LAN (02:00 + the address in hex). Fixed MACs let
+ * every node carry permanent ARP entries for its LAN: the kernel's neighbour table limit
+ * (gc_thresh3, 1024 by default) is shared by all namespaces, and 100 nodes learning 100 peers
+ * each would overflow it for the whole machine.
+ */
+export function macFor(ip: string): string {
+  return `02:00:${ip
+    .split('.')
+    .map((o) => Number(o).toString(16).padStart(2, '0'))
+    .join(':')}`;
+}
+
 /** a..z, then w27, w28, ... so that a, b, c, d always exist (the incident's nodes). */
 export function workerName(i: number): string {
   return i < 26 ? String.fromCharCode(97 + i) : `w${i + 1}`;
