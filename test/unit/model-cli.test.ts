@@ -88,7 +88,9 @@ describe('runbook list / show', () => {
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^NAME\s+SOURCE\s+DESCRIPTION$/);
     expect(lines[1]).toMatch(new RegExp(`^fix-forwarding\\s+${dir}\\s+my own$`));
-    expect(lines[2]).toMatch(/^fix-forwarding \(shadowed\)\s+built-in\s+Let this node forward pod traffic/);
+    const shadowed = lines.findIndex((l) => l.startsWith('fix-forwarding (shadowed)'));
+    expect(shadowed).toBeGreaterThan(1);
+    expect(lines[shadowed]).toMatch(/^fix-forwarding \(shadowed\)\s+built-in\s+\S/);
   });
 
   it('show renders commands per host, with --var taking precedence', () => {
