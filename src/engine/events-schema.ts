@@ -15,6 +15,7 @@ const stepStatus = z.enum([
   'unknown',
   'interrupted',
   'depends-on-pending-fix',
+  'not-applicable',
   'not-run',
 ]);
 const phase = z.enum(['check', 'fix', 'verify', 'when', 'lock']);

@@ -16,6 +16,8 @@ export type StepStatus =
   | 'unknown'
   | 'interrupted'
   | 'depends-on-pending-fix'
+  /** Fleet control: not this host's step (`on:`, a `once` step that ran elsewhere), a false `when:`, a handler nobody notified. */
+  | 'not-applicable'
   | 'not-run';
 
 export type Phase = 'check' | 'fix' | 'verify' | 'when' | 'lock';

@@ -27,6 +27,23 @@ export interface HostRunContext {
   idle?: <T>(wait: Promise<T>) => Promise<T>;
   /** Apply mode: take the host-side lock (host-lock.ts) before the host's first step. */
   hostLock?: HostLockOptions & { operator: string };
+  /** Fleet control (fleet.ts): targeting, once, when, registered values, barriers and handlers. */
+  fleet?: FleetHooks;
+}
+
+/** How fleet control takes over a host's steps; without it every step simply runs (runStep). */
+export interface FleetHooks {
+  runStep(conn: Connection, hp: HostPlan, ps: PlannedStep, ctx: HostRunContext): Promise<StepOutcome>;
+  /** After the host's steps: the notified handlers, in handler order. `blockedBy`: an earlier step failed. */
+  runHandlers(conn: Connection, hp: HostPlan, ctx: HostRunContext, blockedBy: string | undefined): Promise<StepOutcome[]>;
+}
+
+export interface RunStepOptions {
+  /**
+   * Sees the stdout of the step's last read-only command (the check, or the verify after a fix)
+   * before the result is reported; returning a reason fails the step (e.g. `json: true` and not JSON).
+   */
+  register?: (stdout: string, status: StepStatus) => string | undefined;
 }
 
 export interface StepOutcome {
@@ -147,15 +164,20 @@ export function reportStepResult(
 }
 
 /** check → (ok | would-fix | approve → fix → verify). Emits step-start, commands, approval, step-result. */
-export async function runStep(conn: Connection, host: string, ps: PlannedStep, ctx: HostRunContext): Promise<StepOutcome> {
+export async function runStep(conn: Connection, host: string, ps: PlannedStep, ctx: HostRunContext, opts: RunStepOptions = {}): Promise<StepOutcome> {
   const started = Date.now();
   ctx.emit({ type: 'step-start', time: ctx.now().toISOString(), runId: ctx.runId, host, step: ps.name, stepIndex: ps.index });
-  const done = (status: StepStatus, extra?: StepResultExtra) => reportStepResult(ctx, host, ps, status, started, extra);
+  const report = (status: StepStatus, extra?: StepResultExtra) => reportStepResult(ctx, host, ps, status, started, extra);
+  // A completed read-only command's output goes to `register` first; it may turn the result into a failure.
+  const done = (status: StepStatus, extra?: StepResultExtra, read?: Ran) => {
+    const problem = read && read.result.outcome === 'exit' && opts.register ? opts.register(read.result.stdout, status) : undefined;
+    return problem === undefined ? report(status, extra) : report('failed', { ...extra, reason: oneLine(ctx.redact(problem)) });
+  };
 
   const check = await execAndReport(conn, host, ps, 'check', ps.check, ps.expect, ctx);
   switch (check.verdict.kind) {
     case 'pass':
-      return done('ok');
+      return done('ok', {}, check);
     case 'unknown':
       return done('unknown', { reason: failureReason('check', check, ctx) });
     case 'interrupted':
@@ -170,8 +192,8 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   const fixCommands = ps.fix.map((f) => ctx.redact(f.display));
   const pending = { checkOutput: checkTail, fixCommands };
   const why = failureReason('check failed', check, ctx);
-  if (ps.fix.length === 0) return done('failed', { reason: `${why} (check-only step: no fix defined)`, checkOutput: checkTail });
-  if (ctx.mode === 'dry-run') return done('would-fix', { reason: why, ...pending });
+  if (ps.fix.length === 0) return done('failed', { reason: `${why} (check-only step: no fix defined)`, checkOutput: checkTail }, check);
+  if (ctx.mode === 'dry-run') return done('would-fix', { reason: why, ...pending }, check);
   if (ctx.control.stopping) return done('not-run', { reason: ctx.control.stopReason, ...pending });
 
   const asking = ctx.gate.decide({
@@ -209,7 +231,7 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   const verify = await execAndReport(conn, host, ps, 'verify', ps.verify, ps.verifyExpect, ctx);
   switch (verify.verdict.kind) {
     case 'pass':
-      return done('fixed', pending);
+      return done('fixed', pending, verify);
     case 'unknown':
       return done('unknown', { reason: failureReason('verify', verify, ctx), ...pending });
     case 'interrupted':
@@ -263,11 +285,14 @@ export async function runHost(hp: HostPlan, connect: Connect, ctx: HostRunContex
         steps.push(reportStepResult(ctx, host, ps, 'not-run', Date.now(), { reason: ctx.control.stopReason }));
         continue;
       }
-      const outcome = await runStep(conn, host, ps, ctx);
+      const outcome = ctx.fleet ? await ctx.fleet.runStep(conn, hp, ps, ctx) : await runStep(conn, host, ps, ctx);
       steps.push(outcome);
       if (HOST_STATE_UNKNOWN.has(outcome.status)) blockedBy = `blocked: the outcome of "${ps.name}" is ${outcome.status}`;
       else if (outcome.status === 'failed' && !ps.continueOnFailure) blockedBy = `blocked: "${ps.name}" failed`;
+      // Fleet control blocks a host whose once step failed elsewhere.
+      else if (outcome.status === 'blocked') blockedBy = outcome.reason ?? `blocked: "${ps.name}" failed`;
     }
+    if (ctx.fleet) steps.push(...(await ctx.fleet.runHandlers(conn, hp, ctx, blockedBy)));
   } finally {
     await lock?.release().catch(() => undefined);
     await conn.close().catch(() => undefined);

@@ -14,8 +14,14 @@ export {
   type Prompter,
 } from './approval.js';
 export { execAndReport, reportStepResult, runHost, runStep, type Connect, type HostOutcome, type HostRunContext, type StepOutcome } from './host-run.js';
-export { DEFAULT_FORKS, parallelStrategy, type RunOneHost, type Strategy } from './strategy.js';
+export { DEFAULT_FORKS, parallelStrategy, type RunOneHost, type Strategy, type StrategyHooks } from './strategy.js';
 export { exitCodeFor, summarize, type HostCounts } from './summary.js';
 export { DEFAULT_STEP_TIMEOUT_MS, newRunId, runPlan, type RunOptions, type RunResult } from './run.js';
 export { neutralize, oneLine, outputTail, type Redact } from './sanitize.js';
 export { judge, matchesExpectation, type Verdict } from './judge.js';
+export { Fleet, type FleetBindings } from './fleet.js';
+export { onceHostNames } from './once.js';
+export { canaryReport, parseCountSpec, planBatches, resolveCount, rolloutStrategy, type CanaryReport, type CountSpec, type RolloutOptions } from './rollout.js';
+export { failureLimit } from './rollout-limit.js';
+export { parseCondition, evaluateCondition, ConditionError, ConditionSyntaxError, type ConditionNode, type ConditionScope } from './condition.js';
+export { Registry, type RegisteredValues } from './registry.js';

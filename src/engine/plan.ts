@@ -5,6 +5,8 @@
  */
 import type { CommandTemplate, Expectation, Host, Runbook, Step } from '../model/types.js';
 import { UserError } from '../model/errors.js';
+import type { RegisteredValues } from './registry.js';
+import { analyzeRunbook, anyValue, type RunbookDeps } from './registry-refs.js';
 
 export interface RenderedCommand {
   /** Sent to the host verbatim (secrets included). Never put this in an event. */
@@ -13,8 +15,11 @@ export interface RenderedCommand {
   display: string;
 }
 
-/** Renders one template for one host. The CLI wires the model's templating in here. */
-export type CommandRenderer = (host: Host, step: Step, template: CommandTemplate) => RenderedCommand;
+/**
+ * Renders one template for one host. The CLI wires the model's templating in here. `registered`
+ * (values earlier steps registered) is given when a step that reads them is rendered on its turn.
+ */
+export type CommandRenderer = (host: Host, step: Step, template: CommandTemplate, registered?: RegisteredValues) => RenderedCommand;
 
 export interface PlannedStep {
   index: number;
@@ -32,11 +37,15 @@ export interface PlannedStep {
   timeoutMs?: number;
   become: boolean;
   continueOnFailure: boolean;
+  /** Its commands read registered values: these are a trial render, re-rendered on the host's turn. */
+  deferred?: boolean;
 }
 
 export interface HostPlan {
   host: Host;
   steps: PlannedStep[];
+  /** The runbook's handlers (index continues after the steps); run at the end only when notified. */
+  handlers?: PlannedStep[];
 }
 
 export type RunMode = 'dry-run' | 'apply';
@@ -45,6 +54,11 @@ export interface Plan {
   runbook: Runbook;
   mode: RunMode;
   hosts: HostPlan[];
+  /** For rendering deferred steps on their turn, and targeting (fleet.ts). */
+  render?: CommandRenderer;
+  become?: boolean;
+  /** What each step reads from earlier steps (registry-refs.ts). */
+  deps?: RunbookDeps;
 }
 
 export interface PlanOptions {
@@ -89,13 +103,34 @@ export function planStep(host: Host, runbook: Runbook, step: Step, index: number
   };
 }
 
+/** Registered values that will exist at run time, as stand-ins: a trial render then reports only names that can never exist. */
+const trialValues = (names: string[]): RegisteredValues => {
+  const rec = Object.fromEntries(names.map((n) => [n, anyValue()]));
+  const byHost = new (class extends Map<string, Record<string, unknown>> {
+    override get(): Record<string, unknown> {
+      return rec;
+    }
+  })();
+  return { own: rec, byHost };
+};
+
 export function buildPlan(runbook: Runbook, hosts: Host[], render: CommandRenderer, opts: PlanOptions): Plan {
+  const deps = analyzeRunbook(runbook);
+  const all = [...runbook.steps, ...runbook.handlers];
+  const trial = trialValues([...new Set(all.flatMap((s) => (s.register ? [s.register] : [])))]);
+  const trialRender: CommandRenderer = (h, s, t) => render(h, s, t, trial);
+  const plan1 = (host: Host, step: Step, i: number, d: { deferred: boolean }): PlannedStep =>
+    d.deferred ? { ...planStep(host, runbook, step, i, trialRender, opts.become), deferred: true } : planStep(host, runbook, step, i, render, opts.become);
   return {
     runbook,
     mode: opts.mode,
+    render,
+    deps,
+    ...(opts.become ? { become: true } : {}),
     hosts: hosts.map((host) => ({
       host,
-      steps: runbook.steps.map((step, i) => planStep(host, runbook, step, i, render, opts.become)),
+      steps: runbook.steps.map((step, i) => plan1(host, step, i, deps.steps[i]!)),
+      ...(runbook.handlers.length ? { handlers: runbook.handlers.map((h, j) => plan1(host, h, runbook.steps.length + j, deps.handlers[j]!)) } : {}),
     })),
   };
 }

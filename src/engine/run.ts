@@ -12,6 +12,7 @@ import { parallelStrategy, type Strategy } from './strategy.js';
 import { exitCodeFor, summarize, type HostCounts } from './summary.js';
 import type { Redact } from './sanitize.js';
 import type { HostLockOptions } from './host-lock.js';
+import { Fleet, type FleetBindings } from './fleet.js';
 
 export interface RunOptions {
   operator: string;
@@ -27,6 +28,8 @@ export interface RunOptions {
   defaultTimeoutMs?: number;
   /** Apply mode: one run at a time per host, through a host-side flock (host-lock.ts). */
   hostLock?: HostLockOptions;
+  /** Fleet control (on/once, when, register, hosts.*, handlers): how to read values and resolve `on:` patterns. */
+  fleet?: FleetBindings;
   now?: () => Date;
 }
 
@@ -55,16 +58,21 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
   const control = opts.control ?? new RunControl();
   const strategy = opts.strategy ?? parallelStrategy();
   const started = Date.now();
+  const fleet = opts.fleet ? new Fleet(plan, opts.fleet, opts.connect) : undefined;
   const ctx: HostRunContext = {
     runId,
     mode: plan.mode,
-    emit: (e) => opts.bus.emit(e),
+    emit: (e) => {
+      opts.bus.emit(e);
+      fleet?.barrier.observe(e);
+    },
     redact: opts.redact ?? ((s) => s),
     gate: opts.gate ?? neverAsked,
     control,
     defaultTimeoutMs: opts.defaultTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS,
     now,
     ...(opts.hostLock ? { hostLock: { ...opts.hostLock, operator: opts.operator } } : {}),
+    ...(fleet ? { fleet } : {}),
   };
 
   ctx.emit({
@@ -76,11 +84,23 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     runbookHash: plan.runbook.hash,
     operator: opts.operator,
     mode: plan.mode,
-    hosts: plan.hosts.map((h) => h.host.name),
-    steps: plan.runbook.steps.map((s) => s.name),
+    // A once step's host that is not a target is listed too: its commands are part of the run.
+    hosts: [...plan.hosts.map((h) => h.host.name), ...(fleet?.onceHosts() ?? [])],
+    steps: [...plan.runbook.steps, ...(fleet ? plan.runbook.handlers : [])].map((s) => s.name),
   });
 
-  const hosts = await strategy.run(plan.hosts, (hp, idle) => runHost(hp, opts.connect, idle ? { ...ctx, idle } : ctx), control);
+  let hosts: HostOutcome[];
+  try {
+    hosts = await strategy.run(
+      plan.hosts,
+      (hp, idle) => runHost(hp, opts.connect, idle ? { ...ctx, idle } : ctx).finally(() => fleet?.barrier.finished(hp.host.name)),
+      control,
+      fleet ? { admit: (names) => fleet.barrier.admit(names) } : {},
+    );
+  } finally {
+    await fleet?.close();
+  }
+  if (fleet) hosts = [...hosts, ...fleet.extraOutcomes];
   const summary = summarize(hosts);
   const exitCode = exitCodeFor(hosts, { mode: plan.mode, aborted: control.aborted });
   ctx.emit({

@@ -14,8 +14,13 @@ import type { HostPlan } from './plan.js';
  */
 export type RunOneHost = (hp: HostPlan, idle?: <T>(wait: Promise<T>) => Promise<T>) => Promise<HostOutcome>;
 
+export interface StrategyHooks {
+  /** Called with each batch's hosts before they start (fleet-wide barriers wait only for admitted hosts). */
+  admit?: (hosts: string[]) => void;
+}
+
 export interface Strategy {
-  run(hosts: HostPlan[], runOne: RunOneHost, control: RunControl): Promise<HostOutcome[]>;
+  run(hosts: HostPlan[], runOne: RunOneHost, control: RunControl, hooks?: StrategyHooks): Promise<HostOutcome[]>;
 }
 
 /**

@@ -23,6 +23,8 @@ export {
   parseCliVars,
   contextSecrets,
   templateVars,
+  templatePaths,
+  lookupValue,
   templateProblems,
   type TemplateContext,
   type BuildContextOptions,

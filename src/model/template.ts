@@ -56,6 +56,12 @@ export function templateVars(text: string): string[] {
   return 'placeholders' in r ? [...new Set(r.placeholders.map((p) => p.path[0]!))] : [];
 }
 
+/** Dotted paths a template reads, in order (`{{ hosts.d.mac }}` → ["hosts", "d", "mac"]); lets the engine order steps that read registered values. */
+export function templatePaths(text: string): string[][] {
+  const r = parse(text);
+  return 'placeholders' in r ? r.placeholders.map((p) => p.path) : [];
+}
+
 export interface HostRef {
   name: string;
   address: string;
@@ -146,6 +152,12 @@ function lookup(ctx: TemplateContext, path: string[]): { value: unknown; secret:
     secret = ctx.secretNames.has(head);
   }
   return walk(value, rest, secret);
+}
+
+/** The value a dotted path names in the context (as `{{ }}` would see it), or undefined; for `when:` conditions. */
+export function lookupValue(ctx: TemplateContext, path: string[]): unknown {
+  const found = lookup(ctx, path);
+  return found === NOT_FOUND || found.value instanceof UnavailableSecret ? undefined : found.value;
 }
 
 function walk(value: unknown, rest: string[], secret: boolean): { value: unknown; secret: boolean } | typeof NOT_FOUND {

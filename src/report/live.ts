@@ -28,6 +28,8 @@ export interface LiveView {
   listener: RunEventListener;
   /** Asks the operator, inside the host's task. Only valid with tty: true. */
   prompter: Prompter;
+  /** A yes/no question inside `host`'s task (the rollout's canary pause). Only valid with tty: true. */
+  confirm: (host: string, message: string, signal: AbortSignal) => Promise<boolean>;
   /** Resolves once every host's task has finished drawing. */
   done: Promise<void>;
 }
@@ -43,6 +45,7 @@ const ICON: Record<StepStatus, string> = {
   unknown: '?',
   interrupted: '✖',
   'depends-on-pending-fix': '…',
+  'not-applicable': '·',
   'not-run': '-',
 };
 const PROBLEM: ReadonlySet<StepStatus> = new Set(['failed', 'unreachable', 'unknown', 'interrupted']);
@@ -193,5 +196,26 @@ export function createLiveView(opts: { hosts: string[]; steps: string[]; tty: bo
     }
   };
 
-  return { listener, prompter, done };
+  const confirm = async (host: string, message: string, signal: AbortSignal): Promise<boolean> => {
+    const task = await new Promise<Task>((resolve) => withTask(host, resolve));
+    const output = replayingPromptOutput(task);
+    const answer = await task
+      .prompt(ListrInquirerPromptAdapter)
+      .run(
+        select<'yes' | 'no'>,
+        {
+          message,
+          choices: [
+            { name: 'yes: go on with the rest of the hosts', value: 'yes' },
+            { name: 'no: stop here; the rest of the hosts are not touched', value: 'no' },
+          ],
+          loop: false,
+        },
+        { signal, output: output.stream },
+      )
+      .finally(output.stop);
+    return answer === 'yes';
+  };
+
+  return { listener, prompter, confirm, done };
 }

@@ -50,6 +50,7 @@ const COLUMNS: Array<{ status: StepStatus; title: string; always: boolean }> = [
   { status: 'unknown', title: 'unknown', always: false },
   { status: 'interrupted', title: 'interrupted', always: false },
   { status: 'depends-on-pending-fix', title: 'pending dep', always: false },
+  { status: 'not-applicable', title: 'n/a', always: false },
   { status: 'not-run', title: 'not run', always: false },
 ];
 

@@ -11,7 +11,6 @@ import {
   loadInventory,
   loadRunbook,
   parseCliVars,
-  renderCommand,
   resolveInventoryPath,
   selectHosts,
   type Host,
@@ -23,7 +22,7 @@ import {
   autoApprove,
   buildPlan,
   createInteractiveGate,
-  parallelStrategy,
+  onceHostNames,
   runPlan,
   type ApprovalGate,
   type CommandRenderer,
@@ -34,6 +33,7 @@ import { createRecapCollector, renderRecap } from '../../report/recap.js';
 import { createAuditListener } from '../../report/audit-listener.js';
 import { resolveAuditPath } from '../../report/audit-path.js';
 import type { ApplyOptions } from './apply.js';
+import { fleetRenderer, rolloutFor, selectTargets } from './apply-fleet.js';
 import { ExitCode } from '../exit-codes.js';
 
 /** Restores the terminal whatever happened: a prompt killed mid-keypress must not leave raw mode on. */
@@ -74,7 +74,7 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
 
   const runbook = loadRunbook(name, { runbookDirs: opts.runbooks });
   const inventory = loadInventory(resolveInventoryPath({ inventory: opts.inventory }));
-  const hosts = selectHosts(inventory, opts.hosts);
+  const hosts = selectTargets(inventory, opts.hosts, runbook, resolveAuditPath(opts.auditFile));
   if (hosts.length === 0) throw new UserError({ message: `no hosts match "${opts.hosts}"`, hint: 'see `runbook inventory` for the hosts and groups' });
   const cliVars = parseCliVars(opts.var);
 
@@ -84,7 +84,9 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
     if (!ctx) contexts.set(host.name, (ctx = buildTemplateContext({ runbook, inventory, host, cliVars })));
     return ctx;
   };
-  const render: CommandRenderer = (host, step, template) => renderCommand(template, contextFor(host), { step: step.name });
+  // Steps that read registered values are rendered again on their turn, with those values.
+  const fleet = fleetRenderer(contextFor, { runbook, inventory, cliVars });
+  const render: CommandRenderer = fleet.render;
   // Rendering every command now means a template error stops the run before any host is touched.
   const plan = buildPlan(runbook, hosts, render, { mode, become: opts.become });
   // Asked before the live view starts drawing, so the prompt has the terminal to itself.
@@ -101,6 +103,7 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   bus.on(audit);
 
   let gate: ApprovalGate | undefined = mode === 'apply' ? autoApprove(operator) : undefined;
+  let confirm: ((host: string, message: string, signal: AbortSignal) => Promise<boolean>) | undefined;
   let liveDone: Promise<void> = Promise.resolve();
   if (opts.json) {
     // A reader that goes away (`| head`) must not crash the run: the hosts' work goes on, unprinted.
@@ -111,11 +114,25 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
     const { createLiveView } = await import('../../report/live.js');
     // CI logs keep every line: plain timestamped lines there even when a pseudo-terminal is attached.
     const liveTty = tty && !process.env.CI;
-    const live = createLiveView({ hosts: hosts.map((h) => h.name), steps: runbook.steps.map((s) => s.name), tty: liveTty });
+    const names = hosts.map((h) => h.name);
+    const live = createLiveView({
+      hosts: [...names, ...onceHostNames(runbook, names, (p) => selectHosts(inventory, p))],
+      steps: [...runbook.steps, ...runbook.handlers].map((s) => s.name),
+      tty: liveTty,
+    });
     bus.on(live.listener);
     liveDone = live.done;
-    if (interactive) gate = createInteractiveGate(live.prompter, operator, control);
+    if (interactive) {
+      gate = createInteractiveGate(live.prompter, operator, control);
+      confirm = live.confirm;
+    }
   }
+  const rollout = rolloutFor(
+    { batch: opts.batch, canary: opts.canary, maxFailures: opts.maxFailures, forks: opts.forks },
+    runbook,
+    { mode, interactive, hosts: hosts.length, control, ...(confirm ? { confirm } : {}) },
+  );
+  if (rollout.limit) bus.on(rollout.limit);
 
   const transport = createTransport({
     ...(becomePassword !== undefined ? { becomePassword } : {}),
@@ -150,7 +167,8 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
       bus,
       control,
       redact,
-      strategy: parallelStrategy(opts.forks),
+      strategy: rollout.strategy,
+      fleet: fleet.bindings(inventory),
       // Another operator's apply on the same host refuses this one there (exit 4), naming the holder.
       hostLock: { waitMs: 0 },
       connect: (host) => transport.connect(targetFromHost(host, opts.become ? { become: true } : {})),

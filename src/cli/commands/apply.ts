@@ -21,6 +21,18 @@ export interface ApplyOptions {
   auditFile?: string;
   /** Seconds the first Ctrl-C waits for running commands before closing their channels. */
   drainGrace: number;
+  /** Rollout control (override the runbook's serial / max_failures). */
+  batch?: number | string;
+  canary?: number;
+  maxFailures?: number | string;
+}
+
+function countOrPercent(flag: string) {
+  return (value: string): number | string => {
+    if (/^\d+$/.test(value) && Number(value) >= 1) return Number(value);
+    if (/^\d+(\.\d+)?%$/.test(value) && parseFloat(value) > 0) return value;
+    throw new InvalidArgumentError(`${flag} needs a whole number ≥ 1 or a percentage such as "25%", got "${value}"`);
+  };
 }
 
 function positiveInt(flag: string) {
@@ -44,6 +56,13 @@ export function register(program: Command): void {
     .option('--dry-run', 'run only the checks; report what would be fixed and the exact commands')
     .option('-y, --yes', 'approve every fix without asking')
     .addOption(new Option('--forks <n>', 'hosts worked on at once').argParser(positiveInt('--forks')))
+    .addOption(new Option('--batch <n|N%>', "hosts per batch; the next batch starts when this one is done (overrides the runbook's serial)").argParser(countOrPercent('--batch')))
+    .addOption(new Option('--canary <n>', 'run the first N hosts, then pause for approval before the rest (with --yes: go on only if they are all green)').argParser(positiveInt('--canary')))
+    .addOption(
+      new Option('--max-failures <n|N%>', "stop starting new steps anywhere once this many hosts have failed (unreachable counts; overrides the runbook's max_failures)").argParser(
+        countOrPercent('--max-failures'),
+      ),
+    )
     .option('--var <name=value>', 'set a variable, overriding runbook and inventory (repeatable)', collect)
     .option('--json', 'print JSON Lines events (docs/events.md) instead of the live view')
     .option('--become', 'run every command through sudo')

@@ -1,0 +1,221 @@
+/**
+ * Fleet control inside a runbook, per step and host, in this order:
+ *   `on:` (not this host's step) → barrier (reads hosts.*) → `once` (one run, shared result) →
+ *   depends on a pending fix (dry run) → `when:` → render (if it reads registered values) →
+ *   check/fix/verify → register the output and record whether the host changed.
+ * Then, after the host's steps, its notified handlers. Everything is reported as events.
+ */
+import type { Connection } from '../transport/types.js';
+import type { Host } from '../model/types.js';
+import { UserError } from '../model/errors.js';
+import { ConditionError, evaluateCondition } from './condition.js';
+import type { StepStatus } from './events.js';
+import { notification, notifiers, runNotifiedHandler } from './handlers.js';
+import { reportStepResult, runStep, type Connect, type FleetHooks, type HostOutcome, type HostRunContext, type StepOutcome } from './host-run.js';
+import { OnceSteps, onceHostNames } from './once.js';
+import { planStep, type HostPlan, type Plan, type PlannedStep } from './plan.js';
+import { Registry, registeredValue, type RegisteredValues } from './registry.js';
+import type { StepDeps } from './registry-refs.js';
+import { StepBarrier } from './rollout-barrier.js';
+import { oneLine } from './sanitize.js';
+
+export interface FleetBindings {
+  /** A dotted path's value as `{{ }}` sees it for this host (vars, registered values, host.*, hosts.*), or undefined. */
+  lookup(host: Host, path: string[], registered: RegisteredValues): unknown;
+  /** The hosts an `on:` pattern selects from the whole inventory, in inventory order (throws for a bad pattern). */
+  select(pattern: string): Host[];
+}
+
+const FAILED: ReadonlySet<StepStatus> = new Set(['failed', 'unreachable', 'unknown', 'interrupted']);
+
+export class Fleet implements FleetHooks {
+  readonly registry = new Registry();
+  readonly barrier: StepBarrier;
+  private readonly once: OnceSteps;
+  private readonly notifiedBy: Map<string, string[]>;
+  private readonly onSets = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly bindings: FleetBindings,
+    connect: Connect,
+  ) {
+    const targets = plan.hosts.map((h) => h.host.name);
+    this.barrier = new StepBarrier(targets);
+    this.once = new OnceSteps(new Set(targets), connect, (p) => bindings.select(p));
+    this.notifiedBy = notifiers(plan.runbook.steps);
+  }
+
+  /** Hosts that are not targets but ran a once step, with what they ran. */
+  get extraOutcomes(): HostOutcome[] {
+    return [...this.once.extraOutcomes.values()];
+  }
+
+  close(): Promise<void> {
+    return this.once.close();
+  }
+
+  private deps(index: number): StepDeps {
+    const d = this.plan.deps!;
+    return index < d.steps.length ? d.steps[index]! : d.handlers[index - d.steps.length]!;
+  }
+
+  private onSet(pattern: string): Set<string> {
+    let s = this.onSets.get(pattern);
+    if (!s) this.onSets.set(pattern, (s = new Set(this.bindings.select(pattern).map((h) => h.name))));
+    return s;
+  }
+
+  async runStep(conn: Connection, hp: HostPlan, ps: PlannedStep, ctx: HostRunContext): Promise<StepOutcome> {
+    const host = hp.host.name;
+    const step = ps.source;
+    const started = Date.now();
+    const report = (status: StepStatus, reason?: string) => reportStepResult(ctx, host, ps, status, started, reason !== undefined ? { reason } : {});
+    if (step.on && !step.once && !this.onSet(step.on).has(host)) return this.recorded(host, ps, false, report('not-applicable', `not for this host (on: ${step.on})`));
+    if (this.deps(ps.index).barrier) {
+      const waiting = this.barrier.wait(ps.index);
+      await (ctx.idle ? ctx.idle(waiting) : waiting);
+    }
+    if (ctx.control.stopping) return report('not-run', ctx.control.stopReason);
+    if (!step.once) return this.execute(conn, hp.host, ps, ctx, false);
+
+    const { ranOn, outcome } = await this.once.run(ps, ctx, (c, h, index, octx) => this.execute(c, h, this.planFor(h, index), octx, true));
+    if (ranOn === host) return outcome;
+    if (FAILED.has(outcome.status) || outcome.status === 'blocked') {
+      const where = ranOn ? ` on ${ranOn}` : '';
+      // continue_on_failure lets the other hosts go on, exactly as it would on the host itself.
+      if (step.continueOnFailure) return report('not-applicable', `ran once${where}: ${outcome.status}`);
+      return report('blocked', `blocked: once step "${ps.name}" ${outcome.status}${where}`);
+    }
+    return report('not-applicable', `ran once on ${ranOn}: ${outcome.status}`);
+  }
+
+  /** The once host's planned step. A host that is not a target has no plan: it is rendered on its turn, like a deferred step. */
+  private planFor(host: Host, index: number): PlannedStep {
+    const existing = this.plan.hosts.find((h) => h.host.name === host.name)?.steps[index];
+    if (existing) return existing;
+    const unrendered = () => ({ command: '', display: '' });
+    return { ...planStep(host, this.plan.runbook, this.plan.runbook.steps[index]!, index, unrendered, this.plan.become), deferred: true };
+  }
+
+  onceHosts(): string[] {
+    return onceHostNames(this.plan.runbook, this.plan.hosts.map((h) => h.host.name), (p) => this.bindings.select(p));
+  }
+
+  /** pending → when → render → run → register. Reports the result; `shared`: a once step. */
+  private async execute(conn: Connection, host: Host, ps: PlannedStep, ctx: HostRunContext, shared: boolean): Promise<StepOutcome> {
+    const name = host.name;
+    const step = ps.source;
+    const deps = this.deps(ps.index);
+    const started = Date.now();
+    const report = (status: StepStatus, reason: string) => this.recorded(name, ps, shared, reportStepResult(ctx, name, ps, status, started, { reason }));
+
+    const pendingOn = this.pendingReason(name, deps);
+    if (pendingOn) return report('depends-on-pending-fix', pendingOn);
+    if (deps.condition) {
+      let holds: boolean;
+      try {
+        holds = evaluateCondition(deps.condition, {
+          lookup: (path) => this.bindings.lookup(host, path, this.registry.values(name)),
+          changed: (s) => this.registry.change(name, s) === 'changed',
+        });
+      } catch (err) {
+        if (!(err instanceof ConditionError)) throw err;
+        return report('failed', oneLine(ctx.redact(`when: ${err.message}`)));
+      }
+      if (!holds) return report('not-applicable', oneLine(ctx.redact(`when: ${step.when!.text} is false`)));
+    }
+    let planned = ps;
+    if (ps.deferred) {
+      try {
+        planned = planStep(host, this.plan.runbook, step, ps.index, (h, s, t) => this.plan.render!(h, s, t, this.registry.values(name)), this.plan.become);
+      } catch (err) {
+        if (!(err instanceof UserError)) throw err;
+        return report('failed', oneLine(ctx.redact(err.message), 400));
+      }
+    }
+    const outcome = await runStep(conn, name, planned, ctx, {
+      register: step.register
+        ? (stdout, status) => {
+            const r = registeredValue(stdout, step.json);
+            if ('problem' in r) return `register ${step.register}: ${r.problem}`;
+            this.setRegistered(name, step.register!, r.value, status === 'would-fix', shared);
+            return undefined;
+          }
+        : undefined,
+    });
+    return this.recorded(name, ps, shared, outcome);
+  }
+
+  /** Records the change and, when the step registered nothing, marks its name pending if the step was. */
+  private recorded(host: string, ps: PlannedStep, shared: boolean, outcome: StepOutcome): StepOutcome {
+    if (shared) this.registry.recordSharedChange(ps.name, outcome.status);
+    else this.registry.recordChange(host, ps.name, outcome.status);
+    const reg = ps.source.register;
+    if (reg && (outcome.status === 'depends-on-pending-fix' || outcome.status === 'would-fix') && !this.registry.values(host).own[reg]) {
+      this.setRegistered(host, reg, undefined, true, shared);
+    }
+    return outcome;
+  }
+
+  private setRegistered(host: string, name: string, value: unknown, pending: boolean, shared: boolean): void {
+    if (shared) this.registry.registerShared(host, name, value, pending);
+    else this.registry.register(host, name, value, pending);
+  }
+
+  /** Why a step waits on a fix that has not happened (dry run): a pending changed() or registered value. */
+  private pendingReason(host: string, deps: StepDeps): string | undefined {
+    const step = deps.changed.find((s) => this.registry.change(host, s) === 'pending');
+    if (step) return `depends on a pending fix: changed("${step}") is not known until "${step}" is fixed`;
+    const path = deps.registeredPaths.find((p) => this.registry.isPending(host, p));
+    if (path) return `depends on a pending fix: ${path.join('.')} was registered before a fix that has not run`;
+    return undefined;
+  }
+
+  async runHandlers(conn: Connection, hp: HostPlan, ctx: HostRunContext, blockedBy: string | undefined): Promise<StepOutcome[]> {
+    const host = hp.host.name;
+    const out: StepOutcome[] = [];
+    for (const ps of hp.handlers ?? []) {
+      const started = Date.now();
+      const report = (status: StepStatus, reason?: string) => reportStepResult(ctx, host, ps, status, started, reason !== undefined ? { reason } : {});
+      const { changed, pending } = notification(this.notifiedBy.get(ps.name) ?? [], (s) => this.registry.change(host, s));
+      let outcome: StepOutcome;
+      if (changed.length === 0 && pending.length === 0) outcome = report('not-applicable', 'not notified: nothing it watches changed');
+      else if (blockedBy !== undefined) outcome = report('blocked', blockedBy);
+      else if (ctx.control.stopping) outcome = report('not-run', ctx.control.stopReason);
+      else if (changed.length === 0) outcome = report('depends-on-pending-fix', `depends on a pending fix: notified only when ${pending.map((p) => `"${p}"`).join(', ')} is fixed`);
+      else outcome = await this.runHandler(conn, hp.host, ps, ctx, changed);
+      this.registry.recordChange(host, ps.name, outcome.status);
+      out.push(outcome);
+    }
+    return out;
+  }
+
+  private async runHandler(conn: Connection, host: Host, ps: PlannedStep, ctx: HostRunContext, changed: string[]): Promise<StepOutcome> {
+    const deps = this.deps(ps.index);
+    const started = Date.now();
+    const report = (status: StepStatus, reason: string) => reportStepResult(ctx, host.name, ps, status, started, { reason });
+    if (deps.condition) {
+      try {
+        const holds = evaluateCondition(deps.condition, {
+          lookup: (path) => this.bindings.lookup(host, path, this.registry.values(host.name)),
+          changed: (s) => this.registry.change(host.name, s) === 'changed',
+        });
+        if (!holds) return report('not-applicable', oneLine(ctx.redact(`when: ${ps.source.when!.text} is false`)));
+      } catch (err) {
+        if (!(err instanceof ConditionError)) throw err;
+        return report('failed', oneLine(ctx.redact(`when: ${err.message}`)));
+      }
+    }
+    let planned = ps;
+    if (ps.deferred) {
+      try {
+        planned = planStep(host, this.plan.runbook, ps.source, ps.index, (h, s, t) => this.plan.render!(h, s, t, this.registry.values(host.name)), this.plan.become);
+      } catch (err) {
+        if (!(err instanceof UserError)) throw err;
+        return report('failed', oneLine(ctx.redact(err.message), 400));
+      }
+    }
+    return runNotifiedHandler(conn, host.name, planned, ctx, changed);
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Static analysis of what each step reads from earlier steps, done once before any host is
+ * touched: which commands must wait to be rendered until registered values exist, which steps
+ * must wait for every host (they read `hosts.<name>.<var>` of a per-host register), and the parsed
+ * `when:` conditions. Problems (a bad condition, changed() of an unknown step) are UserErrors
+ * naming the runbook's file:line:col.
+ */
+import { UserError, type Problem } from '../model/errors.js';
+import { templatePaths } from '../model/template.js';
+import type { Runbook, Step } from '../model/types.js';
+import { ConditionSyntaxError, conditionRefs, parseCondition, type ConditionNode } from './condition.js';
+
+export interface StepDeps {
+  condition?: ConditionNode;
+  /** Paths (in commands and the condition) that read a value registered by an earlier step. */
+  registeredPaths: string[][];
+  /** Steps named by changed("...") in the condition. */
+  changed: string[];
+  /** Commands read registered values: rendered on the host's turn, not in the plan. */
+  deferred: boolean;
+  /** Reads another host's per-host registered value: waits until every host has run the earlier steps. */
+  barrier: boolean;
+}
+
+/** Per step, then per handler (index = steps.length + handler index), what it depends on. */
+export interface RunbookDeps {
+  steps: StepDeps[];
+  handlers: StepDeps[];
+}
+
+function commandTexts(step: Step): string[] {
+  return [step.check.text, ...step.fix.map((f) => f.text), ...(step.verify ? [step.verify.text] : [])];
+}
+
+export function analyzeRunbook(runbook: Runbook): RunbookDeps {
+  const problems: Problem[] = [];
+  /** name → whether only once steps registered it so far (no barrier needed to read it from another host). */
+  const registered = new Map<string, { perHost: boolean }>();
+  const earlierSteps = new Set<string>();
+
+  const analyze = (step: Step): StepDeps => {
+    const readsRegistered = (path: string[]): boolean =>
+      path[0] === 'hosts' ? path.length >= 3 && registered.has(path[2]!) : registered.has(path[0]!) && path[0] !== 'host' && path[0] !== 'inventory';
+    const commandPaths = commandTexts(step).flatMap(templatePaths).filter(readsRegistered);
+    let condition: ConditionNode | undefined;
+    let conditionPaths: string[][] = [];
+    let changed: string[] = [];
+    if (step.when) {
+      try {
+        condition = parseCondition(step.when.text);
+        const refs = conditionRefs(condition);
+        conditionPaths = refs.paths.filter(readsRegistered);
+        changed = refs.changed;
+        for (const name of changed) {
+          if (!earlierSteps.has(name)) {
+            problems.push({
+              pos: step.when.pos,
+              message: `when: changed("${name}") in step "${step.name}" names no earlier step`,
+              hint: 'changed() takes the name of a step that comes before this one',
+            });
+          }
+        }
+      } catch (err) {
+        if (!(err instanceof ConditionSyntaxError)) throw err;
+        problems.push({ pos: step.when.pos, message: `bad when: condition in step "${step.name}": ${err.message}`, hint: 'e.g. when: \'leases.count > 0 and not changed("restart flanneld")\'' });
+      }
+    }
+    const registeredPaths = [...commandPaths, ...conditionPaths];
+    const deps: StepDeps = {
+      registeredPaths,
+      changed,
+      deferred: commandPaths.length > 0,
+      barrier: registeredPaths.some((p) => p[0] === 'hosts' && registered.get(p[2]!)?.perHost === true),
+      ...(condition ? { condition } : {}),
+    };
+    if (step.register) registered.set(step.register, { perHost: !step.once || registered.get(step.register)?.perHost === true });
+    earlierSteps.add(step.name);
+    return deps;
+  };
+
+  const steps = runbook.steps.map(analyze);
+  const handlers = runbook.handlers.map(analyze);
+  if (problems.length) throw new UserError(problems);
+  return { steps, handlers };
+}
+
+/**
+ * Stand-in for a value that will only exist at run time, for a trial render in the plan: any
+ * path into it exists, so only names that can never exist are reported before the run.
+ */
+export function anyValue(): unknown {
+  const handler: ProxyHandler<object> = {
+    get: (_t, key) => (key === 'toJSON' ? () => '…' : key === Symbol.toPrimitive ? () => '…' : proxy),
+    getOwnPropertyDescriptor: () => ({ configurable: true, enumerable: true, writable: false, value: proxy }),
+    has: () => true,
+  };
+  const proxy: object = new Proxy({}, handler);
+  return proxy;
+}

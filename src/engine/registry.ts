@@ -1,0 +1,95 @@
+/**
+ * What steps left behind for later steps: registered values (per host, or shared by a `once`
+ * step) and whether each step changed its host. A value or change that only a dry run's
+ * would-fix produced is "pending": a step that reads it depends on a fix that did not happen.
+ */
+import type { StepStatus } from './events.js';
+
+export type Change = 'changed' | 'unchanged' | 'pending';
+
+interface Entry {
+  /** Undefined when the step produced no value (it was itself pending). */
+  value: unknown;
+  pending: boolean;
+}
+
+export interface RegisteredValues {
+  /** Values this host reads as `{{ name }}`: shared (once) values overlaid by its own. */
+  own: Record<string, unknown>;
+  /** Every host's values, for `{{ hosts.<name>.<var> }}`. */
+  byHost: Map<string, Record<string, unknown>>;
+}
+
+export function changeOf(status: StepStatus): Change {
+  if (status === 'fixed') return 'changed';
+  if (status === 'would-fix' || status === 'depends-on-pending-fix') return 'pending';
+  return 'unchanged';
+}
+
+export class Registry {
+  private readonly perHost = new Map<string, Map<string, Entry>>();
+  private readonly shared = new Map<string, Entry>();
+  private readonly changes = new Map<string, Map<string, Change>>();
+  private readonly sharedChanges = new Map<string, Change>();
+
+  register(host: string, name: string, value: unknown, pending: boolean): void {
+    let m = this.perHost.get(host);
+    if (!m) this.perHost.set(host, (m = new Map()));
+    m.set(name, { value, pending });
+  }
+
+  /** A once step's value: every host reads it as `{{ name }}`; it is also `hosts.<ranOn>.<name>`. */
+  registerShared(ranOn: string, name: string, value: unknown, pending: boolean): void {
+    this.shared.set(name, { value, pending });
+    this.register(ranOn, name, value, pending);
+  }
+
+  private entry(host: string, name: string): Entry | undefined {
+    return this.perHost.get(host)?.get(name) ?? this.shared.get(name);
+  }
+
+  /** Whether a dotted path (`name...` or `hosts.<h>.<name>...`) read from `host` reads a pending value. */
+  isPending(host: string, path: readonly string[]): boolean {
+    if (path[0] === 'hosts' && path.length >= 3) return this.perHost.get(path[1]!)?.get(path[2]!)?.pending ?? false;
+    return this.entry(host, path[0]!)?.pending ?? false;
+  }
+
+  values(host: string): RegisteredValues {
+    const own: Record<string, unknown> = {};
+    for (const [k, e] of this.shared) if (e.value !== undefined) own[k] = e.value;
+    for (const [k, e] of this.perHost.get(host) ?? []) if (e.value !== undefined) own[k] = e.value;
+    const byHost = new Map<string, Record<string, unknown>>();
+    for (const [h, m] of this.perHost) {
+      const rec: Record<string, unknown> = {};
+      for (const [k, e] of m) if (e.value !== undefined) rec[k] = e.value;
+      byHost.set(h, rec);
+    }
+    return { own, byHost };
+  }
+
+  recordChange(host: string, step: string, status: StepStatus): void {
+    let m = this.changes.get(host);
+    if (!m) this.changes.set(host, (m = new Map()));
+    m.set(step, changeOf(status));
+  }
+
+  recordSharedChange(step: string, status: StepStatus): void {
+    this.sharedChanges.set(step, changeOf(status));
+  }
+
+  /** Did `step` change `host` (a once step's change counts for every host)? A step that never ran did not. */
+  change(host: string, step: string): Change {
+    return this.changes.get(host)?.get(step) ?? this.sharedChanges.get(step) ?? 'unchanged';
+  }
+}
+
+/** Registered stdout: its text without the trailing newline, or parsed JSON. */
+export function registeredValue(stdout: string, json: boolean): { value: unknown } | { problem: string } {
+  const text = stdout.replace(/\r?\n$/, '');
+  if (!json) return { value: text };
+  try {
+    return { value: JSON.parse(text) as unknown };
+  } catch (err) {
+    return { problem: `stdout is not JSON (${(err as Error).message})` };
+  }
+}
