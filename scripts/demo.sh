@@ -28,8 +28,8 @@ if rb lab probe; then
   echo "demo: expected the probe to fail after breaking d" >&2
   exit 1
 fi
-step "runbook apply fix-forwarding --dry-run (the whole fleet: only d needs fixing)"
-rb apply fix-forwarding --dry-run -i .lab/inventory.yaml || true
+step "runbook apply fix-forwarding --hosts workers --dry-run (every worker is checked; only d needs fixing)"
+rb apply fix-forwarding --hosts workers --dry-run -i .lab/inventory.yaml || true
 approve=()
 [ -t 0 ] && [ -t 1 ] || approve=(--yes)
 step "runbook apply fix-forwarding --hosts d ${approve[*]} -i .lab/inventory.yaml"
