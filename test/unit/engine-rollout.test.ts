@@ -1,0 +1,304 @@
+/**
+ * Fleet control on fake hosts (pure engine logic; the lab tests prove it over real sshd):
+ * batches, canary, max_failures, once + register, hosts.* barriers, when, handlers, dry-run
+ * dependencies on pending fixes. Commands are rendered by the real templating.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Host, Inventory, Runbook, Step } from '../../src/model/types.js';
+import { buildTemplateContext, type TemplateContext } from '../../src/model/index.js';
+import type { Connection, ExecResult } from '../../src/transport/types.js';
+import { EventBus, RunControl, autoApprove, buildPlan, planBatches, runPlan, type RunEvent, type StepStatus } from '../../src/engine/index.js';
+import { fleetRenderer, rolloutFor } from '../../src/cli/commands/apply-fleet.js';
+
+// Commands: `echo TEXT` prints TEXT; `get K=V` passes when state K is V (prints it); `set K=V`;
+// `slow K=V` is a set that takes 30 ms and records when it ran; `fail`.
+type State = Record<string, string>;
+interface World {
+  states: Record<string, State>;
+  log: string[];
+  spans: Array<{ host: string; start: number; end: number }>;
+}
+
+function fakeConnection(host: string, w: World): Connection {
+  const state = (w.states[host] ??= {});
+  return {
+    host,
+    async exec(command: string): Promise<ExecResult> {
+      w.log.push(`${host}: ${command}`);
+      const base = { signal: null, stderr: '', stdoutTruncated: false, stderrTruncated: false, durationMs: 1, outcome: 'exit' as const };
+      const sp = command.indexOf(' ');
+      const verb = sp < 0 ? command : command.slice(0, sp);
+      const arg = sp < 0 ? '' : command.slice(sp + 1);
+      const [k = '', v = ''] = arg.split('=');
+      await new Promise((r) => setTimeout(r, 1));
+      switch (verb) {
+        case 'echo':
+          return { ...base, code: 0, stdout: `${arg.replace(/^'|'$/g, '')}\n` };
+        case 'get':
+          return { ...base, code: state[k] === v ? 0 : 1, stdout: `${state[k] ?? 'unset'}\n` };
+        case 'set':
+          state[k] = v;
+          return { ...base, code: 0, stdout: '' };
+        case 'slow': {
+          const start = Date.now();
+          await new Promise((r) => setTimeout(r, 30));
+          state[k] = v;
+          w.spans.push({ host, start, end: Date.now() });
+          return { ...base, code: 0, stdout: '' };
+        }
+        default:
+          return { ...base, code: 1, stdout: '', stderr: 'failed\n' };
+      }
+    },
+    async close() {},
+  };
+}
+
+const pos = { file: 'rb.yaml', line: 1, col: 1 };
+function step(name: string, check: string, fix: string[] = [], extra: Partial<Omit<Step, 'when'>> & { when?: string } = {}): Step {
+  const { when, ...rest } = extra;
+  return {
+    name,
+    pos,
+    check: { text: check, pos },
+    fix: fix.map((text) => ({ text, pos })),
+    continueOnFailure: false,
+    once: false,
+    json: false,
+    notify: [],
+    ...rest,
+    ...(when ? { when: { text: when, pos } } : {}),
+  };
+}
+function runbook(steps: Step[], more: Partial<Runbook> = {}): Runbook {
+  return { name: 'rb', description: '', file: 'rb.yaml', hash: 'h', vars: {}, steps, handlers: [], ...more };
+}
+function host(name: string, groups: string[] = []): Host {
+  return { name, address: '127.0.0.1', port: 22, user: 'root', groups, vars: { me: name }, secretVars: [], connection: 'local' };
+}
+function inventory(): Inventory {
+  const hosts = [host('m1', ['etcd']), ...['a', 'b', 'c', 'd'].map((n) => host(n, ['workers']))];
+  return {
+    file: 'inv.yaml',
+    hosts,
+    groups: new Map([
+      ['etcd', { name: 'etcd', hosts: ['m1'], children: [], vars: {} }],
+      ['workers', { name: 'workers', hosts: ['a', 'b', 'c', 'd'], children: [], vars: {} }],
+    ]),
+  };
+}
+
+interface RunOpts {
+  mode?: 'dry-run' | 'apply';
+  targets?: string[];
+  states?: Record<string, State>;
+  unreachable?: string[];
+  batch?: number | string;
+  canary?: number;
+  maxFailures?: number | string;
+  forks?: number;
+  confirm?: boolean;
+}
+
+async function run(rb: Runbook, o: RunOpts = {}) {
+  const inv = inventory();
+  const w: World = { states: o.states ?? {}, log: [], spans: [] };
+  const events: RunEvent[] = [];
+  const bus = new EventBus();
+  bus.on((e) => events.push(e));
+  const control = new RunControl();
+  const contexts = new Map<string, TemplateContext>();
+  const contextFor = (h: Host) => contexts.get(h.name) ?? contexts.set(h.name, buildTemplateContext({ runbook: rb, inventory: inv, host: h })).get(h.name)!;
+  const fleet = fleetRenderer(contextFor, { runbook: rb, inventory: inv, cliVars: {} });
+  const targets = inv.hosts.filter((h) => (o.targets ?? ['a', 'b', 'c', 'd']).includes(h.name));
+  const mode = o.mode ?? 'apply';
+  const plan = buildPlan(rb, targets, fleet.render, { mode });
+  const rollout = rolloutFor({ batch: o.batch, canary: o.canary, maxFailures: o.maxFailures, forks: o.forks }, rb, {
+    mode,
+    interactive: o.confirm !== undefined,
+    hosts: targets.length,
+    control,
+    ...(o.confirm !== undefined ? { confirm: async () => o.confirm! } : {}),
+  });
+  if (rollout.limit) bus.on(rollout.limit);
+  const result = await runPlan(plan, {
+    operator: 'op',
+    bus,
+    control,
+    gate: mode === 'apply' ? autoApprove('op') : undefined,
+    strategy: rollout.strategy,
+    fleet: fleet.bindings(inv),
+    connect: async (h) => {
+      if (o.unreachable?.includes(h.name)) throw new Error(`${h.name}: connection refused`);
+      return fakeConnection(h.name, w);
+    },
+  });
+  const results = events.filter((e): e is Extract<RunEvent, { type: 'step-result' }> => e.type === 'step-result');
+  const status = (h: string, s: string): StepStatus | undefined => results.find((r) => r.host === h && r.step === s)?.status;
+  const reason = (h: string, s: string): string | undefined => results.find((r) => r.host === h && r.step === s)?.reason;
+  return { result, events, results, status, reason, w };
+}
+
+describe('rollout', () => {
+  it('splits hosts into batches, canary first', () => {
+    expect(planBatches(4, { batch: 2 })).toEqual([[0, 1], [2, 3]]);
+    expect(planBatches(5, { batch: '25%' })).toEqual([[0, 1], [2, 3], [4]]);
+    expect(planBatches(4, { canary: 1 })).toEqual([[0], [1, 2, 3]]);
+    expect(planBatches(5, { canary: 1, batch: 2 })).toEqual([[0], [1, 2], [3, 4]]);
+    expect(planBatches(3, {})).toEqual([[0, 1, 2]]);
+  });
+
+  it('serial: 2 never has more than 2 hosts in a fix at once, and batches do not overlap', async () => {
+    const rb = runbook([step('slow fix', 'get x=1', ['slow x=1'])], { serial: 2 });
+    const { result, w } = await run(rb);
+    expect(result.exitCode).toBe(0);
+    expect(w.spans).toHaveLength(4);
+    for (const s of w.spans) expect(w.spans.filter((o) => o.start < s.end && s.start < o.end).length).toBeLessThanOrEqual(2);
+    const first = w.spans.filter((s) => ['a', 'b'].includes(s.host));
+    const second = w.spans.filter((s) => ['c', 'd'].includes(s.host));
+    expect(Math.min(...second.map((s) => s.start))).toBeGreaterThanOrEqual(Math.max(...first.map((s) => s.end)));
+  });
+
+  it('--canary with --yes stops before the rest when the canary is not green; the rest are untouched', async () => {
+    const rb = runbook([step('s', 'get x=1', ['fail'])]);
+    const { result, w, status } = await run(rb, { canary: 1 });
+    expect(status('a', 's')).toBe('failed');
+    for (const h of ['b', 'c', 'd']) expect(status(h, 's')).toBe('not-run');
+    expect(w.log.filter((l) => !l.startsWith('a:'))).toEqual([]);
+    expect(result.stopReason).toMatch(/canary not all green \(a: "s" failed\), so the other 3 hosts were not started/);
+    expect(result.exitCode).toBe(1);
+  });
+
+  it('--canary goes on when green (--yes), and stops when the operator says no', async () => {
+    const rb = runbook([step('s', 'get x=1', ['set x=1'])]);
+    expect((await run(rb, { canary: 1 })).result.exitCode).toBe(0);
+    const no = await run(rb, { canary: 2, confirm: false });
+    expect(no.status('a', 's')).toBe('fixed');
+    expect(no.status('c', 's')).toBe('not-run');
+    expect(no.result.stopReason).toMatch(/operator stopped the rollout after the canary \(a, b\)/);
+    expect(no.result.exitCode).toBe(130);
+  });
+
+  it('max_failures: the run stops once reached; unreachable counts; later hosts are untouched', async () => {
+    const rb = runbook([step('s1', 'get x=1', ['fail']), step('s2', 'echo ok')], { serial: 1, max_failures: undefined, maxFailures: 2 });
+    const { result, w, status } = await run(rb, { unreachable: ['a'] });
+    expect(status('a', 's1')).toBe('unreachable');
+    expect(status('b', 's1')).toBe('failed');
+    expect(status('c', 's1')).toBe('not-run');
+    expect(status('d', 's2')).toBe('not-run');
+    expect(w.log.filter((l) => l.startsWith('c:') || l.startsWith('d:'))).toEqual([]);
+    expect(result.stopReason).toMatch(/max_failures \(2\) reached: 2 of 4 hosts failed \(a, b\)/);
+  });
+});
+
+describe('on/once, register, hosts.*', () => {
+  it('a once step runs on the first reachable etcd host; its JSON output drives every host', async () => {
+    const rb = runbook([
+      step('read leases', `echo {"a":"10.0.1.0","b":"10.0.2.0","c":"10.0.3.0","d":"10.0.4.0"}`, [], { on: 'etcd', once: true, register: 'leases', json: true }),
+      step('subnet matches', 'get subnet={{ leases[host.name] }}'.replace('{{ leases[host.name] }}', '{{ leases.a }}')),
+    ]);
+    // Per-host read of the shared value: every host renders it.
+    const { w, status, result, events } = await run(rb, { states: { a: { subnet: '10.0.1.0' } } });
+    expect(w.log.filter((l) => l.includes('echo'))).toEqual([expect.stringMatching(/^m1: echo/)]);
+    expect(status('m1', 'read leases')).toBe('ok');
+    for (const h of ['a', 'b', 'c', 'd']) expect(status(h, 'read leases')).toBe('not-applicable');
+    expect(w.log).toContain('a: get subnet=10.0.1.0');
+    expect(w.log).toContain('d: get subnet=10.0.1.0');
+    expect(status('a', 'subnet matches')).toBe('ok');
+    expect(status('b', 'subnet matches')).toBe('failed');
+    expect(events.find((e) => e.type === 'run-start')).toMatchObject({ hosts: ['a', 'b', 'c', 'd', 'm1'] });
+    expect(result.hosts.map((h) => h.host)).toContain('m1');
+  });
+
+  it('a failed once step blocks every host; an unreachable once host falls back to the next', async () => {
+    const rb = runbook([step('read', 'fail', [], { on: 'etcd', once: true }), step('after', 'echo x')]);
+    const { status, reason } = await run(rb);
+    expect(status('m1', 'read')).toBe('failed');
+    expect(status('a', 'read')).toBe('blocked');
+    expect(reason('a', 'read')).toMatch(/once step "read" failed on m1/);
+    expect(status('a', 'after')).toBe('blocked');
+
+    const rb2 = runbook([step('read', 'echo hi', [], { on: 'workers', once: true, register: 'greeting' }), step('use', 'get g={{ greeting }}')]);
+    const r2 = await run(rb2, { unreachable: ['a'], targets: ['b', 'c'] });
+    expect(r2.status('b', 'read')).toBe('ok');
+    expect(r2.w.log.filter((l) => l.includes('echo hi'))).toEqual(['b: echo hi']);
+    expect(r2.w.log).toContain('c: get g=hi');
+  });
+
+  it('{{ hosts.<name>.<var> }} waits until every host has registered it, even with one fork', async () => {
+    const rb = runbook([
+      step('mac', 'echo mac-{{ host.name }}', [], { register: 'mac' }),
+      step('compare', 'echo macs={{ hosts.a.mac }},{{ hosts.d.mac }}'),
+      step('fleet check', 'echo ok', [], { when: "hosts.a.mac == 'mac-a' and hosts.d.mac != mac" }),
+    ]);
+    const { w, status } = await run(rb, { forks: 1 });
+    for (const h of ['a', 'b', 'c', 'd']) expect(w.log).toContain(`${h}: echo macs=mac-a,mac-d`);
+    // Every 'echo mac-…' ran before any 'get macs=…'.
+    const lastMac = Math.max(...w.log.map((l, i) => (l.includes('echo mac-') ? i : -1)));
+    const firstGet = w.log.findIndex((l) => l.includes('echo macs='));
+    expect(lastMac).toBeLessThan(firstGet);
+    expect(status('a', 'fleet check')).toBe('ok');
+    expect(status('d', 'fleet check')).toBe('not-applicable');
+  });
+
+  it('register names read on the same host, and a bad JSON register fails the step', async () => {
+    const rb = runbook([step('n', 'echo 3', [], { register: 'n' }), step('more than 2', 'echo big', [], { when: 'n > 2' }), step('j', 'echo nope', [], { register: 'j', json: true })]);
+    const { status, reason } = await run(rb, { targets: ['a'] });
+    expect(status('a', 'more than 2')).toBe('ok');
+    expect(status('a', 'j')).toBe('failed');
+    expect(reason('a', 'j')).toMatch(/register j: stdout is not JSON/);
+  });
+
+  it('on: without once runs only on the matching targets', async () => {
+    const rb = runbook([step('only a', 'echo x', [], { on: 'a' })]);
+    const { status } = await run(rb, { targets: ['a', 'b'] });
+    expect(status('a', 'only a')).toBe('ok');
+    expect(status('b', 'only a')).toBe('not-applicable');
+  });
+});
+
+describe('when, handlers, dry-run dependencies', () => {
+  const handlers = [step('restart flanneld', 'echo flanneld-up', ['echo restart-flanneld']), step('restart docker', 'echo docker-up', ['echo restart-docker'])];
+  const rb = runbook(
+    [
+      step('config', 'get cfg=1', ['set cfg=1'], { notify: ['restart docker', 'restart flanneld'] }),
+      step('other', 'get other=1', ['set other=1'], { notify: ['restart flanneld'] }),
+      step('after change', 'echo changed', [], { when: 'changed("config")' }),
+    ],
+    { handlers },
+  );
+
+  it('handlers run once, in handler order, only on hosts where a notifying step changed something', async () => {
+    const { w, status } = await run(rb, { targets: ['a', 'b'], states: { b: { cfg: '1', other: '1' } } });
+    const a = w.log.filter((l) => l.startsWith('a: echo restart'));
+    expect(a).toEqual(['a: echo restart-flanneld', 'a: echo restart-docker']);
+    expect(status('a', 'restart flanneld')).toBe('fixed');
+    expect(status('a', 'after change')).toBe('ok');
+    expect(w.log.filter((l) => l.startsWith('b: echo restart'))).toEqual([]);
+    expect(status('b', 'restart docker')).toBe('not-applicable');
+    expect(status('b', 'after change')).toBe('not-applicable');
+  });
+
+  it('dry run: steps and handlers that depend on a fix that did not happen are depends-on-pending-fix', async () => {
+    const rb2 = runbook([...rb.steps, step('reads', 'echo v', ['set v=1'], { register: 'v' }), step('uses v', 'echo x={{ v }}')], { handlers });
+    const { status, result, w } = await run(rb2, { mode: 'dry-run', targets: ['a'] });
+    expect(status('a', 'config')).toBe('would-fix');
+    expect(status('a', 'after change')).toBe('depends-on-pending-fix');
+    expect(status('a', 'restart flanneld')).toBe('depends-on-pending-fix');
+    expect(status('a', 'reads')).toBe('ok');
+    expect(status('a', 'uses v')).toBe('ok');
+    expect(w.log.some((l) => l.includes('restart'))).toBe(false);
+    expect(result.exitCode).toBe(3);
+
+    const rb3 = runbook([step('fixme', 'get y=1', ['set y=1'], { register: 'y' }), step('uses y', 'get z={{ y }}')]);
+    const r3 = await run(rb3, { mode: 'dry-run', targets: ['a'] });
+    expect(r3.status('a', 'uses y')).toBe('depends-on-pending-fix');
+    expect(r3.reason('a', 'uses y')).toMatch(/y was registered before a fix that has not run/);
+  });
+
+  it('bad conditions and unknown changed() names stop the run before any host is touched', async () => {
+    await expect(run(runbook([step('s', 'echo', [], { when: 'x = 1' })]))).rejects.toThrow(/rb.yaml:1:1: bad when: condition in step "s": "=" at column 3/);
+    await expect(run(runbook([step('s', 'echo', [], { when: 'changed("nope")' })]))).rejects.toThrow(/changed\("nope"\) in step "s" names no earlier step/);
+    await expect(run(runbook([step('s', 'echo', [], { register: 'r' }), step('t', 'echo {{ r }} {{ missing }}')]))).rejects.toThrow(/undefined variable "missing"/);
+  });
+});
