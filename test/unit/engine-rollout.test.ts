@@ -180,7 +180,7 @@ describe('rollout', () => {
   });
 
   it('max_failures: the run stops once reached; unreachable counts; later hosts are untouched', async () => {
-    const rb = runbook([step('s1', 'get x=1', ['fail']), step('s2', 'echo ok')], { serial: 1, max_failures: undefined, maxFailures: 2 });
+    const rb = runbook([step('s1', 'get x=1', ['fail']), step('s2', 'echo ok')], { serial: 1, maxFailures: 2 });
     const { result, w, status } = await run(rb, { unreachable: ['a'] });
     expect(status('a', 's1')).toBe('unreachable');
     expect(status('b', 's1')).toBe('failed');
