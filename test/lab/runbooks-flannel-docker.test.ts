@@ -8,7 +8,7 @@ import { labBreak } from '../../src/lab/index.js';
 import { apply, expectAllOk, expectProbeHealthy, failingNodes, heal, LAB, onNode, pairsWith, probe, startLab, stopLab, type Lab } from './runbooks-support.js';
 
 const RB = 'fix-flannel-docker-order';
-const STEPS = ['flanneld is running and wrote subnet.env', 'docker options match subnet.env', 'docker0 is on FLANNEL_SUBNET', 'flanneld started before docker'];
+const STEPS = ['flanneld is running and wrote subnet.env', 'docker options match subnet.env', 'docker0 is on FLANNEL_SUBNET', 'flanneld started before docker', 'routes, neighbours and fdb match the leases'];
 
 let lab: Lab | undefined;
 const L = (): Lab => {
@@ -39,7 +39,7 @@ describe('fix-flannel-docker-order', () => {
 
     const dry = apply(L(), RB, 'd', ['--dry-run']);
     expect(dry.code).toBe(3);
-    expect(dry.statuses.d).toEqual(['ok', 'ok', 'would-fix', 'would-fix']);
+    expect(dry.statuses.d).toEqual(['ok', 'ok', 'would-fix', 'would-fix', 'would-fix']);
     expect(dry.results.d?.[STEPS[2] ?? '']?.checkOutput).toBe(`docker0 172.17.0.1/16, FLANNEL_SUBNET ${subnet}`);
     expect(dry.results.d?.[STEPS[2] ?? '']?.fixCommands?.[0]).toBe('systemctl stop docker');
     expect(await docker0()).toBe('172.17.0.1/16');
@@ -48,7 +48,7 @@ describe('fix-flannel-docker-order', () => {
     const fixed = apply(L(), RB, 'd', ['--yes']);
     expect(fixed.code).toBe(0);
     // One fix (the whole safe order) repairs both the bridge and the start order.
-    expect(fixed.statuses.d).toEqual(['ok', 'ok', 'fixed', 'ok']);
+    expect(fixed.statuses.d).toEqual(['ok', 'ok', 'fixed', 'ok', 'ok']);
     expect(await docker0()).toBe(subnet);
     await expectProbeHealthy();
     expectAllOk(apply(L(), RB, 'd', ['--yes']));
@@ -64,12 +64,12 @@ systemctl restart docker`);
     expect(failingNodes(await probe())).toEqual(pairsWith('d'));
 
     const dry = apply(L(), RB, 'd', ['--dry-run']);
-    expect(dry.statuses.d).toEqual(['ok', 'would-fix', 'would-fix', 'ok']);
+    expect(dry.statuses.d).toEqual(['ok', 'would-fix', 'would-fix', 'ok', 'would-fix']);
     expect(dry.results.d?.[STEPS[1] ?? '']?.checkOutput).toContain('--bip=10.100.250.1/24');
 
     const fixed = apply(L(), RB, 'd', ['--yes']);
     expect(fixed.code).toBe(0);
-    expect(fixed.statuses.d).toEqual(['ok', 'fixed', 'ok', 'ok']);
+    expect(fixed.statuses.d).toEqual(['ok', 'fixed', 'ok', 'ok', 'ok']);
     expect(await docker0()).toBe(subnet);
     await expectProbeHealthy();
     expectAllOk(apply(L(), RB, 'd', ['--yes']));
@@ -81,8 +81,20 @@ systemctl restart docker`);
     expect(dry.statuses.d?.[0]).toBe('would-fix');
     const fixed = apply(L(), RB, 'd', ['--yes']);
     expect(fixed.code).toBe(0);
-    expect(fixed.statuses.d).toEqual(['fixed', 'ok', 'ok', 'ok']);
+    expect(fixed.statuses.d).toEqual(['fixed', 'ok', 'ok', 'ok', 'ok']);
     expect(await onNode('d', 'systemctl is-active flanneld docker')).toBe('active\nactive');
+    await expectProbeHealthy();
+    expectAllOk(apply(L(), RB, 'd', ['--yes']));
+  });
+
+  it("mac-drift (flannel.1's neighbours flushed): restart in order reprograms them", async () => {
+    await labBreak(LAB, 'mac-drift', 'd');
+    const dry = apply(L(), RB, 'd', ['--dry-run']);
+    expect(dry.statuses.d).toEqual(['ok', 'ok', 'ok', 'ok', 'would-fix']);
+    expect(dry.results.d?.[STEPS[4] ?? '']?.checkOutput).toMatch(/neighbour 10\.100\.\d+\.0 is not /);
+    const fixed = apply(L(), RB, 'd', ['--yes']);
+    expect(fixed.code).toBe(0);
+    expect(fixed.statuses.d).toEqual(['ok', 'ok', 'ok', 'ok', 'fixed']);
     await expectProbeHealthy();
     expectAllOk(apply(L(), RB, 'd', ['--yes']));
   });

@@ -48,6 +48,7 @@ export interface Applied {
 
 /** Exit code of apply when a host is locked by another run. */
 const EXIT_LOCKED = 4;
+const EXIT_INTERNAL = 70;
 
 /**
  * `runbook apply NAME --hosts P -i <lab inventory> --json` plus `args` (e.g. --yes, --dry-run, --var).
@@ -57,6 +58,7 @@ const EXIT_LOCKED = 4;
 export function apply(lab: Lab, runbook: string, hosts: string, args: string[]): Applied {
   for (let attempt = 1; ; attempt++) {
     const a = applyOnce(lab, runbook, hosts, args);
+    if (a.code === EXIT_INTERNAL) throw new Error(`runbook apply ${runbook} crashed (exit 70): ${a.stderr}`);
     if (a.code !== EXIT_LOCKED || attempt === 5) return a;
     spawnSync('sleep', ['1']);
   }

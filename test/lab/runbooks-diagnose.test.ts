@@ -1,0 +1,110 @@
+/**
+ * runbooks/diagnose-pod-network.yaml on the lab: for each fault, exactly the right steps fail (on
+ * the right node, with the cause in their output, naming the runbook that fixes it); on a healthy
+ * lab nothing is found; and it never changes anything.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { labBreak } from '../../src/lab/index.js';
+import { apply, expectAllOk, failingNodes, heal, LAB, pairsWith, probe, startLab, stopLab, type Applied, type Lab } from './runbooks-support.js';
+
+const RB = 'diagnose-pod-network';
+const WORKERS = ['a', 'b', 'c', 'd'];
+
+let lab: Lab | undefined;
+const L = (): Lab => {
+  if (!lab) throw new Error('lab not up');
+  return lab;
+};
+
+beforeAll(async () => {
+  lab = await startLab();
+});
+afterAll(async () => {
+  await stopLab(lab);
+});
+afterEach(async () => {
+  await heal();
+});
+
+/** host → "step name: check output" of each failed step. */
+function findings(a: Applied): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const e of a.events) if (e.type === 'step-result' && e.status !== 'ok') (out[e.host] ??= []).push(`${e.step}: ${e.checkOutput ?? e.reason ?? ''}`);
+  return out;
+}
+
+describe('diagnose-pod-network', () => {
+  it('has no fix commands at all', () => {
+    const doc = parse(readFileSync('runbooks/diagnose-pod-network.yaml', 'utf8')) as { steps: Record<string, unknown>[]; handlers?: unknown };
+    expect(doc.steps.filter((s) => 'fix' in s || 'verify' in s || 'notify' in s)).toEqual([]);
+    expect(doc.handlers).toBeUndefined();
+    // Every step names the runbook that fixes what it finds, and that runbook exists.
+    for (const s of doc.steps) {
+      const m = /\[([a-z-]+)\]$/.exec(String(s.name));
+      expect(m, String(s.name)).not.toBeNull();
+      expect(() => readFileSync(`runbooks/${m?.[1] ?? ''}.yaml`)).not.toThrow();
+    }
+  });
+
+  it('a healthy lab: nothing found, every step ok on every worker', () => {
+    expectAllOk(apply(L(), RB, 'workers', ['--yes']));
+  });
+
+  const cases: { fault: string; expected: Record<string, RegExp[]> }[] = [
+    {
+      fault: 'ip-forward-off',
+      expected: { d: [/^ip_forward is on at runtime \[fix-forwarding\]: 0$/, /^ip_forward is persisted \[fix-forwarding\]: .*99-sysctl\.conf:\d+:net\.ipv4\.ip_forward = 0$/] },
+    },
+    { fault: 'forward-drop', expected: { d: [/^FORWARD policy is ACCEPT \[fix-forwarding\]: -P FORWARD DROP$/] } },
+    {
+      fault: 'docker-before-flannel',
+      expected: {
+        d: [
+          /^docker0 is on FLANNEL_SUBNET \[fix-flannel-docker-order\]: docker0 172\.17\.0\.1\/16, FLANNEL_SUBNET 10\.100\.\d+\.1\/24$/,
+          /^flanneld started before docker \[fix-flannel-docker-order\]: flanneld active since \d+us, docker since \d+us/,
+          /^routes, neighbours and fdb match the leases \[fix-flannel-docker-order\]: no route 10\.100\.\d+\.0\/24 dev docker0$/,
+        ],
+      },
+    },
+    {
+      fault: 'stale-lease',
+      expected: {
+        d: [/^this node's subnet is leased to this node, with its VtepMAC \[fix-stale-flannel-lease\]: no lease names \S+\nhijack: \S+ \(this node's subnet\) is leased to \S+\.240 /, /^every lease names a fleet node \[fix-stale-flannel-lease\]: orphan: \S+\.240 /],
+        a: [/^every lease names a fleet node \[fix-stale-flannel-lease\]: orphan: \S+\.240 /],
+        b: [/^every lease names a fleet node \[fix-stale-flannel-lease\]: orphan: \S+\.240 /],
+        c: [/^every lease names a fleet node \[fix-stale-flannel-lease\]: orphan: \S+\.240 /],
+      },
+    },
+    {
+      // Changing flannel.1's MAC also flushes its neighbour entries: both are found.
+      fault: 'mac-drift',
+      expected: {
+        d: [
+          /^routes, neighbours and fdb match the leases \[fix-flannel-docker-order\]: (.*\n)*neighbour 10\.100\.\d+\.0 is not /,
+          /^this node's subnet is leased to this node, with its VtepMAC \[fix-stale-flannel-lease\]: MAC drift: \S+ has VtepMAC \S+, flannel\.1 has \S+$/,
+        ],
+      },
+    },
+  ];
+
+  for (const { fault, expected } of cases) {
+    it(`${fault} on d: names the cause and its runbook, and changes nothing`, async () => {
+      await labBreak(LAB, fault, 'd');
+      expect(failingNodes(await probe())).toEqual(pairsWith('d'));
+      const a = apply(L(), RB, 'workers', ['--yes']);
+      expect(a.code).toBe(1);
+      const found = findings(a);
+      expect(Object.keys(found).sort()).toEqual(Object.keys(expected).sort());
+      for (const h of WORKERS) {
+        const want = expected[h] ?? [];
+        const got = found[h] ?? [];
+        expect(got.length, `${h}: ${got.join(' | ')}`).toBe(want.length);
+        want.forEach((re, i) => expect(got[i]).toMatch(re));
+      }
+      // Read-only: the fault is still there.
+      expect(failingNodes(await probe())).toEqual(pairsWith('d'));
+    });
+  }
+});
