@@ -16,10 +16,17 @@ export interface AuditListenerOptions {
   redact?: (text: string) => string;
   /** How long to wait for another process's append before failing (default 10 s). */
   lockTimeoutMs?: number;
+  /**
+   * Write every record at once but leave the fsync to flush(), which the caller must await before
+   * it starts each command. Default: a command's record is fsynced before the listener returns.
+   */
+  deferSync?: boolean;
 }
 
 export interface AuditListener extends RunEventListener {
   readonly file: string;
+  /** Resolves when every record so far is on disk (one fsync for everyone waiting); see deferSync. */
+  flush(): Promise<void>;
   close(): void;
 }
 
@@ -152,7 +159,7 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
     try {
       // Only a command gates what runs next, so only its record (and the run's end) waits for
       // fsync; the records in between become durable with it, with about half the fsyncs.
-      writer.append(body, { durable: event.type === 'command' || event.type === 'run-end' });
+      writer.append(body, { durable: !opts.deferSync && (event.type === 'command' || event.type === 'run-end') });
     } catch (err) {
       if (err instanceof UserError) throw err;
       throw new UserError(
@@ -171,5 +178,9 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
       throw new UserError({ message: `cannot write audit records to ${opts.file}: ${(err as Error).message}`, hint: 'the last step results of this run may be missing from it' }, 1);
     }
   };
-  return Object.assign(listener, { file: opts.file, close });
+  const flush = (): Promise<void> =>
+    writer.flush().catch((err: unknown) => {
+      throw new UserError({ message: `cannot write audit record to ${opts.file}: ${(err as Error).message}`, hint: 'stopping: nothing runs unrecorded' }, 1);
+    });
+  return Object.assign(listener, { file: opts.file, flush, close });
 }

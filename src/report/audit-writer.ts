@@ -3,9 +3,9 @@
  * line, fsync, then move the head sidecar forward. Everything is synchronous so that a record is
  * on disk before the listener returns, and so before the engine starts the next command.
  * A record appended with `durable: false` is written (so a killed process keeps it) but not
- * fsynced: the next durable append or close() makes it durable and moves the head past it.
+ * fsynced: the next durable append, flush() or close() makes it durable and moves the head past it.
  */
-import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsync, fsyncSync, mkdirSync, openSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { acquireLock } from './audit-lock.js';
 import { readTail } from './audit-lines.js';
@@ -38,6 +38,12 @@ export class AuditWriter {
   private cached?: { size: number; seq: number; hash: string };
   /** The last record written but not yet fsynced. */
   private unsynced?: AuditHead;
+  /** Records this writer has written, and how many of them an fsync has covered (seqs restart in a rotated file). */
+  private written = 0;
+  private synced = 0;
+  private headSeq = 0;
+  private inflight?: Promise<void>;
+  private failure?: Error;
 
   constructor(
     readonly file: string,
@@ -53,6 +59,7 @@ export class AuditWriter {
   }
 
   append(body: AuditBody, opts: { durable?: boolean } = {}): AuditRecord {
+    if (this.failure) throw this.failure;
     const release = acquireLock(lockPathOf(this.file), { timeoutMs: this.lockTimeoutMs });
     try {
       this.reopenIfReplaced();
@@ -71,6 +78,7 @@ export class AuditWriter {
       writeAll(this.fd, buf);
       this.cached = { size: size + buf.length, seq: record.seq, hash: record.hash };
       this.unsynced = { seq: record.seq, hash: record.hash, time: record.time };
+      this.written++;
       if (opts.durable !== false) this.sync();
       return record;
     } finally {
@@ -78,28 +86,86 @@ export class AuditWriter {
     }
   }
 
+  /**
+   * Resolves once every record written so far is fsynced, without blocking the event loop: one
+   * fsync (on the thread pool) covers the records of every caller that waits meanwhile.
+   */
+  async flush(): Promise<void> {
+    const target = this.written;
+    while (this.synced < target) {
+      if (this.failure) throw this.failure;
+      if (!this.inflight) this.inflight = this.syncInBackground();
+      await this.inflight;
+    }
+    if (this.failure) throw this.failure;
+  }
+
   close(): void {
-    if (this.fd < 0) return;
-    try {
-      if (this.unsynced) this.sync();
-    } finally {
-      closeSync(this.fd);
+    if (this.failure) {
+      if (this.fd >= 0 && !this.inflight) closeSync(this.fd);
       this.fd = -1;
+      throw this.failure;
+    }
+    if (this.fd < 0) return;
+    const fd = this.fd;
+    this.fd = -1;
+    try {
+      if (this.unsynced) {
+        fsyncSync(fd);
+        this.moveHead();
+      }
+    } finally {
+      // A background fsync still holds the descriptor: close it when that one is done.
+      if (this.inflight) void this.inflight.finally(() => closeSync(fd));
+      else closeSync(fd);
     }
   }
 
-  /** fsync covers every record written before it, then the head may name the last of them. */
-  private sync(): void {
-    fsyncSync(this.fd);
+  private syncInBackground(): Promise<void> {
+    const fd = this.fd;
+    const upTo = this.written;
+    const ino = this.ino;
     const head = this.unsynced;
     this.unsynced = undefined;
-    if (!head) return;
+    return new Promise<void>((resolve) => {
+      fsync(fd, (err) => {
+        this.inflight = undefined;
+        if (err) {
+          // Sticky: records after a failed fsync may never reach the disk, so nothing more is appended.
+          this.failure = err;
+        } else {
+          this.synced = Math.max(this.synced, upTo);
+          // After a rotation the head file belongs to the new log: an old head would claim a truncation.
+          if (head && ino === this.ino) this.writeHeadQuietly(head);
+        }
+        resolve();
+      });
+    });
+  }
+
+  private moveHead(): void {
+    const head = this.unsynced;
+    this.unsynced = undefined;
+    if (head) this.writeHeadQuietly(head);
+  }
+
+  /** Never moves the head back (a background fsync may finish after a newer synchronous one). */
+  private writeHeadQuietly(head: AuditHead): void {
+    if (head.seq <= this.headSeq) return;
+    this.headSeq = head.seq;
     try {
       this.writeHead(head);
     } catch {
       // The record is already durable; a head that lags only weakens the truncation check,
       // which verify reports, so it must not fail the command that was just recorded.
     }
+  }
+
+  /** fsync covers every record written before it, then the head may name the last of them. */
+  private sync(): void {
+    fsyncSync(this.fd);
+    this.synced = this.written;
+    this.moveHead();
   }
 
   /** Someone moved the file away (rotation): start writing to the file at the path again. */
@@ -112,9 +178,13 @@ export class AuditWriter {
     }
     if (ino === this.ino) return;
     // Records written to the old file become durable there; the head now follows the new file.
-    if (this.unsynced) fsyncSync(this.fd);
+    const old = this.fd;
+    if (this.unsynced) fsyncSync(old);
     this.unsynced = undefined;
-    closeSync(this.fd);
+    this.synced = this.written;
+    this.headSeq = 0;
+    if (this.inflight) void this.inflight.finally(() => closeSync(old));
+    else closeSync(old);
     const existed = ino !== undefined;
     this.fd = openSync(this.file, 'a+', 0o600);
     this.ino = fstatSync(this.fd).ino;

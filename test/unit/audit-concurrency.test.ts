@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -12,15 +12,26 @@ import { syntheticRun } from './audit-fixtures.js';
 // Children load the compiled listener (global setup builds dist/), as the real CLI would.
 const listenerUrl = pathToFileURL(resolve('dist/report/audit-listener.js')).href;
 
-/** A child that appends `n` command records for its run as fast as it can. */
-function writerScript(file: string, runId: string, n: number): string {
+/**
+ * A child that appends `n` command records for its run as fast as it can; with `together`, it
+ * first says it is ready and waits for the go file, so that two children really overlap.
+ */
+function writerScript(file: string, runId: string, n: number, together = false): string {
+  const barrier = together
+    ? `import { existsSync, writeFileSync } from 'node:fs';
+    writeFileSync(${JSON.stringify(`${file}.ready-${runId}`)}, '');
+    while (!existsSync(${JSON.stringify(`${file}.go`)})) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);`
+    : '';
   return `
+    ${barrier}
     import { createAuditListener } from ${JSON.stringify(listenerUrl)};
     const l = createAuditListener({ file: ${JSON.stringify(file)}, operator: ${JSON.stringify(runId)} });
     const time = new Date().toISOString();
     const runId = ${JSON.stringify(runId)};
     l({ type: 'run-start', time, runId, runbook: 'rb', runbookFile: 'rb.yaml', runbookHash: 'x', operator: runId, mode: 'apply', hosts: ['h'], steps: ['s'] });
     for (let i = 0; i < ${n}; i++) {
+      // Commands take time: the lock is free between a run's records, as in a real run.
+      ${together ? 'Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);' : ''}
       l({ type: 'command', time, runId, host: 'h' + i, step: 's', phase: 'check', command: 'echo ' + 'x'.repeat(i % 500), outcome: 'exit', exitCode: 0, durationMs: 1, output: { tail: 'ok', digest: 'd', truncated: false } });
     }
     l({ type: 'run-end', time, runId, exitCode: 0, aborted: false, summary: {}, durationMs: 1 });
@@ -48,7 +59,10 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 describe('concurrent appends', () => {
   it('two processes appending at once keep whole lines and one valid chain', async () => {
     const n = 300;
-    const results = await Promise.all([runChild(writerScript(file, 'op-a', n)), runChild(writerScript(file, 'op-b', n))]);
+    const children = Promise.all([runChild(writerScript(file, 'op-a', n, true)), runChild(writerScript(file, 'op-b', n, true))]);
+    while (!existsSync(`${file}.ready-op-a`) || !existsSync(`${file}.ready-op-b`)) await new Promise((r) => setTimeout(r, 5));
+    writeFileSync(`${file}.go`, '');
+    const results = await children;
     expect(results).toEqual([{ code: 0, stderr: '' }, { code: 0, stderr: '' }]);
     const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
     expect(lines).toHaveLength(2 * (n + 2));

@@ -28,13 +28,35 @@ import {
   type CommandRenderer,
 } from '../../engine/index.js';
 import { createTransport, targetFromHost } from '../../transport/index.js';
+import type { Connection } from '../../transport/types.js';
 import { createJsonListener } from '../../report/json.js';
 import { createRecapCollector, renderRecap } from '../../report/recap.js';
-import { createAuditListener } from '../../report/audit-listener.js';
+import { createAuditListener, type AuditListener } from '../../report/audit-listener.js';
 import { resolveAuditPath } from '../../report/audit-path.js';
 import type { ApplyOptions } from './apply.js';
 import { fleetRenderer, rolloutFor, selectTargets } from './apply-fleet.js';
 import { ExitCode } from '../exit-codes.js';
+
+/**
+ * Every command's audit record is on disk before the host's next command starts. Waiting for that
+ * here, before each exec, lets one fsync cover the records of every host that waits meanwhile,
+ * where an fsync inside the listener would stall all hosts once per record.
+ */
+function afterAuditFlush(conn: Connection, audit: AuditListener, control: RunControl): Connection {
+  return {
+    host: conn.host,
+    async exec(command, options) {
+      try {
+        await audit.flush();
+      } catch (err) {
+        control.stop((err as Error).message, { byOperator: false });
+        throw err;
+      }
+      return conn.exec(command, options);
+    },
+    close: () => conn.close(),
+  };
+}
 
 /** Restores the terminal whatever happened: a prompt killed mid-keypress must not leave raw mode on. */
 /** Who approved: the sudo caller, else the login name (a bare tmux or cron job may have no $USER). */
@@ -98,8 +120,9 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   const control = new RunControl();
   const recap = createRecapCollector();
   bus.on(recap.listener);
-  // Every command, dry-run checks included, leaves a record before the host's next command starts.
-  const audit = createAuditListener({ file: resolveAuditPath(opts.auditFile), operator, redact });
+  // Every command, dry-run checks included, leaves a record before the host's next command starts
+  // (its fsync is awaited in afterAuditFlush).
+  const audit = createAuditListener({ file: resolveAuditPath(opts.auditFile), operator, redact, deferSync: true });
   bus.on(audit);
 
   let gate: ApprovalGate | undefined = mode === 'apply' ? autoApprove(operator) : undefined;
@@ -171,7 +194,7 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
       fleet: fleet.bindings(inventory),
       // Another operator's apply on the same host refuses this one there (exit 4), naming the holder.
       hostLock: { waitMs: 0 },
-      connect: (host) => transport.connect(targetFromHost(host, opts.become ? { become: true } : {})),
+      connect: async (host) => afterAuditFlush(await transport.connect(targetFromHost(host, opts.become ? { become: true } : {})), audit, control),
     });
     await liveDone.catch(() => undefined);
     if (!opts.json) process.stdout.write(renderRecap(recap.state));
