@@ -13,6 +13,7 @@ import type { StepStatus } from './events.js';
 import { notification, notifiers, runNotifiedHandler } from './handlers.js';
 import { reportStepResult, runStep, type Connect, type FleetHooks, type HostOutcome, type HostRunContext, type StepOutcome } from './host-run.js';
 import { OnceSteps, onceHostNames } from './once.js';
+import { sharedConnections } from './fleet-connections.js';
 import { planStep, type HostPlan, type Plan, type PlannedStep } from './plan.js';
 import { Registry, registeredValue, type RegisteredValues } from './registry.js';
 import type { StepDeps } from './registry-refs.js';
@@ -34,6 +35,8 @@ export class Fleet implements FleetHooks {
   private readonly once: OnceSteps;
   private readonly notifiedBy: Map<string, string[]>;
   private readonly onSets = new Map<string, Set<string>>();
+  /** Targets and once steps must connect through this (one reference-counted connection per host). */
+  readonly connect: Connect;
 
   constructor(
     private readonly plan: Plan,
@@ -41,8 +44,9 @@ export class Fleet implements FleetHooks {
     connect: Connect,
   ) {
     const targets = plan.hosts.map((h) => h.host.name);
+    this.connect = sharedConnections(connect);
     this.barrier = new StepBarrier(targets);
-    this.once = new OnceSteps(new Set(targets), connect, (p) => bindings.select(p));
+    this.once = new OnceSteps(new Set(targets), this.connect, (p) => bindings.select(p));
     this.notifiedBy = notifiers(plan.runbook.steps);
   }
 

@@ -93,7 +93,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
   try {
     hosts = await strategy.run(
       plan.hosts,
-      (hp, idle) => runHost(hp, opts.connect, idle ? { ...ctx, idle } : ctx).finally(() => fleet?.barrier.finished(hp.host.name)),
+      (hp, idle) => runHost(hp, fleet?.connect ?? opts.connect, idle ? { ...ctx, idle } : ctx).finally(() => fleet?.barrier.finished(hp.host.name)),
       control,
       fleet ? { admit: (names) => fleet.barrier.admit(names) } : {},
     );
