@@ -4,7 +4,9 @@
  * lives exactly as long as that channel's shell: released on purpose by closing the channel, and
  * released by itself when the controller dies (the connection drops, sshd closes the pipes, the
  * shell's next heartbeat write fails and it exits). /run is a tmpfs, so a reboot clears it too.
- * It costs one channel per host, not a connection.
+ * It costs one channel per host, not a connection, plus one short command to release it: OpenSSH
+ * refuses channel signals for root logins ("session signalling requires privilege separation"),
+ * so closing the channel alone would leave the lock to the next heartbeat, after this run ends.
  */
 import { hostname } from 'node:os';
 import type { Connection, ExecResult } from '../transport/types.js';
@@ -49,7 +51,7 @@ export function lockCommand(info: string, waitMs: number, file = HOST_LOCK_FILE)
     `exec 9>>${f}`,
     `flock ${wait} 9 || { cat ${f}; exit ${EXIT_BUSY}; }`,
     `printf '%s\\n' ${shellQuote(info)} > ${f}`,
-    `echo ${HELD}`,
+    `echo ${HELD} $$`,
     `while sleep ${HEARTBEAT_S} 9>&-; do printf . || exit 0; done`,
   ].join('\n');
 }
@@ -72,15 +74,17 @@ export async function acquireHostLock(conn: Connection, opts: HostLockOptions & 
     maxOutputBytes: 4096,
     onStdout: (chunk) => {
       if (seen.length < 4096) seen += chunk.toString('utf8');
-      if (seen.includes(HELD)) onHeld();
+      if (new RegExp(`${HELD} \\d+\\n`).test(seen)) onHeld();
     },
   });
   const first = await Promise.race([heldSignal, running]);
   if (first === 'held') {
+    const pid = new RegExp(`${HELD} (\\d+)`).exec(seen)?.[1];
     return {
       held: {
         async release() {
           opts.signal?.removeEventListener('abort', abortWith);
+          if (pid) await conn.exec(`kill ${pid}`, { timeoutMs: 5000 }).catch(() => undefined);
           release.abort();
           await running;
         },
