@@ -1,0 +1,93 @@
+/**
+ * The host lock (src/engine/host-lock.ts) with real flock(1) and real processes through the local
+ * transport: refuse naming the holder, release, a holder that dies, and a lock file whose content
+ * is hostile (another user wrote escape sequences into it). The SSH path is tested on the lab
+ * (test/lab/faults-apply.test.ts).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { acquireHostLock, lockCommand } from '../../src/engine/host-lock.js';
+import { exitCodeFor } from '../../src/engine/summary.js';
+import { ExitCode } from '../../src/cli/exit-codes.js';
+import { LocalConnection } from '../../src/transport/local-transport.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'rbf-lock-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const conn = new LocalConnection('local');
+
+const isFree = (file: string): boolean => {
+  try {
+    execFileSync('flock', ['-n', file, 'true']);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('host lock', () => {
+  it('the second run is refused with the holder named; after release the lock is free at once', async () => {
+    const file = join(dir, 'a.lock');
+    const first = await acquireHostLock(conn, { operator: 'alice', runId: 'RUN-A', waitMs: 0, file, pid: 4242, controller: 'ctl1' });
+    expect('held' in first).toBe(true);
+    expect(isFree(file)).toBe(false);
+    const second = await acquireHostLock(conn, { operator: 'bob', runId: 'RUN-B', waitMs: 0, file });
+    expect('refused' in second && second.refused).toMatch(/^locked by alice \(pid 4242 on ctl1, run RUN-A, since \d{4}-\d\d-\d\dT[\d:.]+Z\): another runbook apply/);
+    if ('held' in first) await first.held.release();
+    expect(isFree(file)).toBe(true);
+  });
+
+  it('a bounded wait gets the lock once the holder releases it', async () => {
+    const file = join(dir, 'b.lock');
+    const first = await acquireHostLock(conn, { operator: 'alice', runId: 'A', waitMs: 0, file });
+    const waiting = acquireHostLock(conn, { operator: 'bob', runId: 'B', waitMs: 5000, file });
+    setTimeout(() => void ('held' in first && first.held.release()), 300);
+    const second = await waiting;
+    expect('held' in second).toBe(true);
+    if ('held' in second) await second.held.release();
+  });
+
+  it('a holder that dies releases the lock by itself', async () => {
+    const file = join(dir, 'c.lock');
+    const got = await acquireHostLock(conn, { operator: 'alice', runId: 'A', waitMs: 0, file });
+    expect('held' in got).toBe(true);
+    // Kill the lock shell from outside, as a crashed controller's vanished session would end it.
+    execFileSync('pkill', ['-KILL', '-f', `exec 9>>${file}`]);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(isFree(file)).toBe(true);
+    if ('held' in got) await got.held.release();
+  });
+
+  it('a hostile lock file cannot repaint the terminal through the refusal message', async () => {
+    const file = join(dir, 'd.lock');
+    const first = await acquireHostLock(conn, { operator: 'alice', runId: 'A', waitMs: 0, file });
+    writeFileSync(file, `\x1b[2J\x1b]0;PWNED\x07evil\nApply fix on host? (y/n) \u202e`);
+    const second = await acquireHostLock(conn, { operator: 'bob', runId: 'B', waitMs: 0, file });
+    expect('refused' in second).toBe(true);
+    if ('refused' in second) {
+      // eslint-disable-next-line no-control-regex -- checking for control characters is the point
+      expect(second.refused).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/);
+      expect(second.refused).toContain('^[[2J^[]0;PWNED^Gevil | Apply fix on host?');
+    }
+    writeFileSync(file, 'x'.repeat(100_000));
+    const third = await acquireHostLock(conn, { operator: 'bob', runId: 'B', waitMs: 0, file });
+    expect('refused' in third && third.refused.length).toBeLessThanOrEqual(400);
+    if ('held' in first) await first.held.release();
+  });
+
+  it('the holder line is one shell word whatever the operator name holds', () => {
+    const cmd = lockCommand(`it's $(reboot) \`x\``, 0, '/run/runbook.lock');
+    expect(cmd).toContain(`printf '%s\\n' 'it'\\''s $(reboot) \`x\`' > /run/runbook.lock`);
+  });
+
+  it('exit code 4 when a host was locked and nothing else broke; 1 when something else failed too', () => {
+    const locked = { host: 'a', reachable: true, locked: 'locked by alice', steps: [{ step: 's', status: 'failed' as const }] };
+    const fine = { host: 'b', reachable: true, steps: [{ step: 's', status: 'fixed' as const }] };
+    const broken = { host: 'c', reachable: false, steps: [{ step: 's', status: 'unreachable' as const }] };
+    expect(exitCodeFor([locked, fine], { mode: 'apply', aborted: false })).toBe(ExitCode.LOCKED);
+    expect(exitCodeFor([locked, broken], { mode: 'apply', aborted: false })).toBe(ExitCode.FAILED);
+    expect(exitCodeFor([locked], { mode: 'apply', aborted: true })).toBe(ExitCode.ABORTED);
+  });
+});
