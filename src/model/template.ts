@@ -110,7 +110,8 @@ export function buildTemplateContext(o: BuildContextOptions): TemplateContext {
     layer(o.host.vars, (k) => s.has(k));
   }
   if (o.registered) layer(o.registered, () => false);
-  if (o.cliVars) layer(o.cliVars, () => false);
+  // Overriding a secret from the command line keeps it secret: the name, not the source, decides.
+  if (o.cliVars) layer(o.cliVars, (k) => secretNames.has(k));
   return {
     vars,
     secretNames,

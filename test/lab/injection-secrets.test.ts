@@ -75,11 +75,8 @@ describe('a secret var appears nowhere but on the host', () => {
     expect(r.stderr).toMatch(/RBF_TOKEN/);
   });
 
-  // KNOWN LEAK (reported to the model owner): buildTemplateContext layers --var values as
-  // non-secret, so `--var token=...` for a var the runbook declares secret is printed and
-  // audited in clear. it.fails keeps this visible: it starts failing once the leak is fixed,
-  // and then becomes a plain `it`.
-  it.fails('a --var override of a secret var stays masked', async () => {
+  // A --var override of a var the runbook declares secret stays secret.
+  it('a --var override of a secret var stays masked', async () => {
     const audit = join(fleet.dir, 'override-audit.jsonl');
     const r = await runCli(fleet, applyArgs(fleet, 'rbf-secret', ['--dry-run', '--json', '--var', `token=${TOKEN}`]), { env: { RBF_TOKEN: TOKEN, RUNBOOK_AUDIT_FILE: audit } });
     expect(r.stdout).toContain('"type":"run-end"');

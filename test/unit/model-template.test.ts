@@ -128,6 +128,14 @@ describe('template context', () => {
     expect(r.display).toBe('login ******** ******** d');
   });
 
+  it('a --var override of a secret var stays secret', () => {
+    const ctx = buildTemplateContext({ runbook: rb, inventory: inv, host: d, cliVars: { token: 'cli-tok3n', level: 'cli' } });
+    const r = renderCommand('login {{ token }} {{ level }}', ctx);
+    expect(r.command).toBe('login cli-tok3n cli');
+    expect(r.display).toBe('login ******** cli');
+    expect(createRedactor(contextSecrets(ctx))('echoed cli-tok3n')).toBe('echoed ********');
+  });
+
   it('redacts secret values, raw or shell-quoted, in host output', () => {
     const redact = createRedactor(contextSecrets(buildTemplateContext({ runbook: rb, inventory: inv, host: d })));
     expect(redact(`echo 'tok$(x)en' then tok$(x)en and hunter2pw.`)).toBe('echo ******** then ******** and ********.');
