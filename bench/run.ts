@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { breakForwarding, fleetDown, fleetReuse, fleetUp, heal, renderSteps, unhealthy, type Fleet } from './fleet.js';
 import { measure, summarize } from './measure.js';
 import { renderMarkdown, type BenchResults, type Sample, type WorkloadId } from './report.js';
-import { runTool, TOOLS, type Job, type ToolName } from './tools.js';
+import { RUNBOOK_BIN, runTool, TOOLS, type Job, type ToolName } from './tools.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 
@@ -70,9 +70,9 @@ async function startup(): Promise<BenchResults['startup']> {
     for (let i = 0; i < 7; i++) xs.push((await measure(process.execPath, args)).wallS);
     return xs;
   };
-  const help = await runs([join(REPO, 'bin/runbook.js'), '--help']);
+  const help = await runs([RUNBOOK_BIN, '--help']);
   const node = await runs(['-e', '0']);
-  const rss = (await measure(process.execPath, [join(REPO, 'bin/runbook.js'), '--help'])).rssMB;
+  const rss = (await measure(process.execPath, [RUNBOOK_BIN, '--help'])).rssMB;
   return { runbookHelpS: summarize(help), nodeBareS: summarize(node), runbookHelpRssMB: rss };
 }
 

@@ -42,6 +42,13 @@ export interface ToolResult {
 }
 
 const REPO = resolve(import.meta.dirname, '..');
+/**
+ * scripts/bench.sh builds runbook and the floor into a private directory, so that another engineer
+ * rebuilding dist/ during a run cannot change (or break) what is being measured.
+ */
+const BUILD = process.env.RUNBOOK_BENCH_BUILD ?? REPO;
+export const RUNBOOK_BIN = join(BUILD, 'bin/runbook.js');
+const FLOOR_JS = join(BUILD, 'dist/bench/floor.js');
 const tail = (s: string, n = 300): string => s.trim().slice(-n).replace(/\s+/g, ' ');
 
 function single(m: Measured, ok: boolean, error?: string): ToolResult {
@@ -50,7 +57,7 @@ function single(m: Measured, ok: boolean, error?: string): ToolResult {
 
 async function runbook(job: Job): Promise<ToolResult> {
   const args = [
-    join(REPO, 'bin/runbook.js'), 'apply', job.runbook, '--hosts', job.hosts.map((h) => h.name).join(','), '-i', job.inventory,
+    RUNBOOK_BIN, 'apply', job.runbook, '--hosts', job.hosts.map((h) => h.name).join(','), '-i', job.inventory,
     '--json', '--audit-file', job.auditFile, job.mode === 'check' ? '--dry-run' : '--yes',
     ...(job.runbookForks ? ['--forks', String(job.runbookForks)] : []),
   ];
@@ -63,7 +70,7 @@ async function floor(job: Job): Promise<ToolResult> {
   const spec: FloorSpec = { mode: job.mode, steps: job.steps, hosts: job.hosts, user: 'root', identityFile: job.identityFile, knownHostsFile: job.knownHostsFile };
   const file = join(job.dir, 'floor.json');
   writeFileSync(file, JSON.stringify(spec));
-  const m = await measure(process.execPath, [join(REPO, 'dist/bench/floor.js'), file]);
+  const m = await measure(process.execPath, [FLOOR_JS, file]);
   return single(m, m.code === 0);
 }
 

@@ -23,12 +23,24 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 
 [ -d node_modules ] || npm ci --no-audit --no-fund
-npx tsc -p tsconfig.build.json
-npx tsc -p bench/tsconfig.json
+
+# A private build of this working tree (runbook and the floor): other engineers rebuilding dist/
+# during a run cannot change what is measured. A type error elsewhere in the tree is reported, and
+# what tsc emitted is measured.
+build=$(mktemp -d /tmp/rb-bench-build.XXXXXX)
+npx tsc -p tsconfig.build.json --outDir "$build/dist" || echo "bench: tsc reported errors (above); benchmarking what it emitted" >&2
+npx tsc -p bench/tsconfig.json --outDir "$build/dist/bench"
+mkdir -p "$build/bin"
+cp bin/runbook.js "$build/bin/"
+cp package.json "$build/"
+ln -s "$PWD/runbooks" "$PWD/schemas" "$PWD/node_modules" "$build/"
+export RUNBOOK_BENCH_BUILD="$build"
 
 keep=0
 for a in "$@"; do [ "$a" = --keep-lab ] && keep=1; done
-if [ "$keep" = 0 ]; then
-  trap 'node bin/runbook.js lab down --name bench >/dev/null 2>&1 || true' EXIT
-fi
+cleanup() {
+  [ "$keep" = 1 ] || node "$build/bin/runbook.js" lab down --name bench >/dev/null 2>&1 || true
+  rm -rf "$build"
+}
+trap cleanup EXIT
 npx tsx bench/run.ts "$@"
