@@ -48,9 +48,11 @@ export function lockCommand(info: string, waitMs: number, file = HOST_LOCK_FILE)
   const wait = waitMs > 0 ? `-w ${Math.ceil(waitMs / 1000)}` : '-n';
   return [
     `command -v flock >/dev/null 2>&1 || { echo 'flock(1) is not installed' >&2; exit ${EXIT_NO_FLOCK}; }`,
-    `exec 9>>${f}`,
+    // A user who cannot write the lock file may still lock it read-only (flock needs no write access).
+    // (Tested first: a failed redirection on `exec` ends a POSIX shell.)
+    `if [ -w ${f} ] || { [ ! -e ${f} ] && [ -w ${shellQuote(file.replace(/\/[^/]*$/, '') || '/')} ]; }; then exec 9>>${f}; else exec 9<${f}; fi`,
     `flock ${wait} 9 || { cat ${f}; exit ${EXIT_BUSY}; }`,
-    `printf '%s\\n' ${shellQuote(info)} > ${f}`,
+    `printf '%s\\n' ${shellQuote(info)} 2>/dev/null > ${f} || true`,
     `echo ${HELD} $$`,
     `while sleep ${HEARTBEAT_S} 9>&-; do printf . || exit 0; done`,
   ].join('\n');
@@ -61,7 +63,10 @@ export function holderInfo(operator: string, runId: string, opts: Pick<HostLockO
 }
 
 /** Takes the host's lock, or says who holds it. Never throws for a host problem. */
-export async function acquireHostLock(conn: Connection, opts: HostLockOptions & { operator: string; runId: string; signal?: AbortSignal }): Promise<LockAttempt> {
+export async function acquireHostLock(
+  conn: Connection,
+  opts: HostLockOptions & { operator: string; runId: string; signal?: AbortSignal; become?: boolean },
+): Promise<LockAttempt> {
   const command = lockCommand(holderInfo(opts.operator, opts.runId, opts), opts.waitMs, opts.file);
   const release = new AbortController();
   const abortWith = (): void => release.abort();
@@ -71,6 +76,7 @@ export async function acquireHostLock(conn: Connection, opts: HostLockOptions & 
   const heldSignal = new Promise<'held'>((resolve) => (onHeld = () => resolve('held')));
   const running = conn.exec(command, {
     signal: release.signal,
+    become: opts.become ?? false,
     maxOutputBytes: 4096,
     onStdout: (chunk) => {
       if (seen.length < 4096) seen += chunk.toString('utf8');
@@ -84,7 +90,7 @@ export async function acquireHostLock(conn: Connection, opts: HostLockOptions & 
       held: {
         async release() {
           opts.signal?.removeEventListener('abort', abortWith);
-          if (pid) await conn.exec(`kill ${pid}`, { timeoutMs: 5000 }).catch(() => undefined);
+          if (pid) await conn.exec(`kill ${pid}`, { timeoutMs: 5000, become: opts.become ?? false }).catch(() => undefined);
           release.abort();
           await running;
         },
@@ -109,7 +115,9 @@ export async function acquireHostLock(conn: Connection, opts: HostLockOptions & 
  */
 export async function lockHost(conn: Connection, hp: HostPlan, ctx: HostRunContext, opts: HostLockOptions & { operator: string }): Promise<HeldLock | HostOutcome> {
   const host = hp.host.name;
-  const got = await acquireHostLock(conn, { ...opts, runId: ctx.runId, signal: ctx.control.signal });
+  // A run that needs root on this host (become) takes the lock as root too.
+  const become = hp.steps.some((ps) => ps.become);
+  const got = await acquireHostLock(conn, { ...opts, runId: ctx.runId, signal: ctx.control.signal, become });
   if ('held' in got) return got.held;
   const first = hp.steps[0];
   if (first) {

@@ -3,7 +3,8 @@
  * real kernel). Each scenario injects one fault on one worker (or the controller) and checks the
  * others are unaffected, the faulty host's outcome is the honest one, and the audit chain still
  * verifies with no record lost (every command event printed on --json has its audit record: the
- * audit listener writes and fsyncs before the JSON listener prints). Host state is read straight
+ * audit listener writes each record before the JSON listener prints the event, and apply waits
+ * for the fsync before the host's next command). Host state is read straight
  * from the node's namespace (labExec), never from runbook.
  * The `faults:` lines it logs are the figures in docs/reliability.md.
  */

@@ -4,8 +4,8 @@
  * is hostile (another user wrote escape sequences into it). The SSH path is tested on the lab
  * (test/lab/faults-apply.test.ts).
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -77,9 +77,26 @@ describe('host lock', () => {
     if ('held' in first) await first.held.release();
   });
 
+  it('a user who cannot write the lock file still takes it (flock on a read-only descriptor)', async () => {
+    chmodSync(dir, 0o755);
+    const file = join(dir, 'ro.lock');
+    writeFileSync(file, '', { mode: 0o644 });
+    const p = spawn('runuser', ['-u', 'nobody', '--', 'sh', '-c', lockCommand('nobody', 0, file)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        p.stdout.on('data', (b: Buffer) => (out += b.toString()) && /RUNBOOK-LOCK-HELD \d+/.test(out) && resolve());
+        p.on('close', (code) => reject(new Error(`lock shell exited ${code}`)));
+      });
+      expect(isFree(file)).toBe(false);
+    } finally {
+      p.kill('SIGKILL');
+    }
+  });
+
   it('the holder line is one shell word whatever the operator name holds', () => {
     const cmd = lockCommand(`it's $(reboot) \`x\``, 0, '/run/runbook.lock');
-    expect(cmd).toContain(`printf '%s\\n' 'it'\\''s $(reboot) \`x\`' > /run/runbook.lock`);
+    expect(cmd).toContain(`printf '%s\\n' 'it'\\''s $(reboot) \`x\`' 2>/dev/null > /run/runbook.lock`);
   });
 
   it('exit code 4 when a host was locked and nothing else broke; 1 when something else failed too', () => {
