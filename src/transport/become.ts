@@ -1,85 +1,131 @@
 /**
- * `become`: run a command as root through sudo.
+ * How a command is sent to a host: optionally through sudo (`become`), and always with a start
+ * marker that reports the pid of the process running it, so a timeout or abort can kill it.
  *
- * Without a password: `sudo -n` (never prompts; fails at once if a password is needed).
+ * Why the pid: closing an exec channel does not stop the remote process (sshd only detaches it),
+ * and the SSH "signal" request does not work for us: ssh2 silently drops it once stdin is closed,
+ * OpenSSH refuses it for root logins ("session signalling requires privilege separation"), and
+ * for sudo commands it runs as the login user, who cannot signal root's processes.
+ *
+ * become without a password: `sudo -n` (never prompts; fails at once if a password is needed).
  * With a password: sudo reads it from stdin (`-S`), never from argv, so it cannot show up in `ps`
  * on the host or in our logs. The password is written only when sudo actually prompts, recognised
  * by a per-command random prompt string; otherwise (NOPASSWD, cached credentials) it would land
- * on the command's stdin. The wrapped shell prints a second marker when it starts, so we know when
- * sudo is done and the caller's own stdin may follow. Both markers are removed from stderr.
+ * on the command's stdin. The start marker also tells us when sudo is done and the caller's own
+ * stdin may follow. Both markers are removed from stderr.
  */
 import { randomBytes } from 'node:crypto';
 import { shellQuote } from './shell-quote.js';
 
-export interface BecomePlan {
+export interface CommandPlan {
   command: string;
-  /** Present when a password may be asked: feeds stdin and filters stderr. */
-  feeder?: SudoFeeder;
+  /** Filters the markers out of stderr, answers sudo's prompt, learns the pid. */
+  watcher: StartWatcher;
 }
 
-export function planBecome(command: string, becomePassword: string | undefined): BecomePlan {
-  if (becomePassword === undefined) {
-    return { command: `sudo -n -- /bin/sh -c ${shellQuote(command)}` };
-  }
+/**
+ * Without become the marker is printed by the login shell itself, which then runs the command:
+ * no extra process or exec. sshd made that shell a session and process group leader, so its pid
+ * is the group to kill. Under sudo, a /bin/sh prints the marker and execs the command's shell.
+ */
+export function planCommand(command: string, become: boolean, becomePassword: string | undefined): CommandPlan {
   const nonce = randomBytes(8).toString('hex');
+  const started = `[runbook-started-${nonce}:`;
+  const mark = `printf '%s%s]' ${shellQuote(started)} "$$" >&2`;
+  if (!become) return { command: `${mark}\n${command}`, watcher: new StartWatcher(started) };
+  const inner = `${mark}; exec /bin/sh -c ${shellQuote(command)}`;
+  if (becomePassword === undefined) {
+    return { command: `sudo -n -- /bin/sh -c ${shellQuote(inner)}`, watcher: new StartWatcher(started) };
+  }
   const prompt = `[runbook-sudo-${nonce}]`;
-  const started = `[runbook-started-${nonce}]`;
-  const inner = `printf '%s' ${shellQuote(started)} >&2; exec /bin/sh -c ${shellQuote(command)}`;
   return {
     command: `sudo -S -p ${shellQuote(prompt)} -- /bin/sh -c ${shellQuote(inner)}`,
-    feeder: new SudoFeeder(prompt, started, becomePassword),
+    watcher: new StartWatcher(started, { prompt, password: becomePassword }),
   };
 }
 
+/**
+ * POSIX sh, builtins only (dash's kill knows no `--`): SIGKILL the process group of `pid` (the
+ * command's, or the sshd session's when sudo runs without a pty: then sudo and the login shell go
+ * with it). The group is field 5 of /proc/<pid>/stat, after the parenthesised name. A pid that is
+ * gone has nothing left to kill; without /proc, the pid alone is killed.
+ */
+export function killCommand(pid: number): string {
+  return [
+    `if [ -r /proc/${pid}/stat ]; then read -r s < /proc/${pid}/stat || exit 0; s=\${s##*) }; set -- $s; [ "$3" -gt 1 ] && kill -9 -"$3"`,
+    `elif [ ! -d /proc/self ]; then kill -9 ${pid}; fi`,
+  ].join('\n');
+}
+
 /** Watches stderr until the command starts; answers sudo's prompt once. */
-export class SudoFeeder {
+export class StartWatcher {
   private pending = '';
   private answered = false;
-  started = false;
+  /** The pid that printed the start marker, once it has. */
+  pid: number | undefined;
+  private readonly waiters: ((pid: number) => void)[] = [];
 
   constructor(
-    private readonly prompt: string,
     private readonly startedMarker: string,
-    private readonly password: string,
+    private readonly sudo?: { prompt: string; password: string },
   ) {}
+
+  /** Stdin must wait for the start marker: until then it belongs to sudo. */
+  get holdsInput(): boolean {
+    return this.sudo !== undefined;
+  }
+
+  /** The password has been sent, so the command may start any moment (or has started). */
+  get mayStart(): boolean {
+    return this.sudo === undefined || this.answered || this.pid !== undefined;
+  }
+
+  /** Resolves with the pid when the command reports its start (never, if it does not). */
+  started(): Promise<number> {
+    return this.pid !== undefined ? Promise.resolve(this.pid) : new Promise((resolve) => this.waiters.push(resolve));
+  }
 
   /**
    * Feed a stderr chunk. Returns the part of it that belongs to the real stderr, and calls
    * `write` with the password when sudo prompts, `onStart` when the command runs.
    */
   filter(chunk: Buffer, write: (s: string) => void, onStart: () => void, giveUp: () => void): Buffer {
-    if (this.started) return chunk;
+    if (this.pid !== undefined) return chunk;
     this.pending += chunk.toString('latin1');
     let idx: number;
-    while ((idx = this.pending.indexOf(this.prompt)) !== -1) {
-      this.pending = this.pending.slice(0, idx) + this.pending.slice(idx + this.prompt.length);
+    const prompt = this.sudo?.prompt;
+    while (prompt !== undefined && (idx = this.pending.indexOf(prompt)) !== -1) {
+      this.pending = this.pending.slice(0, idx) + this.pending.slice(idx + prompt.length);
       if (this.answered) {
         // Wrong password: sudo asks again. Don't loop; closing stdin makes sudo fail.
         giveUp();
       } else {
         this.answered = true;
-        write(`${this.password}\n`);
+        write(`${this.sudo!.password}\n`);
       }
     }
     idx = this.pending.indexOf(this.startedMarker);
-    if (idx === -1) {
+    const end = idx === -1 ? -1 : this.pending.indexOf(']', idx + this.startedMarker.length);
+    if (end === -1) {
       // Keep a possible partial marker back; release the rest (sudo's own messages).
-      const keep = Math.max(this.prompt.length, this.startedMarker.length);
-      if (this.pending.length <= keep) return Buffer.alloc(0);
-      const out = this.pending.slice(0, this.pending.length - keep);
-      this.pending = this.pending.slice(this.pending.length - keep);
+      const keep = Math.max(prompt?.length ?? 0, this.startedMarker.length + 12);
+      const from = idx !== -1 ? idx : Math.max(0, this.pending.length - keep);
+      const out = this.pending.slice(0, from);
+      this.pending = this.pending.slice(from);
       return Buffer.from(out, 'latin1');
     }
-    this.started = true;
-    const out = this.pending.slice(0, idx) + this.pending.slice(idx + this.startedMarker.length);
+    const pid = Number(this.pending.slice(idx + this.startedMarker.length, end));
+    const out = this.pending.slice(0, idx) + this.pending.slice(end + 1);
     this.pending = '';
+    this.pid = pid;
+    for (const w of this.waiters.splice(0)) w(pid);
     onStart();
     return Buffer.from(out, 'latin1');
   }
 
   /** What is still held back when the stream ends (e.g. sudo's error before the command started). */
   flush(): Buffer {
-    const out = this.pending.split(this.prompt).join('');
+    const out = this.sudo ? this.pending.split(this.sudo.prompt).join('') : this.pending;
     this.pending = '';
     return Buffer.from(out, 'latin1');
   }

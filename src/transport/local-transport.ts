@@ -3,9 +3,13 @@
  * Used to run on the node itself, and by the engine's unit tests.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { Connection, ExecOptions, ExecResult } from './types.js';
 import { supervise } from './supervise.js';
-import { planBecome } from './become.js';
+import { killCommand, planCommand } from './become.js';
+
+/** How long a timeout or abort may take to kill the command before we give up on it. */
+const KILL_GRACE_MS = 5000;
 
 export class LocalConnection implements Connection {
   constructor(
@@ -14,25 +18,30 @@ export class LocalConnection implements Connection {
   ) {}
 
   exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
-    const plan = (opts.become ?? this.become.always) ? planBecome(command, this.become.password) : { command };
+    const become = opts.become ?? this.become.always;
+    const plan = planCommand(command, become, this.become.password);
     // Own process group, so a timeout or abort kills the whole pipeline, not just the shell.
     const child = spawn('/bin/sh', ['-c', plan.command], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const exited = new Promise<'exited'>((r) => child.once('close', () => r('exited')));
     const sup = supervise(
       {
         stdout: child.stdout,
         stderr: child.stderr,
         write: (s) => child.stdin.write(s),
         endInput: () => child.stdin.end(),
-        stop: () => {
+        stop: async () => {
           try {
-            if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-          } catch {
-            /* already gone */
+            // sudo with a pty (Debian's default use_pty) runs the command in its own session and
+            // group, owned by root: kill that group before sudo, whose death would only hang it up.
+            if (become && plan.watcher.mayStart) return await this.killStarted(plan.watcher.started(), exited);
+            return undefined;
+          } finally {
+            killGroup(child.pid);
           }
         },
       },
       opts,
-      plan.feeder,
+      plan.watcher,
     );
     // A command that doesn't read its stdin makes our write fail with EPIPE: not an error.
     child.stdin.on('error', () => undefined);
@@ -42,5 +51,43 @@ export class LocalConnection implements Connection {
     return sup.result;
   }
 
+  private async killStarted(started: Promise<number>, exited: Promise<'exited'>): Promise<string | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<'expired'>((r) => (timer = setTimeout(() => r('expired'), KILL_GRACE_MS)));
+    try {
+      const pid = await Promise.race([started, exited, expired]);
+      if (pid === 'exited') return undefined;
+      if (pid === 'expired') return `the command did not report its start within ${KILL_GRACE_MS} ms, so it may still be running`;
+      if (process.getuid?.() === 0) {
+        killGroup(groupOf(pid));
+        return undefined;
+      }
+      const r = await this.exec(killCommand(pid), { become: true, timeoutMs: KILL_GRACE_MS });
+      return r.outcome === 'exit' && r.code === 0 ? undefined : `could not kill it (${r.reason ?? `exit code ${r.code}`}), so it may still be running`;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async close(): Promise<void> {}
+}
+
+function killGroup(pgid: number | undefined): void {
+  if (pgid === undefined || pgid <= 1) return;
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
+}
+
+/** Field 5 of /proc/<pid>/stat, read after the parenthesised name (which may hold spaces). */
+function groupOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const pgid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    return Number.isInteger(pgid) ? pgid : undefined;
+  } catch {
+    return undefined;
+  }
 }

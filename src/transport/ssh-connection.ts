@@ -6,11 +6,13 @@ import type { Client, ClientChannel } from 'ssh2';
 import type { Connection, ExecOptions, ExecResult } from './types.js';
 import { Semaphore } from './semaphore.js';
 import { supervise, type Supervised } from './supervise.js';
-import { planBecome } from './become.js';
+import { killCommand, planCommand, type StartWatcher } from './become.js';
 
 /** OpenSSH answers an over-limit session with "administratively prohibited" (reason 1). */
 const REFUSAL_RETRY_MS = 100;
 const MAX_LONE_REFUSALS = 20;
+/** How long a timeout or abort may take to kill the remote command before we give up on it. */
+const KILL_GRACE_MS = 5000;
 
 export class SshConnection implements Connection {
   private readonly sem: Semaphore;
@@ -45,7 +47,8 @@ export class SshConnection implements Connection {
 
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const started = Date.now();
-    const plan = (opts.become ?? this.become.always) ? planBecome(command, this.become.password) : { command };
+    const become = opts.become ?? this.become.always;
+    const plan = planCommand(command, become, this.become.password);
     const notRun = (outcome: 'lost' | 'interrupted' | 'timeout', reason: string): ExecResult => ({
       outcome, code: null, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false,
       durationMs: Date.now() - started, reason,
@@ -114,22 +117,24 @@ export class SshConnection implements Connection {
         stderr: channel.stderr,
         write: (s) => channel.write(s),
         endInput: () => channel.end(),
-        stop: () => {
-          // Ask sshd to kill the process (OpenSSH ≥ 7.9 honours it), then close the channel.
+        stop: async () => {
+          // Closing the channel alone leaves the process running: kill it first, then close.
           try {
-            channel.signal('KILL');
-          } catch {
-            /* channel already closing */
+            return await this.kill(plan.watcher, become, closed);
+          } finally {
+            channel.close();
           }
-          channel.close();
         },
       },
       { ...opts, ...(remaining !== undefined ? { timeoutMs: remaining } : {}) },
-      plan.feeder,
+      plan.watcher,
     );
     this.running.add(sup);
     opened.onExit((code, signal) => sup.exited(code, signal));
+    let onClosed!: () => void;
+    const closed = new Promise<void>((r) => (onClosed = r));
     channel.on('close', () => {
+      onClosed();
       this.running.delete(sup);
       release();
       sup.closed();
@@ -137,6 +142,58 @@ export class SshConnection implements Connection {
     const result = await sup.result;
     this.running.delete(sup);
     return result;
+  }
+
+  /**
+   * Kills a stopped command's process group on the host, over a second channel, as the same user
+   * (through sudo for become). Resolves with a note when the kill could not be confirmed.
+   */
+  private async kill(watcher: StartWatcher, become: boolean, closed: Promise<void>): Promise<string | undefined> {
+    // Before sudo has the password, closing the channel is enough: sudo fails on stdin EOF.
+    if (!watcher.mayStart) return undefined;
+    const deadline = Date.now() + KILL_GRACE_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<'expired'>((r) => (timer = setTimeout(() => r('expired'), KILL_GRACE_MS)));
+    try {
+      // The start marker arrives within a round trip of the channel opening.
+      const pid = await Promise.race([watcher.started(), closed.then(() => 'closed' as const), expired]);
+      if (pid === 'closed') return undefined;
+      if (pid === 'expired') return `the command did not report its start within ${KILL_GRACE_MS} ms, so it may still be running on ${this.host}`;
+      const why = await Promise.race([this.runKill(killCommand(pid), become, deadline), expired.then(() => `no answer from ${this.host} within ${KILL_GRACE_MS} ms`)]);
+      return why === undefined ? undefined : `could not kill it on ${this.host} (${why}), so it may still be running`;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Runs the kill outside the session semaphore (the stopped command still holds its permit), retrying
+   * while the server refuses a channel: its session slot stays taken until the process is gone.
+   */
+  private async runKill(command: string, become: boolean, deadline: number): Promise<string | undefined> {
+    const plan = planCommand(command, become, this.become.password);
+    let opened: OpenedExec | undefined;
+    while (!opened) {
+      if (!this.alive) return `connection lost: ${this.lostReason}`;
+      try {
+        opened = await openExec(this.client, plan.command);
+      } catch (e) {
+        const err = e as Error & { reason?: number };
+        if (err.reason === undefined || Date.now() + REFUSAL_RETRY_MS >= deadline) return err.message;
+        await new Promise((r) => setTimeout(r, REFUSAL_RETRY_MS));
+      }
+    }
+    const { channel } = opened;
+    const sup = supervise(
+      { stdout: channel, stderr: channel.stderr, write: (s) => channel.write(s), endInput: () => channel.end(), stop: () => void channel.close() },
+      { timeoutMs: Math.max(1, deadline - Date.now()), maxOutputBytes: 4096 },
+      plan.watcher,
+    );
+    opened.onExit((code, signal) => sup.exited(code, signal));
+    channel.on('close', () => sup.closed());
+    const r = await sup.result;
+    if (r.outcome === 'exit' && r.code === 0) return undefined;
+    return r.reason ?? (r.stderr.trim().split('\n').pop() || `exit code ${r.code}`);
   }
 
   async close(): Promise<void> {

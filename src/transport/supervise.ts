@@ -5,7 +5,7 @@
  */
 import type { ExecOptions, ExecOutcome, ExecResult } from './types.js';
 import { TailBuffer } from './tail-buffer.js';
-import type { SudoFeeder } from './become.js';
+import type { StartWatcher } from './become.js';
 
 export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
 
@@ -14,8 +14,11 @@ export interface CommandHandle {
   stderr: NodeJS.ReadableStream;
   write(data: string): void;
   endInput(): void;
-  /** Stop the command now (kill signal / close channel). Must be idempotent. */
-  stop(): void;
+  /**
+   * Kill the command and everything it started, then close the channel. Must settle within a
+   * bounded time; may resolve with a note for the reason (e.g. that the kill is unconfirmed).
+   */
+  stop(): void | Promise<string | undefined>;
 }
 
 export interface Supervised {
@@ -28,7 +31,7 @@ export interface Supervised {
   lost(reason: string): void;
 }
 
-export function supervise(handle: CommandHandle, opts: ExecOptions, feeder?: SudoFeeder): Supervised {
+export function supervise(handle: CommandHandle, opts: ExecOptions, watcher: StartWatcher): Supervised {
   const started = Date.now();
   const max = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   const out = new TailBuffer(max);
@@ -37,14 +40,15 @@ export function supervise(handle: CommandHandle, opts: ExecOptions, feeder?: Sud
   let forced: { outcome: ExecOutcome; reason: string } | undefined;
   let settle!: (r: ExecResult) => void;
   let settled = false;
+  let stopping = false;
   const result = new Promise<ExecResult>((resolve) => (settle = resolve));
 
   const finish = (): void => {
-    if (settled) return;
+    if (settled || stopping) return;
     settled = true;
     clearTimeout(timer);
     opts.signal?.removeEventListener('abort', onAbort);
-    if (feeder) err.push(feeder.flush());
+    err.push(watcher.flush());
     let outcome: ExecOutcome;
     let reason: string | undefined;
     if (forced) {
@@ -73,10 +77,22 @@ export function supervise(handle: CommandHandle, opts: ExecOptions, feeder?: Sud
 
   const force = (outcome: ExecOutcome, reason: string): void => {
     if (settled || forced) return;
-    forced = { outcome, reason };
-    handle.stop();
-    // Don't wait for the far side to acknowledge: a hung host must not hold up the caller.
-    finish();
+    const f = (forced = { outcome, reason });
+    // The result waits for the kill (bounded by the handle), so a caller that exits right after
+    // an abort does not take the kill with it.
+    stopping = true;
+    void Promise.resolve()
+      .then(async () => (await handle.stop()) as string | undefined)
+      .then(
+        (note) => {
+          if (note) f.reason += `; ${note}`;
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        stopping = false;
+        finish();
+      });
   };
 
   const onAbort = (): void => force('interrupted', 'interrupted by the operator');
@@ -94,15 +110,11 @@ export function supervise(handle: CommandHandle, opts: ExecOptions, feeder?: Sud
     if (opts.stdin !== undefined && opts.stdin !== '') handle.write(opts.stdin);
     handle.endInput();
   };
-  if (feeder) {
-    handle.stderr.on('data', (c: Buffer) => {
-      const rest = feeder.filter(c, (s) => handle.write(s), sendInput, () => handle.endInput());
-      if (rest.length) err.push(rest);
-    });
-  } else {
-    handle.stderr.on('data', (c: Buffer) => err.push(c));
-    sendInput();
-  }
+  handle.stderr.on('data', (c: Buffer) => {
+    const rest = watcher.filter(c, (s) => handle.write(s), watcher.holdsInput ? sendInput : () => undefined, () => handle.endInput());
+    if (rest.length) err.push(rest);
+  });
+  if (!watcher.holdsInput) sendInput();
 
   return {
     result,

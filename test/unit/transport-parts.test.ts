@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { parseProxyJump } from '../../src/transport/proxy-jump.js';
 import { TailBuffer } from '../../src/transport/tail-buffer.js';
 import { Semaphore } from '../../src/transport/semaphore.js';
-import { planBecome } from '../../src/transport/become.js';
+import { planCommand } from '../../src/transport/become.js';
 import { parseSshG } from '../../src/transport/ssh-config.js';
 import { targetFromHost } from '../../src/transport/index.js';
 import type { Host } from '../../src/model/types.js';
@@ -53,15 +54,28 @@ describe('Semaphore', () => {
 });
 
 describe('become', () => {
-  it('uses sudo -n and quotes the command as one word', () => {
-    expect(planBecome(`echo 'a b'`, undefined).command).toBe(`sudo -n -- /bin/sh -c 'echo '\\''a b'\\'''`);
+  it('uses sudo -n and quotes the command as one word, after the start marker', () => {
+    const { command } = planCommand(`echo 'a b'`, true, undefined);
+    expect(command.startsWith('sudo -n -- /bin/sh -c ')).toBe(true);
+    const ran = spawnSync('/bin/sh', ['-c', command.slice('sudo -n -- '.length)], { encoding: 'utf8' });
+    expect(ran.stdout).toBe('a b\n');
+    expect(ran.stderr).toMatch(/^\[runbook-started-[0-9a-f]+:\d+\]$/);
+  });
+  it('learns the pid from the start marker, even split across chunks, and strips it', () => {
+    const plan = planCommand('id', false, undefined);
+    const started = /'(\[runbook-started-[0-9a-f]+:)'/.exec(plan.command)![1]!;
+    const marker = `${started}4242]`;
+    const a = plan.watcher.filter(Buffer.from(marker.slice(0, 30)), () => undefined, () => undefined, () => undefined);
+    const b = plan.watcher.filter(Buffer.from(`${marker.slice(30)}err`), () => undefined, () => undefined, () => undefined);
+    expect(plan.watcher.pid).toBe(4242);
+    expect(Buffer.concat([a, b]).toString()).toBe('err');
   });
   it('never puts the password in the command line; answers the prompt once, strips markers', () => {
-    const plan = planBecome('id', 'pw-secret');
+    const plan = planCommand('id', true, 'pw-secret');
     expect(plan.command).not.toContain('pw-secret');
-    const feeder = plan.feeder!;
+    const feeder = plan.watcher;
     const prompt = /-p '(\[runbook-sudo-[0-9a-f]+\])'/.exec(plan.command)![1]!;
-    const started = /(\[runbook-started-[0-9a-f]+\])/.exec(plan.command)![1]!;
+    const started = `${/'(\[runbook-started-[0-9a-f]+:)'/.exec(plan.command)![1]!}77]`;
     const writes: string[] = [];
     let begun = false;
     // The prompt arrives split across chunks.
@@ -72,10 +86,10 @@ describe('become', () => {
     expect(Buffer.concat([a, b]).toString()).toBe('real stderr');
   });
   it('does not send the password when sudo does not ask', () => {
-    const plan = planBecome('id', 'pw-secret');
-    const started = /(\[runbook-started-[0-9a-f]+\])/.exec(plan.command)![1]!;
+    const plan = planCommand('id', true, 'pw-secret');
+    const started = `${/'(\[runbook-started-[0-9a-f]+:)'/.exec(plan.command)![1]!}77]`;
     const writes: string[] = [];
-    plan.feeder!.filter(Buffer.from(started), (s) => writes.push(s), () => undefined, () => undefined);
+    plan.watcher.filter(Buffer.from(started), (s) => writes.push(s), () => undefined, () => undefined);
     expect(writes).toEqual([]);
   });
 });
