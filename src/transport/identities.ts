@@ -25,6 +25,8 @@ function first(k: ParsedKey | ParsedKey[] | Error): ParsedKey | Error {
 
 export class IdentityStore {
   private readonly cache = new Map<string, Promise<LoadedIdentity | undefined>>();
+  /** Passphrase prompts share one terminal: each waits for the one before it. */
+  private asking: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly askPassphrase?: AskPassphrase) {}
 
@@ -50,7 +52,10 @@ export class IdentityStore {
     if (!(plain instanceof Error)) return { file, key: plain };
     if (!isEncryptedError(plain)) return { file, error: `${file} is not a usable private key: ${plain.message}` };
     if (!this.askPassphrase) return { file, locked: true };
-    const pass = await this.askPassphrase(file);
+    const ask = this.askPassphrase;
+    const turn = this.asking.then(() => ask(file));
+    this.asking = turn.catch(() => undefined);
+    const pass = await turn;
     const unlocked = first(ssh2.utils.parseKey(data, pass));
     if (unlocked instanceof Error) return { file, error: `wrong passphrase for ${file}` };
     return { file, key: unlocked };

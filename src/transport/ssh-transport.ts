@@ -99,6 +99,17 @@ class SshTransport implements Transport {
     return conn;
   }
 
+  async prepare(targets: ConnectTarget[]): Promise<void> {
+    const files = new Set<string>();
+    for (const t of targets) {
+      if (t.connection === 'local') continue;
+      const hop = await this.resolve(t, t.proxyJump).catch(() => undefined);
+      for (const f of hop?.identityFiles ?? []) files.add(f);
+    }
+    // One file at a time: each may ask for its passphrase.
+    for (const f of files) await this.identities.load(f);
+  }
+
   async closeAll(): Promise<void> {
     const all = [...this.clients.values()];
     this.clients.clear();

@@ -103,6 +103,11 @@ export interface TransportOptions {
 
 export interface Transport {
   connect(target: ConnectTarget): Promise<Connection>;
+  /**
+   * Reads (and, asking once per file, unlocks) every key these targets will use, so passphrase
+   * prompts happen up front, one at a time, before any live output. Problems surface at connect.
+   */
+  prepare(targets: ConnectTarget[]): Promise<void>;
   /** Closes every connection (including shared bastion connections). */
   closeAll(): Promise<void>;
 }

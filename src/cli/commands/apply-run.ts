@@ -68,6 +68,17 @@ function restoreTerminal(): void {
   if (process.stdin.isTTY && process.stdin.isRaw) process.stdin.setRawMode(false);
 }
 
+async function askKeyPassphrase(file: string): Promise<string> {
+  const { password } = await import('@inquirer/prompts');
+  try {
+    return await password({ message: `passphrase for ${file}:`, mask: true }, { output: process.stderr });
+  } catch {
+    throw new UserError({ message: `cancelled at the passphrase prompt for ${file}; nothing ran` }, ExitCode.ABORTED);
+  } finally {
+    restoreTerminal();
+  }
+}
+
 async function askBecomePassword(): Promise<string> {
   const { password } = await import('@inquirer/prompts');
   try {
@@ -111,9 +122,23 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   const render: CommandRenderer = fleet.render;
   // Rendering every command now means a template error stops the run before any host is touched.
   const plan = buildPlan(runbook, hosts, render, { mode, become: opts.become });
+  const canPrompt = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   // Asked before the live view starts drawing, so the prompt has the terminal to itself.
   const becomePassword = opts.askBecomePass ? await askBecomePassword() : undefined;
   const redact = createRedactor([...[...contexts.values()].flatMap(contextSecrets), becomePassword]);
+
+  const transport = createTransport({
+    ...(becomePassword !== undefined ? { becomePassword } : {}),
+    ...(opts.acceptNew ? { acceptNew: true } : {}),
+    ...(canPrompt ? { askPassphrase: askKeyPassphrase } : {}),
+    ...(opts.connectTimeout ? { connectTimeoutMs: opts.connectTimeout * 1000 } : {}),
+    resolveHost: (hop) => {
+      const h = inventory.hosts.find((x) => x.name === hop);
+      return h ? targetFromHost(h) : undefined;
+    },
+  });
+  // Encrypted keys are unlocked now, while the terminal is still ours (the live view starts below).
+  await transport.prepare(hosts.map((h) => targetFromHost(h)));
 
   const operator = operatorName();
   const bus = new EventBus();
@@ -157,15 +182,6 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   );
   if (rollout.limit) bus.on(rollout.limit);
 
-  const transport = createTransport({
-    ...(becomePassword !== undefined ? { becomePassword } : {}),
-    ...(opts.acceptNew ? { acceptNew: true } : {}),
-    ...(opts.connectTimeout ? { connectTimeoutMs: opts.connectTimeout * 1000 } : {}),
-    resolveHost: (hop) => {
-      const h = inventory.hosts.find((x) => x.name === hop);
-      return h ? targetFromHost(h) : undefined;
-    },
-  });
 
   let presses = 0;
   let graceTimer: NodeJS.Timeout | undefined;
