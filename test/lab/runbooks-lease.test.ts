@@ -1,11 +1,12 @@
 /**
  * runbooks/fix-stale-flannel-lease.yaml on the lab, fleet-wide (--hosts workers): the article's
  * stale lease (d's subnet leased to a decommissioned machine), MAC drift, a duplicate lease, and
- * an orphan that covers no node's subnet.
+ * an orphan that covers no node's subnet, and orphans that are only "suspect" (their machine answers,
+ * or a flannel node is down).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { labBreak, labState } from '../../src/lab/index.js';
-import { apply, expectAllOk, expectProbeHealthy, failingNodes, heal, LAB, onNode, pairsWith, probe, startLab, stopLab, type Lab } from './runbooks-support.js';
+import { apply, describeRun, expectAllOk, expectProbeHealthy, failingNodes, heal, LAB, onNode, pairsWith, probe, startLab, stopLab, type Lab } from './runbooks-support.js';
 
 const RB = 'fix-stale-flannel-lease';
 const HIJACK = "this node's subnet is leased to this node (hijack)";
@@ -108,6 +109,40 @@ ${etcdctl()} put /coreos.com/network/subnets/10.100.254.0-24 ${value(t.deadIp, t
     expect(await leaseOf(key)).toContain(dIp);
     await expectProbeHealthy();
     expectAllOk(apply(L(), RB, 'workers', ['--yes']));
+  });
+
+  it('an orphan while a flannel node is down (its sshd stopped) is "suspect" and stays; with every node up it is deleted', async () => {
+    const t = labState(LAB).topology;
+    const k = '/coreos.com/network/subnets/10.100.251.0-24';
+    const dIp = t.nodes.find((n) => n.name === 'd')?.ip ?? '';
+    const sshdUp = async (): Promise<boolean> => (await onNode('a', `timeout 2 bash -c 'exec 3<>/dev/tcp/${dIp}/22' && echo up || echo down`)) === 'up';
+    await onNode('a', `${etcdctl()} put ${k} '{"PublicIP":"${t.deadIp}","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${t.deadMac}"}}' >/dev/null`);
+    try {
+      await onNode('d', 'systemctl stop ssh');
+      expect(await sshdUp()).toBe(false);
+      const down = apply(L(), RB, 'workers', ['--yes']);
+      expect(down.code).toBe(1);
+      expect(down.statuses.d?.every((s) => s === 'unreachable'), describeRun(down)).toBe(true);
+      for (const h of ['a', 'b', 'c']) {
+        expect(down.statuses[h]?.[5], describeRun(down)).toBe('failed');
+        expect(down.results[h]?.[ORPHAN]?.reason).toContain(`suspect: ${k} names ${t.deadIp}, but flannel node(s) d did not answer on port 22: not deleted`);
+      }
+      expect(await leaseOf(k)).toContain(t.deadIp);
+    } finally {
+      await onNode('d', 'systemctl start ssh');
+    }
+    for (let i = 0; !(await sshdUp()); i++) {
+      if (i > 50) throw new Error("d's sshd did not come back");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    try {
+      const up = apply(L(), RB, 'workers', ['--yes']);
+      expect(up.code, describeRun(up)).toBe(0);
+      expect(Object.values(up.statuses).map((s) => s[5])).toContain('fixed');
+      expect(await leaseOf(k)).toBe('');
+    } finally {
+      await onNode('a', `${etcdctl()} del ${k} >/dev/null`);
+    }
   });
 
   it('an orphan whose machine still answers is "suspect" and never deleted', async () => {
