@@ -4,29 +4,15 @@
  * lab nothing is found; and it never changes anything.
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { labBreak } from '../../src/lab/index.js';
-import { apply, expectAllOk, failingNodes, heal, LAB, pairsWith, probe, startLab, stopLab, type Applied, type Lab } from './runbooks-support.js';
+import { apply, useLab, expectAllOk, failingNodes, LAB, pairsWith, probe, type Applied } from './runbooks-support.js';
 
 const RB = 'diagnose-pod-network';
 const WORKERS = ['a', 'b', 'c', 'd'];
 
-let lab: Lab | undefined;
-const L = (): Lab => {
-  if (!lab) throw new Error('lab not up');
-  return lab;
-};
-
-beforeAll(async () => {
-  lab = await startLab();
-});
-afterAll(async () => {
-  await stopLab(lab);
-});
-afterEach(async () => {
-  await heal();
-});
+const L = useLab();
 
 /** host → "step name: check output" of each failed step. */
 function findings(a: Applied): Record<string, string[]> {

@@ -3,28 +3,15 @@
  * first, or from stale options), fixed by stop docker → restart flanneld → fresh subnet.env → start
  * docker.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { labBreak } from '../../src/lab/index.js';
-import { apply, expectAllOk, expectProbeHealthy, failingNodes, heal, LAB, onNode, pairsWith, probe, startLab, stopLab, type Lab } from './runbooks-support.js';
+import { apply, useLab, expectAllOk, expectProbeHealthy, failingNodes, LAB, onNode, pairsWith, probe } from './runbooks-support.js';
 
 const RB = 'fix-flannel-docker-order';
 const STEPS = ['flanneld is running and wrote subnet.env', 'docker options match subnet.env', 'docker0 is on FLANNEL_SUBNET', 'flanneld started before docker', 'routes, neighbours and fdb match the leases'];
 
-let lab: Lab | undefined;
-const L = (): Lab => {
-  if (!lab) throw new Error('lab not up');
-  return lab;
-};
-
-beforeAll(async () => {
-  lab = await startLab();
-});
-afterAll(async () => {
-  await stopLab(lab);
-});
-afterEach(async () => {
+const L = useLab({}, async () => {
   await onNode('d', 'systemctl start flanneld docker');
-  await heal();
 });
 
 const docker0 = (): Promise<string> => onNode('d', 'ip -4 -o addr show dev docker0 | awk "{print \\$4}"');

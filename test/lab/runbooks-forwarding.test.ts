@@ -2,28 +2,15 @@
  * runbooks/fix-forwarding.yaml on the lab: break d, see its pods cut off, apply, see them back,
  * apply again and see nothing left to do.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { labBreak } from '../../src/lab/index.js';
-import { apply, expectAllOk, expectProbeHealthy, failingNodes, heal, LAB, onNode, pairsWith, probe, startLab, stopLab, type Lab } from './runbooks-support.js';
+import { apply, useLab, expectAllOk, expectProbeHealthy, failingNodes, LAB, onNode, pairsWith, probe } from './runbooks-support.js';
 
 const RB = 'fix-forwarding';
 const [RUNTIME, PERSISTED, POLICY] = ['ip_forward is on at runtime', 'ip_forward is persisted', 'FORWARD policy is ACCEPT'];
 
-let lab: Lab | undefined;
-const L = (): Lab => {
-  if (!lab) throw new Error('lab not up');
-  return lab;
-};
-
-beforeAll(async () => {
-  lab = await startLab();
-});
-afterAll(async () => {
-  await stopLab(lab);
-});
-afterEach(async () => {
+const L = useLab({}, async () => {
   await onNode('d', 'rm -f /etc/sysctl.d/98-test.conf /etc/sysctl.d/zz-override.conf');
-  await heal();
 });
 
 const nodeState = async (): Promise<string> =>

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { runEventSchema } from '../../src/engine/events-schema.js';
 import type { RunEvent, StepStatus } from '../../src/engine/events.js';
 import { labDown, labExec, labHeal, labProbe, labUp, type LabInfo, type ProbeResult } from '../../src/lab/index.js';
@@ -34,6 +34,28 @@ export async function stopLab(lab: Lab | undefined): Promise<void> {
   } finally {
     if (lab) rmSync(lab.scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * One lab for the calling test file: up before its tests, down after them (even on failure), and
+ * `reset` (then the lab's own heal) after each test. Returns the running lab's accessor.
+ */
+export function useLab(opts: { ha?: boolean } = {}, reset?: () => Promise<unknown>): () => Lab {
+  let lab: Lab | undefined;
+  beforeAll(async () => {
+    lab = await startLab(opts);
+  });
+  afterAll(async () => {
+    await stopLab(lab);
+  });
+  afterEach(async () => {
+    await reset?.();
+    await heal();
+  });
+  return () => {
+    if (!lab) throw new Error('lab not up');
+    return lab;
+  };
 }
 
 export interface Applied {
