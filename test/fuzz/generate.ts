@@ -50,7 +50,7 @@ function walk(dir: string): string[] {
 
 /** Every shipped runbook and inventory file, in a stable order. */
 export function shippedBases(root: string): Base[] {
-  const files = [...walk(join(root, 'runbooks')), ...walk(join(root, 'inventory'))];
+  const files = [...walk(join(root, 'runbooks')).filter((f) => /\.ya?ml$/.test(f)), ...walk(join(root, 'inventory'))];
   return files.map((f) => {
     const path = relative(root, f);
     const kind = path.startsWith('runbooks/') ? 'runbook' : /inventory\/ansible\/(group|host)_vars\//.test(path) ? 'ansible-part' : 'inventory';
