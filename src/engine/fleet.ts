@@ -30,7 +30,7 @@ export interface FleetBindings {
 const FAILED: ReadonlySet<StepStatus> = new Set(['failed', 'unreachable', 'unknown', 'interrupted']);
 
 export class Fleet implements FleetHooks {
-  readonly registry = new Registry();
+  readonly registry: Registry;
   readonly barrier: StepBarrier;
   private readonly once: OnceSteps;
   private readonly notifiedBy: Map<string, string[]>;
@@ -46,6 +46,7 @@ export class Fleet implements FleetHooks {
     const targets = plan.hosts.map((h) => h.host.name);
     this.connect = sharedConnections(connect);
     this.barrier = new StepBarrier(targets);
+    this.registry = new Registry(targets);
     this.once = new OnceSteps(new Set(targets), this.connect, (p) => bindings.select(p));
     this.notifiedBy = notifiers(plan.runbook.steps);
   }

@@ -104,20 +104,23 @@ export function planStep(host: Host, runbook: Runbook, step: Step, index: number
 }
 
 /** Registered values that will exist at run time, as stand-ins: a trial render then reports only names that can never exist. */
-const trialValues = (names: string[]): RegisteredValues => {
+const trialValues = (names: string[], targets: string[]): RegisteredValues => {
   const rec = Object.fromEntries(names.map((n) => [n, anyValue()]));
   const byHost = new (class extends Map<string, Record<string, unknown>> {
     override get(): Record<string, unknown> {
       return rec;
     }
   })();
-  return { own: rec, byHost };
+  return { own: rec, byHost, targets };
 };
 
 export function buildPlan(runbook: Runbook, hosts: Host[], render: CommandRenderer, opts: PlanOptions): Plan {
   const deps = analyzeRunbook(runbook);
   const all = [...runbook.steps, ...runbook.handlers];
-  const trial = trialValues([...new Set(all.flatMap((s) => (s.register ? [s.register] : [])))]);
+  const trial = trialValues(
+    [...new Set(all.flatMap((s) => (s.register ? [s.register] : [])))],
+    hosts.map((h) => h.name),
+  );
   const trialRender: CommandRenderer = (h, s, t) => render(h, s, t, trial);
   const plan1 = (host: Host, step: Step, i: number, d: { deferred: boolean }): PlannedStep =>
     d.deferred ? { ...planStep(host, runbook, step, i, trialRender, opts.become), deferred: true } : planStep(host, runbook, step, i, render, opts.become);

@@ -1,13 +1,14 @@
 /**
  * Static analysis of what each step reads from earlier steps, done once before any host is
  * touched: which commands must wait to be rendered until registered values exist, which steps
- * must wait for every host (they read `hosts.<name>.<var>` of a per-host register), and the parsed
- * `when:` conditions. Problems (a bad condition, changed() of an unknown step) are UserErrors
- * naming the runbook's file:line:col.
+ * must wait for every host (they read `hosts.<name>.<var>` of a per-host register, or anything
+ * under `groups.`), and the parsed `when:` conditions. Problems (a bad condition, changed() of an
+ * unknown step, groups.<g>.<var> of a name no earlier step registers) are UserErrors naming the
+ * runbook's file:line:col.
  */
 import { UserError, type Problem } from '../model/errors.js';
 import { templatePaths } from '../model/template.js';
-import type { Runbook, Step } from '../model/types.js';
+import type { CommandTemplate, Runbook, Step } from '../model/types.js';
 import { ConditionSyntaxError, conditionRefs, parseCondition, type ConditionNode } from './condition.js';
 
 export interface StepDeps {
@@ -18,7 +19,7 @@ export interface StepDeps {
   changed: string[];
   /** Commands read registered values: rendered on the host's turn, not in the plan. */
   deferred: boolean;
-  /** Reads another host's per-host registered value: waits until every host has run the earlier steps. */
+  /** Reads another host's per-host registered value, or groups.*: waits until every host has run the earlier steps. */
   barrier: boolean;
 }
 
@@ -28,8 +29,8 @@ export interface RunbookDeps {
   handlers: StepDeps[];
 }
 
-function commandTexts(step: Step): string[] {
-  return [step.check.text, ...step.fix.map((f) => f.text), ...(step.verify ? [step.verify.text] : [])];
+function commandTemplates(step: Step): CommandTemplate[] {
+  return [step.check, ...step.fix, ...(step.verify ? [step.verify] : [])];
 }
 
 export function analyzeRunbook(runbook: Runbook): RunbookDeps {
@@ -39,9 +40,24 @@ export function analyzeRunbook(runbook: Runbook): RunbookDeps {
   const earlierSteps = new Set<string>();
 
   const analyze = (step: Step): StepDeps => {
+    // groups.* is what the run's hosts registered (or which of them are in the run): always run-time.
     const readsRegistered = (path: string[]): boolean =>
-      path[0] === 'hosts' ? path.length >= 3 && registered.has(path[2]!) : registered.has(path[0]!) && path[0] !== 'host' && path[0] !== 'inventory';
-    const commandPaths = commandTexts(step).flatMap(templatePaths).filter(readsRegistered);
+      path[0] === 'groups' ||
+      (path[0] === 'hosts' ? path.length >= 3 && registered.has(path[2]!) : registered.has(path[0]!) && path[0] !== 'host' && path[0] !== 'inventory');
+    const unregistered = (paths: string[][], pos: Step['pos']): void => {
+      for (const p of paths) {
+        if (p[0] !== 'groups' || p.length < 3 || p[2] === 'hosts' || registered.has(p[2]!)) continue;
+        problems.push({
+          pos,
+          message: `${p.join('.')} in step "${step.name}": no earlier step registers "${p[2]}"`,
+          hint: 'groups.<group>.<var> reads values registered by earlier steps (register: <var>); groups.<group>.hosts lists the run\'s hosts in the group',
+        });
+      }
+    };
+    for (const t of commandTemplates(step)) unregistered(templatePaths(t.text), t.pos);
+    const commandPaths = commandTemplates(step)
+      .flatMap((t) => templatePaths(t.text))
+      .filter(readsRegistered);
     let condition: ConditionNode | undefined;
     let conditionPaths: string[][] = [];
     let changed: string[] = [];
@@ -49,6 +65,7 @@ export function analyzeRunbook(runbook: Runbook): RunbookDeps {
       try {
         condition = parseCondition(step.when.text);
         const refs = conditionRefs(condition);
+        unregistered(refs.paths, step.when.pos);
         conditionPaths = refs.paths.filter(readsRegistered);
         changed = refs.changed;
         for (const name of changed) {
@@ -70,7 +87,7 @@ export function analyzeRunbook(runbook: Runbook): RunbookDeps {
       registeredPaths,
       changed,
       deferred: commandPaths.length > 0,
-      barrier: registeredPaths.some((p) => p[0] === 'hosts' && registered.get(p[2]!)?.perHost === true),
+      barrier: registeredPaths.some((p) => p[0] === 'groups' || (p[0] === 'hosts' && registered.get(p[2]!)?.perHost === true)),
       ...(condition ? { condition } : {}),
     };
     if (step.register) registered.set(step.register, { perHost: !step.once || registered.get(step.register)?.perHost === true });

@@ -18,6 +18,8 @@ export interface RegisteredValues {
   own: Record<string, unknown>;
   /** Every host's values, for `{{ hosts.<name>.<var> }}`. */
   byHost: Map<string, Record<string, unknown>>;
+  /** The run's target host names, for `{{ groups.<group>.<var> }}`. */
+  targets: readonly string[];
 }
 
 export function changeOf(status: StepStatus): Change {
@@ -31,6 +33,8 @@ export class Registry {
   private readonly shared = new Map<string, Entry>();
   private readonly changes = new Map<string, Map<string, Change>>();
   private readonly sharedChanges = new Map<string, Change>();
+
+  constructor(private readonly targets: readonly string[] = []) {}
 
   register(host: string, name: string, value: unknown, pending: boolean): void {
     let m = this.perHost.get(host);
@@ -48,9 +52,17 @@ export class Registry {
     return this.perHost.get(host)?.get(name) ?? this.shared.get(name);
   }
 
-  /** Whether a dotted path (`name...` or `hosts.<h>.<name>...`) read from `host` reads a pending value. */
+  /**
+   * Whether a dotted path (`name...`, `hosts.<h>.<name>...` or `groups.<g>[.<name>...]`) read from
+   * `host` reads a pending value. The registry knows no groups: a group path is pending when any
+   * target's value of that name (any name, for the whole group) is.
+   */
   isPending(host: string, path: readonly string[]): boolean {
     if (path[0] === 'hosts' && path.length >= 3) return this.perHost.get(path[1]!)?.get(path[2]!)?.pending ?? false;
+    if (path[0] === 'groups') {
+      const name = path[2];
+      return this.targets.some((t) => [...(this.perHost.get(t) ?? [])].some(([k, e]) => e.pending && (name === undefined || k === name)));
+    }
     return this.entry(host, path[0]!)?.pending ?? false;
   }
 
@@ -64,7 +76,7 @@ export class Registry {
       for (const [k, e] of m) if (e.value !== undefined) rec[k] = e.value;
       byHost.set(h, rec);
     }
-    return { own, byHost };
+    return { own, byHost, targets: this.targets };
   }
 
   recordChange(host: string, step: string, status: StepStatus): void {

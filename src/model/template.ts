@@ -5,7 +5,8 @@
  *
  * Lookup, low → high: runbook vars < inventory group vars < host vars < registered values < --var.
  * Built-ins (not overridable): host.{name,address,port,user,groups}, inventory.hosts (list of
- * {name,address,groups}), hosts.<name>.<var> (another host's vars and registered values).
+ * {name,address,groups}), hosts.<name>.<var> (another host's vars and registered values),
+ * groups.<group> (during a run: the run's targets in that group and what they registered).
  */
 import { UserError, type Problem } from './errors.js';
 import { MASK, UnavailableSecret } from './secrets.js';
@@ -76,6 +77,8 @@ export interface TemplateContext {
   inventory?: Inventory;
   /** Registered values per host name (issue 6 fills this as steps run); read through hosts.<name>.<var>. */
   registeredByHost: Map<string, Record<string, unknown>>;
+  /** The run's target host names (inventory order), for groups.<group>; undefined outside a run. */
+  targets?: readonly string[];
   /** For error messages. */
   where: { runbookFile?: string; step?: string; host?: string };
 }
@@ -89,6 +92,8 @@ export interface BuildContextOptions {
   /** Values registered on this host by earlier steps; the engine may also update ctx.vars directly. */
   registered?: Record<string, unknown>;
   registeredByHost?: Map<string, Record<string, unknown>>;
+  /** The run's target host names: enables groups.<group>. */
+  targets?: readonly string[];
 }
 
 export function buildTemplateContext(o: BuildContextOptions): TemplateContext {
@@ -118,6 +123,7 @@ export function buildTemplateContext(o: BuildContextOptions): TemplateContext {
     host: o.host,
     inventory: o.inventory,
     registeredByHost: o.registeredByHost ?? new Map(),
+    ...(o.targets ? { targets: o.targets } : {}),
     where: { runbookFile: o.runbook?.file, host: o.host?.name },
   };
 }
@@ -147,12 +153,42 @@ function lookup(ctx: TemplateContext, path: string[]): { value: unknown; secret:
     } else if (key === 'name' || key === 'address' || key === 'groups') value = hostRef(h)[key];
     else return NOT_FOUND;
     return walk(value, deeper, secret);
+  } else if (head === 'groups') {
+    const [group, key, ...deeper] = rest;
+    const members = group === undefined ? undefined : groupTargets(ctx, group);
+    if (!members) return NOT_FOUND;
+    if (key === undefined) return { value: groupView(ctx, members), secret: false };
+    return walk(key === 'hosts' ? members : registeredIn(ctx, members, key), deeper, false);
   } else {
     if (!(head in ctx.vars)) return NOT_FOUND;
     value = ctx.vars[head];
     secret = ctx.secretNames.has(head);
   }
   return walk(value, rest, secret);
+}
+
+/** The run's targets in `group` (`all`: every target), in inventory order; undefined outside a run or for a group the inventory lacks. */
+function groupTargets(ctx: TemplateContext, group: string): string[] | undefined {
+  if (!ctx.targets || !ctx.inventory || (group !== 'all' && !ctx.inventory.groups.has(group))) return undefined;
+  const targets = new Set(ctx.targets);
+  return ctx.inventory.hosts.filter((h) => targets.has(h.name) && (group === 'all' || h.groups.includes(group))).map((h) => h.name);
+}
+
+/** {host: value} for the members that registered `name` in this run; the others are absent. */
+function registeredIn(ctx: TemplateContext, members: string[], name: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const h of members) {
+    const r = ctx.registeredByHost.get(h);
+    if (r && Object.prototype.hasOwnProperty.call(r, name) && r[name] !== undefined) out[h] = r[name];
+  }
+  return out;
+}
+
+/** `groups.<group>` as a whole: its members, and one {host: value} map per name any of them registered. */
+function groupView(ctx: TemplateContext, members: string[]): Record<string, unknown> {
+  const names = new Set(members.flatMap((h) => Object.keys(ctx.registeredByHost.get(h) ?? {})));
+  names.delete('hosts');
+  return { hosts: members, ...Object.fromEntries([...names].map((n) => [n, registeredIn(ctx, members, n)])) };
 }
 
 /** The value a dotted path names in the context (as `{{ }}` would see it), or undefined; for `when:` conditions. */
@@ -210,7 +246,12 @@ export function renderCommand(t: CommandTemplate | string, ctx: TemplateContext,
         pos,
         host: ctx.where.host,
         message: `undefined variable "${name}"${whereText(ctx, opts.step)}`,
-        hint: p.path[0] === 'hosts' ? 'hosts.<name>.<var> needs an inventory host and one of its vars or registered values' : `define it in the runbook's vars or the inventory, or pass --var ${p.path[0]}=...`,
+        hint:
+          p.path[0] === 'hosts'
+            ? 'hosts.<name>.<var> needs an inventory host and one of its vars or registered values'
+            : p.path[0] === 'groups'
+              ? 'groups.<group>.<var> needs an inventory group (or all), and exists only while a run renders the step'
+              : `define it in the runbook's vars or the inventory, or pass --var ${p.path[0]}=...`,
       });
     }
     if (found.value instanceof UnavailableSecret) {

@@ -241,6 +241,45 @@ describe('on/once, register, hosts.*', () => {
     expect(status('d', 'fleet check')).toBe('not-applicable');
   });
 
+  it('groups.<group>.<var>: a once step waits for every target, then sees who registered (unreachable and failed hosts absent)', async () => {
+    const rb = runbook([
+      step('fails on c', 'get ok=1', [], { on: 'c', continueOnFailure: true }),
+      step('facts', 'echo f-{{ host.name }}', [], { register: 'facts' }),
+      step('decide', 'echo got={{ groups.workers.facts | raw }} of={{ groups.workers.hosts | raw }}', [], { on: 'etcd', once: true, register: 'decision' }),
+      step('all here', 'echo whole', [], { when: 'len(groups.workers.facts) == len(groups.workers.hosts)' }),
+    ]);
+    // One fork: without the barrier, a's turn would reach 'decide' before b, c, d registered.
+    const { w, status } = await run(rb, { forks: 1, unreachable: ['d'] });
+    expect(w.log.filter((l) => l.startsWith('m1:'))).toEqual(['m1: echo got={"a":"f-a","b":"f-b","c":"f-c"} of=["a","b","c","d"]']);
+    const lastFacts = Math.max(...w.log.map((l, i) => (l.includes('echo f-') ? i : -1)));
+    expect(lastFacts).toBeLessThan(w.log.findIndex((l) => l.startsWith('m1:')));
+    expect(status('d', 'facts')).toBe('unreachable');
+    expect(status('a', 'all here')).toBe('not-applicable');
+
+    // A step that fails before registering leaves its host out; reachable and registered: all there.
+    const rb2 = runbook([
+      step('gate', 'get ok=1', [], { on: 'b' }),
+      step('facts', 'echo f-{{ host.name }}', [], { register: 'facts' }),
+      step('decide', 'echo got={{ groups.workers.facts | raw }}', [], { on: 'etcd', once: true }),
+      step('all here', 'echo whole', [], { when: 'len(groups.workers.facts) == len(groups.workers.hosts)' }),
+    ]);
+    const r2 = await run(rb2, { targets: ['a', 'b'] });
+    expect(r2.w.log).toContain('m1: echo got={"a":"f-a"}');
+    const r3 = await run(rb2, { targets: ['a', 'b'], states: { b: { ok: '1' } } });
+    expect(r3.w.log).toContain('m1: echo got={"a":"f-a","b":"f-b"}');
+    expect(r3.status('a', 'all here')).toBe('ok');
+  });
+
+  it('groups.* is checked before the run, and is pending in a dry run while a target\'s value is', async () => {
+    await expect(run(runbook([step('s', 'echo {{ groups.workers.facts }}')]))).rejects.toThrow(/rb.yaml:1:1: groups.workers.facts in step "s": no earlier step registers "facts"/);
+    await expect(run(runbook([step('f', 'echo x', [], { register: 'facts' }), step('s', 'echo', [], { when: 'len(groups.workers.factz) > 0' })]))).rejects.toThrow(/no earlier step registers "factz"/);
+    await expect(run(runbook([step('f', 'echo x', [], { register: 'facts' }), step('s', 'echo {{ groups.nosuch.facts }}')]))).rejects.toThrow(/undefined variable "groups.nosuch.facts"/);
+    const rb = runbook([step('facts', 'get x=1', ['set x=1'], { register: 'facts' }), step('use', 'echo {{ groups.workers.facts | json }}')]);
+    const r = await run(rb, { mode: 'dry-run', targets: ['a', 'b'], states: { a: { x: '1' } } });
+    expect(r.status('a', 'use')).toBe('depends-on-pending-fix');
+    expect(r.reason('a', 'use')).toMatch(/groups.workers.facts was registered before a fix that has not run/);
+  });
+
   it('register names read on the same host, and a bad JSON register fails the step', async () => {
     const rb = runbook([step('n', 'echo 3', [], { register: 'n' }), step('more than 2', 'echo big', [], { when: 'n > 2' }), step('j', 'echo nope', [], { register: 'j', json: true })]);
     const { status, reason } = await run(rb, { targets: ['a'] });

@@ -9,6 +9,7 @@ import {
   contextSecrets,
   createRedactor,
   loadInventory,
+  lookupValue,
   parseCliVars,
   renderCommand,
   shellQuote,
@@ -119,6 +120,34 @@ describe('template context', () => {
       { name: 'a', address: '10.0.0.1', groups: ['workers'] },
       { name: 'd', address: '10.0.0.4', groups: ['workers'] },
     ]);
+  });
+
+  it('groups.<group>.<var> maps the run\'s targets in the group that registered <var>; groups.<group>.hosts lists them', () => {
+    const three = loadInventory(
+      (() => {
+        const f = join(dir, 'inv3.yaml');
+        writeFileSync(f, 'groups: { workers: { hosts: [a, b, c] }, etcd: { hosts: [m] } }\nhosts:\n  m: {}\n  a: {}\n  b: {}\n  c: {}\n');
+        return f;
+      })(),
+    );
+    // c is a target that registered nothing (unreachable); m is no worker; b is not a target.
+    const registeredByHost = new Map<string, Record<string, unknown>>([
+      ['a', { facts: { ip: '10.0.0.1' }, n: 1 }],
+      ['b', { facts: { ip: '10.0.0.2' } }],
+      ['m', { facts: { ip: '10.0.0.9' } }],
+    ]);
+    const ctx = buildTemplateContext({ inventory: three, host: three.hosts[0], registeredByHost, targets: ['m', 'a', 'c'] });
+    const json = (t: string): unknown => JSON.parse(renderCommand(`{{ ${t} | raw }}`, ctx).command);
+    expect(json('groups.workers.facts')).toEqual({ a: { ip: '10.0.0.1' } });
+    expect(json('groups.workers.hosts')).toEqual(['a', 'c']);
+    expect(json('groups.workers')).toEqual({ hosts: ['a', 'c'], facts: { a: { ip: '10.0.0.1' } }, n: { a: 1 } });
+    expect(json('groups.all.facts')).toEqual({ m: { ip: '10.0.0.9' }, a: { ip: '10.0.0.1' } });
+    expect(json('groups.etcd.n')).toEqual({});
+    expect(renderCommand('{{ groups.workers.facts.a.ip }}', ctx).command).toBe('10.0.0.1');
+    expect(lookupValue(ctx, ['groups', 'workers', 'facts', 'c'])).toBeUndefined();
+    expect(() => renderCommand('{{ groups.nosuch.facts }}', ctx)).toThrow(/undefined variable "groups.nosuch.facts".*needs an inventory group/);
+    // Outside a run (no targets) groups.* does not exist.
+    expect(() => renderCommand('{{ groups.workers.facts }}', buildTemplateContext({ inventory: three, registeredByHost }))).toThrow(/undefined variable "groups.workers.facts"/);
   });
 
   it('masks secrets in the display string only', () => {

@@ -38,7 +38,9 @@ export function fleetRenderer(contextFor: (host: Host) => TemplateContext, base:
   bindings: (inventory: Inventory) => FleetBindings;
 } {
   const withRegistered = (host: Host, registered: Parameters<CommandRenderer>[3]): TemplateContext =>
-    registered ? buildTemplateContext({ ...base, host, registered: registered.own, registeredByHost: registered.byHost }) : contextFor(host);
+    registered
+      ? buildTemplateContext({ ...base, host, registered: registered.own, registeredByHost: registered.byHost, targets: registered.targets })
+      : contextFor(host);
   return {
     render: (host, step, template, registered) => renderCommand(template, withRegistered(host, registered), { step: step.name }),
     bindings: (inventory) => ({

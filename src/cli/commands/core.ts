@@ -115,7 +115,7 @@ async function showAction(name: string, opts: CommonOptions): Promise<void> {
   const problems: import('../../model/index.js').Problem[] = [];
   const seen = new Set<string>();
   for (const host of hosts) {
-    const ctx = m.buildTemplateContext({ runbook, inventory, host, cliVars, registered: placeholders, registeredByHost });
+    const ctx = m.buildTemplateContext({ runbook, inventory, host, cliVars, registered: placeholders, registeredByHost, targets: hosts.map((h) => h.name) });
     out('');
     out(`== ${host.name} (${host.user}@${host.address}:${host.port})`);
     let current = '';
