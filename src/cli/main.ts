@@ -41,6 +41,17 @@ function fail(err: unknown): never {
   process.exit(ExitCode.INTERNAL);
 }
 
+// A reader that goes away (`runbook inventory | head`) ends a read-only command quietly. apply
+// keeps going (its hosts may be mid-fix), unprinted: the recap and the audit trail still hold.
+let keepRunningWithoutStdout = false;
+program.hook('preAction', (_program, action) => {
+  keepRunningWithoutStdout = action.name() === 'apply';
+});
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') fail(err);
+  if (!keepRunningWithoutStdout) process.exit(ExitCode.OK);
+});
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
