@@ -2,11 +2,11 @@
  * runbooks/fix-stale-flannel-lease.yaml on the lab, fleet-wide (--hosts workers): the article's
  * stale lease (d's subnet leased to a decommissioned machine), MAC drift, a duplicate lease, and
  * an orphan that covers no node's subnet, and orphans that are only "suspect" (their machine answers,
- * or a flannel node is down).
+ * or a flannel node did not report in this run).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { labBreak, labState } from '../../src/lab/index.js';
-import { apply, describeRun, expectAllOk, expectProbeHealthy, failingNodes, heal, LAB, onNode, pairsWith, probe, startLab, stopLab, type Lab } from './runbooks-support.js';
+import { apply, describeRun, type Applied, expectAllOk, expectProbeHealthy, failingNodes, heal, LAB, onNode, pairsWith, probe, startLab, stopLab, type Lab } from './runbooks-support.js';
 
 const RB = 'fix-stale-flannel-lease';
 const HIJACK = "this node's subnet is leased to this node (hijack)";
@@ -14,6 +14,13 @@ const NO_LEASE = "a lease names this node's IP (no lease)";
 const DUP = "only one lease names this node's IP (duplicate PublicIP)";
 const MAC = "the lease's VtepMAC is this node's flannel.1 MAC (MAC drift)";
 const ORPHAN = 'no lease names a machine outside the fleet (orphan)';
+/** The facts (host → JSON text) the orphan fix on `host` (any host) was given: FACTS='{...}' in its rendered command. */
+const factsSeen = (a: Applied, host?: string): Record<string, string> => {
+  const fix = a.events.find((e) => e.type === 'command' && (host === undefined || e.host === host) && e.step === ORPHAN && e.phase === 'fix');
+  const m = fix?.type === 'command' ? / FACTS='(\{[^']*\})'/.exec(fix.command) : null;
+  if (!m) throw new Error(`no orphan fix with FACTS on ${host ?? 'any host'}:\n${describeRun(a)}`);
+  return Object.fromEntries(Object.entries(JSON.parse(m[1]!) as Record<string, unknown>).map(([k, v]) => [k, JSON.stringify(v)]));
+};
 
 let lab: Lab | undefined;
 const L = (): Lab => {
@@ -44,17 +51,17 @@ describe('fix-stale-flannel-lease', () => {
 
     const dry = apply(L(), RB, 'workers', ['--dry-run']);
     expect(dry.code).toBe(3);
-    expect(dry.statuses.d).toEqual(['would-fix', 'would-fix', 'ok', 'would-fix', 'ok', 'would-fix']);
+    expect(dry.statuses.d).toEqual(['ok', 'would-fix', 'would-fix', 'ok', 'would-fix', 'ok', 'would-fix']);
     expect(dry.results.d?.[HIJACK]?.checkOutput).toBe(`hijack: ${key} (this node's subnet) is leased to ${t.deadIp} (${t.deadMac}), which is no fleet node: orphan lease`);
     expect(dry.results.d?.[NO_LEASE]?.checkOutput).toBe(`0 lease(s) name ${t.nodes.find((n) => n.name === 'd')?.ip}`);
-    for (const h of ['a', 'b', 'c']) expect(dry.statuses[h]).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'would-fix']);
+    for (const h of ['a', 'b', 'c']) expect(dry.statuses[h]).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'would-fix']);
     expect(dry.results.a?.[ORPHAN]?.checkOutput).toBe(`orphan: ${t.deadIp} (no fleet node) holds ${key} `);
     expect(await leaseOf(key)).toContain(t.deadIp);
     expect(failingNodes(await probe())).toEqual(pairsWith('d'));
 
     const fixed = apply(L(), RB, 'workers', ['--yes']);
     expect(fixed.code).toBe(0);
-    expect(fixed.statuses.d?.[0]).toBe('fixed');
+    expect(fixed.statuses.d?.[1]).toBe('fixed');
     // d took its subnet back; its lease names it again.
     expect(await mySubnetKey('d')).toBe(key);
     expect(await leaseOf(key)).toContain(`"PublicIP":"${t.nodes.find((n) => n.name === 'd')?.ip}"`);
@@ -75,13 +82,13 @@ describe('fix-stale-flannel-lease', () => {
     const backupsBefore = await backups();
 
     const dry = apply(L(), RB, 'workers', ['--dry-run']);
-    expect(dry.statuses.d).toEqual(['ok', 'ok', 'ok', 'would-fix', 'ok', 'ok']);
+    expect(dry.statuses.d).toEqual(['ok', 'ok', 'ok', 'ok', 'would-fix', 'ok', 'ok']);
     expect(dry.results.d?.[MAC]?.checkOutput).toMatch(new RegExp(`VtepMAC [0-9a-f:]+, flannel.1 ${mac}$`));
     expect(dry.results.d?.[MAC]?.fixCommands?.join('\n')).not.toContain('guarded_del "');
 
     const fixed = apply(L(), RB, 'workers', ['--yes']);
     expect(fixed.code).toBe(0);
-    expect(fixed.statuses.d).toEqual(['ok', 'ok', 'ok', 'fixed', 'ok', 'ok']);
+    expect(fixed.statuses.d).toEqual(['ok', 'ok', 'ok', 'ok', 'fixed', 'ok', 'ok']);
     expect(await leaseOf(key)).toContain(`"VtepMAC":"${mac}"`);
     expect(await backups()).toBe(backupsBefore);
     await expectProbeHealthy();
@@ -97,13 +104,13 @@ describe('fix-stale-flannel-lease', () => {
 ${etcdctl()} put /coreos.com/network/subnets/10.100.254.0-24 ${value(t.deadIp, t.deadMac)} >/dev/null`);
 
     const dry = apply(L(), RB, 'workers', ['--dry-run']);
-    expect(dry.statuses.d?.[2]).toBe('would-fix');
+    expect(dry.statuses.d?.[3]).toBe('would-fix');
     expect(dry.results.d?.[DUP]?.checkOutput).toBe(`leases naming ${dIp}: ${[key, '/coreos.com/network/subnets/10.100.253.0-24'].sort().join(' ')}`);
     expect(dry.results.a?.[ORPHAN]?.checkOutput).toBe(`orphan: ${t.deadIp} (no fleet node) holds /coreos.com/network/subnets/10.100.254.0-24 `);
 
     const fixed = apply(L(), RB, 'workers', ['--yes']);
     expect(fixed.code).toBe(0);
-    expect(fixed.statuses.d?.[2]).toBe('fixed');
+    expect(fixed.statuses.d?.[3]).toBe('fixed');
     expect(await leaseOf('/coreos.com/network/subnets/10.100.253.0-24')).toBe('');
     expect(await leaseOf('/coreos.com/network/subnets/10.100.254.0-24')).toBe('');
     expect(await leaseOf(key)).toContain(dIp);
@@ -111,34 +118,44 @@ ${etcdctl()} put /coreos.com/network/subnets/10.100.254.0-24 ${value(t.deadIp, t
     expectAllOk(apply(L(), RB, 'workers', ['--yes']));
   });
 
-  it('an orphan while a flannel node is down (its sshd stopped) is "suspect" and stays; with every node up it is deleted', async () => {
+  it('an orphan while a flannel node is unreachable in this run is "suspect" and stays, though the other nodes still reach it; with every node in the run it is deleted', async () => {
     const t = labState(LAB).topology;
     const k = '/coreos.com/network/subnets/10.100.251.0-24';
     const dIp = t.nodes.find((n) => n.name === 'd')?.ip ?? '';
-    const sshdUp = async (): Promise<boolean> => (await onNode('a', `timeout 2 bash -c 'exec 3<>/dev/tcp/${dIp}/22' && echo up || echo down`)) === 'up';
+    const sshdUp = async (from: string): Promise<boolean> => (await onNode(from, `timeout 2 bash -c 'exec 3<>/dev/tcp/${dIp}/22' && echo up || echo down`)) === 'up';
+    // Only the controller loses d: every node still reaches d's sshd, so nothing a node can see
+    // from where it stands says d is down; only the run knows.
+    const block = `iptables -I INPUT -s ${t.controllerIp} -p tcp --dport 22 -j REJECT --reject-with tcp-reset`;
+    const unblock = `while iptables -D INPUT -s ${t.controllerIp} -p tcp --dport 22 -j REJECT --reject-with tcp-reset 2>/dev/null; do :; done`;
     await onNode('a', `${etcdctl()} put ${k} '{"PublicIP":"${t.deadIp}","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${t.deadMac}"}}' >/dev/null`);
     try {
-      await onNode('d', 'systemctl stop ssh');
-      expect(await sshdUp()).toBe(false);
-      const down = apply(L(), RB, 'workers', ['--yes']);
-      expect(down.code).toBe(1);
-      expect(down.statuses.d?.every((s) => s === 'unreachable'), describeRun(down)).toBe(true);
-      for (const h of ['a', 'b', 'c']) {
-        expect(down.statuses[h]?.[5], describeRun(down)).toBe('failed');
-        expect(down.results[h]?.[ORPHAN]?.reason).toContain(`suspect: ${k} names ${t.deadIp}, but flannel node(s) d did not answer on port 22: not deleted`);
+      try {
+        await onNode('d', block);
+        expect(await sshdUp('a')).toBe(true);
+        const down = apply(L(), RB, 'workers', ['--yes']);
+        expect(down.code).toBe(1);
+        expect(down.statuses.d?.every((s) => s === 'unreachable'), describeRun(down)).toBe(true);
+        for (const h of ['a', 'b', 'c']) {
+          expect(down.statuses[h]?.[0], describeRun(down)).toBe('ok');
+          expect(down.statuses[h]?.[6], describeRun(down)).toBe('failed');
+          expect(down.results[h]?.[ORPHAN]?.reason).toContain(`suspect: ${k} names ${t.deadIp}, but flannel node(s) d did not report in this run`);
+          expect(Object.keys(factsSeen(down, h))).toEqual(['a', 'b', 'c']);
+        }
+        expect(await leaseOf(k)).toContain(t.deadIp);
+      } finally {
+        await onNode('d', unblock);
       }
+      // d reachable but left out of --hosts: it did not report in this run either.
+      const partial = apply(L(), RB, 'a,b,c', ['--yes']);
+      expect(partial.code).toBe(1);
+      expect(partial.results.a?.[ORPHAN]?.reason).toContain(`suspect: ${k} names ${t.deadIp}, but flannel node(s) d did not report in this run`);
       expect(await leaseOf(k)).toContain(t.deadIp);
-    } finally {
-      await onNode('d', 'systemctl start ssh');
-    }
-    for (let i = 0; !(await sshdUp()); i++) {
-      if (i > 50) throw new Error("d's sshd did not come back");
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    try {
+
       const up = apply(L(), RB, 'workers', ['--yes']);
       expect(up.code, describeRun(up)).toBe(0);
-      expect(Object.values(up.statuses).map((s) => s[5])).toContain('fixed');
+      expect(Object.keys(factsSeen(up))).toEqual(['a', 'b', 'c', 'd']);
+      for (const f of Object.values(factsSeen(up))) expect(f).toMatch(/^\{"ip":"[0-9.]+","mac":"[0-9a-f:]{17}","subnet":"10\.100\.\d+\.1\/24"\}$/);
+      expect(Object.values(up.statuses).map((s) => s[6])).toContain('fixed');
       expect(await leaseOf(k)).toBe('');
     } finally {
       await onNode('a', `${etcdctl()} del ${k} >/dev/null`);
@@ -153,7 +170,7 @@ ${etcdctl()} put /coreos.com/network/subnets/10.100.254.0-24 ${value(t.deadIp, t
     try {
       const a = apply(L(), RB, 'a', ['--yes']);
       expect(a.code).toBe(1);
-      expect(a.statuses.a?.[5]).toBe('failed');
+      expect(a.statuses.a?.[6]).toBe('failed');
       expect(a.results.a?.[ORPHAN]?.reason).toContain(`suspect: ${k} names ${t.controllerIp}, which still answers ping: not deleted`);
       expect(await leaseOf(k)).toContain(t.controllerIp);
     } finally {
