@@ -5,22 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/ensure-deps.sh
-need=()
-command -v parallel-ssh >/dev/null 2>&1 || need+=(pssh)
-command -v ansible-playbook >/dev/null 2>&1 || need+=(ansible-core)
-command -v jq >/dev/null 2>&1 || need+=(jq)
-[ -x /usr/bin/time ] || need+=(time)
-if [ "${#need[@]}" -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "bench: missing packages: ${need[*]}; install them with: sudo apt-get install -y ${need[*]}" >&2
-    exit 2
-  fi
-  echo "bench: installing ${need[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+bash scripts/ensure-deps.sh --bench
 
 [ -d node_modules ] || npm ci --no-audit --no-fund
 

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the lab and the tests need, only when one is missing.
+# `--bench` adds what `npm run bench` compares against (parallel-ssh, Ansible, GNU time).
 set -euo pipefail
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
+if [ "${1:-}" = --bench ]; then
+  have parallel-ssh || need+=(pssh)
+  have ansible-playbook || need+=(ansible-core)
+  [ -x /usr/bin/time ] || need+=(time)
+fi
 have sshd || need+=(openssh-server)
 have ssh || need+=(openssh-client)
 have ip || need+=(iproute2)

@@ -4,7 +4,10 @@
  * its `prev` is the `hash` of the record with the previous `seq`. docs/audit.md describes it.
  */
 import { createHash } from 'node:crypto';
-import type { ApprovalDecision, OutputTail, Phase, StepStatus } from '../engine/events.js';
+import type { ApprovalDecision, RunEvent, StepStatus } from '../engine/events.js';
+
+/** A command record carries exactly what the engine's command event does, plus the runbook. */
+type CommandEvent = Extract<RunEvent, { type: 'command' }>;
 
 export const AUDIT_VERSION = 1;
 /** What the first record of a file chains from. */
@@ -27,20 +30,7 @@ export type AuditBody = RecordHeader &
         hosts: string[];
         steps: string[];
       }
-    | {
-        kind: 'command';
-        runbook: string;
-        runbookHash: string;
-        host: string;
-        step: string;
-        phase: Phase;
-        command: string;
-        outcome: 'exit' | 'signal' | 'timeout' | 'lost' | 'interrupted';
-        exitCode: number | null;
-        durationMs: number;
-        output: OutputTail;
-        approval?: { decision: ApprovalDecision; by: string };
-      }
+    | ({ kind: 'command'; runbook: string; runbookHash: string } & Omit<CommandEvent, 'type' | 'time' | 'runId'>)
     | { kind: 'approval'; runbook: string; host: string; step: string; decision: ApprovalDecision; by: string }
     | {
         kind: 'step';
