@@ -5,11 +5,11 @@ import { ExitCode } from '../exit-codes.js';
 const auditFileHelp = 'audit file (default: $RUNBOOK_AUDIT_FILE, else ~/.local/state/runbook/audit.jsonl)';
 
 export function register(program: Command): void {
-  const audit = program.command('audit').description('check the audit trail');
+  const audit = program.command('audit').description('Check the audit trail (audit verify)');
 
   audit
     .command('verify')
-    .description('check the audit file\'s hash chain: exit 0 intact, 1 tampered or damaged, 2 usage error')
+    .description('Check the audit file\'s hash chain: exit 0 intact, 1 tampered or damaged, 2 usage error')
     .argument('[file]', auditFileHelp)
     .option('--audit-file <path>', auditFileHelp)
     .option('--anchor <seq:hash>', 'also require this record, as printed by an earlier verify and kept elsewhere')
@@ -35,7 +35,7 @@ export function register(program: Command): void {
 
   program
     .command('history')
-    .description('list past runs, or show one run\'s outcome per host and step')
+    .description('List past runs, or show one run\'s outcome per host and step')
     .argument('[run]', 'run id or a unique prefix of one')
     .option('--audit-file <path>', auditFileHelp)
     .option('--json', 'print JSON instead of a table')
