@@ -62,6 +62,44 @@ function firstLine(msg: string): string {
 }
 
 export function parseYaml(text: string, file: string): YamlSource {
+  try {
+    return parseYamlDocument(text, file);
+  } catch (err) {
+    // The yaml parser recurses per nesting level; past the stack it throws instead of reporting.
+    if (err instanceof RangeError) {
+      throw new UserError({ pos: { file, ...deepestPoint(text) }, message: 'YAML nested too deeply', hint: 'runbooks and inventories need only a few levels' });
+    }
+    throw err;
+  }
+}
+
+/** Where the nesting is deepest (indentation plus open flow brackets): what to point the reader at. */
+function deepestPoint(text: string): { line: number; col: number } {
+  let best = { depth: -1, line: 1, col: 1 };
+  let flow = 0;
+  let line = 1;
+  let col = 1;
+  let indent = 0;
+  let atLineStart = true;
+  for (const ch of text) {
+    if (ch === '\n') {
+      line += 1;
+      col = 1;
+      indent = 0;
+      atLineStart = true;
+      continue;
+    }
+    if (atLineStart && (ch === ' ' || ch === '-')) indent += 1;
+    else atLineStart = false;
+    if (ch === '[' || ch === '{') flow += 1;
+    else if ((ch === ']' || ch === '}') && flow > 0) flow -= 1;
+    if (flow + indent > best.depth) best = { depth: flow + indent, line, col };
+    col += 1;
+  }
+  return { line: best.line, col: best.col };
+}
+
+function parseYamlDocument(text: string, file: string): YamlSource {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, {
     lineCounter,
