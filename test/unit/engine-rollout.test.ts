@@ -4,7 +4,8 @@
  * dependencies on pending fixes. Commands are rendered by the real templating.
  */
 import { describe, expect, it } from 'vitest';
-import type { Host, Inventory, Runbook, Step } from '../../src/model/types.js';
+import type { Host, Inventory, Runbook } from '../../src/model/types.js';
+import { host, runbook, step } from './engine-fixtures.js';
 import { buildTemplateContext, type TemplateContext } from '../../src/model/index.js';
 import type { Connection, ExecResult } from '../../src/transport/types.js';
 import { EventBus, RunControl, autoApprove, buildPlan, planBatches, runPlan, type RunEvent, type StepStatus } from '../../src/engine/index.js';
@@ -54,28 +55,6 @@ function fakeConnection(host: string, w: World): Connection {
   };
 }
 
-const pos = { file: 'rb.yaml', line: 1, col: 1 };
-function step(name: string, check: string, fix: string[] = [], extra: Partial<Omit<Step, 'when'>> & { when?: string } = {}): Step {
-  const { when, ...rest } = extra;
-  return {
-    name,
-    pos,
-    check: { text: check, pos },
-    fix: fix.map((text) => ({ text, pos })),
-    continueOnFailure: false,
-    once: false,
-    json: false,
-    notify: [],
-    ...rest,
-    ...(when ? { when: { text: when, pos } } : {}),
-  };
-}
-function runbook(steps: Step[], more: Partial<Runbook> = {}): Runbook {
-  return { name: 'rb', description: '', file: 'rb.yaml', hash: 'h', vars: {}, steps, handlers: [], ...more };
-}
-function host(name: string, groups: string[] = []): Host {
-  return { name, address: '127.0.0.1', port: 22, user: 'root', groups, vars: { me: name }, secretVars: [], connection: 'local' };
-}
 function inventory(): Inventory {
   const hosts = [host('m1', ['etcd']), ...['a', 'b', 'c', 'd'].map((n) => host(n, ['workers']))];
   return {

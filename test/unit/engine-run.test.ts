@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Host, Runbook, Step } from '../../src/model/types.js';
+import type { Runbook } from '../../src/model/types.js';
+import { host, runbook, step } from './engine-fixtures.js';
 import type { Connection, ExecOptions, ExecResult } from '../../src/transport/types.js';
 import {
   EventBus,
@@ -46,26 +47,6 @@ function fakeConnection(host: string, state: State, log: string[]): Connection {
   };
 }
 
-const pos = { file: 'rb.yaml', line: 1, col: 1 };
-function step(name: string, check: string, fix: string[] = [], extra: Partial<Step> = {}): Step {
-  return {
-    name,
-    pos,
-    check: { text: check, pos },
-    fix: fix.map((text) => ({ text, pos })),
-    continueOnFailure: false,
-    once: false,
-    json: false,
-    notify: [],
-    ...extra,
-  };
-}
-function runbook(steps: Step[]): Runbook {
-  return { name: 'rb', description: '', file: 'rb.yaml', hash: 'h', vars: {}, steps, handlers: [] };
-}
-function host(name: string): Host {
-  return { name, address: '127.0.0.1', port: 22, user: 'root', groups: [], vars: {}, secretVars: [], connection: 'local' };
-}
 const render: CommandRenderer = (_h, _s, t) => ({ command: t.text, display: t.text.replace('hunter2', '********') });
 
 async function run(
@@ -90,7 +71,7 @@ async function run(
         control,
       )
     : autoApprove('tester');
-  const plan = buildPlan(rb, Object.keys(states).map(host), render, { mode: opts.mode ?? 'apply' });
+  const plan = buildPlan(rb, Object.keys(states).map((n) => host(n)), render, { mode: opts.mode ?? 'apply' });
   const result = await runPlan(plan, {
     operator: 'tester',
     gate,
@@ -257,7 +238,7 @@ describe('engine: approvals', () => {
       control,
     );
     const log: string[] = [];
-    const done = runPlan(buildPlan(rb, ['a', 'b', 'c'].map(host), render, { mode: 'apply' }), {
+    const done = runPlan(buildPlan(rb, ['a', 'b', 'c'].map((n) => host(n)), render, { mode: 'apply' }), {
       operator: 'tester',
       gate,
       bus,
