@@ -12,7 +12,8 @@ import { runEventSchema } from '../../src/engine/events-schema.js';
 import type { RunEvent, StepStatus } from '../../src/engine/events.js';
 import { labDown, labExec, labHeal, labProbe, labUp, type LabInfo, type ProbeResult } from '../../src/lab/index.js';
 
-export const LAB = 'tr';
+/** The lab these tests share; RB_TEST_LAB lets two checkouts (or helpers) run them side by side. */
+export const LAB = process.env.RB_TEST_LAB ?? 'tr';
 export const BIN = resolve('bin/runbook.js');
 export const RUNBOOKS = resolve('runbooks');
 
