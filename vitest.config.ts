@@ -20,6 +20,17 @@ export default defineConfig({
           hookTimeout: 180_000,
         },
       },
+      {
+        // The do-no-harm matrix (npm run test:matrix): one lab per profile, one file at a time.
+        extends: true,
+        test: {
+          name: 'matrix',
+          include: ['test/matrix/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 240_000,
+          hookTimeout: 180_000,
+        },
+      },
     ],
   },
 });

@@ -42,7 +42,7 @@ export function fleetReuse(workers: number): Fleet | undefined {
   }
   if (state.workers < workers) return undefined;
   const info: LabInfo = {
-    name: LAB, inventory: join(state.stateDir, 'inventory.yaml'), stateDir: state.stateDir, lan: state.lan,
+    name: LAB, profiles: state.profiles, inventory: join(state.stateDir, 'inventory.yaml'), stateDir: state.stateDir, lan: state.lan,
     nodes: state.topology.nodes.map((n) => ({ name: n.name, address: n.ip, roles: n.roles })), seconds: 0,
   };
   return {

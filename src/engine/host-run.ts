@@ -163,6 +163,22 @@ export function reportStepResult(
   return { step: ps.name, status, ...(extra.reason !== undefined ? { reason: extra.reason } : {}) };
 }
 
+/**
+ * A step's `needs`, looked up on the host (through sudo when the step uses it: sudo's secure_path
+ * is the PATH its commands get). A missing program is that host's result for the step, named as
+ * such, instead of a check failing with "jq: not found" and being read as a finding about the node.
+ * Returns the reason, or undefined when every program is there.
+ */
+async function missingTools(conn: Connection, host: string, ps: PlannedStep, ctx: HostRunContext): Promise<string | undefined> {
+  // Names are validated as [A-Za-z0-9._+-] by the schema: nothing here needs quoting.
+  const command = `for t in ${ps.needs.join(' ')}; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done`;
+  const ran = await execAndReport(conn, host, ps, 'check', { command, display: command }, undefined, ctx);
+  if (ran.result.outcome !== 'exit' || ran.result.code !== 0) return failureReason('looking up the programs this step needs', ran, ctx);
+  const missing = ran.result.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  if (missing.length === 0) return undefined;
+  return oneLine(ctx.redact(`needs ${missing.join(', ')} on ${host}: install ${missing.length > 1 ? 'them' : 'it'} there (or put ${missing.length > 1 ? 'them' : 'it'} on the PATH its commands get); the check did not run`));
+}
+
 /** check → (ok | would-fix | approve → fix → verify). Emits step-start, commands, approval, step-result. */
 export async function runStep(conn: Connection, host: string, ps: PlannedStep, ctx: HostRunContext, opts: RunStepOptions = {}): Promise<StepOutcome> {
   const started = Date.now();
@@ -174,6 +190,10 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
     return problem === undefined ? report(status, extra) : report('failed', { ...extra, reason: oneLine(ctx.redact(problem)) });
   };
 
+  if (ps.needs.length > 0) {
+    const missing = await missingTools(conn, host, ps, ctx);
+    if (missing !== undefined) return done('failed', { reason: missing });
+  }
   const check = await execAndReport(conn, host, ps, 'check', ps.check, ps.expect, ctx);
   switch (check.verdict.kind) {
     case 'pass':

@@ -37,6 +37,8 @@ export interface PlannedStep {
   timeoutMs?: number;
   become: boolean;
   continueOnFailure: boolean;
+  /** Programs the host must have before the check runs (the step's `needs`). */
+  needs: string[];
   /** Its commands read registered values: these are a trial render, re-rendered on the host's turn. */
   deferred?: boolean;
 }
@@ -100,6 +102,7 @@ export function planStep(host: Host, runbook: Runbook, step: Step, index: number
     timeoutMs: step.timeoutMs,
     become: become || (step.become ?? runbook.become ?? host.become ?? false),
     continueOnFailure: step.continueOnFailure,
+    needs: step.needs,
   };
 }
 

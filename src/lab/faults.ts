@@ -4,10 +4,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../model/errors.js';
-import { FLANNEL_PREFIX } from './node-files.js';
+import { unitsFor } from './node-files.js';
+import { deleteLease, listLeases, putLease, SUBNETS, subnetKey } from './leases.js';
 import { nodeExec } from './node-process.js';
 import { mapLimit, sleep } from './proc.js';
 import { requireState, type LabState } from './state.js';
+import type { Flavour } from './profiles.js';
 import type { NodeSpec, Role } from './topology.js';
 
 export interface FaultDef {
@@ -18,13 +20,22 @@ export interface FaultDef {
   defaultNode: string;
   description: string;
   signature: string;
+  /** Why it cannot occur on a lab of this flavour, if it cannot. */
+  impossible?: (f: Flavour) => string | undefined;
+  /** A healthy-but-unusual state: every runbook must leave it alone (nothing to fix). */
+  healthy?: boolean;
 }
 
 export const FAULTS: FaultDef[] = [
   { name: 'ip-forward-off', role: 'worker', ha: false, defaultNode: 'd', description: 'net.ipv4.ip_forward = 0 at runtime and in /etc/sysctl.d/99-sysctl.conf', signature: "nothing reaches the node's pods" },
-  { name: 'forward-drop', role: 'worker', ha: false, defaultNode: 'd', description: 'iptables -P FORWARD DROP', signature: "nothing reaches the node's pods" },
-  { name: 'docker-before-flannel', role: 'worker', ha: false, defaultNode: 'd', description: 'after a "reboot" (empty /run/flannel) docker starts before flanneld: docker0 gets 172.17.0.1/16, never leased', signature: "nothing reaches the node's pods" },
+  {
+    name: 'forward-drop', role: 'worker', ha: false, defaultNode: 'd', description: 'iptables -P FORWARD DROP', signature: "nothing reaches the node's pods",
+    impossible: (f) => (f.forwardRules ? "flanneld's FLANNEL-FWD rules accept the pod network whatever the policy (flannel >= 0.10): the policy alone breaks nothing" : undefined),
+  },
+  { name: 'forward-reject', role: 'worker', ha: false, defaultNode: 'd', description: 'iptables -I FORWARD 1 -j REJECT --reject-with icmp-host-prohibited (a REJECT ahead of every pod-network accept)', signature: "nothing reaches the node's pods" },
+  { name: 'docker-before-flannel', role: 'worker', ha: false, defaultNode: 'd', description: 'flanneld\'s unit not enabled (docker does not require it), then a "reboot" (empty /run/flannel, no docker0): docker starts before flanneld and docker0 gets 172.17.0.1/16, never leased', signature: "nothing reaches the node's pods" },
   { name: 'stale-lease', role: 'worker', ha: false, defaultNode: 'd', description: "the node's subnet lease in etcd names a decommissioned machine's PublicIP and VtepMAC", signature: "the other nodes send the node's pod traffic to the dead machine" },
+  { name: 'flanneld-restarted', role: 'worker', ha: false, defaultNode: 'd', healthy: true, description: 'flanneld killed (as the OOM killer does) and restarted by Restart=on-failure: it now started after docker, and every pod still works', signature: 'none: a healthy node that must not be flagged' },
   { name: 'mac-drift', role: 'worker', ha: false, defaultNode: 'd', description: "flannel.1's MAC changes; the lease keeps the old VtepMAC", signature: "vxlan frames to the node carry the old MAC and are dropped: nothing reaches the node's pods" },
   { name: 'etcd-member-down', role: 'etcd', ha: true, defaultNode: 'm2', description: 'systemctl stop etcd on one member of the 3-member cluster', signature: 'cluster keeps quorum; the member is unhealthy' },
   { name: 'vip-split', role: 'lb', ha: true, defaultNode: 'lb2', description: 'VRRP (IP protocol 112) dropped on one load balancer: both claim the VIP', signature: 'two VIP holders' },
@@ -51,21 +62,32 @@ async function waitFor(what: string, timeoutMs: number, test: () => Promise<bool
 const workers = (s: LabState): NodeSpec[] => s.topology.nodes.filter((n) => n.roles.includes('worker'));
 
 async function mySubnetKey(state: LabState, node: string): Promise<string> {
-  const out = await exec(state, node, '. /run/flannel/subnet.env; echo "${FLANNEL_SUBNET%.*/*}.0-24"');
-  return `${FLANNEL_PREFIX}/subnets/${out.trim()}`;
+  const out = await exec(state, node, '. /run/flannel/subnet.env; echo "$FLANNEL_SUBNET"');
+  return `${SUBNETS}/${subnetKey(out)}`;
 }
 
 async function injectStaleLease(state: LabState, node: string): Promise<void> {
   const t = state.topology;
   const key = await mySubnetKey(state, node);
   const value = JSON.stringify({ PublicIP: t.deadIp, PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: t.deadMac } });
-  await exec(state, node, `L=$(etcdctl --endpoints=${t.etcdEndpoints} lease grant 86400 | awk '{print $2}')
-etcdctl --endpoints=${t.etcdEndpoints} put --lease="$L" ${key} '${value}' >/dev/null`);
-  const net = key.split('/').pop()?.replace(/-24$/, '') ?? '';
+  await putLease(state, key, value);
+  const net = key.split('/').pop()?.replace(/-\d+$/, '') ?? '';
   // The other nodes' flanneld follow the watch; wait until they all point at the dead machine.
   await mapLimit(workers(state).filter((n) => n.name !== node), 16, (n) =>
     waitFor(`${n.name} to learn the stale lease`, 10_000, async () => (await exec(state, n.name, `ip neigh show ${net} dev flannel.1`)).includes(t.deadMac)),
   );
+}
+
+/** Kills flanneld as the OOM killer would and waits for Restart=on-failure to bring it back ready. */
+async function restartFlanneldBehindDocker(state: LabState, node: string): Promise<void> {
+  const pid = (await exec(state, node, 'systemctl show -p MainPID --value flanneld')).trim();
+  const inode = (await exec(state, node, 'stat -c %i /run/flannel/subnet.env')).trim();
+  await exec(state, node, `kill -KILL ${pid}`);
+  await waitFor(`flanneld on ${node} to be restarted`, 20_000, async () => {
+    const r = await nodeExec(state, node, 'systemctl is-active -q flanneld && systemctl show -p MainPID --value flanneld && stat -c %i /run/flannel/subnet.env');
+    const [now, ino] = r.stdout.trim().split('\n');
+    return r.code === 0 && now !== pid && now !== '0' && ino !== inode;
+  });
 }
 
 export async function labBreak(name: string, fault: string, node?: string): Promise<void> {
@@ -74,6 +96,8 @@ export async function labBreak(name: string, fault: string, node?: string): Prom
   if (!def) throw new UserError({ message: `unknown fault "${fault}"`, hint: `one of: ${FAULTS.map((f) => f.name).join(', ')}` });
   if (def.ha && !state.ha) throw new UserError({ message: `fault ${fault} needs the HA topology`, hint: 'runbook lab up --ha' });
   const target = node ?? def.defaultNode;
+  const why = def.impossible?.(state.flavour);
+  if (why) throw new UserError({ message: `fault ${fault} cannot occur on this lab (profiles: ${state.profiles.join(',') || 'default'}): ${why}` });
   const spec = state.topology.nodes.find((n) => n.name === target);
   if (!spec) throw new UserError({ message: `no node "${target}" in lab ${name}`, hint: `nodes: ${state.topology.nodes.map((n) => n.name).join(' ')}` });
   if (!spec.roles.includes(def.role)) throw new UserError({ message: `fault ${fault} applies to ${def.role} nodes; ${target} is ${spec.roles.join('/')}` });
@@ -85,7 +109,21 @@ export async function labBreak(name: string, fault: string, node?: string): Prom
       await exec(state, target, 'iptables -P FORWARD DROP');
       break;
     case 'docker-before-flannel':
-      await exec(state, target, 'systemctl stop docker flanneld\nrm -f /run/flannel/subnet.env /run/flannel/docker\nsystemctl start docker\nsystemctl start flanneld');
+      // flannel's RequiredBy=docker.service only takes effect once the unit is enabled; without it
+      // docker's unit does not pull flanneld in, and a reboot (empty /run, no docker0) starts
+      // docker first.
+      await exec(state, target, `sed -i "s/^Requires=.*/Requires=('docker.socket')/" /etc/lab/units/docker
+systemctl stop kubelet docker.socket docker flanneld
+rm -f /run/flannel/subnet.env ${state.flavour.dockerOpts.file}
+ip link del docker0
+systemctl start docker kubelet
+systemctl start flanneld`);
+      break;
+    case 'forward-reject':
+      await exec(state, target, 'iptables -I FORWARD 1 -j REJECT --reject-with icmp-host-prohibited');
+      break;
+    case 'flanneld-restarted':
+      await restartFlanneldBehindDocker(state, target);
       break;
     case 'stale-lease':
       await injectStaleLease(state, target);
@@ -124,41 +162,49 @@ export async function labBreak(name: string, fault: string, node?: string): Prom
 
 /**
  * Undoes every fault with the fixes domain-notes documents: ip_forward on (runtime and persisted),
- * FORWARD ACCEPT, orphan leases deleted, flanneld then docker restarted where the lease, VtepMAC
- * or docker0 do not match; on --ha, stopped etcd/apiserver started and VRRP allowed again.
+ * FORWARD ACCEPT and no REJECT ahead of the pod network (RHEL's own REJECT stays last), orphan
+ * leases deleted, flanneld then docker restarted where the lease, VtepMAC or docker0 do not match;
+ * on --ha, stopped etcd/apiserver started and VRRP allowed again.
  */
 export async function labHeal(name: string): Promise<void> {
   const state = requireState(name);
   const t = state.topology;
   const ws = workers(state);
-  const nodeIps = t.nodes.map((n) => n.ip).join(' ');
   if (state.ha) {
     await mapLimit(t.nodes.filter((n) => n.roles.includes('master')), 4, (n) => exec(state, n.name, 'systemctl start etcd apiserver'));
     await mapLimit(t.nodes.filter((n) => n.roles.includes('lb')), 4, (n) =>
       exec(state, n.name, 'while iptables -D INPUT -p vrrp -j DROP 2>/dev/null; do :; done\nsystemctl start haproxy keepalived'),
     );
   }
-  await mapLimit(ws, 16, (n) => exec(state, n.name, `sysctl -q -w net.ipv4.ip_forward=1\n${SED_FORWARD(1)}\niptables -P FORWARD ACCEPT`));
-  const first = ws[0];
-  if (!first) return;
-  // Leases whose PublicIP is no node of the lab (the decommissioned machine's).
-  await exec(state, first.name, `ips=" ${nodeIps} "
-etcdctl --endpoints=${t.etcdEndpoints} get --prefix ${FLANNEL_PREFIX}/subnets/ -w json |
-  jq -r '.kvs[]? | [(.key | @base64d), ((.value | @base64d | fromjson? // {}) | .PublicIP // "")] | @tsv' |
-  while IFS=$'\\t' read -r key ip; do
-    case $ips in *" $ip "*) ;; *) etcdctl --endpoints=${t.etcdEndpoints} del "$key" >/dev/null ;; esac
-  done`);
+  const reject = 'FORWARD -j REJECT --reject-with icmp-host-prohibited';
   await mapLimit(ws, 16, (n) =>
-    exec(state, n.name, `ok=1
-systemctl is-active -q flanneld docker || ok=0
-if [ $ok = 1 ]; then
-  . /run/flannel/subnet.env
-  mac=$(cat /sys/class/net/flannel.1/address)
-  v=$(etcdctl --endpoints=${t.etcdEndpoints} get ${FLANNEL_PREFIX}/subnets/\${FLANNEL_SUBNET%.*/*}.0-24 --print-value-only)
-  case $v in *'"PublicIP":"${n.ip}"'*'"VtepMAC":"'$mac'"'*) ;; *) ok=0 ;; esac
-  set -- $(ip -4 -o addr show dev docker0)
-  [ "\${4:-}" = "$FLANNEL_SUBNET" ] || ok=0
-fi
-if [ $ok = 0 ]; then systemctl stop docker; systemctl restart flanneld; systemctl start docker; fi`),
+    exec(state, n.name, `sysctl -q -w net.ipv4.ip_forward=1\n${SED_FORWARD(1)}\niptables -P FORWARD ACCEPT
+for ipt in iptables-legacy iptables-nft; do while $ipt -D ${reject} 2>/dev/null; do :; done; done
+${state.flavour.rhelFirewall ? `iptables -A ${reject}` : ''}`),
   );
+  // The unit files as the lab wrote them (docker-before-flannel edits docker's).
+  await mapLimit(ws, 16, async (n) => {
+    const docker = unitsFor(state, n).docker;
+    if (docker) await exec(state, n.name, `cmp -s /etc/lab/units/docker - <<'UNIT' || cat > /etc/lab/units/docker <<'UNIT'\n${docker}UNIT\n${docker}UNIT`);
+  });
+  if (ws.length === 0) return;
+  // Leases whose PublicIP is no node of the lab (the decommissioned machine's).
+  const ips = new Set(t.nodes.map((n) => n.ip));
+  for (const l of await listLeases(state)) if (!ips.has(l.publicIp)) await deleteLease(state, l.key);
+  const leases = new Map((await listLeases(state)).map((l) => [l.key, l]));
+  await mapLimit(ws, 16, async (n) => {
+    const r = await nodeExec(state, n.name, 'systemctl is-active -q flanneld docker && . /run/flannel/subnet.env && echo "$FLANNEL_SUBNET" && cat /sys/class/net/flannel.1/address && ip -4 -o addr show dev docker0');
+    const [subnet = '', mac = '', docker0 = ''] = r.stdout.trim().split('\n');
+    const lease = leases.get(`${SUBNETS}/${subnetKey(subnet)}`);
+    const ok = r.code === 0 && lease?.publicIp === n.ip && lease.vtepMac === mac && docker0.split(/\s+/)[3] === subnet;
+    if (!ok) {
+      // docker refuses a docker0 whose address is not its --bip (moby), so a stale bridge goes first.
+      await exec(state, n.name, `systemctl stop docker.socket docker
+systemctl restart flanneld
+. /run/flannel/subnet.env
+set -- $(ip -4 -o addr show dev docker0 2>/dev/null)
+[ "\${4:-}" = "$FLANNEL_SUBNET" ] || ip link del docker0 2>/dev/null || true
+systemctl start docker`);
+    }
+  });
 }

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { LabState } from './state.js';
+import { sshAddress } from './topology.js';
 import { FLANNEL_NETWORK, FLANNEL_PREFIX, LAN_IF } from './node-files.js';
 
 export const INVENTORY = 'inventory.yaml';
@@ -27,6 +28,8 @@ export function inventoryDoc(state: LabState): Record<string, unknown> {
     flannel_network: FLANNEL_NETWORK,
     flannel_etcd_prefix: FLANNEL_PREFIX,
     flannel_iface: 'flannel.1',
+    // The etcd API the lab's flannel release keeps its leases in (v2 up to flannel 0.17).
+    etcd_api: state.flavour.etcdApi,
     lab_name: state.name,
   };
   if (t.vip) {
@@ -37,7 +40,7 @@ export function inventoryDoc(state: LabState): Record<string, unknown> {
   const hosts: Record<string, unknown> = {};
   for (const n of t.nodes) {
     hosts[n.name] = {
-      address: n.ip,
+      address: sshAddress(n),
       ...(state.bastion && !n.roles.includes('bastion') ? { proxy_jump: 'bastion' } : {}),
       vars: { lan_ip: n.ip },
     };
@@ -53,7 +56,7 @@ export async function writeInventory(state: LabState, knownHosts: string[]): Pro
   const file = join(state.stateDir, INVENTORY);
   const head = [
     '# yaml-language-server: $schema=../schemas/inventory.schema.json',
-    `# The fleet of \`runbook lab\` "${state.name}" (LAN ${state.lan}); written by \`runbook lab up\`, removed by \`runbook lab down\`.`,
+    `# The fleet of \`runbook lab\` "${state.name}" (LAN ${state.lan}; profiles: ${state.profiles.join(',') || 'default'}); written by \`runbook lab up\`, removed by \`runbook lab down\`.`,
     '',
   ].join('\n');
   await writeFile(file, head + stringify(inventoryDoc(state)));

@@ -23,7 +23,7 @@ export async function createNetwork(state: LabState): Promise<void> {
   await batch([sw, ...nodes.map((n) => nodeNs(lab, n.name))].map((ns) => `netns add ${ns}`));
 
   const swLines = ['link add br0 type bridge', 'link set br0 addrgenmode none', 'link set br0 up'];
-  if (state.bastion) swLines.push('link add br1 type bridge', 'link set br1 addrgenmode none', 'link set br1 up');
+  if (state.internalLan) swLines.push('link add br1 type bridge', 'link set br1 addrgenmode none', 'link set br1 up');
   nodes.forEach((n, k) => {
     swLines.push(
       `link add p${k} type veth peer name eth0 address ${macFor(n.ip)} netns ${nodeNs(lab, n.name)}`,
@@ -31,11 +31,13 @@ export async function createNetwork(state: LabState): Promise<void> {
       `link set p${k} master ${n.internal ? 'br1' : 'br0'}`,
       `link set p${k} up`,
     );
-    if (n.internalIp) {
+    // A second leg: the bastion's on the internal LAN, or (mgmt-net) a node's on the management LAN.
+    const second = n.internalIp ?? n.mgmtIp;
+    if (second) {
       swLines.push(
-        `link add q${k} type veth peer name eth1 address ${macFor(n.internalIp)} netns ${nodeNs(lab, n.name)}`,
+        `link add q${k} type veth peer name eth1 address ${macFor(second)} netns ${nodeNs(lab, n.name)}`,
         `link set q${k} addrgenmode none`,
-        `link set q${k} master br1`,
+        `link set q${k} master ${n.internalIp ? 'br1' : 'br0'}`,
         `link set q${k} up`,
       );
     }
@@ -46,9 +48,10 @@ export async function createNetwork(state: LabState): Promise<void> {
   await runOk('ip', ['link', 'add', up, 'address', macFor(ctl), 'type', 'veth', 'peer', 'name', 'up0', 'netns', sw]);
   await batch(['link set up0 addrgenmode none', 'link set up0 master br0', 'link set up0 up'], sw);
   const outside = nodes.filter((n) => !n.internal);
+  const mgmt = nodes.flatMap((n) => (n.mgmtIp ? [{ ip: n.mgmtIp }] : []));
   await batch([
     `link set ${up} addrgenmode none`, `addr add ${ctl}/24 dev ${up}`, `link set ${up} up`,
-    ...outside.map((n) => neigh(n.ip, up)),
+    ...[...outside, ...mgmt].map((n) => neigh(n.ip, up)),
   ]);
 
   // Permanent ARP entries for every fixed address on the node's LAN(s); the VIP stays dynamic
@@ -63,6 +66,10 @@ export async function createNetwork(state: LabState): Promise<void> {
     if (n.internalIp) {
       lines.push('link set eth1 addrgenmode none', `addr add ${n.internalIp}/24 dev eth1`, 'link set eth1 up');
       lines.push(...inside.filter((p) => p.ip !== n.internalIp).map((p) => neigh(p.ip, 'eth1')));
+    }
+    if (n.mgmtIp) {
+      lines.push('link set eth1 addrgenmode none', `addr add ${n.mgmtIp}/24 dev eth1`, 'link set eth1 up');
+      lines.push(...[{ ip: ctl }, ...mgmt].filter((p) => p.ip !== n.mgmtIp).map((p) => neigh(p.ip, 'eth1')));
     }
     return batch(lines, nodeNs(lab, n.name));
   });

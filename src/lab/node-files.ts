@@ -9,10 +9,12 @@ import { join } from 'node:path';
 import type { LabState } from './state.js';
 import type { NodeSpec } from './topology.js';
 import { nodeDir } from './paths.js';
+import { UPSTREAM_DOCKER_OPTS, type Flavour } from './profiles.js';
 
 export const FLANNEL_NETWORK = '10.100.0.0/16';
 export const FLANNEL_PREFIX = '/coreos.com/network';
-export const FLANNEL_CONFIG = JSON.stringify({ Network: FLANNEL_NETWORK, SubnetLen: 24, Backend: { Type: 'vxlan', VNI: 1, Port: 8472 } });
+/** flannel's net-conf, as the lab writes it to <prefix>/config. */
+export const flannelConfig = (f: Flavour): string => JSON.stringify({ Network: FLANNEL_NETWORK, SubnetLen: f.subnetLen, Backend: { Type: 'vxlan', VNI: 1, Port: 8472 } });
 export const LAN_IF = 'eth0';
 export const HOST_KEY = 'etc-upper/ssh/lab_host_ed25519_key';
 
@@ -34,59 +36,103 @@ MaxStartups 200:30:400
 Subsystem sftp /usr/lib/openssh/sftp-server
 `;
 
-function unit(description: string, exec: string[], extra: Record<string, string> = {}): string {
+type UnitValue = string | string[];
+
+/**
+ * A lab unit file: bash assignments the lab's systemctl sources (docs/lab.md lists the fields). Arrays for the fields systemd allows several of (ExecStart words, EnvironmentFile,
+ * Requires); a word that is exactly `$NAME` is expanded from the environment by systemctl, as
+ * systemd does.
+ */
+function unit(fields: Record<string, UnitValue | undefined>): string {
   const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-  const lines = [`Description=${q(description)}`, ...Object.entries(extra).map(([k, v]) => `${k}=${q(v)}`), `ExecStart=(${exec.map(q).join(' ')})`];
+  const lines = Object.entries(fields).flatMap(([k, v]) =>
+    v === undefined ? [] : [Array.isArray(v) ? `${k}=(${v.map(q).join(' ')})` : `${k}=${q(v)}`],
+  );
   return `${lines.join('\n')}\n`;
 }
 
-function units(state: LabState, node: NodeSpec): Record<string, string> {
+/** The node's unit files (name → text), as `lab up` writes them and the heal restores them. */
+export function unitsFor(state: LabState, node: NodeSpec): Record<string, string> {
   const topo = state.topology;
+  const f = state.flavour;
   const etcdNodes = topo.nodes.filter((n) => n.roles.includes('etcd'));
   const out: Record<string, string> = {
-    ssh: unit('OpenBSD Secure Shell server', ['/usr/sbin/sshd', '-D', '-e', '-f', '/etc/ssh/lab_sshd_config']),
+    ssh: unit({ Description: 'OpenBSD Secure Shell server', ExecStart: ['/usr/sbin/sshd', '-D', '-e', '-f', '/etc/ssh/lab_sshd_config'], Restart: 'on-failure' }),
   };
   if (node.services.includes('etcd')) {
-    out.etcd = unit('etcd key-value store', [
-      '/usr/bin/etcd',
-      `--name=${node.name}`,
-      '--data-dir=/run/lab/etcd',
-      `--listen-client-urls=http://${node.ip}:2379,http://127.0.0.1:2379`,
-      `--advertise-client-urls=http://${node.ip}:2379`,
-      `--listen-peer-urls=http://${node.ip}:2380`,
-      `--initial-advertise-peer-urls=http://${node.ip}:2380`,
-      `--initial-cluster=${etcdNodes.map((n) => `${n.name}=http://${n.ip}:2380`).join(',')}`,
-      `--initial-cluster-token=rb-${state.name}`,
-      '--initial-cluster-state=new',
-      '--enable-v2=true',
-      '--logger=zap',
-      '--log-level=warn',
-    ]);
-  }
-  if (node.services.includes('flanneld')) {
-    out.flanneld = unit(
-      'Flanneld overlay address etcd agent (lab stand-in)',
-      ['/usr/local/sbin/flanneld', `--etcd-endpoints=${topo.etcdEndpoints}`, `--etcd-prefix=${FLANNEL_PREFIX}`, `--iface=${LAN_IF}`, `--public-ip=${node.ip}`],
-      { Type: 'notify' },
-    );
-  }
-  if (node.services.includes('docker')) {
-    out.docker = unit('Docker Application Container Engine (lab stand-in)', ['/usr/local/sbin/dockerd', `--pods=${state.pods}`], {
-      Type: 'notify',
-      EnvironmentFile: '-/run/flannel/docker',
+    out.etcd = unit({
+      Description: 'etcd key-value store',
+      ExecStart: [
+        '/usr/bin/etcd',
+        `--name=${node.name}`,
+        '--data-dir=/run/lab/etcd',
+        `--listen-client-urls=http://${node.ip}:2379,http://127.0.0.1:2379`,
+        `--advertise-client-urls=http://${node.ip}:2379`,
+        `--listen-peer-urls=http://${node.ip}:2380`,
+        `--initial-advertise-peer-urls=http://${node.ip}:2380`,
+        `--initial-cluster=${etcdNodes.map((n) => `${n.name}=http://${n.ip}:2380`).join(',')}`,
+        `--initial-cluster-token=rb-${state.name}`,
+        '--initial-cluster-state=new',
+        '--enable-v2=true',
+        '--logger=zap',
+        '--log-level=warn',
+      ],
     });
   }
+  if (node.services.includes('flanneld')) {
+    const opts = f.dockerOpts;
+    // The unit of CentOS 7's flannel package (and of the binary-install guides that copy it):
+    // Type=notify, mk-docker-opts after start, Restart=on-failure, RequiredBy=docker.service.
+    out.flanneld = unit({
+      Description: 'Flanneld overlay address etcd agent (lab stand-in)',
+      Type: 'notify',
+      ExecStart: [
+        '/usr/local/sbin/flanneld',
+        `--etcd-endpoints=${topo.etcdEndpoints}`,
+        `--etcd-prefix=${FLANNEL_PREFIX}`,
+        `--iface=${LAN_IF}`,
+        `--public-ip=${node.ip}`,
+        `--lab-version=${f.flannelVersion}`,
+        ...(f.forwardRules ? ['--iptables-forward-rules=true'] : []),
+      ],
+      ExecStartPost: [
+        '/usr/local/sbin/mk-docker-opts',
+        ...(opts.key === UPSTREAM_DOCKER_OPTS.key ? [] : ['-k', opts.key]),
+        ...(opts.file === UPSTREAM_DOCKER_OPTS.file ? [] : ['-d', opts.file]),
+      ],
+      Restart: 'on-failure',
+    });
+  }
+  if (node.services.includes('docker')) {
+    // docker-ce's unit: socket-activated (Requires=docker.socket), Restart=always; the flannel
+    // unit's RequiredBy=docker.service adds flanneld to its Requires.
+    out.docker = unit({
+      Description: 'Docker Application Container Engine (lab stand-in)',
+      Type: 'notify',
+      EnvironmentFile: [`-${f.dockerOpts.file}`],
+      ExecStart: ['/usr/local/sbin/dockerd', `$${f.dockerOpts.key}`, `--pods=${state.pods}`],
+      Requires: ['docker.socket', 'flanneld'],
+      Restart: 'always',
+    });
+    out['docker.socket'] = unit({ Description: 'Docker Socket for the API', ListenStream: '/run/docker.sock', Service: 'docker' });
+  }
+  if (node.services.includes('kubelet')) {
+    out.kubelet = unit({ Description: "kubelet (lab stand-in: touches docker's API socket now and then)", ExecStart: ['/usr/local/sbin/kubelet'], Restart: 'always' });
+  }
   if (node.services.includes('apiserver')) {
-    out.apiserver = unit('Kubernetes API server (lab stand-in: /healthz only)', ['/usr/local/sbin/apiserver', `--bind-address=${node.ip}`, '--secure-port=6443']);
+    out.apiserver = unit({ Description: 'Kubernetes API server (lab stand-in: /healthz only)', ExecStart: ['/usr/local/sbin/apiserver', `--bind-address=${node.ip}`, '--secure-port=6443'] });
   }
   if (node.services.includes('haproxy')) {
-    out.haproxy = unit('HAProxy load balancer', ['/bin/bash', '-c', 'mkdir -p /run/haproxy && exec /usr/sbin/haproxy -db -f /etc/haproxy/lab.cfg']);
+    out.haproxy = unit({ Description: 'HAProxy load balancer', ExecStart: ['/bin/bash', '-c', 'mkdir -p /run/haproxy && exec /usr/sbin/haproxy -db -f /etc/haproxy/lab.cfg'] });
   }
   if (node.services.includes('keepalived')) {
-    out.keepalived = unit('Keepalive daemon (LVS and VRRP)', [
-      '/usr/sbin/keepalived', '--dont-fork', '--log-console', '--log-detail', '--vrrp',
-      '--use-file=/etc/keepalived/lab.conf', '--pid=/run/keepalived.pid', '--vrrp_pid=/run/keepalived_vrrp.pid',
-    ]);
+    out.keepalived = unit({
+      Description: 'Keepalive daemon (LVS and VRRP)',
+      ExecStart: [
+        '/usr/sbin/keepalived', '--dont-fork', '--log-console', '--log-detail', '--vrrp',
+        '--use-file=/etc/keepalived/lab.conf', '--pid=/run/keepalived.pid', '--vrrp_pid=/run/keepalived_vrrp.pid',
+      ],
+    });
   }
   return out;
 }
@@ -169,7 +215,7 @@ export async function prepareNode(state: LabState, node: NodeSpec, authorizedKey
     join(etc, 'lab/node.env'),
     `NODE=${node.name}\nROLES="${node.roles.join(' ')}"\nSERVICES="${node.services.join(' ')}"\nNONLOCAL_BIND=${node.roles.includes('lb') ? 1 : 0}\n`,
   );
-  for (const [name, text] of Object.entries(units(state, node))) await writeFile(join(etc, 'lab/units', name), text);
+  for (const [name, text] of Object.entries(unitsFor(state, node))) await writeFile(join(etc, 'lab/units', name), text);
   await writeFile(join(etc, 'sysctl.conf'), sysctlConf(node));
   await symlink('../sysctl.conf', join(etc, 'sysctl.d/99-sysctl.conf'));
   await writeFile(join(etc, 'hostname'), `${node.name}\n`);
@@ -186,7 +232,7 @@ export async function prepareNode(state: LabState, node: NodeSpec, authorizedKey
 
 export async function installScripts(from: string, to: string): Promise<void> {
   await mkdir(to, { recursive: true });
-  for (const f of ['node-init.sh', 'systemctl', 'flanneld', 'dockerd', 'apiserver', 'probe.sh']) {
+  for (const f of ['node-init.sh', 'systemctl', 'flanneld', 'mk-docker-opts', 'dockerd', 'kubelet', 'apiserver', 'probe.sh']) {
     await copyFile(join(from, f), join(to, f));
     await chmod(join(to, f), 0o755);
   }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { UserError } from '../model/errors.js';
 import { IDENTITY, KNOWN_HOSTS } from './inventory.js';
 import { requireState } from './state.js';
+import { sshAddress } from './topology.js';
 
 export function labSshArgs(name: string, node: string): string[] {
   const state = requireState(name);
@@ -11,5 +12,5 @@ export function labSshArgs(name: string, node: string): string[] {
   const common = ['-i', join(state.stateDir, IDENTITY), '-o', `UserKnownHostsFile=${join(state.stateDir, KNOWN_HOSTS)}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'IdentitiesOnly=yes'];
   const bastion = state.topology.nodes.find((n) => n.roles.includes('bastion'));
   const jump = bastion && spec !== bastion ? ['-o', `ProxyCommand=ssh ${common.join(' ')} -W %h:%p root@${bastion.ip}`] : [];
-  return [...common, ...jump, `root@${spec.ip}`];
+  return [...common, ...jump, `root@${sshAddress(spec)}`];
 }

@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../model/errors.js';
 import { runtimeDir } from './paths.js';
+import type { Flavour } from './profiles.js';
 import type { Topology } from './topology.js';
 
 export interface LabState {
@@ -15,6 +16,9 @@ export interface LabState {
   ha: boolean;
   bastion: boolean;
   pods: number;
+  /** The profiles it was built with (`lab up --profile`), and what they resolve to. */
+  profiles: string[];
+  flavour: Flavour;
   topology: Topology;
   /** Host PID of each node's namespace holder (`unshare`); its child is the node's PID 1. */
   holders: Record<string, number>;

@@ -1,8 +1,9 @@
 /** `lab status`: the nodes, their services, and the subnet leases in etcd. */
-import { FLANNEL_PREFIX } from './node-files.js';
+import { listLeases, SUBNETS } from './leases.js';
 import { nodeExec } from './node-process.js';
 import { mapLimit } from './proc.js';
 import { requireState } from './state.js';
+import { sshAddress } from './topology.js';
 
 export interface NodeStatus {
   name: string;
@@ -24,6 +25,8 @@ export interface LeaseStatus {
 export interface LabStatus {
   name: string;
   lan: string;
+  profiles: string[];
+  etcdApi: string;
   stateDir: string;
   nodes: NodeStatus[];
   leases: LeaseStatus[];
@@ -34,7 +37,7 @@ export async function labStatus(name: string): Promise<LabStatus> {
   const state = requireState(name);
   const t = state.topology;
   const nodes = await mapLimit(t.nodes, 16, async (n): Promise<NodeStatus> => {
-    const base = { name: n.name, address: n.ip, roles: n.roles };
+    const base = { name: n.name, address: sshAddress(n), roles: n.roles };
     try {
       const r = await nodeExec(state, n.name, 'systemctl list-units; ip -4 -o addr show dev docker0 2>/dev/null', { timeoutMs: 10_000 });
       const services: Record<string, string> = {};
@@ -54,35 +57,26 @@ export async function labStatus(name: string): Promise<LabStatus> {
   let leases: LeaseStatus[] = [];
   let leaseError: string | undefined;
   if (etcdNode) {
-    const r = await nodeExec(state, etcdNode.name, `etcdctl --endpoints=${t.etcdEndpoints} --command-timeout=3s get --prefix ${FLANNEL_PREFIX}/subnets/ -w json`).catch(
-      (e: unknown) => ({ code: 1, stdout: '', stderr: String(e) }),
-    );
-    if (r.code === 0) {
-      const doc = JSON.parse(r.stdout) as { kvs?: { key: string; value: string }[] };
-      leases = (doc.kvs ?? []).map((kv) => {
-        const key = Buffer.from(kv.key, 'base64').toString();
-        let v: { PublicIP?: string; BackendData?: { VtepMAC?: string } } = {};
-        try {
-          v = JSON.parse(Buffer.from(kv.value, 'base64').toString()) as typeof v;
-        } catch {
-          // not JSON: shown with empty fields
-        }
-        const owner = t.nodes.find((n) => n.ip === v.PublicIP);
-        return { subnet: key.split('/').pop() ?? key, publicIp: v.PublicIP ?? '', vtepMac: v.BackendData?.VtepMAC ?? '', ...(owner ? { node: owner.name } : {}) };
+    try {
+      leases = (await listLeases(state)).map((l) => {
+        const owner = t.nodes.find((n) => n.ip === l.publicIp);
+        return { subnet: l.subnet, publicIp: l.publicIp, vtepMac: l.vtepMac, ...(owner ? { node: owner.name } : {}) };
       });
-    } else leaseError = r.stderr.trim().split('\n').pop() ?? 'etcd unreachable';
+    } catch (e) {
+      leaseError = (e instanceof Error ? e.message : String(e)).split('\n').pop() ?? 'etcd unreachable';
+    }
   }
-  return { name: state.name, lan: state.lan, stateDir: state.stateDir, nodes, leases, ...(leaseError ? { leaseError } : {}) };
+  return { name: state.name, lan: state.lan, profiles: state.profiles, etcdApi: state.flavour.etcdApi, stateDir: state.stateDir, nodes, leases, ...(leaseError ? { leaseError } : {}) };
 }
 
 export function formatStatus(s: LabStatus): string {
-  const lines = [`lab ${s.name}: LAN ${s.lan}, inventory ${s.stateDir}/inventory.yaml`];
+  const lines = [`lab ${s.name}: LAN ${s.lan}, profiles ${s.profiles.join(',') || 'default'}, inventory ${s.stateDir}/inventory.yaml`];
   const w = Math.max(4, ...s.nodes.map((n) => n.name.length)) + 2;
   for (const n of s.nodes) {
     const svc = n.running ? Object.entries(n.services).map(([k, v]) => `${k}:${v}`).join(' ') : 'NOT RUNNING';
     lines.push(`  ${n.name.padEnd(w)}${n.address.padEnd(16)}${svc}${n.docker0 ? `  docker0 ${n.docker0}` : ''}`);
   }
-  lines.push(`subnet leases (${FLANNEL_PREFIX}/subnets):`);
+  lines.push(`subnet leases (${SUBNETS}, etcd ${s.etcdApi}):`);
   if (s.leaseError) lines.push(`  cannot read: ${s.leaseError}`);
   for (const l of s.leases) lines.push(`  ${l.subnet.padEnd(18)}PublicIP ${l.publicIp.padEnd(16)}VtepMAC ${l.vtepMac}  ${l.node ?? '(no lab node)'}`);
   return lines.join('\n');

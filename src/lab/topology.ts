@@ -13,8 +13,10 @@ export type Role = 'etcd' | 'master' | 'lb' | 'worker' | 'bastion';
 export interface NodeSpec {
   name: string;
   roles: Role[];
-  /** The address the node's sshd listens on, and its flannel PublicIP. */
+  /** The node's flannel PublicIP (its address on the LAN the overlay runs over). */
   ip: string;
+  /** With mgmt-net: the node's address on the management LAN, where the controller reaches its sshd. */
+  mgmtIp?: string;
   /** True when eth0 sits on the internal LAN (--bastion). */
   internal: boolean;
   /** The bastion's second leg, on the internal LAN. */
@@ -27,6 +29,8 @@ export interface TopologyOptions {
   workers: number;
   ha: boolean;
   bastion: boolean;
+  /** SSH over a management LAN (profile mgmt-net): the overlay runs on a second, internal LAN. */
+  mgmtNet?: boolean;
 }
 
 export interface Topology {
@@ -59,12 +63,20 @@ export function workerName(i: number): string {
   return i < 26 ? String.fromCharCode(97 + i) : `w${i + 1}`;
 }
 
+/** Where the controller reaches a node's sshd. */
+export const sshAddress = (n: NodeSpec): string => n.mgmtIp ?? n.ip;
+
 export function buildTopology(opts: TopologyOptions, lan: Lan, internal?: Lan): Topology {
   if (!Number.isInteger(opts.workers) || opts.workers < 1 || opts.workers > MAX_WORKERS) {
     throw new UserError({ message: `--workers ${opts.workers}: must be 1 to ${MAX_WORKERS}` });
   }
-  if (opts.bastion && !internal) throw new Error('bastion topology needs an internal LAN');
-  const inner = opts.bastion && internal ? internal : lan;
+  if ((opts.bastion || opts.mgmtNet) && !internal) throw new Error('bastion and mgmt-net topologies need an internal LAN');
+  if (opts.bastion && opts.mgmtNet) throw new UserError({ message: '--bastion and --profile mgmt-net cannot be combined', hint: 'choose one of them' });
+  const inner = (opts.bastion || opts.mgmtNet) && internal ? internal : lan;
+  // mgmt-net: each node's eth0 is on the internal (overlay) LAN and its eth1 on the controller's
+  // LAN, with the same host number, so the inventory's addresses are never flannel's PublicIPs.
+  const hidden = opts.bastion || !!opts.mgmtNet;
+  const mgmt = (host: number): { mgmtIp?: string } => (opts.mgmtNet ? { mgmtIp: `${lan.base}.${host}` } : {});
   const at = (host: number): string => `${inner.base}.${host}`;
   const nodes: NodeSpec[] = [];
   if (opts.bastion) {
@@ -76,17 +88,18 @@ export function buildTopology(opts: TopologyOptions, lan: Lan, internal?: Lan): 
       name: `m${i + 1}`,
       roles: opts.ha ? ['etcd', 'master'] : ['etcd'],
       ip: at(10 + i),
-      internal: opts.bastion,
+      ...mgmt(10 + i),
+      internal: hidden,
       services: opts.ha ? ['ssh', 'etcd', 'apiserver'] : ['ssh', 'etcd'],
     });
   }
   if (opts.ha) {
     for (let i = 0; i < 2; i++) {
-      nodes.push({ name: `lb${i + 1}`, roles: ['lb'], ip: at(13 + i), internal: opts.bastion, services: ['ssh', 'haproxy', 'keepalived'] });
+      nodes.push({ name: `lb${i + 1}`, roles: ['lb'], ip: at(13 + i), ...mgmt(13 + i), internal: hidden, services: ['ssh', 'haproxy', 'keepalived'] });
     }
   }
   for (let i = 0; i < opts.workers; i++) {
-    nodes.push({ name: workerName(i), roles: ['worker'], ip: at(20 + i), internal: opts.bastion, services: ['ssh', 'flanneld', 'docker'] });
+    nodes.push({ name: workerName(i), roles: ['worker'], ip: at(20 + i), ...mgmt(20 + i), internal: hidden, services: ['ssh', 'flanneld', 'docker.socket', 'docker', 'kubelet'] });
   }
   return {
     nodes,

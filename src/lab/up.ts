@@ -6,13 +6,16 @@ import { labDown } from './down.js';
 import { assertLanFree, defaultInternalLan, defaultLan, parseLan } from './lan.js';
 import { createNetwork } from './network.js';
 import { bootNode, nodeExec, waitReady } from './node-process.js';
-import { FLANNEL_CONFIG, FLANNEL_PREFIX, HOST_KEY, installScripts, prepareNode } from './node-files.js';
+import { flannelConfig, HOST_KEY, installScripts, prepareNode } from './node-files.js';
+import { loadFirewalls } from './firewall.js';
+import { putConfig } from './leases.js';
+import { resolveProfiles } from './profiles.js';
 import { generateKey, generateKeys, knownHostsLine } from './keys.js';
 import { IDENTITY, writeInventory } from './inventory.js';
 import { binDir, checkLabName, DEFAULT_LAB, defaultStateDir, nodeDir, SCRIPTS_DIR } from './paths.js';
 import { mapLimit, sleep } from './proc.js';
 import { writeState, type LabState } from './state.js';
-import { buildTopology } from './topology.js';
+import { buildTopology, sshAddress } from './topology.js';
 import { UserError } from '../model/errors.js';
 
 export interface LabUpOptions {
@@ -26,11 +29,14 @@ export interface LabUpOptions {
   stateDir?: string;
   /** Pods per worker (default 1). */
   pods?: number;
+  /** Profile names (`--profile a,b`); see profiles.ts. */
+  profiles?: string[];
   onProgress?: (message: string) => void;
 }
 
 export interface LabInfo {
   name: string;
+  profiles: string[];
   inventory: string;
   stateDir: string;
   lan: string;
@@ -62,15 +68,16 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
   await labDown(name, { stateDir });
   const lan = opts.lan ? parseLan(opts.lan) : defaultLan(name);
   await assertLanFree(lan, 'the lab LAN');
-  const internal = opts.bastion ? defaultInternalLan(name) : undefined;
+  const { profiles, flavour } = resolveProfiles(opts.profiles ?? []);
+  const internal = opts.bastion || flavour.mgmtNet ? defaultInternalLan(name) : undefined;
   if (internal) {
-    if (internal.cidr === lan.cidr) throw new UserError({ message: `--lan ${lan.cidr} is the internal LAN of the bastion topology`, hint: 'choose another /24' });
+    if (internal.cidr === lan.cidr) throw new UserError({ message: `--lan ${lan.cidr} is the lab's internal LAN`, hint: 'choose another /24' });
     await assertLanFree(internal, 'the internal LAN');
   }
-  const topology = buildTopology({ workers, ha: !!opts.ha, bastion: !!opts.bastion }, lan, internal);
+  const topology = buildTopology({ workers, ha: !!opts.ha, bastion: !!opts.bastion, mgmtNet: flavour.mgmtNet }, lan, internal);
   const state: LabState = {
     name, stateDir, lan: lan.cidr, ...(internal ? { internalLan: internal.cidr } : {}),
-    workers, ha: !!opts.ha, bastion: !!opts.bastion, pods, topology, holders: {}, createdAt: new Date().toISOString(),
+    workers, ha: !!opts.ha, bastion: !!opts.bastion, pods, profiles, flavour, topology, holders: {}, createdAt: new Date().toISOString(),
   };
 
   try {
@@ -83,8 +90,9 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
     await mapLimit(topology.nodes, 8, (n) => prepareNode(state, n, pub));
     await generateKeys(topology.nodes.map((n) => ({ file: join(nodeDir(name, n.name), HOST_KEY), comment: `root@${n.name}` })));
 
-    say(`network ${lan.cidr}${internal ? ` (internal ${internal.cidr})` : ''}`);
+    say(`network ${lan.cidr}${internal ? ` (internal ${internal.cidr})` : ''}${profiles.length ? `; profiles ${profiles.join(',')}` : ''}`);
     await createNetwork(state);
+    await loadFirewalls(state);
 
     // etcd first (members of a cluster wait for each other, so they boot together), then the rest.
     const first = topology.nodes.filter((n) => n.roles.includes('etcd') || n.roles.includes('bastion'));
@@ -96,8 +104,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
     const etcd0 = first.find((n) => n.roles.includes('etcd'));
     if (!etcd0) throw new Error('topology has no etcd node');
     await waitEtcd(state, etcd0.name, 30_000);
-    const put = await nodeExec(state, etcd0.name, `etcdctl --endpoints=${topology.etcdEndpoints} put ${FLANNEL_PREFIX}/config '${FLANNEL_CONFIG}'`);
-    if (put.code !== 0) throw new Error(`cannot write the flannel config: ${put.stderr.trim()}`);
+    await putConfig(state, flannelConfig(flavour));
 
     say(`booting ${rest.length} nodes`);
     for (const n of rest) state.holders[n.name] = bootNode(name, n.name);
@@ -105,12 +112,12 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
     await waitReady(name, rest.map((n) => n.name), 30_000 + 600 * rest.length);
 
     const known = await Promise.all(
-      topology.nodes.map((n) => knownHostsLine(n.ip, join(nodeDir(name, n.name), `${HOST_KEY}.pub`))),
+      topology.nodes.map((n) => knownHostsLine(sshAddress(n), join(nodeDir(name, n.name), `${HOST_KEY}.pub`))),
     );
     const inventory = await writeInventory(state, known);
     return {
-      name, inventory, stateDir, lan: lan.cidr,
-      nodes: topology.nodes.map((n) => ({ name: n.name, address: n.ip, roles: n.roles })),
+      name, profiles, inventory, stateDir, lan: lan.cidr,
+      nodes: topology.nodes.map((n) => ({ name: n.name, address: sshAddress(n), roles: n.roles })),
       seconds: (Date.now() - started) / 1000,
     };
   } catch (err) {

@@ -15,7 +15,9 @@ export function runbookNameOf(file: string): string {
   return basename(file, extname(file));
 }
 
-function convertStep(src: YamlSource, s: StepYaml, path: PathSeg[], problems: Problem[]): Step {
+const toolList = (t: string | string[] | undefined): string[] => (t === undefined ? [] : typeof t === 'string' ? [t] : t);
+
+function convertStep(src: YamlSource, s: StepYaml, path: PathSeg[], problems: Problem[], runbookNeeds: string[]): Step {
   const tpl = (text: string, ...sub: PathSeg[]): CommandTemplate => {
     const at = [...path, ...sub];
     const t: CommandTemplate = { text, pos: src.posAt(at) };
@@ -30,6 +32,7 @@ function convertStep(src: YamlSource, s: StepYaml, path: PathSeg[], problems: Pr
     check: tpl(s.check, 'check'),
     fix: s.fix === undefined ? [] : typeof s.fix === 'string' ? [tpl(s.fix, 'fix')] : s.fix.map((f, i) => tpl(f, 'fix', i)),
     continueOnFailure: s.continue_on_failure ?? false,
+    needs: [...new Set([...runbookNeeds, ...toolList(s.needs)])],
     once: s.once ?? false,
     json: s.json ?? false,
     notify: s.notify === undefined ? [] : typeof s.notify === 'string' ? [s.notify] : s.notify,
@@ -97,8 +100,9 @@ export function checkRunbookText(text: string, file: string): { runbook?: Runboo
   if (y.name !== undefined && y.name !== fileName) {
     problems.push({ pos: src.posAt(['name']), message: `name "${y.name}" does not match the file name "${fileName}"`, hint: `rename the file to ${y.name}${extname(file)} or set name: ${fileName}` });
   }
-  const steps = y.steps.map((s, i) => convertStep(src, s, ['steps', i], problems));
-  const handlers = (y.handlers ?? []).map((s, i) => convertStep(src, s, ['handlers', i], problems));
+  const needs = toolList(y.needs);
+  const steps = y.steps.map((s, i) => convertStep(src, s, ['steps', i], problems, needs));
+  const handlers = (y.handlers ?? []).map((s, i) => convertStep(src, s, ['handlers', i], problems, needs));
   const seen = new Set<string>();
   y.steps.forEach((s, i) => {
     if (seen.has(s.name)) problems.push({ pos: src.posAt(['steps', i, 'name']), message: `duplicate step name "${s.name}"`, hint: 'step names identify steps in output and the audit trail; make them unique' });

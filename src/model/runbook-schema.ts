@@ -4,6 +4,8 @@ import { DURATION_RE } from './duration.js';
 import { VarsSchema } from './var-schema.js';
 
 const Command = z.string().min(1, 'command is empty');
+const TOOL_HINT = 'expected a program name such as "jq", or a list of them';
+const Tools = z.union([z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, TOOL_HINT), z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, TOOL_HINT))], { error: TOOL_HINT });
 const DURATION_HINT = 'expected a duration such as "30s", "2m", "500ms", or a number of seconds';
 const Duration = z.union([z.number().positive(DURATION_HINT), z.string().regex(DURATION_RE, DURATION_HINT)], { error: DURATION_HINT });
 const CountOrPercent = (what: string) =>
@@ -29,6 +31,7 @@ export const StepSchema = z
     timeout: Duration.optional().describe('Per-command deadline, e.g. "30s" or "2m"'),
     continue_on_failure: z.boolean().optional().describe("A failure here does not block this host's later steps"),
     become: z.boolean().optional().describe('Run through sudo'),
+    needs: Tools.optional().describe("Programs this step's commands run; a host without one fails the step (\"needs jq on d\") before its check runs"),
     on: z.string().min(1).optional().describe('Host pattern this step runs on instead of the target'),
     once: z.boolean().optional().describe('Run once (on the first reachable host of `on`) instead of on every target'),
     register: z
@@ -50,6 +53,7 @@ export const RunbookSchema = z
     serial: CountOrPercent('a batch size').optional().describe('Hosts per batch: a number or "25%"'),
     max_failures: CountOrPercent('a failure limit').optional().describe('Stop starting new work after this many failed hosts: a number or "10%"'),
     become: z.boolean().optional().describe('Run every step through sudo unless a step says otherwise'),
+    needs: Tools.optional().describe('Programs every step needs (added to each step\'s own needs)'),
     steps: z.array(StepSchema).min(1, 'a runbook needs at least one step'),
     handlers: z.array(StepSchema).optional().describe('Steps run once at the end, only when notified'),
   })

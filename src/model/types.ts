@@ -31,6 +31,8 @@ export interface Step {
   timeoutMs?: number;
   continueOnFailure: boolean;
   become?: boolean;
+  /** Programs the step's commands run (the runbook's and the step's own): checked on the host before the check. */
+  needs: string[];
   // Fleet control (issue 6)
   when?: CommandTemplate;
   on?: string;

@@ -23,9 +23,15 @@ export interface Lab {
   scratch: string;
 }
 
-export async function startLab(opts: { ha?: boolean } = {}): Promise<Lab> {
+export interface LabOptions {
+  ha?: boolean;
+  /** `lab up --profile` names (default: the default profile). */
+  profiles?: string[];
+}
+
+export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const scratch = mkdtempSync(join(tmpdir(), 'rb-tr-'));
-  const info = await labUp({ name: LAB, workers: 4, ha: !!opts.ha });
+  const info = await labUp({ name: LAB, workers: 4, ha: !!opts.ha, profiles: opts.profiles ?? [] });
   return { info, scratch };
 }
 
@@ -41,7 +47,7 @@ export async function stopLab(lab: Lab | undefined): Promise<void> {
  * One lab for the calling test file: up before its tests, down after them (even on failure), and
  * `reset` (then the lab's own heal) after each test. Returns the running lab's accessor.
  */
-export function useLab(opts: { ha?: boolean } = {}, reset?: () => Promise<unknown>): () => Lab {
+export function useLab(opts: LabOptions = {}, reset?: () => Promise<unknown>): () => Lab {
   let lab: Lab | undefined;
   beforeAll(async () => {
     lab = await startLab(opts);

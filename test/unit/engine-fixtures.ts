@@ -15,6 +15,7 @@ export function step(name: string, check: string, fix: string[] = [], extra: Par
     json: false,
     notify: [],
     ...rest,
+    needs: rest.needs ?? [],
     ...(when ? { when: { text: when, pos } } : {}),
   };
 }

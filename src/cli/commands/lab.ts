@@ -13,6 +13,9 @@ function wholeNumber(flag: string) {
   };
 }
 
+/** A repeatable option: `--profile a,b --profile c` → ['a,b', 'c'] (split later, with the checks). */
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
 const nameOption = (): Option => new Option('--name <lab>', 'lab name (labs with different names run side by side)').default('lab');
 
 export function register(program: Command): void {
@@ -28,14 +31,26 @@ export function register(program: Command): void {
     .option('--lan <cidr>', 'the LAN /24 (default: derived from the lab name, in 198.19.0.0/16)')
     .option('--state-dir <dir>', 'where to write inventory.yaml and the key (default: ./.lab or ./.lab-<name>)')
     .addOption(new Option('--pods <n>', 'pods per worker').argParser(wholeNumber('--pods')).default(1))
-    .action(async (o: { name: string; workers: number; ha?: boolean; bastion?: boolean; lan?: string; stateDir?: string; pods: number }) => {
+    .addOption(new Option('--profile <names>', 'real-world variants to combine, comma-separated (see `runbook lab profiles`)').argParser(collect).default([]))
+    .action(async (o: { name: string; workers: number; ha?: boolean; bastion?: boolean; lan?: string; stateDir?: string; pods: number; profile: string[] }) => {
       const { labUp } = await import('../../lab/index.js');
-      const info = await labUp({ ...o, onProgress: (m) => process.stderr.write(`lab ${o.name}: ${m}\n`) });
+      const info = await labUp({ ...o, profiles: o.profile, onProgress: (m) => process.stderr.write(`lab ${o.name}: ${m}\n`) });
       process.stdout.write(
-        `lab ${info.name} is up in ${info.seconds.toFixed(1)}s: ${info.nodes.length} nodes on ${info.lan}\n` +
+        `lab ${info.name} is up in ${info.seconds.toFixed(1)}s: ${info.nodes.length} nodes on ${info.lan}, profiles ${info.profiles.join(',') || 'default'}\n` +
           `inventory: ${info.inventory}\n` +
           `try: runbook lab probe${o.name === 'lab' ? '' : ` --name ${o.name}`}\n`,
       );
+    });
+
+  lab
+    .command('profiles')
+    .description('The real-world variants a lab can be built as (combine with `lab up --profile a,b`)')
+    .option('--json', 'print a JSON array of {"name", "description"}')
+    .action(async (o: { json?: boolean }) => {
+      const { PROFILES } = await import('../../lab/profiles.js');
+      const list = PROFILES.map((p) => ({ name: p.name, description: p.description }));
+      const w = Math.max(...list.map((p) => p.name.length)) + 2;
+      process.stdout.write(o.json ? `${JSON.stringify(list)}\n` : list.map((p) => `${p.name.padEnd(w)}${p.description}`).join('\n') + '\n');
     });
 
   lab

@@ -1,0 +1,36 @@
+/**
+ * The firewall a node boots with, as its distribution's iptables service loads it before docker
+ * and flanneld start (RHEL's iptables.service reads /etc/sysconfig/iptables). Loaded into each
+ * node's network namespace before the node boots, so the daemons add their rules on top of it, in
+ * the order real nodes get them.
+ */
+import { FLANNEL_NETWORK } from './node-files.js';
+import { nodeNs } from './paths.js';
+import { mapLimit, runOk } from './proc.js';
+import type { LabState } from './state.js';
+import type { NodeSpec } from './topology.js';
+
+/** iptables-restore input for a node, or undefined when its profile adds nothing. */
+export function firewallRules(state: LabState, node: NodeSpec): string | undefined {
+  const f = state.flavour;
+  const filter: string[] = [];
+  if (f.noIcmp) filter.push('-A INPUT -p icmp -m icmp --icmp-type 8 -j DROP');
+  if (f.rhelFirewall && node.roles.includes('worker')) {
+    // RHEL 7's stock /etc/sysconfig/iptables ends FORWARD with this REJECT; a working flannel node
+    // accepts its pod network ahead of it.
+    filter.push(
+      `-A FORWARD -s ${FLANNEL_NETWORK} -j ACCEPT`,
+      `-A FORWARD -d ${FLANNEL_NETWORK} -j ACCEPT`,
+      '-A FORWARD -j REJECT --reject-with icmp-host-prohibited',
+    );
+  }
+  if (filter.length === 0) return undefined;
+  return ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...filter, 'COMMIT', ''].join('\n');
+}
+
+export async function loadFirewalls(state: LabState): Promise<void> {
+  await mapLimit(state.topology.nodes, 8, async (n) => {
+    const rules = firewallRules(state, n);
+    if (rules) await runOk('ip', ['netns', 'exec', nodeNs(state.name, n.name), 'iptables-restore', '--noflush'], { input: rules });
+  });
+}

@@ -1,0 +1,121 @@
+/**
+ * Lab profiles: the combinations of flannel release, install layout and host setup that real
+ * clusters run (../shared/real-nodes.md). `lab up --profile a,b` resolves the names into one
+ * Flavour that the node files, the stand-ins' flags, the faults and the inventory all read. Pure:
+ * no system calls.
+ *
+ * The default is the seed article's node: CentOS 7's flannel 0.7.1 package (leases through the
+ * etcd v2 API, no FORWARD rules, its unit's `mk-docker-opts.sh -k DOCKER_NETWORK_OPTIONS
+ * -d /run/flannel/docker`, `RequiredBy=docker.service`, `Restart=on-failure`) with docker-ce
+ * (docker.service `Requires=docker.socket`).
+ */
+import { UserError } from '../model/errors.js';
+
+export interface DockerOptsLayout {
+  /** The file mk-docker-opts writes (`-d`). */
+  file: string;
+  /** The combined key (`-k`). */
+  key: string;
+}
+
+export interface Flavour {
+  /** The flannel release the stand-in behaves as (decides the etcd API and FORWARD rules). */
+  flannelVersion: string;
+  etcdApi: 'v2' | 'v3';
+  /** flanneld adds its FLANNEL-FWD accept rules (flannel >= 0.10, --iptables-forward-rules). */
+  forwardRules: boolean;
+  dockerOpts: DockerOptsLayout;
+  subnetLen: number;
+  /** RHEL's stock FORWARD: ACCEPT policy, the pod network accepted, REJECT last. */
+  rhelFirewall: boolean;
+  /** SSH over a management LAN: inventory addresses are not flannel's PublicIPs. */
+  mgmtNet: boolean;
+  /** Nodes drop ICMP echo addressed to them. */
+  noIcmp: boolean;
+}
+
+export const SEED_DOCKER_OPTS: DockerOptsLayout = { file: '/run/flannel/docker', key: 'DOCKER_NETWORK_OPTIONS' };
+export const UPSTREAM_DOCKER_OPTS: DockerOptsLayout = { file: '/run/docker_opts.env', key: 'DOCKER_OPTS' };
+
+export const DEFAULT_FLAVOUR: Flavour = {
+  flannelVersion: '0.7.1',
+  etcdApi: 'v2',
+  forwardRules: false,
+  dockerOpts: SEED_DOCKER_OPTS,
+  subnetLen: 24,
+  rhelFirewall: false,
+  mgmtNet: false,
+  noIcmp: false,
+};
+
+export interface ProfileDef {
+  name: string;
+  description: string;
+  /** Profiles that cannot be combined with this one. */
+  conflicts?: string[];
+  apply(f: Flavour, chosen: ReadonlySet<string>): Flavour;
+}
+
+export const PROFILES: ProfileDef[] = [
+  {
+    name: 'flannel-modern',
+    description: 'flannel 0.26: leases in the etcd v3 keyspace; flanneld adds its FLANNEL-FWD accept rules and FLANNEL-POSTRTG masquerade; docker options in the upstream layout unless rhel-docker-opts',
+    apply: (f, chosen) => ({
+      ...f,
+      flannelVersion: '0.26.7',
+      etcdApi: 'v3',
+      forwardRules: true,
+      dockerOpts: chosen.has('rhel-docker-opts') ? SEED_DOCKER_OPTS : UPSTREAM_DOCKER_OPTS,
+    }),
+  },
+  {
+    name: 'upstream-docker-opts',
+    description: "docker options from upstream's default mk-docker-opts.sh: DOCKER_OPTS in /run/docker_opts.env",
+    conflicts: ['rhel-docker-opts'],
+    apply: (f) => ({ ...f, dockerOpts: UPSTREAM_DOCKER_OPTS }),
+  },
+  {
+    name: 'rhel-docker-opts',
+    description: "docker options as the RHEL/CentOS flannel unit writes them (the default's layout): DOCKER_NETWORK_OPTIONS in /run/flannel/docker",
+    conflicts: ['upstream-docker-opts'],
+    apply: (f) => ({ ...f, dockerOpts: SEED_DOCKER_OPTS }),
+  },
+  {
+    name: 'subnet-len-26',
+    description: 'net-conf SubnetLen 26: each node leases a /26 (keys like 10.100.3.64-26)',
+    apply: (f) => ({ ...f, subnetLen: 26 }),
+  },
+  {
+    name: 'rhel-firewall',
+    description: "RHEL's stock FORWARD chain: policy ACCEPT, REJECT last, the pod network accepted ahead of it",
+    apply: (f) => ({ ...f, rhelFirewall: true }),
+  },
+  {
+    name: 'mgmt-net',
+    description: "SSH over a separate management network: the inventory's addresses are not flannel's PublicIPs",
+    apply: (f) => ({ ...f, mgmtNet: true }),
+  },
+  {
+    name: 'no-icmp',
+    description: 'every node drops ICMP echo requests addressed to it',
+    apply: (f) => ({ ...f, noIcmp: true }),
+  },
+];
+
+/** "a,b" (or repeated flags) → the Flavour; unknown or conflicting names are a located error. */
+export function resolveProfiles(names: readonly string[]): { profiles: string[]; flavour: Flavour } {
+  const wanted = names.flatMap((n) => n.split(',')).map((n) => n.trim()).filter((n) => n !== '');
+  const known = new Map(PROFILES.map((p) => [p.name, p]));
+  for (const n of wanted) {
+    if (!known.has(n)) throw new UserError({ message: `--profile ${n}: no such profile`, hint: `one of: ${PROFILES.map((p) => p.name).join(', ')} (runbook lab profiles)` });
+  }
+  const chosen = new Set(wanted);
+  for (const n of chosen) {
+    const clash = known.get(n)?.conflicts?.find((c) => chosen.has(c));
+    if (clash) throw new UserError({ message: `--profile ${n} and ${clash} cannot be combined`, hint: 'choose one of them' });
+  }
+  // Applied in PROFILES order, so the result does not depend on how the names were listed.
+  const profiles = PROFILES.filter((p) => chosen.has(p.name));
+  const flavour = profiles.reduce((f, p) => p.apply(f, chosen), DEFAULT_FLAVOUR);
+  return { profiles: profiles.map((p) => p.name), flavour };
+}
