@@ -4,10 +4,13 @@
  * Flavour that the node files, the stand-ins' flags, the faults and the inventory all read. Pure:
  * no system calls.
  *
- * The default is the seed article's node: CentOS 7's flannel 0.7.1 package (leases through the
- * etcd v2 API, no FORWARD rules, its unit's `mk-docker-opts.sh -k DOCKER_NETWORK_OPTIONS
- * -d /run/flannel/docker`, `RequiredBy=docker.service`, `Restart=on-failure`) with docker-ce
- * (docker.service `Requires=docker.socket`).
+ * The default is the seed article's node: flannel 0.9.1 installed from the release tarball with
+ * the unit of CentOS 7's flannel package, as that era's install guides did (leases through the
+ * etcd v2 API, no FORWARD rules (those came in 0.10), `mk-docker-opts.sh -k DOCKER_NETWORK_OPTIONS
+ * -d /run/flannel/docker`, `RequiredBy=docker.service`, `Restart=on-failure`), with docker-ce
+ * (docker.service `Requires=docker.socket`). 0.9.1 rather than CentOS's own 0.7.1 package: from
+ * 0.8 a revoked lease makes flanneld exit 0, the behaviour every later release keeps; 0.7.1
+ * re-leases instead (the stand-in does both, by --lab-version).
  */
 import { UserError } from '../model/errors.js';
 
@@ -38,7 +41,7 @@ export const SEED_DOCKER_OPTS: DockerOptsLayout = { file: '/run/flannel/docker',
 export const UPSTREAM_DOCKER_OPTS: DockerOptsLayout = { file: '/run/docker_opts.env', key: 'DOCKER_OPTS' };
 
 export const DEFAULT_FLAVOUR: Flavour = {
-  flannelVersion: '0.7.1',
+  flannelVersion: '0.9.1',
   etcdApi: 'v2',
   forwardRules: false,
   dockerOpts: SEED_DOCKER_OPTS,

@@ -11,7 +11,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { labBreak } from '../../src/lab/index.js';
-import { apply, describeRun, expectAllOk, expectProbeHealthy, failingNodes, heal, LAB, onNode, pairsWith, probe, startLab, stopLab, type Applied, type Lab } from '../lab/runbooks-support.js';
+import { apply, describeRun, expectAllOk, expectProbeHealthy, failingNodes, heal, LAB, onNode, probe, startLab, stopLab, type Applied, type Lab } from '../lab/runbooks-support.js';
 import { changes, fleetSnapshot, nodeSnapshot } from './snapshot.js';
 
 export const FLANNEL_RUNBOOKS = ['diagnose-pod-network', 'fix-forwarding', 'fix-flannel-docker-order', 'fix-stale-flannel-lease'];
@@ -96,7 +96,11 @@ export function matrixSuite(opts: MatrixOptions): void {
     for (const c of opts.faults) {
       it(`${c.fault}: diagnose names ${c.fixedBy}; ${c.refuses ? 'it refuses and changes nothing' : 'its apply restores every pod pair with no collateral damage'}`, async () => {
         await labBreak(LAB, c.fault, VICTIM);
-        expect(failingNodes(await probe())).toEqual(pairsWith(VICTIM));
+        // Some pairs with the victim fail (which ones depends on the fault: with docker's rules a
+        // FORWARD DROP blocks only connections into its pods), and no pair without it.
+        const broken = failingNodes(await probe());
+        expect(broken.length).toBeGreaterThan(0);
+        expect(broken.filter((p) => !p.split('→').includes(VICTIM))).toEqual([]);
 
         const diag = apply(L(), 'diagnose-pod-network', 'workers', ['--yes']);
         const found = findings(diag);
