@@ -3,8 +3,7 @@
 # --pid --fork`, so the mounts below are private to this node. It gives the node its own /etc
 # (overlay), /root, /run, /tmp and hostname, sets every sysctl the lab relies on explicitly (a new
 # network namespace starts from kernel defaults, not the host's values), starts the node's
-# services through the lab's systemctl, then reaps orphans and restarts services that died while
-# wanted (like systemd's Restart=always).
+# services through the lab's systemctl, then reaps orphans.
 set -u
 R=$1          # the node's directory on the host: etc-upper/, root/, run/, ...
 BIN=$2        # the lab's scripts (systemctl, flanneld, dockerd, ...)
@@ -44,23 +43,9 @@ for svc in $SERVICES; do
 done
 echo ok > /run/lab/ready.tmp && mv /run/lab/ready.tmp /run/lab/ready
 
-# Supervise. `read -t` on our own fifo sleeps without forking; bash reaps every child that
-# exits (orphans are re-parented to us).
+# Reap. Orphans are re-parented to us; bash reaps exited children between commands, so wake every
+# 2 s (`read -t` on our own fifo sleeps without forking). Restart= is not ours: each service's
+# main process is watched by the monitor systemctl gives it, which knows how it ended.
 mkfifo /run/lab/init.fifo
 exec 3<> /run/lab/init.fifo
-alive() {
-  local pid st
-  read -r pid < "/run/lab/svc/$1.pid" 2>/dev/null || return 1
-  read -r -a st < "/proc/$pid/stat" 2>/dev/null || return 1
-  [ "${st[2]}" != Z ]
-}
-while :; do
-  read -r -t 2 -u 3 _ || true
-  for u in /etc/lab/units/*; do
-    n=${u##*/}
-    [ -e "/run/lab/svc/$n.want" ] || continue
-    alive "$n" && continue
-    echo "$(date +%T) $n exited; restarting" >> /run/lab/log/init.log
-    systemctl start "$n" >> /run/lab/log/init.log 2>&1 &
-  done
-done
+while :; do read -r -t 2 -u 3 _ || true; done
