@@ -1,17 +1,44 @@
 /**
  * runbooks/fix-forwarding.yaml on the lab: break d, see its pods cut off, apply, see them back,
- * apply again and see nothing left to do.
+ * apply again and see nothing left to do. FORWARD is judged by the traffic: flannel's own accept
+ * rules make policy DROP healthy, and a REJECT ahead of them (in either iptables backend) is
+ * reported and never deleted. Every verdict is checked from outside: the lab's probe, and
+ * iptables-save of both backends read straight from d's namespace.
  */
 import { describe, expect, it } from 'vitest';
 import { labBreak } from '../../src/lab/index.js';
 import { apply, useLab, expectAllOk, expectProbeHealthy, failingNodes, LAB, onNode, pairsWith, probe } from './runbooks-support.js';
 
 const RB = 'fix-forwarding';
-const [RUNTIME, PERSISTED, POLICY] = ['ip_forward is on at runtime', 'ip_forward is persisted', 'FORWARD policy is ACCEPT'];
+const [RUNTIME, PERSISTED, POLICY] = ['ip_forward is on at runtime', 'ip_forward is persisted', 'pod traffic is forwarded'];
+const REJECT = '-A FORWARD -j REJECT --reject-with icmp-host-prohibited';
+const INTO_D = ['a→d', 'b→d', 'c→d'];
 
 const L = useLab({}, async () => {
   await onNode('d', 'rm -f /etc/sysctl.d/98-test.conf /etc/sysctl.d/zz-override.conf');
+  // Only the rules these tests add (the lab's daemons may add their own).
+  await onNode('d', `for ipt in iptables-nft iptables-legacy; do
+    $ipt-save | grep -q '^[*]filter' || continue
+    while $ipt -D FORWARD -j REJECT --reject-with icmp-host-prohibited 2>/dev/null; do :; done
+    $ipt -D FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD 2>/dev/null || true
+    $ipt -F FLANNEL-FWD 2>/dev/null && $ipt -X FLANNEL-FWD
+  done; true`);
 });
+
+/** Both iptables backends' rules on d, as iptables-save prints them, without counters and timestamps. */
+const iptablesSave = async (): Promise<string> =>
+  onNode('d', "{ echo '## legacy'; iptables-legacy-save; echo '## nft'; iptables-nft-save; } 2>/dev/null | grep -v '^# ' | sed 's/ \\[[0-9]*:[0-9]*\\]$//'");
+
+/** Every text the run printed about the step on d: check output, reason, command output. */
+const said = (a: ReturnType<typeof apply>, step: string): string =>
+  a.events.flatMap((e) => (e.type === 'step-result' && e.host === 'd' && e.step === step ? [e.checkOutput ?? '', e.reason ?? ''] : e.type === 'command' && e.host === 'd' && e.step === step ? [e.output.tail] : [])).join('\n');
+
+/** flanneld >= 0.10's own FORWARD rules (trafficmngr/iptables forwardRules), added by hand on d. */
+const FLANNEL_FWD = `. /run/flannel/subnet.env
+iptables -N FLANNEL-FWD
+iptables -A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD
+iptables -A FLANNEL-FWD -s "$FLANNEL_NETWORK" -m comment --comment "flanneld forward" -j ACCEPT
+iptables -A FLANNEL-FWD -d "$FLANNEL_NETWORK" -m comment --comment "flanneld forward" -j ACCEPT`;
 
 const nodeState = async (): Promise<string> =>
   onNode('d', 'echo "$(sysctl -n net.ipv4.ip_forward) $(iptables -S FORWARD | head -n 1) $(readlink /etc/sysctl.d/99-sysctl.conf)"');
@@ -44,19 +71,75 @@ describe('fix-forwarding', () => {
     expectAllOk(apply(L(), RB, 'd', ['--yes']));
   });
 
-  it('forward-drop: fixes only the FORWARD policy', async () => {
+  it('forward-drop (no accept rule but docker\'s): fixes only the FORWARD policy', async () => {
     await labBreak(LAB, 'forward-drop', 'd');
-    expect(failingNodes(await probe())).toEqual(pairsWith('d'));
+    // docker's own rules accept d's pods going out (and the replies): only connections into them fail.
+    expect(failingNodes(await probe())).toEqual(INTO_D);
+    const before = await iptablesSave();
     const dry = apply(L(), RB, 'd', ['--dry-run']);
     expect(dry.statuses.d).toEqual(['ok', 'ok', 'would-fix']);
-    expect(dry.results.d?.[POLICY]?.checkOutput).toBe('-P FORWARD DROP');
-    expect(failingNodes(await probe())).toEqual(pairsWith('d'));
+    expect(dry.results.d?.[POLICY]?.checkOutput).toContain("blocked by the FORWARD policy alone: fix-forwarding's fix is iptables-nft -P FORWARD ACCEPT");
+    expect(await iptablesSave()).toBe(before);
+    expect(failingNodes(await probe())).toEqual(INTO_D);
 
     const fixed = apply(L(), RB, 'd', ['--yes']);
     expect(fixed.code).toBe(0);
     expect(fixed.statuses.d).toEqual(['ok', 'ok', 'fixed']);
     await expectProbeHealthy();
+    // The policy, and nothing else, changed.
+    expect(await iptablesSave()).toBe(before.replace(':FORWARD DROP', ':FORWARD ACCEPT'));
     expectAllOk(apply(L(), RB, 'd', ['--yes']));
+  });
+
+  it("policy DROP with flannel's FLANNEL-FWD accept rules is healthy: dry run ok, apply changes nothing", async () => {
+    await onNode('d', `${FLANNEL_FWD}\niptables -P FORWARD DROP`);
+    await expectProbeHealthy();
+    const before = await iptablesSave();
+    expect(before).toContain(':FORWARD DROP');
+
+    const dry = apply(L(), RB, 'd', ['--dry-run']);
+    expectAllOk(dry);
+    expect(said(dry, POLICY)).toContain('accepted by FLANNEL-FWD rule 1');
+    expectAllOk(apply(L(), RB, 'd', ['--yes']));
+    expect(await iptablesSave()).toBe(before);
+    await expectProbeHealthy();
+    // diagnose agrees.
+    expect(apply(L(), 'diagnose-pod-network', 'd', ['--yes']).results.d?.[`${POLICY} [fix-forwarding]`]?.status).toBe('ok');
+  });
+
+  it('policy ACCEPT with a REJECT ahead of every accept: found, named, refused; nothing changed', async () => {
+    await onNode('d', `${FLANNEL_FWD}\niptables -I FORWARD 1 -j REJECT --reject-with icmp-host-prohibited`);
+    expect(failingNodes(await probe())).toEqual(pairsWith('d'));
+    const before = await iptablesSave();
+    expect(before).toContain(':FORWARD ACCEPT');
+
+    const dry = apply(L(), RB, 'd', ['--dry-run']);
+    expect(dry.results.d?.[POLICY]?.checkOutput).toContain(`blocked by rule [nft] FORWARD rule 1: ${REJECT} blocks`);
+    const a = apply(L(), RB, 'd', ['--yes']);
+    expect(a.code).not.toBe(0);
+    expect(a.statuses.d).toEqual(['ok', 'ok', 'failed']);
+    expect(said(a, POLICY)).toContain(`refused: blocked by rule [nft] FORWARD rule 1: ${REJECT} blocks 10.100.0.0/16`);
+    expect(await iptablesSave()).toBe(before);
+    expect(failingNodes(await probe())).toEqual(pairsWith('d'));
+
+    const diag = apply(L(), 'diagnose-pod-network', 'd', ['--yes']).results.d?.[`${POLICY} [fix-forwarding]`];
+    expect(diag?.status).toBe('failed');
+    expect(diag?.checkOutput).toMatch(new RegExp(`blocked by rule \\[nft\\] FORWARD rule 1: ${REJECT} blocks .*; not fixed automatically`));
+    expect(await iptablesSave()).toBe(before);
+  });
+
+  it('the same REJECT in the iptables-legacy backend while iptables (nft) is clean: still found, refused, nothing changed', async () => {
+    await onNode('d', 'iptables-legacy -I FORWARD 1 -j REJECT --reject-with icmp-host-prohibited');
+    expect(await onNode('d', 'iptables -S FORWARD')).not.toContain('REJECT');
+    expect(failingNodes(await probe())).toEqual(pairsWith('d'));
+    const before = await iptablesSave();
+
+    const a = apply(L(), RB, 'd', ['--yes']);
+    expect(a.code).not.toBe(0);
+    expect(a.statuses.d?.[2]).toBe('failed');
+    expect(said(a, POLICY)).toContain(`refused: blocked by rule [legacy] FORWARD rule 1: ${REJECT}`);
+    expect(await iptablesSave()).toBe(before);
+    expect(failingNodes(await probe())).toEqual(pairsWith('d'));
   });
 
   it('ip-forward-off and forward-drop at once are both fixed by one apply', async () => {
