@@ -15,7 +15,7 @@ import { requireState, type LabState } from './state.js';
 export { labUp, type LabUpOptions, type LabInfo } from './up.js';
 export { labDown, labNamespaces, labPids, listLabs, isLive } from './down.js';
 export { labBreak, labHeal, FAULTS, type FaultDef } from './faults.js';
-export { listLeases, type Lease } from './leases.js';
+export { listLeases, subnetKey, type Lease } from './leases.js';
 export { PROFILES, resolveProfiles, type Flavour } from './profiles.js';
 export { labProbe, failingPairs, formatProbe, type ProbeResult, type ProbePair, type PodInfo, type ProbeOptions } from './probe.js';
 export { labStatus, formatStatus, type LabStatus } from './status.js';
