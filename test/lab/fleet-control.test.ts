@@ -24,7 +24,8 @@ let audit: string;
 beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'rb-tc-'));
   audit = join(scratch, 'audit.jsonl');
-  info = await labUp({ name: LAB, workers: 4 });
+  // flannel-modern: the leases runbook below reads the v3 keyspace (the default profile's flannel 0.9 keeps them in v2).
+  info = await labUp({ name: LAB, workers: 4, profiles: ['flannel-modern'] });
 });
 
 afterAll(async () => {
