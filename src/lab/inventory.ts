@@ -5,10 +5,16 @@ import { stringify } from 'yaml';
 import type { LabState } from './state.js';
 import { sshAddress } from './topology.js';
 import { FLANNEL_NETWORK, FLANNEL_PREFIX, LAN_IF } from './node-files.js';
+import { NON_ROOT_USER } from './profiles.js';
 
 export const INVENTORY = 'inventory.yaml';
 export const IDENTITY = 'id_ed25519';
 export const KNOWN_HOSTS = 'known_hosts';
+
+/** The user runbook and `lab ssh` log in as: root, or the non-root profile's sudo user. */
+export function loginUser(state: LabState): string {
+  return state.flavour.nonRoot ? NON_ROOT_USER.name : 'root';
+}
 
 export function inventoryDoc(state: LabState): Record<string, unknown> {
   const t = state.topology;
@@ -46,7 +52,8 @@ export function inventoryDoc(state: LabState): Record<string, unknown> {
     };
   }
   return {
-    defaults: { user: 'root', port: 22, identity_file: IDENTITY, known_hosts: KNOWN_HOSTS, vars },
+    // non-root: every command through sudo (passwordless, so no become_password).
+    defaults: { user: loginUser(state), ...(state.flavour.nonRoot ? { become: true } : {}), port: 22, identity_file: IDENTITY, known_hosts: KNOWN_HOSTS, vars },
     groups,
     hosts,
   };

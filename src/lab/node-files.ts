@@ -4,12 +4,14 @@
  * sysctl.conf, hostname, hosts, sshd config and host key, lab units), root/ (its clean home) and
  * run/ (its /run).
  */
-import { mkdir, symlink, writeFile, copyFile, chmod } from 'node:fs/promises';
+import { mkdir, symlink, writeFile, copyFile, chmod, chown, readFile, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LabState } from './state.js';
 import type { NodeSpec } from './topology.js';
 import { nodeDir } from './paths.js';
-import { UPSTREAM_DOCKER_OPTS, type Flavour } from './profiles.js';
+import { NON_ROOT_USER, UPSTREAM_DOCKER_OPTS, type Flavour } from './profiles.js';
+import { UserError } from '../model/errors.js';
 
 export const FLANNEL_NETWORK = '10.100.0.0/16';
 export const FLANNEL_PREFIX = '/coreos.com/network';
@@ -221,13 +223,62 @@ export async function prepareNode(state: LabState, node: NodeSpec, authorizedKey
   await writeFile(join(etc, 'hostname'), `${node.name}\n`);
   const hosts = state.topology.nodes.map((n) => `${n.ip}\t${n.name}`).join('\n');
   await writeFile(join(etc, 'hosts'), `127.0.0.1\tlocalhost\n127.0.1.1\t${node.name}\n${hosts}\n`);
-  await writeFile(join(etc, 'ssh/lab_sshd_config'), SSHD_CONFIG);
+  await writeFile(join(etc, 'ssh/lab_sshd_config'), state.flavour.nonRoot ? SSHD_CONFIG.replace('PermitRootLogin prohibit-password', 'PermitRootLogin no') : SSHD_CONFIG);
+  if (state.flavour.nonRoot) await prepareNonRootUser(dir, authorizedKey);
   if (node.roles.includes('lb')) {
     await mkdir(join(etc, 'haproxy'), { recursive: true });
     await mkdir(join(etc, 'keepalived'), { recursive: true });
     await writeFile(join(etc, 'haproxy/lab.cfg'), haproxyConfig(state));
     await writeFile(join(etc, 'keepalived/lab.conf'), keepalivedConfig(state, node));
   }
+}
+
+/**
+ * The non-root profile's login user, as a cloud image has its default user (cloud-init's
+ * default_user with `sudo: ALL=(ALL) NOPASSWD:ALL`): a line in the node's own passwd, shadow and
+ * group (the host's files with any uid/gid 1000 or same-named entry dropped, so the node's uid 1000
+ * is this user whatever the host has), a key-only account (`*`: no password, not locked; without
+ * PAM sshd refuses a `!` account), passwordless sudo in /etc/sudoers.d as cloud-init writes it, and
+ * a home (the node's /home, bind-mounted by node-init) holding only .ssh/authorized_keys. Nothing
+ * sets PATH: sshd gives a non-root login its compiled-in default (Debian:
+ * /usr/local/bin:/usr/bin:/bin:/usr/games), as on a real node.
+ */
+async function prepareNonRootUser(dir: string, authorizedKey: string): Promise<void> {
+  if (!existsSync('/usr/bin/sudo')) throw new UserError({ message: 'lab profile non-root: sudo is not installed on this machine', hint: 'install with: apt-get install -y sudo' });
+  const { name, uid, gid } = NON_ROOT_USER;
+  const etc = join(dir, 'etc-upper');
+  // Same mode and owner as the host's file (shadow is root:shadow 0640 on Debian).
+  const derive = async (file: string, keep: (f: string[]) => boolean, line: string): Promise<void> => {
+    const host = await stat(`/etc/${file}`);
+    const lines = (await readFile(`/etc/${file}`, 'utf8')).split('\n').filter((l) => l !== '' && keep(l.split(':')));
+    const to = join(etc, file);
+    await writeFile(to, `${[...lines, line].join('\n')}\n`);
+    await chown(to, host.uid, host.gid);
+    await chmod(to, host.mode & 0o7777);
+  };
+  const dropped = new Set<string>([name]);
+  for (const l of (await readFile('/etc/passwd', 'utf8')).split('\n')) {
+    const f = l.split(':');
+    if (f[2] === String(uid) && f[0]) dropped.add(f[0]);
+  }
+  await derive('passwd', (f) => !dropped.has(f[0] ?? ''), `${name}:x:${uid}:${gid}::/home/${name}:/bin/bash`);
+  await derive('shadow', (f) => !dropped.has(f[0] ?? ''), `${name}:*:19700:0:99999:7:::`);
+  const groups = new Set<string>([name]);
+  for (const l of (await readFile('/etc/group', 'utf8')).split('\n')) {
+    const f = l.split(':');
+    if (f[2] === String(gid) && f[0]) groups.add(f[0]);
+  }
+  await derive('group', (f) => !groups.has(f[0] ?? ''), `${name}:x:${gid}:`);
+  if (existsSync('/etc/gshadow')) await derive('gshadow', (f) => !groups.has(f[0] ?? ''), `${name}:!::`);
+  await mkdir(join(etc, 'sudoers.d'), { recursive: true });
+  await writeFile(join(etc, 'sudoers.d/90-cloud-init-users'), `# Created by cloud-init (runbook lab, profile non-root)\n\n# User rules for ${name}\n${name} ALL=(ALL) NOPASSWD:ALL\n`, { mode: 0o440 });
+  await chmod(join(etc, 'sudoers.d/90-cloud-init-users'), 0o440);
+  const home = join(dir, 'home', name);
+  await mkdir(join(home, '.ssh'), { recursive: true });
+  await writeFile(join(home, '.ssh/authorized_keys'), authorizedKey, { mode: 0o600 });
+  await chmod(home, 0o755);
+  await chmod(join(home, '.ssh'), 0o700);
+  for (const p of [home, join(home, '.ssh'), join(home, '.ssh/authorized_keys')]) await chown(p, uid, gid);
 }
 
 export async function installScripts(from: string, to: string): Promise<void> {

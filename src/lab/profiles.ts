@@ -35,7 +35,21 @@ export interface Flavour {
   mgmtNet: boolean;
   /** Nodes drop ICMP echo addressed to them. */
   noIcmp: boolean;
+  /**
+   * SSH as the unprivileged NON_ROOT_USER with passwordless sudo (a cloud image's default user),
+   * root login refused; runbook reaches root through `become`. Optional: states written before it.
+   */
+  nonRoot?: boolean;
+  /**
+   * etcd as kubeadm runs it: clients over https with client certificates (certs at kubeadm's
+   * /etc/kubernetes/pki/etcd paths on the etcd nodes), flanneld with its own client cert, and no
+   * etcdctl on the workers' PATH. Optional: states written before it.
+   */
+  etcdTls?: boolean;
 }
+
+/** The login user of the non-root profile: a cloud image's first user (uid/gid 1000). */
+export const NON_ROOT_USER = { name: 'ops', uid: 1000, gid: 1000 } as const;
 
 export const SEED_DOCKER_OPTS: DockerOptsLayout = { file: '/run/flannel/docker', key: 'DOCKER_NETWORK_OPTIONS' };
 export const UPSTREAM_DOCKER_OPTS: DockerOptsLayout = { file: '/run/docker_opts.env', key: 'DOCKER_OPTS' };
@@ -49,6 +63,7 @@ export const DEFAULT_FLAVOUR: Flavour = {
   rhelFirewall: false,
   mgmtNet: false,
   noIcmp: false,
+  nonRoot: false,
 };
 
 export interface ProfileDef {
@@ -102,6 +117,11 @@ export const PROFILES: ProfileDef[] = [
     name: 'no-icmp',
     description: 'every node drops ICMP echo requests addressed to it',
     apply: (f) => ({ ...f, noIcmp: true }),
+  },
+  {
+    name: 'non-root',
+    description: `SSH as ${NON_ROOT_USER.name} (uid ${NON_ROOT_USER.uid}) with passwordless sudo, as a cloud image's default user: root login refused, the inventory says become; that user's PATH (sshd's default for non-root) has no /usr/sbin or /sbin`,
+    apply: (f) => ({ ...f, nonRoot: true }),
   },
 ];
 

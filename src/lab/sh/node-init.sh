@@ -14,6 +14,8 @@ fail() { echo "node-init: $*" >&2; echo "failed: $*" > "$RUN/lab/ready.tmp"; mv 
 mkdir -p "$R/etc-work" "$RUN/lab/svc" "$RUN/lab/log" "$RUN/sshd" "$RUN/flannel" || fail "mkdir"
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$R/etc-upper,workdir=$R/etc-work" /etc || fail "overlay /etc"
 mount --bind "$R/root" /root || fail "bind /root"
+# The non-root profile's login user has its home in the node's own /home.
+[ ! -d "$R/home" ] || mount --bind "$R/home" /home || fail "bind /home"
 mount --bind "$BIN" /usr/local/sbin || fail "bind /usr/local/sbin"
 mount -t tmpfs -o size=16m,mode=1777 tmpfs /tmp || fail "tmpfs /tmp"
 mount --bind "$R/run" /run || fail "bind /run"
