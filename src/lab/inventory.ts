@@ -6,6 +6,7 @@ import type { LabState } from './state.js';
 import { sshAddress } from './topology.js';
 import { FLANNEL_NETWORK, FLANNEL_PREFIX, LAN_IF } from './node-files.js';
 import { NON_ROOT_USER } from './profiles.js';
+import { ETCD_CLIENT } from './pki.js';
 
 export const INVENTORY = 'inventory.yaml';
 export const IDENTITY = 'id_ed25519';
@@ -21,7 +22,14 @@ export function inventoryDoc(state: LabState): Record<string, unknown> {
   const byRole = (role: string): string[] => t.nodes.filter((n) => (n.roles as string[]).includes(role)).map((n) => n.name);
   const groups: Record<string, unknown> = {
     workers: { hosts: byRole('worker'), vars: { role: 'worker' } },
-    etcd: { hosts: byRole('etcd') },
+    // etcd-tls: where etcdctl and its client cert are (only on the etcd nodes, as with kubeadm);
+    // `etcdctl` is word-split by the runbooks, the cert paths serve a v2 client (curl).
+    etcd: {
+      hosts: byRole('etcd'),
+      ...(state.flavour.etcdTls
+        ? { vars: { etcdctl: `etcdctl --cacert=${ETCD_CLIENT.cacert} --cert=${ETCD_CLIENT.cert} --key=${ETCD_CLIENT.key}`, etcd_cacert: ETCD_CLIENT.cacert, etcd_cert: ETCD_CLIENT.cert, etcd_key: ETCD_CLIENT.key } }
+        : {}),
+    },
   };
   if (state.ha) {
     groups.masters = { hosts: byRole('master') };

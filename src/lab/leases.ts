@@ -5,6 +5,7 @@
  */
 import { FLANNEL_PREFIX } from './node-files.js';
 import { nodeExec } from './node-process.js';
+import { ETCD_CLIENT } from './pki.js';
 import type { LabState } from './state.js';
 
 export interface Lease {
@@ -32,7 +33,13 @@ function etcdNode(state: LabState): string {
 }
 
 const firstEndpoint = (state: LabState): string => state.topology.etcdEndpoints.split(',')[0] ?? '';
-const v3 = (state: LabState): string => `ETCDCTL_API=3 etcdctl --endpoints=${state.topology.etcdEndpoints} --command-timeout=5s`;
+/** etcd-tls: the etcd node's client cert (kubeadm's healthcheck-client), as etcdctl flags. */
+export const etcdctlTlsFlags = (state: LabState): string =>
+  state.flavour.etcdTls ? ` --cacert=${ETCD_CLIENT.cacert} --cert=${ETCD_CLIENT.cert} --key=${ETCD_CLIENT.key}` : '';
+const v3 = (state: LabState): string => `ETCDCTL_API=3 etcdctl${etcdctlTlsFlags(state)} --endpoints=${state.topology.etcdEndpoints} --command-timeout=5s`;
+/** curl against the v2 API, with the client cert under etcd-tls. */
+const curl = (state: LabState): string =>
+  `curl -sS --max-time 5${state.flavour.etcdTls ? ` --cacert ${ETCD_CLIENT.cacert} --cert ${ETCD_CLIENT.cert} --key ${ETCD_CLIENT.key}` : ''}`;
 
 async function sh(state: LabState, cmd: string): Promise<string> {
   const r = await nodeExec(state, etcdNode(state), `set -e\n${cmd}`, { timeoutMs: 30_000 });
@@ -56,7 +63,7 @@ function parsed(key: string, value: string, created: string, modified: string): 
 
 export async function listLeases(state: LabState): Promise<Lease[]> {
   if (state.flavour.etcdApi === 'v2') {
-    const out = await sh(state, `curl -sS --max-time 5 ${q(`${firstEndpoint(state)}/v2/keys${SUBNETS}?recursive=true`)}`);
+    const out = await sh(state, `${curl(state)} ${q(`${firstEndpoint(state)}/v2/keys${SUBNETS}?recursive=true`)}`);
     const doc = JSON.parse(out) as { errorCode?: number; node?: { nodes?: { key: string; value?: string; createdIndex: number; modifiedIndex: number }[] } };
     if (doc.errorCode === 100) return [];
     return (doc.node?.nodes ?? []).map((n) => parsed(n.key, n.value ?? '', String(n.createdIndex), String(n.modifiedIndex)));
@@ -70,7 +77,7 @@ export async function listLeases(state: LabState): Promise<Lease[]> {
 /** Writes a lease as flanneld does: with a 24 h TTL (v2) or a 24 h etcd lease (v3). */
 export async function putLease(state: LabState, key: string, value: string): Promise<void> {
   if (state.flavour.etcdApi === 'v2') {
-    await sh(state, `curl -sS -f --max-time 5 -X PUT ${q(`${firstEndpoint(state)}/v2/keys${key}`)} --data-urlencode ${q(`value=${value}`)} -d ttl=86400 >/dev/null`);
+    await sh(state, `${curl(state)} -f -X PUT ${q(`${firstEndpoint(state)}/v2/keys${key}`)} --data-urlencode ${q(`value=${value}`)} -d ttl=86400 >/dev/null`);
     return;
   }
   await sh(state, `L=$(${v3(state)} lease grant 86400 | awk '{print $2}')\n${v3(state)} put --lease="$L" ${q(key)} ${q(value)} >/dev/null`);
@@ -78,7 +85,7 @@ export async function putLease(state: LabState, key: string, value: string): Pro
 
 export async function deleteLease(state: LabState, key: string): Promise<void> {
   if (state.flavour.etcdApi === 'v2') {
-    await sh(state, `curl -sS --max-time 5 -X DELETE ${q(`${firstEndpoint(state)}/v2/keys${key}`)} >/dev/null`);
+    await sh(state, `${curl(state)} -X DELETE ${q(`${firstEndpoint(state)}/v2/keys${key}`)} >/dev/null`);
     return;
   }
   await sh(state, `${v3(state)} del ${q(key)} >/dev/null`);
@@ -88,7 +95,7 @@ export async function deleteLease(state: LabState, key: string): Promise<void> {
 export async function putConfig(state: LabState, config: string): Promise<void> {
   const key = `${FLANNEL_PREFIX}/config`;
   if (state.flavour.etcdApi === 'v2') {
-    await sh(state, `curl -sS -f --max-time 5 -X PUT ${q(`${firstEndpoint(state)}/v2/keys${key}`)} --data-urlencode ${q(`value=${config}`)} >/dev/null`);
+    await sh(state, `${curl(state)} -f -X PUT ${q(`${firstEndpoint(state)}/v2/keys${key}`)} --data-urlencode ${q(`value=${config}`)} >/dev/null`);
     return;
   }
   await sh(state, `${v3(state)} put ${q(key)} ${q(config)} >/dev/null`);

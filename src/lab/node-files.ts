@@ -11,6 +11,7 @@ import type { LabState } from './state.js';
 import type { NodeSpec } from './topology.js';
 import { nodeDir } from './paths.js';
 import { NON_ROOT_USER, UPSTREAM_DOCKER_OPTS, type Flavour } from './profiles.js';
+import { ETCD_PKI, FLANNEL_CLIENT } from './pki.js';
 import { UserError } from '../model/errors.js';
 
 export const FLANNEL_NETWORK = '10.100.0.0/16';
@@ -19,6 +20,9 @@ export const FLANNEL_PREFIX = '/coreos.com/network';
 export const flannelConfig = (f: Flavour): string => JSON.stringify({ Network: FLANNEL_NETWORK, SubnetLen: f.subnetLen, Backend: { Type: 'vxlan', VNI: 1, Port: 8472 } });
 export const LAN_IF = 'eth0';
 export const HOST_KEY = 'etc-upper/ssh/lab_host_ed25519_key';
+/** etcd-tls: flanneld's environment (a PATH that reaches the private etcdctl node-init keeps, /run/lab/libexec). */
+const FLANNELD_ENV = '/etc/lab/flanneld.env';
+const hidesEtcdctl = (state: LabState, node: NodeSpec): boolean => !!state.flavour.etcdTls && !node.roles.includes('etcd');
 
 const SSHD_CONFIG = `# sshd of a runbook lab node
 Port 22
@@ -62,14 +66,20 @@ export function unitsFor(state: LabState, node: NodeSpec): Record<string, string
     ssh: unit({ Description: 'OpenBSD Secure Shell server', ExecStart: ['/usr/sbin/sshd', '-D', '-e', '-f', '/etc/ssh/lab_sshd_config'], Restart: 'on-failure' }),
   };
   if (node.services.includes('etcd')) {
+    // etcd-tls: clients over https with client-certificate auth, as kubeadm's etcd manifest runs it
+    // (peers stay http here).
+    const client = f.etcdTls ? 'https' : 'http';
     out.etcd = unit({
       Description: 'etcd key-value store',
       ExecStart: [
         '/usr/bin/etcd',
         `--name=${node.name}`,
         '--data-dir=/run/lab/etcd',
-        `--listen-client-urls=http://${node.ip}:2379,http://127.0.0.1:2379`,
-        `--advertise-client-urls=http://${node.ip}:2379`,
+        `--listen-client-urls=${client}://${node.ip}:2379,${client}://127.0.0.1:2379`,
+        `--advertise-client-urls=${client}://${node.ip}:2379`,
+        ...(f.etcdTls
+          ? ['--client-cert-auth=true', `--trusted-ca-file=${ETCD_PKI}/ca.crt`, `--cert-file=${ETCD_PKI}/server.crt`, `--key-file=${ETCD_PKI}/server.key`]
+          : []),
         `--listen-peer-urls=http://${node.ip}:2380`,
         `--initial-advertise-peer-urls=http://${node.ip}:2380`,
         `--initial-cluster=${etcdNodes.map((n) => `${n.name}=http://${n.ip}:2380`).join(',')}`,
@@ -96,7 +106,11 @@ export function unitsFor(state: LabState, node: NodeSpec): Record<string, string
         `--public-ip=${node.ip}`,
         `--lab-version=${f.flannelVersion}`,
         ...(f.forwardRules ? ['--iptables-forward-rules=true'] : []),
+        ...(f.etcdTls ? [`--etcd-cafile=${FLANNEL_CLIENT.cacert}`, `--etcd-certfile=${FLANNEL_CLIENT.cert}`, `--etcd-keyfile=${FLANNEL_CLIENT.key}`] : []),
       ],
+      // etcd-tls: the node has no etcdctl on its PATH; the stand-in's v3 client is a private copy
+      // (real flanneld has its etcd client built in).
+      ...(f.etcdTls ? { EnvironmentFile: [FLANNELD_ENV] } : {}),
       ExecStartPost: [
         '/usr/local/sbin/mk-docker-opts',
         ...(opts.key === UPSTREAM_DOCKER_OPTS.key ? [] : ['-k', opts.key]),
@@ -215,8 +229,11 @@ export async function prepareNode(state: LabState, node: NodeSpec, authorizedKey
   await writeFile(join(dir, 'root/.ssh/authorized_keys'), authorizedKey, { mode: 0o600 });
   await writeFile(
     join(etc, 'lab/node.env'),
-    `NODE=${node.name}\nROLES="${node.roles.join(' ')}"\nSERVICES="${node.services.join(' ')}"\nNONLOCAL_BIND=${node.roles.includes('lb') ? 1 : 0}\n`,
+    `NODE=${node.name}\nROLES="${node.roles.join(' ')}"\nSERVICES="${node.services.join(' ')}"\nNONLOCAL_BIND=${node.roles.includes('lb') ? 1 : 0}\nHIDE_ETCDCTL=${hidesEtcdctl(state, node) ? 1 : 0}\n`,
   );
+  if (state.flavour.etcdTls && node.services.includes('flanneld')) {
+    await writeFile(join(etc, FLANNELD_ENV.replace(/^\/etc\//, '')), 'PATH=/run/lab/libexec:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n');
+  }
   for (const [name, text] of Object.entries(unitsFor(state, node))) await writeFile(join(etc, 'lab/units', name), text);
   await writeFile(join(etc, 'sysctl.conf'), sysctlConf(node));
   await symlink('../sysctl.conf', join(etc, 'sysctl.d/99-sysctl.conf'));

@@ -64,6 +64,7 @@ export const DEFAULT_FLAVOUR: Flavour = {
   mgmtNet: false,
   noIcmp: false,
   nonRoot: false,
+  etcdTls: false,
 };
 
 export interface ProfileDef {
@@ -117,6 +118,11 @@ export const PROFILES: ProfileDef[] = [
     name: 'no-icmp',
     description: 'every node drops ICMP echo requests addressed to it',
     apply: (f) => ({ ...f, noIcmp: true }),
+  },
+  {
+    name: 'etcd-tls',
+    description: "etcd as kubeadm runs it: https on :2379 with client-certificate auth, certs at /etc/kubernetes/pki/etcd on the etcd nodes; flanneld with its own client cert (/etc/kubernetes/pki/flannel); no etcdctl on the workers",
+    apply: (f) => ({ ...f, etcdTls: true }),
   },
   {
     name: 'non-root',

@@ -8,7 +8,8 @@ import { createNetwork } from './network.js';
 import { bootNode, nodeExec, waitReady } from './node-process.js';
 import { flannelConfig, HOST_KEY, installScripts, prepareNode } from './node-files.js';
 import { loadFirewalls } from './firewall.js';
-import { putConfig } from './leases.js';
+import { etcdctlTlsFlags, putConfig } from './leases.js';
+import { generatePki, installNodePki } from './pki.js';
 import { resolveProfiles } from './profiles.js';
 import { generateKey, generateKeys, knownHostsLine } from './keys.js';
 import { IDENTITY, writeInventory } from './inventory.js';
@@ -48,7 +49,7 @@ async function waitEtcd(state: LabState, node: string, timeoutMs: number): Promi
   const deadline = Date.now() + timeoutMs;
   const ep = state.topology.etcdEndpoints;
   for (;;) {
-    const r = await nodeExec(state, node, `etcdctl --endpoints=${ep} --dial-timeout=1s --command-timeout=2s endpoint health`);
+    const r = await nodeExec(state, node, `etcdctl${etcdctlTlsFlags(state)} --endpoints=${ep} --dial-timeout=1s --command-timeout=2s endpoint health`);
     if (r.code === 0) return;
     if (Date.now() > deadline) throw new Error(`etcd did not become healthy: ${r.stderr.trim().split('\n').pop() ?? ''}`);
     await sleep(150);
@@ -75,6 +76,8 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
     await assertLanFree(internal, 'the internal LAN');
   }
   const topology = buildTopology({ workers, ha: !!opts.ha, bastion: !!opts.bastion, mgmtNet: flavour.mgmtNet }, lan, internal);
+  // etcd-tls: clients reach etcd over https.
+  if (flavour.etcdTls) topology.etcdEndpoints = topology.etcdEndpoints.replace(/\bhttp:\/\//g, 'https://');
   const state: LabState = {
     name, stateDir, lan: lan.cidr, ...(internal ? { internalLan: internal.cidr } : {}),
     workers, ha: !!opts.ha, bastion: !!opts.bastion, pods, profiles, flavour, topology, holders: {}, createdAt: new Date().toISOString(),
@@ -88,6 +91,11 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
     await generateKey(join(stateDir, IDENTITY), `runbook-lab-${name}`);
     const pub = await readFile(join(stateDir, `${IDENTITY}.pub`), 'utf8');
     await mapLimit(topology.nodes, 8, (n) => prepareNode(state, n, pub));
+    if (flavour.etcdTls) {
+      say('etcd CA and certificates (kubeadm layout)');
+      await generatePki(state);
+      await mapLimit(topology.nodes, 8, (n) => installNodePki(state, n));
+    }
     await generateKeys(topology.nodes.map((n) => ({ file: join(nodeDir(name, n.name), HOST_KEY), comment: `root@${n.name}` })));
 
     say(`network ${lan.cidr}${internal ? ` (internal ${internal.cidr})` : ''}${profiles.length ? `; profiles ${profiles.join(',')}` : ''}`);

@@ -68,7 +68,8 @@ describe('check-etcd-health', () => {
 
     const dry = apply(L(), ETCD, 'm2', ['--dry-run', '--var', 'settle_seconds=1']);
     expect(dry.statuses.m2?.[0]).toBe('would-fix');
-    expect(dry.results.m2?.['this member is healthy']?.fixCommands).toEqual(['systemctl restart etcd', expect.stringContaining('endpoint health') as string]);
+    // A guard (refuses while etcd runs here and the same settings reach no other healthy member), the restart, the wait.
+    expect(dry.results.m2?.['this member is healthy']?.fixCommands).toEqual([expect.stringContaining('refused:') as string, 'systemctl restart etcd', expect.stringContaining('endpoint health') as string]);
     expect(await unhealthyMembers()).toEqual([m2]);
 
     const fixed = apply(L(), ETCD, 'etcd', ['--yes']);

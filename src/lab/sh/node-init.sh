@@ -24,6 +24,17 @@ RUN=/run
 . /etc/lab/node.env
 echo "$NODE" > /proc/sys/kernel/hostname
 
+# etcd-tls: as on kubeadm nodes, no etcdctl outside the etcd nodes. /usr/bin gets an overlay whose
+# upper layer holds a whiteout for etcdctl (only in this node's mount namespace); the binary stays
+# reachable at a private path for the flanneld stand-in's v3 client (its unit's PATH).
+if [ "${HIDE_ETCDCTL:-0}" = 1 ]; then
+  mkdir -p /run/lab/libexec /run/lab/usr-bin-upper /run/lab/usr-bin-work && : > /run/lab/libexec/etcdctl &&
+    mount --bind /usr/bin/etcdctl /run/lab/libexec/etcdctl &&
+    mknod /run/lab/usr-bin-upper/etcdctl c 0 0 &&
+    mount -t overlay overlay -o lowerdir=/usr/bin,upperdir=/run/lab/usr-bin-upper,workdir=/run/lab/usr-bin-work /usr/bin ||
+    fail "hide etcdctl"
+fi
+
 # Kernel defaults of a fresh namespace are not what a node needs; set each value we rely on.
 w() { [ -e "/proc/sys/$1" ] && echo "$2" > "/proc/sys/$1"; }
 w net/ipv6/conf/all/disable_ipv6 1
