@@ -10,7 +10,8 @@ import { docker0, dockerArgs, INTO_D, flannelSubnet, mainPids, RB, STEPS } from 
 
 const L = useLab({ profiles: ['upstream-docker-opts'] });
 
-describe('fix-flannel-docker-order (profile upstream-docker-opts)', () => {
+// Each case applies the runbook several times; a loaded 2-core machine runs other labs at once.
+describe('fix-flannel-docker-order (profile upstream-docker-opts)', { timeout: 300_000 }, () => {
   it('a healthy fleet, and flanneld-restarted: nothing to fix, nothing restarted', async () => {
     const dry = apply(L(), RB, 'workers', ['--dry-run']);
     expect(dry.code, describeRun(dry)).toBe(0);

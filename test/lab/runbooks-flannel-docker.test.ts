@@ -18,7 +18,8 @@ const L = useLab({}, async () => {
 
 const statuses = (a: Applied): string[] => a.statuses.d ?? [];
 
-describe('fix-flannel-docker-order (default profile)', () => {
+// Each case applies the runbook several times; a loaded 2-core machine runs other labs at once.
+describe('fix-flannel-docker-order (default profile)', { timeout: 300_000 }, () => {
   it("keeps diagnose-pod-network's docker_opts_lib a copy of its opts_lib", () => {
     const rb = parse(readFileSync('runbooks/fix-flannel-docker-order.yaml', 'utf8')) as { vars: Record<string, string> };
     const diag = parse(readFileSync('runbooks/diagnose-pod-network.yaml', 'utf8')) as { vars: Record<string, string> };
