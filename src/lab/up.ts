@@ -108,7 +108,8 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
     say(`booting ${first.map((n) => n.name).join(' ')}`);
     for (const n of first) state.holders[n.name] = bootNode(name, n.name);
     writeState(state);
-    await waitReady(name, first.map((n) => n.name), 30_000);
+    // Generous: on a loaded 2-core machine a node's services take far longer than the usual seconds.
+    await waitReady(name, first.map((n) => n.name), 90_000);
     const etcd0 = first.find((n) => n.roles.includes('etcd'));
     if (!etcd0) throw new Error('topology has no etcd node');
     await waitEtcd(state, etcd0.name, 30_000);
@@ -117,7 +118,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
     say(`booting ${rest.length} nodes`);
     for (const n of rest) state.holders[n.name] = bootNode(name, n.name);
     writeState(state);
-    await waitReady(name, rest.map((n) => n.name), 30_000 + 600 * rest.length);
+    await waitReady(name, rest.map((n) => n.name), 90_000 + 600 * rest.length);
 
     const known = await Promise.all(
       topology.nodes.map((n) => knownHostsLine(sshAddress(n), join(nodeDir(name, n.name), `${HOST_KEY}.pub`))),

@@ -39,7 +39,8 @@ export interface MatrixOptions {
 /** Failed (or would-fix) steps per host, as "step: output". */
 function findings(a: Applied): Record<string, string[]> {
   const out: Record<string, string[]> = {};
-  for (const e of a.events) if (e.type === 'step-result' && e.status !== 'ok') (out[e.host] ??= []).push(`${e.step}: ${e.checkOutput ?? e.reason ?? ''}`);
+  // A once step reports not-applicable on the hosts it did not run on: no finding.
+  for (const e of a.events) if (e.type === 'step-result' && e.status !== 'ok' && e.status !== 'not-applicable') (out[e.host] ??= []).push(`${e.step}: ${e.checkOutput ?? e.reason ?? ''}`);
   return out;
 }
 
