@@ -21,11 +21,11 @@ async function sh(node: string, cmd: string): Promise<string> {
   return r.stdout.trim();
 }
 
-/** Stops the stand-ins started by hand and the units, and clears what they leave behind. */
+/** Stops the stand-ins started by hand and the units (docker.socket and the kubelet too, or the kubelet starts docker again), and clears what they leave behind. */
 async function reset(node: string): Promise<void> {
   await sh(
     node,
-    `systemctl stop docker flanneld >/dev/null 2>&1; for f in /tmp/*.pid; do [ -e "$f" ] && kill -TERM -- -$(cat "$f") 2>/dev/null; rm -f "$f"; done; sleep 0.2
+    `systemctl stop kubelet docker.socket docker flanneld >/dev/null 2>&1; for f in /tmp/*.pid; do [ -e "$f" ] && kill -TERM -- -$(cat "$f") 2>/dev/null; rm -f "$f"; done; sleep 0.2
      for f in /run/netns/pod*; do [ -e "$f" ] && ip netns del \${f##*/}; done
      iptables -P FORWARD ACCEPT; for t in filter nat; do iptables -t $t -F; iptables -t $t -X; done
      ip link del docker0 2>/dev/null; rm -rf /run/flannel /run/docker; true`,

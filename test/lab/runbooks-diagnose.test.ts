@@ -54,8 +54,8 @@ describe('diagnose-pod-network', () => {
       fault: 'docker-before-flannel',
       expected: {
         d: [
+          /^docker runs with flannel's options \[fix-flannel-docker-order\]: docker \(pid \d+\) runs: .*dockerd --pods=1 ; FLANNEL_SUBNET=10\.100\.\d+\.1\/24/,
           /^docker0 is on FLANNEL_SUBNET \[fix-flannel-docker-order\]: docker0 172\.17\.0\.1\/16, FLANNEL_SUBNET 10\.100\.\d+\.1\/24$/,
-          /^docker runs with flannel's options \[fix-flannel-docker-order\]: /,
           /^routes, neighbours and fdb match the leases \[fix-flannel-docker-order\]: no route 10\.100\.\d+\.0\/24 dev docker0$/,
         ],
       },
