@@ -21,11 +21,12 @@ export default defineConfig({
         },
       },
       {
-        // The do-no-harm matrix (npm run test:matrix): one lab per profile, one file at a time.
+        // npm run test:matrix: the stand-ins' conformance tests, then the do-no-harm matrix (one lab
+        // per profile) and the runbooks' profile-specific cases; one file at a time.
         extends: true,
         test: {
           name: 'matrix',
-          include: ['test/matrix/**/*.test.ts'],
+          include: ['test/conformance/**/*.test.ts', 'test/matrix/**/*.test.ts'],
           fileParallelism: false,
           testTimeout: 240_000,
           hookTimeout: 180_000,

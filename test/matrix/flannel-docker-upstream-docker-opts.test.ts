@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { labBreak } from '../../src/lab/index.js';
-import { apply, useLab, describeRun, expectAllOk, expectProbeHealthy, failingNodes, LAB, onNode, probe } from './runbooks-support.js';
-import { docker0, dockerArgs, INTO_D, flannelSubnet, mainPids, RB, STEPS } from './runbooks-flannel-docker-support.js';
+import { apply, useLab, describeRun, expectAllOk, expectProbeHealthy, failingNodes, LAB, onNode, probe } from '../lab/runbooks-support.js';
+import { docker0, dockerArgs, INTO_D, flannelSubnet, mainPids, RB, STEPS } from '../lab/runbooks-flannel-docker-support.js';
 
 const L = useLab({ profiles: ['upstream-docker-opts'] });
 

@@ -6,8 +6,8 @@
  * mod revisions).
  */
 import { describe } from 'vitest';
-import { useLab } from './runbooks-support.js';
-import { leaseCases } from './runbooks-lease-cases.js';
+import { useLab } from '../lab/runbooks-support.js';
+import { leaseCases } from '../lab/runbooks-lease-cases.js';
 
 const L = useLab({ profiles: ['mgmt-net', 'no-icmp'] });
 

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolve } from 'node:path';
 import { labDown, labExec, labProbe, labState, labUp } from '../../src/lab/index.js';
-import { failing } from './lab-helpers.js';
+import { failing } from '../lab/lab-helpers.js';
 
 const NAME = 'cfl';
 const SH = resolve('src/lab/sh');

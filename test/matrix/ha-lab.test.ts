@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { labBreak, labState } from '../../src/lab/index.js';
-import { apply, expectAllOk, heal, LAB, onNode, startLab, stopLab, type Lab } from './runbooks-support.js';
+import { apply, expectAllOk, heal, LAB, onNode, startLab, stopLab, type Lab } from '../lab/runbooks-support.js';
 
 const ETCD = 'check-etcd-health';
 const HA = 'check-apiserver-ha';

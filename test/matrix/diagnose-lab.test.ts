@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { labBreak } from '../../src/lab/index.js';
-import { apply, useLab, failingNodes, LAB, probe, type Applied } from './runbooks-support.js';
-import { expectNothingFound } from './runbooks-lease-cases.js';
+import { apply, useLab, failingNodes, LAB, probe, type Applied } from '../lab/runbooks-support.js';
+import { expectNothingFound } from '../lab/runbooks-lease-cases.js';
 
 const RB = 'diagnose-pod-network';
 const WORKERS = ['a', 'b', 'c', 'd'];

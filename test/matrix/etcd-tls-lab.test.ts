@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { labBreak, labDown, labExec, labHeal, labProbe, labState, labUp, listLeases, runtimeDir, subnetKey } from '../../src/lab/index.js';
 import { ETCD_CLIENT } from '../../src/lab/pki.js';
-import { apply, describeRun, expectAllOk, failingNodes, type Lab } from './runbooks-support.js';
+import { apply, describeRun, expectAllOk, failingNodes, type Lab } from '../lab/runbooks-support.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
