@@ -13,6 +13,7 @@
  * re-leases instead (the stand-in does both, by --lab-version).
  */
 import { UserError } from '../model/errors.js';
+import { didYouMean } from '../model/suggest.js';
 
 export interface DockerOptsLayout {
   /** The file mk-docker-opts writes (`-d`). */
@@ -136,7 +137,9 @@ export function resolveProfiles(names: readonly string[]): { profiles: string[];
   const wanted = names.flatMap((n) => n.split(',')).map((n) => n.trim()).filter((n) => n !== '');
   const known = new Map(PROFILES.map((p) => [p.name, p]));
   for (const n of wanted) {
-    if (!known.has(n)) throw new UserError({ message: `--profile ${n}: no such profile`, hint: `one of: ${PROFILES.map((p) => p.name).join(', ')} (runbook lab profiles)` });
+    if (!known.has(n)) {
+      throw new UserError({ message: `--profile ${n}: no such profile`, hint: didYouMean(n, known.keys()) ?? `one of: ${[...known.keys()].join(', ')}; see runbook lab profiles` });
+    }
   }
   const chosen = new Set(wanted);
   for (const n of chosen) {

@@ -86,7 +86,7 @@ export function register(program: Command): void {
       const { labBreak, FAULTS } = await import('../../lab/index.js');
       if (o.list || !fault) {
         for (const f of FAULTS) {
-          process.stdout.write(`${f.name.padEnd(22)}${f.ha ? '[--ha] ' : ''}${f.description} (default node ${f.defaultNode}; ${f.signature})\n`);
+          process.stdout.write(`${f.name.padEnd(22)}${f.ha ? '[--ha] ' : ''}${f.healthy ? '[not a fault: no runbook may flag it] ' : ''}${f.description} (default node ${f.defaultNode}; ${f.signature})\n`);
         }
         if (!o.list) process.exitCode = ExitCode.USAGE;
         return;
