@@ -6,7 +6,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labDown, labExec, labUp } from '../../src/lab/index.js';
-import { SCRIPTS_DIR } from '../../src/lab/paths.js';
 
 const NAME = 'csd';
 const NODE = 'a';
@@ -245,7 +244,7 @@ describe('socket activation (systemd.socket(5)) and a kubelet touching the socke
   });
 
   it('with the kubelet running, a stopped service comes back within seconds while its socket is active', async () => {
-    await unit('t-kubelet', { ExecStart: [`${SCRIPTS_DIR}kubelet`, '--docker-endpoint=unix:///run/t-svc.sock'], Restart: 'always' });
+    await unit('t-kubelet', { ExecStart: ['/usr/local/sbin/kubelet', '--docker-endpoint=unix:///run/t-svc.sock'], Restart: 'always' });
     await sh('systemctl start t-kubelet');
     const pid = await mainPid('t-svc');
     await sh('systemctl stop t-svc');
