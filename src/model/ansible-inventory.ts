@@ -8,7 +8,7 @@ import { dirname, extname, join } from 'node:path';
 import type { Problem, SourcePos } from './errors.js';
 import { finishInventory, newGroup, newHost, type ConnectionOf, type GroupDraft, type HostDraft, type InventoryDraft } from './inventory-build.js';
 import { currentUser } from './inventory-native.js';
-import { resolvePath, resolveVarMap, UnavailableSecret } from './secrets.js';
+import { missingKnownHosts, resolvePath, resolveVarMap, UnavailableSecret } from './secrets.js';
 import { didYouMean } from './suggest.js';
 import type { Inventory } from './types.js';
 import { loadYamlFile, type YamlSource } from './yaml-source.js';
@@ -267,6 +267,7 @@ function markSecrets(target: { vars: Record<string, unknown>; secretVars: Set<st
 
 function ansibleConnection(file: string, problems: Problem[]): ConnectionOf {
   const baseDir = dirname(file);
+  const reportedKnownHosts = new Set<string>();
   return (h, vars) => {
     const str = (...keys: string[]): string | undefined => {
       for (const k of keys) if (vars[k] !== undefined && vars[k] !== null) return String(vars[k]);
@@ -286,6 +287,13 @@ function ansibleConnection(file: string, problems: Problem[]): ConnectionOf {
     const sshArgs = [str('ansible_ssh_common_args'), str('ansible_ssh_extra_args')].filter(Boolean).join(' ');
     const jump = /(?:-o\s*ProxyJump=|-J\s*)(\S+)/.exec(sshArgs)?.[1];
     const knownHosts = /-o\s*UserKnownHostsFile=(\S+)/.exec(sshArgs)?.[1];
+    const knownHostsFile = knownHosts === undefined ? undefined : resolvePath(knownHosts, baseDir);
+    // Once per file, at the first host that uses it: a group var names it for many hosts.
+    if (knownHostsFile !== undefined && !reportedKnownHosts.has(knownHostsFile)) {
+      reportedKnownHosts.add(knownHostsFile);
+      const p = missingKnownHosts(knownHostsFile, `the ssh args of host "${h.name}"`, h.pos);
+      if (p) problems.push(p);
+    }
     const become = truthy(vars.ansible_become);
     const pw = vars.ansible_become_password ?? vars.ansible_become_pass;
     return {
@@ -294,7 +302,7 @@ function ansibleConnection(file: string, problems: Problem[]): ConnectionOf {
       user,
       connection: conn === 'local' ? 'local' : 'ssh',
       ...(key !== undefined && { identityFile: resolvePath(key, baseDir) }),
-      ...(knownHosts !== undefined && { knownHostsFile: resolvePath(knownHosts, baseDir) }),
+      ...(knownHostsFile !== undefined && { knownHostsFile }),
       ...(jump !== undefined && { proxyJump: jump }),
       ...(become !== undefined && { become }),
       ...(pw instanceof UnavailableSecret ? { becomePasswordError: `ansible_become_password: ${pw.reason}` } : pw !== undefined && pw !== null ? { becomePassword: String(pw) } : {}),

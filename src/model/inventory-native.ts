@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import type { Problem } from './errors.js';
 import { finishInventory, newGroup, newHost, type InventoryDraft } from './inventory-build.js';
 import { InventorySchema, type InventoryYaml } from './inventory-schema.js';
-import { resolvePath, resolveSecret, resolveVarMap, UnavailableSecret } from './secrets.js';
+import { missingKnownHosts, resolvePath, resolveSecret, resolveVarMap, UnavailableSecret } from './secrets.js';
 import { didYouMean } from './suggest.js';
 import type { Host, Inventory } from './types.js';
 import { sortProblems, type YamlSource } from './yaml-source.js';
@@ -59,6 +59,11 @@ export function loadNativeInventory(src: YamlSource): { inventory?: Inventory; p
 
   const connections = new Map<string, Omit<Host, 'name' | 'groups' | 'vars' | 'secretVars' | 'pos'>>();
   const d = y.defaults ?? {};
+  const knownHostsProblems = [
+    d.known_hosts !== undefined && missingKnownHosts(resolvePath(d.known_hosts, baseDir), "the inventory's defaults", src.posAt(['defaults', 'known_hosts'])),
+    ...Object.entries(y.hosts).map(([name, h]) => h?.known_hosts !== undefined && missingKnownHosts(resolvePath(h.known_hosts, baseDir), `host "${name}"`, src.posAt(['hosts', name, 'known_hosts']))),
+  ];
+  for (const p of knownHostsProblems) if (p) problems.push(p);
   for (const [name, h0] of Object.entries(y.hosts)) {
     const h = h0 ?? {};
     const pos = src.posAt(['hosts'], { key: name });

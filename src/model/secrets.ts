@@ -2,10 +2,10 @@
  * Secret vars: resolving `{ secret: true, value | env | file }`, and masking secret values in
  * anything shown to a person or written to disk.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { UserError, type SourcePos } from './errors.js';
+import { UserError, type Problem, type SourcePos } from './errors.js';
 import { shellQuote } from './shell-quote.js';
 import { isSecretDefShape } from './var-schema.js';
 
@@ -35,6 +35,16 @@ export function expandHome(p: string): string {
 export function resolvePath(p: string, baseDir: string): string {
   const e = expandHome(p);
   return isAbsolute(e) ? e : resolve(baseDir, e);
+}
+
+/**
+ * A known_hosts file the inventory names must exist. OpenSSH skips missing ones silently, which is
+ * right for its own defaults but, for a file someone wrote down, turns a typo into "host key not
+ * known" on every host: so the inventory refuses it up front, once, where it is named.
+ */
+export function missingKnownHosts(file: string, from: string, pos?: SourcePos): Problem | undefined {
+  if (existsSync(file)) return undefined;
+  return { pos, message: `known_hosts file ${file} (from ${from}) does not exist`, hint: 'fix the path (a relative one is read from the inventory\'s directory), create the file, or remove the setting' };
 }
 
 /** The secret's value, or an UnavailableSecret saying why it has none. `def` is already schema-checked. */

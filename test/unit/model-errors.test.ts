@@ -1,6 +1,6 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkInventory, checkRunbookText, formatProblem, loadRunbookFile, MAX_FILE_BYTES, UserError } from '../../src/model/index.js';
 
@@ -116,6 +116,19 @@ describe('inventory errors carry line:col', () => {
     ['unsupported connection', '[web]\nw1 ansible_connection=winrm\n', ['2:1: host "w1": ansible_connection "winrm" is not supported (runbook connects with ssh or local)']],
   ])('Ansible INI: %s', (_kind, text, expected) => {
     expect(inventoryProblems(text, 'hosts.ini')).toEqual(expected);
+  });
+
+  it('a known_hosts file the inventory names must exist: reported once, where it is named', () => {
+    const at = (text: string, name: string) => {
+      const f = file(name, text);
+      return checkInventory(f).problems.map((p) => formatProblem(p).replace(`${f}:`, '').replace(`${dirname(f)}/`, ''));
+    };
+    const hint = "(fix the path (a relative one is read from the inventory's directory), create the file, or remove the setting)";
+    expect(at('defaults:\n  known_hosts: no-such-file\nhosts:\n  a:\n  b:\n', 'inv.yaml')).toEqual([`2:16: known_hosts file no-such-file (from the inventory's defaults) does not exist ${hint}`]);
+    expect(at('hosts:\n  a: { known_hosts: kh }\n  b:\n', 'inv.yaml')).toEqual([`2:21: known_hosts file kh (from host "a") does not exist ${hint}`]);
+    expect(at('[web]\nw1\nw2\n[web:vars]\nansible_ssh_common_args=-o UserKnownHostsFile=kh2\n', 'hosts.ini')).toEqual([`2:1: known_hosts file kh2 (from the ssh args of host "w1") does not exist ${hint}`]);
+    // OpenSSH's own choice of "no file" stays valid.
+    expect(at('[web]\nw1 ansible_ssh_common_args="-o UserKnownHostsFile=/dev/null"\n', 'hosts.ini')).toEqual([]);
   });
 
   it('Ansible YAML: unknown group key', () => {
