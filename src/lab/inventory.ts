@@ -35,7 +35,7 @@ export function inventoryDoc(state: LabState): Record<string, unknown> {
     groups.masters = { hosts: byRole('master') };
     groups.lb = { hosts: byRole('lb') };
   }
-  if (state.bastion) groups.bastion = { hosts: byRole('bastion') };
+  if (state.bastion) groups.bastions = { hosts: byRole('bastion') };
   const vars: Record<string, unknown> = {
     lan_if: LAN_IF,
     etcd_endpoints: t.etcdEndpoints,

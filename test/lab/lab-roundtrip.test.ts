@@ -1,0 +1,130 @@
+/**
+ * Everything `lab up` writes, runbook reads: for each lab flag on its own and for the combination
+ * the docs show, the CLI brings the lab up exactly as a user would, `runbook validate` accepts the
+ * inventory it wrote, and a dry run of a read-only runbook through that inventory (its key, its
+ * known_hosts, its ProxyJump) reaches every node, each answering with its own hostname.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parse } from 'yaml';
+import { runEventSchema } from '../../src/engine/events-schema.js';
+import { labDown, labExec, labProbe, labState } from '../../src/lab/index.js';
+import { runOk } from '../../src/lab/proc.js';
+import { cli } from './lab-helpers.js';
+
+const BIN = resolve('bin/runbook.js');
+let dir: string;
+const labs = new Set<string>();
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'rb-roundtrip-'));
+  // Read-only: each host says whether it is the node the inventory says it is.
+  writeFileSync(
+    join(dir, 'rt-whoami.yaml'),
+    ['name: rt-whoami', 'description: each node answers with its own hostname (read-only)', 'steps:', '  - name: this is the node the inventory names', '    check: test "$(hostname)" = {{ host.name }}', ''].join('\n'),
+  );
+});
+
+afterAll(async () => {
+  for (const l of labs) await labDown(l);
+  rmSync(dir, { recursive: true, force: true });
+}, 180_000);
+
+interface Written {
+  inventory: string;
+  hosts: string[];
+  groups: Record<string, { hosts?: string[] }>;
+}
+
+/** `runbook lab up NAME FLAGS…` as a user types it (one lab at a time); the inventory it says it wrote. */
+async function up(name: string, flags: string[]): Promise<Written> {
+  for (const l of labs) await labDown(l);
+  labs.clear();
+  labs.add(name);
+  const r = cli(['lab', 'up', '--name', name, ...flags], 300_000);
+  expect(r.code, r.stderr).toBe(0);
+  const inventory = /^inventory: (.+)$/m.exec(r.stdout)?.[1];
+  expect(inventory, r.stdout).toBeDefined();
+  const doc = parse(readFileSync(inventory!, 'utf8')) as { hosts: Record<string, unknown>; groups: Written['groups'] };
+  return { inventory: inventory!, hosts: Object.keys(doc.hosts), groups: doc.groups };
+}
+
+/** validate, then a dry run over every host: each must be reached and be the node it claims. */
+function roundTrip(w: Written): void {
+  const v = cli(['validate', '-i', w.inventory, join(dir, 'rt-whoami.yaml')]);
+  expect(`${v.code} ${v.stderr}`).toBe('0 ');
+  const r = spawnSync('node', [BIN, 'apply', 'rt-whoami', '--dry-run', '--hosts', 'all', '--json', '-i', w.inventory, '--runbooks', dir], {
+    encoding: 'utf8',
+    env: { ...process.env, RUNBOOK_AUDIT_FILE: join(dir, 'audit.jsonl'), CI: '1' },
+    input: '',
+    timeout: 240_000,
+  });
+  expect(r.status, r.stderr).toBe(0);
+  const results = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => runEventSchema.parse(JSON.parse(l)))
+    .flatMap((e) => (e.type === 'step-result' ? [`${e.host} ${e.status}`] : []));
+  expect(results.sort()).toEqual(w.hosts.map((h) => `${h} ok`).sort());
+}
+
+describe('lab up writes an inventory runbook reads', () => {
+  it('--name alone (state in ./.lab-NAME)', async () => {
+    const w = await up('rtn', []);
+    expect(w.inventory).toBe(resolve('.lab-rtn/inventory.yaml'));
+    roundTrip(w);
+  });
+
+  it('--state-dir', async () => {
+    const w = await up('rts', ['--state-dir', join(dir, 'state')]);
+    expect(w.inventory).toBe(join(dir, 'state/inventory.yaml'));
+    roundTrip(w);
+  });
+
+  it('--workers 2', async () => {
+    const w = await up('rtw', ['--workers', '2']);
+    expect(w.groups.workers?.hosts).toEqual(['a', 'b']);
+    roundTrip(w);
+  });
+
+  it('--pods 2', async () => {
+    roundTrip(await up('rtp', ['--pods', '2']));
+  });
+
+  it('--lan', async () => {
+    const w = await up('rtl', ['--lan', '198.19.201.0/24']);
+    expect(readFileSync(w.inventory, 'utf8')).toContain('address: 198.19.201.20');
+    roundTrip(w);
+  });
+
+  it('--ha', async () => {
+    const w = await up('rth', ['--ha']);
+    expect(Object.keys(w.groups).sort()).toEqual(['etcd', 'lb', 'masters', 'workers']);
+    roundTrip(w);
+  });
+
+  it('--bastion: the group is "bastions", and every other node is reached only through the bastion', async () => {
+    const L = 'rtb';
+    const w = await up(L, ['--bastion']);
+    expect(w.groups.bastions?.hosts).toEqual(['bastion']);
+    const s = labState(L);
+    const d = s.topology.nodes.find((n) => n.name === 'd');
+    // No route from the controller into the internal LAN through the lab (checked without sending a packet).
+    const route = JSON.parse(await runOk('ip', ['-j', 'route', 'get', d?.ip ?? ''])) as { dev: string }[];
+    expect(route[0]?.dev).not.toBe(`rb-${L}`);
+    expect((await labExec(L, 'bastion', 'sysctl -n net.ipv4.ip_forward')).stdout.trim()).toBe('0');
+    roundTrip(w);
+    const r = cli(['lab', 'ssh', 'd', '--name', L, 'hostname']);
+    expect(`${r.code} ${r.stdout.trim()}`, r.stderr).toBe('0 d');
+    expect((await labProbe(L)).ok).toBe(true);
+  });
+
+  it('--ha --bastion --workers 2 --pods 2 (the combination docs/lab.md shows)', async () => {
+    const w = await up('rtc', ['--ha', '--bastion', '--workers', '2', '--pods', '2']);
+    expect(Object.keys(w.groups).sort()).toEqual(['bastions', 'etcd', 'lb', 'masters', 'workers']);
+    roundTrip(w);
+  });
+});
