@@ -120,7 +120,7 @@ export function unitsFor(state: LabState, node: NodeSpec): Record<string, string
     });
   }
   if (node.services.includes('docker')) {
-    // docker-ce's unit: socket-activated (Requires=docker.socket), Restart=always; the flannel
+    // docker-ce's unit: socket-activated (Requires=docker.socket), Restart=always, no start timeout; the flannel
     // unit's RequiredBy=docker.service adds flanneld to its Requires.
     out.docker = unit({
       Description: 'Docker Application Container Engine (lab stand-in)',
@@ -129,6 +129,8 @@ export function unitsFor(state: LabState, node: NodeSpec): Record<string, string
       ExecStart: ['/usr/local/sbin/dockerd', `$${f.dockerOpts.key}`, `--pods=${state.pods}`],
       Requires: ['docker.socket', 'flanneld'],
       Restart: 'always',
+      // As docker-ce's unit: dockerd may take long to come up (many containers to restore).
+      TimeoutStartSec: '0',
     });
     out['docker.socket'] = unit({ Description: 'Docker Socket for the API', ListenStream: '/run/docker.sock', Service: 'docker' });
   }

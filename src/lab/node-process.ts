@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { binDir, nodeDir, nodeNs } from './paths.js';
 import { run, sleep, type RunOptions, type RunResult } from './proc.js';
 import type { LabState } from './state.js';
+import { UserError } from '../model/errors.js';
 
 export function bootNode(lab: string, node: string): number {
   const dir = nodeDir(lab, node);
@@ -50,11 +51,17 @@ export async function waitReady(lab: string, nodes: readonly string[], timeoutMs
       const f = join(nodeDir(lab, n), 'run/lab/ready');
       if (!existsSync(f)) continue;
       const text = readFileSync(f, 'utf8').trim();
-      if (text !== 'ok') throw new Error(`node ${n}: ${text} (logs in ${join(nodeDir(lab, n), 'run/lab/log')})`);
+      if (text !== 'ok') throw new UserError({ message: `lab ${lab}: node ${n} ${text.replace(/^failed: /, 'failed to boot: ')}`, hint: `its logs are in ${join(nodeDir(lab, n), 'run/lab/log')}; RUNBOOK_LAB_KEEP_FAILED=1 keeps the lab to read them` });
       pending.delete(n);
     }
     if (pending.size === 0) return;
-    if (Date.now() > deadline) throw new Error(`nodes not ready after ${timeoutMs / 1000}s: ${[...pending].join(' ')}`);
+    if (Date.now() > deadline) {
+      const names = [...pending];
+      throw new UserError({
+        message: `lab ${lab}: ${names.length} node(s) not booted after ${Math.round(timeoutMs / 1000)} s: ${names.join(' ')}`,
+        hint: `the machine may be overloaded (see uptime): try fewer --workers, or read ${join(nodeDir(lab, names[0]!), 'run/lab/log')}`,
+      });
+    }
     await sleep(100);
   }
 }

@@ -118,7 +118,8 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
     say(`booting ${rest.length} nodes`);
     for (const n of rest) state.holders[n.name] = bootNode(name, n.name);
     writeState(state);
-    await waitReady(name, rest.map((n) => n.name), 90_000 + 600 * rest.length);
+    // Every lease wakes every flanneld, so a big fleet boots in time that grows faster than its size.
+    await waitReady(name, rest.map((n) => n.name), 90_000 + 3000 * rest.length);
 
     const known = await Promise.all(
       topology.nodes.map((n) => knownHostsLine(sshAddress(n), join(nodeDir(name, n.name), `${HOST_KEY}.pub`))),
