@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: unit tests run in parallel; lab tests share machine-wide resources
+// Projects: unit and fuzz tests run in parallel; lab tests share machine-wide resources
 // (network namespaces, ports), so they run one file at a time.
 export default defineConfig({
   test: {
@@ -9,6 +9,12 @@ export default defineConfig({
       {
         extends: true,
         test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 },
+      },
+      {
+        // The fuzzers (seeded mutations of every shipped runbook and inventory): most of the unit
+        // tests' time, so `npm run test:unit` stays quick; npm test and CI run them too.
+        extends: true,
+        test: { name: 'fuzz', include: ['test/fuzz/**/*.test.ts'], testTimeout: 20_000 },
       },
       {
         extends: true,

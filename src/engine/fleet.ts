@@ -8,7 +8,7 @@
 import type { Connection } from '../transport/types.js';
 import type { Host } from '../model/types.js';
 import { UserError } from '../model/errors.js';
-import { ConditionError, evaluateCondition } from './condition.js';
+import { ConditionError, evaluateCondition } from '../model/condition.js';
 import type { StepStatus } from './events.js';
 import { notification, notifiers, runNotifiedHandler } from './handlers.js';
 import { reportStepResult, runStep, type Connect, type FleetHooks, type HostOutcome, type HostRunContext, type StepOutcome } from './host-run.js';
@@ -16,7 +16,7 @@ import { OnceSteps, onceHostNames } from './once.js';
 import { sharedConnections } from './fleet-connections.js';
 import { planStep, type HostPlan, type Plan, type PlannedStep } from './plan.js';
 import { Registry, registeredValue, type RegisteredValues } from './registry.js';
-import type { StepDeps } from './registry-refs.js';
+import type { StepDeps } from '../model/runbook-deps.js';
 import { StepBarrier } from './rollout-barrier.js';
 import { oneLine } from './sanitize.js';
 

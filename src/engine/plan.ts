@@ -6,7 +6,7 @@
 import type { CommandTemplate, Expectation, Host, Runbook, Step } from '../model/types.js';
 import { UserError } from '../model/errors.js';
 import type { RegisteredValues } from './registry.js';
-import { analyzeRunbook, anyValue, type RunbookDeps } from './registry-refs.js';
+import { analyzeRunbook, type RunbookDeps } from '../model/runbook-deps.js';
 
 export interface RenderedCommand {
   /** Sent to the host verbatim (secrets included). Never put this in an event. */
@@ -59,7 +59,7 @@ export interface Plan {
   /** For rendering deferred steps on their turn, and targeting (fleet.ts). */
   render?: CommandRenderer;
   become?: boolean;
-  /** What each step reads from earlier steps (registry-refs.ts). */
+  /** What each step reads from earlier steps (model/runbook-deps.ts). */
   deps?: RunbookDeps;
 }
 
@@ -104,6 +104,20 @@ export function planStep(host: Host, runbook: Runbook, step: Step, index: number
     continueOnFailure: step.continueOnFailure,
     needs: step.needs,
   };
+}
+
+/**
+ * Stand-in for a value that will only exist at run time, for a trial render in the plan: any
+ * path into it exists, so only names that can never exist are reported before the run.
+ */
+function anyValue(): unknown {
+  const handler: ProxyHandler<object> = {
+    get: (_t, key) => (key === 'toJSON' ? () => '…' : key === Symbol.toPrimitive ? () => '…' : proxy),
+    getOwnPropertyDescriptor: () => ({ configurable: true, enumerable: true, writable: false, value: proxy }),
+    has: () => true,
+  };
+  const proxy: object = new Proxy({}, handler);
+  return proxy;
 }
 
 /** Registered values that will exist at run time, as stand-ins: a trial render then reports only names that can never exist. */

@@ -1,14 +1,14 @@
 /**
- * Static analysis of what each step reads from earlier steps, done once before any host is
- * touched: which commands must wait to be rendered until registered values exist, which steps
- * must wait for every host (they read `hosts.<name>.<var>` of a per-host register, or anything
- * under `groups.`), and the parsed `when:` conditions. Problems (a bad condition, changed() of an
- * unknown step, groups.<g>.<var> of a name no earlier step registers) are UserErrors naming the
- * runbook's file:line:col.
+ * Static analysis of what each step reads from earlier steps, done when the runbook is loaded, so
+ * that validate, show and apply accept and refuse the same files: which commands must wait to be
+ * rendered until registered values exist, which steps must wait for every host (they read
+ * `hosts.<name>.<var>` of a per-host register, or anything under `groups.`), and the parsed
+ * `when:` conditions. Problems (a bad condition, changed() of an unknown step, groups.<g>.<var>
+ * of a name no earlier step registers) name the runbook's file:line:col.
  */
-import { UserError, type Problem } from '../model/errors.js';
-import { templatePaths } from '../model/template.js';
-import type { CommandTemplate, Runbook, Step } from '../model/types.js';
+import { UserError, type Problem } from './errors.js';
+import { templatePaths } from './template.js';
+import type { CommandTemplate, Runbook, Step } from './types.js';
 import { ConditionSyntaxError, conditionRefs, parseCondition, type ConditionNode } from './condition.js';
 
 export interface StepDeps {
@@ -33,7 +33,14 @@ function commandTemplates(step: Step): CommandTemplate[] {
   return [step.check, ...step.fix, ...(step.verify ? [step.verify] : [])];
 }
 
+/** The runbook's dependencies; throws a UserError listing every problem (see runbookDeps). */
 export function analyzeRunbook(runbook: Runbook): RunbookDeps {
+  const { deps, problems } = runbookDeps(runbook);
+  if (problems.length) throw new UserError(problems);
+  return deps;
+}
+
+export function runbookDeps(runbook: Pick<Runbook, 'steps' | 'handlers'>): { deps: RunbookDeps; problems: Problem[] } {
   const problems: Problem[] = [];
   /** name → whether only once steps registered it so far (no barrier needed to read it from another host). */
   const registered = new Map<string, { perHost: boolean }>();
@@ -97,20 +104,5 @@ export function analyzeRunbook(runbook: Runbook): RunbookDeps {
 
   const steps = runbook.steps.map(analyze);
   const handlers = runbook.handlers.map(analyze);
-  if (problems.length) throw new UserError(problems);
-  return { steps, handlers };
-}
-
-/**
- * Stand-in for a value that will only exist at run time, for a trial render in the plan: any
- * path into it exists, so only names that can never exist are reported before the run.
- */
-export function anyValue(): unknown {
-  const handler: ProxyHandler<object> = {
-    get: (_t, key) => (key === 'toJSON' ? () => '…' : key === Symbol.toPrimitive ? () => '…' : proxy),
-    getOwnPropertyDescriptor: () => ({ configurable: true, enumerable: true, writable: false, value: proxy }),
-    has: () => true,
-  };
-  const proxy: object = new Proxy({}, handler);
-  return proxy;
+  return { deps: { steps, handlers }, problems };
 }

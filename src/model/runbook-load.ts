@@ -4,6 +4,7 @@ import { basename, dirname, extname } from 'node:path';
 import { UserError, type Problem } from './errors.js';
 import { parseDuration } from './duration.js';
 import { RunbookSchema, type StepYaml } from './runbook-schema.js';
+import { runbookDeps } from './runbook-deps.js';
 import { resolveVarMap } from './secrets.js';
 import { didYouMean } from './suggest.js';
 import { templateProblems } from './template.js';
@@ -46,6 +47,14 @@ function convertStep(src: YamlSource, s: StepYaml, path: PathSeg[], problems: Pr
       }
       step.expect = { kind: 'regex', value: s.expect.regex };
     } else step.expect = { kind: 'equals', value: String(s.expect) };
+    const text = typeof s.expect === 'object' ? s.expect.regex : String(s.expect);
+    if (text.includes('{{')) {
+      problems.push({
+        pos: src.posAt(typeof s.expect === 'object' ? [...path, 'expect', 'regex'] : [...path, 'expect']),
+        message: `expect is not templated: "${text}" is compared as written, so the check can never pass`,
+        hint: 'compare in the check instead, e.g. check: test "$(cmd)" = {{ want }}',
+      });
+    }
   }
   if (s.verify !== undefined) step.verify = tpl(s.verify, 'verify');
   if (s.timeout !== undefined) {
@@ -119,6 +128,9 @@ export function checkRunbookText(text: string, file: string): { runbook?: Runboo
       });
     });
   }
+  // What each step reads from earlier ones (conditions, changed(), groups.*): checked here, on
+  // the same steps apply will run, so validate refuses what apply would.
+  problems.push(...runbookDeps({ steps, handlers }).problems);
   const { values, secrets } = resolveVarMap(y.vars, dirname(file), (n) => src.posAt(['vars', n]));
   const vars: Record<string, VarDef> = {};
   for (const [k, v] of Object.entries(values)) vars[k] = { value: v, secret: secrets.has(k) };

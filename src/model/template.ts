@@ -10,6 +10,7 @@
  */
 import { UserError, type Problem } from './errors.js';
 import { MASK, UnavailableSecret } from './secrets.js';
+import { didYouMean } from './suggest.js';
 import { shellQuote } from './shell-quote.js';
 import type { CommandTemplate, Host, Inventory, Runbook } from './types.js';
 
@@ -146,8 +147,9 @@ function lookup(ctx: TemplateContext, path: string[]): { value: unknown; secret:
     const h = name === undefined ? undefined : ctx.inventory?.hosts.find((x) => x.name === name);
     if (!h || key === undefined) return NOT_FOUND;
     const registered = ctx.registeredByHost.get(h.name) ?? {};
-    if (key in registered) value = registered[key];
-    else if (key in h.vars) {
+    // Own properties only: {{ hosts.a.constructor }} is an undefined name, never Object's.
+    if (Object.hasOwn(registered, key)) value = registered[key];
+    else if (Object.hasOwn(h.vars, key)) {
       value = h.vars[key];
       secret = h.secretVars.includes(key);
     } else if (key === 'name' || key === 'address' || key === 'groups') value = hostRef(h)[key];
@@ -160,7 +162,7 @@ function lookup(ctx: TemplateContext, path: string[]): { value: unknown; secret:
     if (key === undefined) return { value: groupView(ctx, members), secret: false };
     return walk(key === 'hosts' ? members : registeredIn(ctx, members, key), deeper, false);
   } else {
-    if (!(head in ctx.vars)) return NOT_FOUND;
+    if (!Object.hasOwn(ctx.vars, head)) return NOT_FOUND;
     value = ctx.vars[head];
     secret = ctx.secretNames.has(head);
   }
@@ -251,7 +253,7 @@ export function renderCommand(t: CommandTemplate | string, ctx: TemplateContext,
             ? 'hosts.<name>.<var> needs an inventory host and one of its vars or registered values'
             : p.path[0] === 'groups'
               ? 'groups.<group>.<var> needs an inventory group (or all), and exists only while a run renders the step'
-              : `define it in the runbook's vars or the inventory, or pass --var ${p.path[0]}=...`,
+              : [didYouMean(p.path[0]!, p.path.length === 1 ? Object.keys(ctx.vars) : []), `define it in the runbook's vars or the inventory, or pass --var ${p.path[0]}=...`].filter(Boolean).join('; '),
       });
     }
     if (found.value instanceof UnavailableSecret) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConditionError, ConditionSyntaxError, conditionRefs, evaluateCondition, parseCondition } from '../../src/engine/condition.js';
+import { ConditionError, ConditionSyntaxError, conditionRefs, evaluateCondition, parseCondition } from '../../src/model/condition.js';
 
 const vars: Record<string, unknown> = {
   count: '3',

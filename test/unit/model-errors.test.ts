@@ -94,6 +94,34 @@ describe('runbook errors carry line:col', () => {
   });
 });
 
+describe('validate refuses what apply refuses, every problem at once', () => {
+  it('conditions, changed() and groups.* are checked when the runbook is loaded, together with schema-level problems', () => {
+    const yaml = [
+      'steps:',
+      '  - name: a',
+      '    check: "true"',
+      '    timeout: 0s',
+      '  - name: b',
+      '    check: "true"',
+      '    when: "x ==="',
+      '  - name: c',
+      '    check: "true"',
+      '    when: changed("zz")',
+      '  - name: d',
+      '    check: echo {{ groups.workers.mac }}',
+      '    expect: "{{ want }}"',
+      '',
+    ].join('\n');
+    expect(runbookProblems(yaml)).toEqual([
+      '4:14: timeout must be positive (e.g. "30s")',
+      expect.stringMatching(/^7:11: bad when: condition in step "b": /),
+      '10:11: when: changed("zz") in step "c" names no earlier step (changed() takes the name of a step that comes before this one)',
+      expect.stringMatching(/^12:12: groups\.workers\.mac in step "d": no earlier step registers "mac" /),
+      '13:13: expect is not templated: "{{ want }}" is compared as written, so the check can never pass (compare in the check instead, e.g. check: test "$(cmd)" = {{ want }})',
+    ]);
+  });
+});
+
 describe('inventory errors carry line:col', () => {
   it.each([
     ['unknown key', 'hosts:\n  a: { adress: 1.2.3.4 }\n', ['2:8: unknown key "adress" in hosts.a (did you mean "address"?)']],

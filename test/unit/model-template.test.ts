@@ -188,6 +188,21 @@ describe('template context', () => {
     expect(() => renderCommand('{{ nested.a.c }}', ctx)).toThrow(/undefined variable "nested.a.c"/);
   });
 
+  it('an undefined name gets a did-you-mean from the names that exist', () => {
+    const ctx = buildTemplateContext({ runbook: runbook('vars:\n  motd_file: /etc/motd\nsteps:\n  - name: s\n    check: "true"\n'), inventory: inv, host: d });
+    expect(() => renderCommand('cat {{ mtod_file }}', ctx)).toThrow(
+      `undefined variable "mtod_file" for host d (did you mean "motd_file"?; define it in the runbook's vars or the inventory, or pass --var mtod_file=...)`,
+    );
+  });
+
+  it("names are looked up as own properties only: Object's are undefined names, in templates and in conditions", () => {
+    const ctx = buildTemplateContext({ runbook: rb, inventory: inv, host: d });
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'hosts.d.constructor', 'hosts.d.__proto__', 'host.constructor']) {
+      expect(() => renderCommand(`echo {{ ${name} }}`, ctx), name).toThrow(`undefined variable "${name}"`);
+      expect(lookupValue(ctx, name.split('.')), name).toBeUndefined();
+    }
+  });
+
   it('an unavailable secret fails only when a command uses it', () => {
     const r = runbook('vars:\n  t: { secret: true, env: RUNBOOK_TEST_NEVER_SET }\nsteps:\n  - name: s\n    check: "true"\n');
     const ctx = buildTemplateContext({ runbook: r });

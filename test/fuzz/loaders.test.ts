@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FUZZ_CASES, FUZZ_SEED, generateCases } from '../fuzz/generate.js';
-import { materialize, type Job } from '../fuzz/materialize.js';
+import { FUZZ_CASES, FUZZ_SEED, generateCases } from './generate.js';
+import { materialize, type Job } from './materialize.js';
 
 const root = resolve('.');
 // Generous: the machine running the suite may be heavily loaded; a hang is a case that never answers.
@@ -39,7 +39,7 @@ function runJobs(jobs: Job[]): Promise<{ done: Done[]; hangs: number[] }> {
     const start = (): void => {
       if (rest.length === 0) return resolvePromise({ done, hangs });
       const batch = rest;
-      const worker = new Worker(new URL('../fuzz/loader-worker.mjs', import.meta.url), {
+      const worker = new Worker(new URL('./loader-worker.mjs', import.meta.url), {
         workerData: { cases: batch, inventory: join(root, 'inventory/default.yaml') },
         // The CLI's main thread has about 1 MB of stack; the same here, so deep nesting fails the same way.
         resourceLimits: { maxOldGenerationSizeMb: 1024, stackSizeMb: 1 },

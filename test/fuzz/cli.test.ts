@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/cli/exit-codes.js';
-import { FUZZ_SEED, generateCases } from '../fuzz/generate.js';
-import { materialize } from '../fuzz/materialize.js';
+import { FUZZ_SEED, generateCases } from './generate.js';
+import { materialize } from './materialize.js';
 
 const root = resolve('.');
 const bin = join(root, 'bin/runbook.js');
