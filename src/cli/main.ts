@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
-import { ExitCode } from './exit-codes.js';
+import { ExitCode } from '../model/exit-codes.js';
 import { UserError } from '../model/errors.js';
 import { register as registerCore } from './commands/core.js';
 import { register as registerApply } from './commands/apply.js';

@@ -1,5 +1,5 @@
 /** Totals and the exit code, from step outcomes. Pure. */
-import { ExitCode } from '../cli/exit-codes.js';
+import { ExitCode } from '../model/exit-codes.js';
 import type { StepStatus } from './events.js';
 import type { HostOutcome } from './host-run.js';
 import type { RunMode } from './plan.js';

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExitCode } from '../../src/cli/exit-codes.js';
+import { ExitCode } from '../../src/model/exit-codes.js';
 import { labDown, labExec, labUp, type LabInfo } from '../../src/lab/index.js';
 
 const LAB = 'tf';

@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExitCode } from '../../src/cli/exit-codes.js';
+import { ExitCode } from '../../src/model/exit-codes.js';
 import { applyArgs, runCli, startFleet, type CliRun, type Fleet } from '../fuzz/fleet.js';
 
 let fleet: Fleet;

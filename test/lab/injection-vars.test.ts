@@ -6,7 +6,7 @@
  * Real sshd in namespaces rbf-* (198.18.252.0/24).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExitCode } from '../../src/cli/exit-codes.js';
+import { ExitCode } from '../../src/model/exit-codes.js';
 import { applyArgs, runCli, startFleet, type Fleet } from '../fuzz/fleet.js';
 
 let fleet: Fleet;

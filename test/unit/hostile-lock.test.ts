@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { acquireHostLock, lockCommand } from '../../src/engine/host-lock.js';
 import { exitCodeFor } from '../../src/engine/summary.js';
-import { ExitCode } from '../../src/cli/exit-codes.js';
+import { ExitCode } from '../../src/model/exit-codes.js';
 import { LocalConnection } from '../../src/transport/local-transport.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rbf-lock-'));

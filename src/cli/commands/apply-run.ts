@@ -35,7 +35,7 @@ import { createAuditListener, type AuditListener } from '../../report/audit-list
 import { resolveAuditPath } from '../../report/audit-path.js';
 import type { ApplyOptions } from './apply.js';
 import { fleetRenderer, rolloutFor, selectTargets } from './apply-fleet.js';
-import { ExitCode } from '../exit-codes.js';
+import { ExitCode } from '../../model/exit-codes.js';
 
 /**
  * Every command's audit record is on disk before the host's next command starts. Waiting for that

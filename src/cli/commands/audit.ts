@@ -1,6 +1,6 @@
 /** `runbook audit verify [FILE]` and `runbook history [RUN]`: reading the audit trail back. */
 import type { Command } from 'commander';
-import { ExitCode } from '../exit-codes.js';
+import { ExitCode } from '../../model/exit-codes.js';
 
 const auditFileHelp = 'audit file (default: $RUNBOOK_AUDIT_FILE, else ~/.local/state/runbook/audit.jsonl)';
 

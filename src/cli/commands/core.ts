@@ -222,7 +222,7 @@ async function validateAction(files: string[], opts: CommonOptions): Promise<voi
   if (problems.length) {
     for (const p of problems) err(m.formatProblem(p));
     err(`${problems.length} problem${problems.length === 1 ? '' : 's'} in ${checked} file${checked === 1 ? '' : 's'}`);
-    const { ExitCode } = await import('../exit-codes.js');
+    const { ExitCode } = await import('../../model/exit-codes.js');
     process.exitCode = ExitCode.USAGE;
     return;
   }

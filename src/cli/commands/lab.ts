@@ -3,7 +3,7 @@
  * imported inside each action so `runbook --help` stays fast.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { ExitCode } from '../exit-codes.js';
+import { ExitCode } from '../../model/exit-codes.js';
 
 function wholeNumber(flag: string) {
   return (value: string): number => {

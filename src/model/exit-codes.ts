@@ -1,4 +1,4 @@
-/** Process exit codes; documented in the README's "Exit codes" table. Keep them in sync. */
+/** Process exit codes (the CLI exits with them; the engine and the audit trail record them); documented in the README's "Exit codes" table. Keep them in sync. */
 export const ExitCode = {
   /** Every step on every host is ok or fixed. */
   OK: 0,
