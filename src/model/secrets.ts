@@ -28,8 +28,9 @@ export class UnavailableSecret {
   }
 }
 
-export function expandHome(p: string): string {
-  return p === '~' ? homedir() : p.startsWith('~/') ? resolve(homedir(), p.slice(2)) : p;
+/** `~` and `~/…` as the shell expands them (other users' `~name/` is left alone). */
+export function expandHome(p: string, home = homedir()): string {
+  return p === '~' ? home : p.startsWith('~/') ? resolve(home, p.slice(2)) : p;
 }
 
 export function resolvePath(p: string, baseDir: string): string {

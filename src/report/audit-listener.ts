@@ -4,7 +4,7 @@
  */
 import type { RunEvent, RunEventListener } from '../engine/events.js';
 import { UserError } from '../model/errors.js';
-import { operatorName } from './audit-path.js';
+import { operatorName } from '../model/operator.js';
 import type { AuditBody } from './audit-record.js';
 import { AuditWriter } from './audit-writer.js';
 

@@ -17,7 +17,3 @@ export function lockPathOf(auditFile: string): string {
   return `${auditFile}.lock`;
 }
 
-/** Who is running this: the human behind sudo when there is one. */
-export function operatorName(env: NodeJS.ProcessEnv = process.env): string {
-  return env.SUDO_USER || env.USER || env.LOGNAME || 'unknown';
-}

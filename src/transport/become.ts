@@ -15,7 +15,7 @@
  * stdin may follow. Both markers are removed from stderr.
  */
 import { randomBytes } from 'node:crypto';
-import { shellQuote } from './shell-quote.js';
+import { shellQuote } from '../model/shell-quote.js';
 
 export interface CommandPlan {
   command: string;
@@ -43,6 +43,9 @@ export function planCommand(command: string, become: boolean, becomePassword: st
     watcher: new StartWatcher(started, { prompt, password: becomePassword }),
   };
 }
+
+/** How long an interrupted command's kill may take, after which its fate is reported as unknown. */
+export const KILL_GRACE_MS = 5000;
 
 /**
  * POSIX sh, builtins only (dash's kill knows no `--`): SIGKILL the process group of `pid` (the

@@ -6,10 +6,9 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Connection, ExecOptions, ExecResult } from './types.js';
 import { supervise } from './supervise.js';
-import { killCommand, planCommand } from './become.js';
+import { KILL_GRACE_MS, killCommand, planCommand } from './become.js';
 
 /** How long a timeout or abort may take to kill the command before we give up on it. */
-const KILL_GRACE_MS = 5000;
 
 export class LocalConnection implements Connection {
   constructor(

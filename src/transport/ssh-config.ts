@@ -10,6 +10,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
+import { expandHome } from '../model/secrets.js';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 
@@ -31,9 +32,6 @@ export interface SshConfigResolver {
 const EMPTY: SshConfigValues = { identityFiles: [], userKnownHostsFiles: [] };
 const HONOURED = /^\s*(match|hostname|user|port|identityfile|proxyjump|userknownhostsfile|stricthostkeychecking|connecttimeout)\b/i;
 
-export function expandTilde(p: string, home: string): string {
-  return p === '~' ? home : p.startsWith('~/') ? join(home, p.slice(2)) : p;
-}
 
 /** Whether the system-wide config (and its Include dir) could change any honoured setting. */
 function systemConfigMatters(): boolean {
@@ -64,9 +62,9 @@ export function parseSshG(output: string, home: string): SshConfigValues {
       case 'hostname': v.hostname = val; break;
       case 'user': v.user = val; break;
       case 'port': v.port = Number(val); break;
-      case 'identityfile': v.identityFiles.push(expandTilde(val, home)); break;
+      case 'identityfile': v.identityFiles.push(expandHome(val, home)); break;
       case 'proxyjump': if (val !== 'none') v.proxyJump = val; break;
-      case 'userknownhostsfile': v.userKnownHostsFiles.push(...val.split(/\s+/).map((f) => expandTilde(f, home))); break;
+      case 'userknownhostsfile': v.userKnownHostsFiles.push(...val.split(/\s+/).map((f) => expandHome(f, home))); break;
       case 'stricthostkeychecking': v.strictHostKeyChecking = normaliseStrict(val); break;
       case 'connecttimeout': if (/^\d+$/.test(val)) v.connectTimeoutMs = Number(val) * 1000; break;
     }
@@ -104,9 +102,9 @@ async function viaPackage(alias: string, configFile: string, home: string): Prom
     ...(one('HostName') ? { hostname: one('HostName') } : {}),
     ...(one('User') ? { user: one('User') } : {}),
     ...(port ? { port: Number(port) } : {}),
-    identityFiles: list('IdentityFile').map((f) => expandTilde(f, home)),
+    identityFiles: list('IdentityFile').map((f) => expandHome(f, home)),
     ...(one('ProxyJump') && one('ProxyJump') !== 'none' ? { proxyJump: one('ProxyJump') } : {}),
-    userKnownHostsFiles: list('UserKnownHostsFile').flatMap((f) => f.split(/\s+/)).map((f) => expandTilde(f, home)),
+    userKnownHostsFiles: list('UserKnownHostsFile').flatMap((f) => f.split(/\s+/)).map((f) => expandHome(f, home)),
     ...(strict ? { strictHostKeyChecking: normaliseStrict(strict) } : {}),
     ...(timeout && /^\d+$/.test(timeout) ? { connectTimeoutMs: Number(timeout) * 1000 } : {}),
   };

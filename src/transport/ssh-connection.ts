@@ -6,13 +6,12 @@ import type { Client, ClientChannel } from 'ssh2';
 import type { Connection, ExecOptions, ExecResult } from './types.js';
 import { Semaphore } from './semaphore.js';
 import { supervise, type Supervised } from './supervise.js';
-import { killCommand, planCommand, type StartWatcher } from './become.js';
+import { KILL_GRACE_MS, killCommand, planCommand, type StartWatcher } from './become.js';
 
 /** OpenSSH answers an over-limit session with "administratively prohibited" (reason 1). */
 const REFUSAL_RETRY_MS = 100;
 const MAX_LONE_REFUSALS = 20;
 /** How long a timeout or abort may take to kill the remote command before we give up on it. */
-const KILL_GRACE_MS = 5000;
 
 export class SshConnection implements Connection {
   private readonly sem: Semaphore;

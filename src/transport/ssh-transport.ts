@@ -9,7 +9,8 @@ import type { Duplex } from 'node:stream';
 import { ConnectError, type Connection, type ConnectTarget, type Transport, type TransportOptions } from './types.js';
 import { KnownHostsStore, type HostKeyCheck } from './host-key-policy.js';
 import { IdentityStore, type AskPassphrase, type LoadedIdentity } from './identities.js';
-import { createSshConfigResolver, expandTilde, type SshConfigResolver } from './ssh-config.js';
+import { expandHome } from '../model/secrets.js';
+import { createSshConfigResolver, type SshConfigResolver } from './ssh-config.js';
 import { parseProxyJump } from './proxy-jump.js';
 import { openClient } from './open-client.js';
 import { SshConnection } from './ssh-connection.js';
@@ -137,12 +138,12 @@ class SshTransport implements Transport {
     const sshDir = join(this.home, '.ssh');
     const files = [
       join(sshDir, 'known_hosts'), join(sshDir, 'known_hosts2'), '/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2',
-      ...(target.knownHostsFile ? [expandTilde(target.knownHostsFile, this.home)] : []),
+      ...(target.knownHostsFile ? [expandHome(target.knownHostsFile, this.home)] : []),
       ...cfg.userKnownHostsFiles,
     ];
     const strict = cfg.strictHostKeyChecking;
     const identityFiles = [
-      ...(target.identityFile ? [expandTilde(target.identityFile, this.home)] : []),
+      ...(target.identityFile ? [expandHome(target.identityFile, this.home)] : []),
       ...(cfg.identityFiles.length ? cfg.identityFiles : ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => join(sshDir, f))),
     ];
     return {
@@ -180,7 +181,7 @@ class SshTransport implements Transport {
     );
     const broken = identities.find((i) => 'error' in i);
     if (broken && 'error' in broken) {
-      const explicit = hop.target.identityFile !== undefined && expandTilde(hop.target.identityFile, this.home) === broken.file;
+      const explicit = hop.target.identityFile !== undefined && expandHome(hop.target.identityFile, this.home) === broken.file;
       if (explicit || /passphrase/.test(broken.error)) {
         throw new ConnectError(hop.check.name, /passphrase/.test(broken.error) ? 'passphrase' : 'config', broken.error, 'fix identity_file in the inventory or ssh config');
       }

@@ -2,7 +2,7 @@
  * The apply session: loads the model, builds the plan, refuses what cannot be asked, wires the
  * listeners (live view or --json, recap) and Ctrl-C, runs, and returns the exit code.
  */
-import { userInfo } from 'node:os';
+import { operatorName } from '../../model/operator.js';
 import {
   UserError,
   buildTemplateContext,
@@ -59,11 +59,6 @@ function afterAuditFlush(conn: Connection, audit: AuditListener, control: RunCon
 }
 
 /** Restores the terminal whatever happened: a prompt killed mid-keypress must not leave raw mode on. */
-/** Who approved: the sudo caller, else the login name (a bare tmux or cron job may have no $USER). */
-function operatorName(env: NodeJS.ProcessEnv = process.env): string {
-  return env.SUDO_USER || env.USER || env.LOGNAME || userInfo().username;
-}
-
 function restoreTerminal(): void {
   if (process.stdin.isTTY && process.stdin.isRaw) process.stdin.setRawMode(false);
 }

@@ -4,6 +4,7 @@
  * `runbook --help` stays fast.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { collect, wholeNumber } from '../options.js';
 
 export interface ApplyOptions {
   hosts: string;
@@ -35,15 +36,6 @@ function countOrPercent(flag: string) {
   };
 }
 
-function positiveInt(flag: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} needs a whole number ≥ 1, got "${value}"`);
-    return n;
-  };
-}
-
-const collect = (value: string, prev: string[] = []): string[] => [...prev, value];
 
 export function register(program: Command): void {
   program
@@ -55,9 +47,9 @@ export function register(program: Command): void {
     .option('--runbooks <dir>', 'extra runbook directory (repeatable)', collect)
     .option('--dry-run', 'run only the checks; report what would be fixed and the exact commands')
     .option('-y, --yes', 'approve every fix without asking')
-    .addOption(new Option('--forks <n>', 'hosts worked on at once').argParser(positiveInt('--forks')))
+    .addOption(new Option('--forks <n>', 'hosts worked on at once').argParser(wholeNumber('--forks')))
     .addOption(new Option('--batch <n|N%>', "hosts per batch; the next batch starts when this one is done (overrides the runbook's serial)").argParser(countOrPercent('--batch')))
-    .addOption(new Option('--canary <n>', 'run the first N hosts, then pause for approval before the rest (with --yes: go on only if they are all green)').argParser(positiveInt('--canary')))
+    .addOption(new Option('--canary <n>', 'run the first N hosts, then pause for approval before the rest (with --yes: go on only if they are all green)').argParser(wholeNumber('--canary')))
     .addOption(
       new Option('--max-failures <n|N%>', "stop starting new steps anywhere once this many hosts have failed (unreachable counts; overrides the runbook's max_failures)").argParser(
         countOrPercent('--max-failures'),
@@ -68,11 +60,11 @@ export function register(program: Command): void {
     .option('--become', 'run every command through sudo')
     .option('--ask-become-pass', 'ask once for the sudo password (sent to sudo on stdin only)')
     .option('--accept-new', 'trust and record unknown host keys (a changed key is still refused)')
-    .addOption(new Option('--connect-timeout <seconds>', 'connection timeout').argParser(positiveInt('--connect-timeout')))
+    .addOption(new Option('--connect-timeout <seconds>', 'connection timeout').argParser(wholeNumber('--connect-timeout')))
     .option('--audit-file <path>', 'audit trail to append to (default: $RUNBOOK_AUDIT_FILE, else ~/.local/state/runbook/audit.jsonl)')
     .addOption(
       new Option('--drain-grace <seconds>', 'after Ctrl-C, how long running commands may finish before they are interrupted')
-        .argParser(positiveInt('--drain-grace'))
+        .argParser(wholeNumber('--drain-grace'))
         .default(30),
     )
     .action(async (name: string, opts: ApplyOptions) => {

@@ -3,8 +3,8 @@
  * lazily so `runbook --help` does not load zod and yaml.
  */
 import { Argument, type Command } from 'commander';
+import { collect } from '../options.js';
 
-const collect = (value: string, prev: string[] = []): string[] => [...prev, value];
 const out = (line = ''): void => void process.stdout.write(`${line}\n`);
 const err = (line: string): void => void process.stderr.write(`${line}\n`);
 

@@ -2,19 +2,11 @@
  * `runbook lab ...`: a real flannel-style fleet on this machine (docs/lab.md). The lab module is
  * imported inside each action so `runbook --help` stays fast.
  */
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { ExitCode } from '../../model/exit-codes.js';
+import { collect, wholeNumber } from '../options.js';
 
-function wholeNumber(flag: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} needs a whole number ≥ 1, got "${value}"`);
-    return n;
-  };
-}
-
-/** A repeatable option: `--profile a,b --profile c` → ['a,b', 'c'] (split later, with the checks). */
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
+// --profile repeats: `--profile a,b --profile c` → ['a,b', 'c'] (split later, with the checks).
 
 const nameOption = (): Option => new Option('--name <lab>', 'lab name (labs with different names run side by side)').default('lab');
 

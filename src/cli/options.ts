@@ -1,0 +1,14 @@
+/** Option parsers shared by the commands. */
+import { InvalidArgumentError } from 'commander';
+
+/** A parser for a count flag (`--workers`, `--forks`, …): a whole number ≥ 1. */
+export function wholeNumber(flag: string): (value: string) => number {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} needs a whole number ≥ 1, got "${value}"`);
+    return n;
+  };
+}
+
+/** A repeatable option: `--var a=1 --var b=2` → ['a=1', 'b=2']. */
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
