@@ -21,7 +21,7 @@ export { neutralize, oneLine, outputTail, type Redact } from './sanitize.js';
 export { judge, matchesExpectation, type Verdict } from './judge.js';
 export { Fleet, type FleetBindings } from './fleet.js';
 export { onceHostNames } from './once.js';
-export { canaryReport, parseCountSpec, planBatches, resolveCount, rolloutStrategy, type CanaryReport, type CountSpec, type RolloutOptions } from './rollout.js';
+export { canaryReport, planBatches, resolveCount, rolloutStrategy, type CanaryReport, type CountSpec, type RolloutOptions } from './rollout.js';
 export { failureLimit } from './rollout-limit.js';
 export { parseCondition, evaluateCondition, ConditionError, ConditionSyntaxError, type ConditionNode, type ConditionScope } from '../model/condition.js';
 export { Registry, type RegisteredValues } from './registry.js';

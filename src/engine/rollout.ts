@@ -24,13 +24,6 @@ export function resolveCount(spec: CountSpec, total: number): number {
   throw new Error(`internal: bad count "${spec}"`);
 }
 
-/** Validates a CLI value for --batch / --max-failures: a whole number or "N%". */
-export function parseCountSpec(value: string): CountSpec | undefined {
-  if (/^\d+$/.test(value)) return Number(value);
-  if (/^\d+(\.\d+)?%$/.test(value)) return value;
-  return undefined;
-}
-
 /** Host indices per batch: the canary first, then batches of `batch` (or everything left). */
 export function planBatches(total: number, opts: { batch?: CountSpec; canary?: number }): number[][] {
   const indices = Array.from({ length: total }, (_, i) => i);

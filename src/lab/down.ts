@@ -1,5 +1,5 @@
 /** `lab down`: removes every trace of a lab, whether it is running, half-built or already gone. */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { rm, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkLabName, defaultStateDir, nsPrefix, runtimeDir, uplinkName } from './paths.js';
@@ -74,11 +74,3 @@ export async function labDown(name: string, opts: { stateDir?: string } = {}): P
   for (const d of dirs) await removeStateDir(d);
 }
 
-/** Names of labs that have runtime state on this machine. */
-export function listLabs(): string[] {
-  try {
-    return readdirSync('/run/rb-lab');
-  } catch {
-    return [];
-  }
-}

@@ -13,11 +13,11 @@ import type { RunOptions, RunResult } from './proc.js';
 import { requireState, type LabState } from './state.js';
 
 export { labUp, type LabUpOptions, type LabInfo } from './up.js';
-export { labDown, labNamespaces, labPids, listLabs, isLive } from './down.js';
+export { labDown, labNamespaces, labPids, isLive } from './down.js';
 export { labBreak, labHeal, FAULTS, type FaultDef } from './faults.js';
 export { listLeases, subnetKey, type Lease } from './leases.js';
 export { PROFILES, resolveProfiles, type Flavour } from './profiles.js';
-export { labProbe, failingPairs, formatProbe, type ProbeResult, type ProbePair, type PodInfo, type ProbeOptions } from './probe.js';
+export { labProbe, formatProbe, type ProbeResult, type ProbePair, type PodInfo, type ProbeOptions } from './probe.js';
 export { labStatus, formatStatus, type LabStatus } from './status.js';
 export { DEFAULT_LAB, defaultStateDir, nodeNs, uplinkName, runtimeDir } from './paths.js';
 export type { LabState } from './state.js';

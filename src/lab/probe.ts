@@ -91,11 +91,6 @@ export async function labProbe(name: string, opts: ProbeOptions = {}): Promise<P
   return { lab: state.name, ok: podless.length === 0 && pairs.every((p) => p.icmp && p.tcp), pods, podless, pairs };
 }
 
-/** Pairs that fail, as "from→to". */
-export function failingPairs(r: ProbeResult): string[] {
-  return r.pairs.filter((p) => !(p.icmp && p.tcp)).map((p) => `${p.from}→${p.to}`);
-}
-
 export function formatProbe(r: ProbeResult): string {
   const label = (id: string): string => (r.pods.filter((p) => p.node === id.split('/')[0]).length > 1 ? id : (id.split('/')[0] ?? id));
   const lines: string[] = [];

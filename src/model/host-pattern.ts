@@ -7,6 +7,7 @@
 import { UserError, type Problem } from './errors.js';
 import { closeMatches } from './suggest.js';
 import type { Host, Inventory } from './types.js';
+import { globToRegExp } from './glob.js';
 
 export interface SelectOptions {
   /** Host sets the caller resolves, e.g. `{ failed: [...] }` for `@failed` (from the audit log). */
@@ -17,25 +18,6 @@ export interface SelectOptions {
 export function splitPattern(pattern: string): string[] {
   const parts = pattern.includes(',') ? pattern.split(',') : pattern.split(':');
   return parts.map((p) => p.trim()).filter((p) => p !== '');
-}
-
-function globToRegExp(glob: string): RegExp {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*') re += '.*';
-    else if (c === '?') re += '.';
-    else if (c === '[') {
-      const end = glob.indexOf(']', i + 1);
-      if (end < 0) re += '\\[';
-      else {
-        const body = glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\');
-        re += `[${body}]`;
-        i = end;
-      }
-    } else re += c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
 }
 
 /** The hosts (by name) one term selects, or a problem saying why it selects none. */
@@ -67,7 +49,7 @@ function resolveTerm(term: string, inv: Inventory, opts: SelectOptions): Set<str
     }
     found = matchNames((n) => re.test(n));
   } else if (/[*?[]/.test(term)) {
-    const re = globToRegExp(term);
+    const re = globToRegExp(term, { classes: true });
     found = matchNames((n) => re.test(n));
   } else {
     found = matchNames((n) => n === term);

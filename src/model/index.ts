@@ -22,7 +22,6 @@ export {
   renderCommand,
   parseCliVars,
   contextSecrets,
-  templateVars,
   templatePaths,
   lookupValue,
   templateProblems,

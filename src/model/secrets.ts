@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { UserError, type Problem, type SourcePos } from './errors.js';
+import type { Problem, SourcePos } from './errors.js';
 import { shellQuote } from './shell-quote.js';
 import { isSecretDefShape } from './var-schema.js';
 
@@ -81,13 +81,6 @@ export function resolveVarMap(
     } else values[name] = v;
   }
   return { values, secrets };
-}
-
-/** Throws a UserError when `value` is a secret that could not be resolved. */
-export function requireAvailable(value: unknown, what: string): void {
-  if (value instanceof UnavailableSecret) {
-    throw new UserError({ pos: value.pos, message: `secret ${what} is unavailable: ${value.reason}`, hint: 'set it before running' });
-  }
 }
 
 export type Redactor = (text: string) => string;

@@ -52,12 +52,6 @@ export function templateProblems(t: CommandTemplate): Problem[] {
   return 'problem' in r ? [{ pos: t.pos, message: r.problem }] : [];
 }
 
-/** Top-level names a template reads (`{{ a.b }}` → "a"); lets validate and the engine spot undefined vars early. */
-export function templateVars(text: string): string[] {
-  const r = parse(text);
-  return 'placeholders' in r ? [...new Set(r.placeholders.map((p) => p.path[0]!))] : [];
-}
-
 /** Dotted paths a template reads, in order (`{{ hosts.d.mac }}` → ["hosts", "d", "mac"]); lets the engine order steps that read registered values. */
 export function templatePaths(text: string): string[][] {
   const r = parse(text);

@@ -9,6 +9,7 @@
  */
 import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { globToRegExp } from '../model/glob.js';
 
 export type KnownHostsMarker = 'revoked' | 'cert-authority' | undefined;
 
@@ -64,16 +65,6 @@ export function hostKeyName(host: string, port: number): string {
   return port === 22 ? host : `[${host}]:${port}`;
 }
 
-function globToRegExp(pattern: string): RegExp {
-  let re = '';
-  for (const ch of pattern) {
-    if (ch === '*') re += '.*';
-    else if (ch === '?') re += '.';
-    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`, 'i');
-}
-
 /**
  * Every host is looked up against every line, so with a fleet-sized known_hosts this runs hosts ×
  * lines times per run: plain names compare directly, and each wildcard pattern compiles once.
@@ -82,7 +73,7 @@ const globs = new Map<string, RegExp>();
 function globMatches(pattern: string, name: string): boolean {
   if (!pattern.includes('*') && !pattern.includes('?')) return pattern.toLowerCase() === name.toLowerCase();
   let re = globs.get(pattern);
-  if (!re) globs.set(pattern, (re = globToRegExp(pattern)));
+  if (!re) globs.set(pattern, (re = globToRegExp(pattern, { ignoreCase: true })));
   return re.test(name);
 }
 
