@@ -1,5 +1,5 @@
 /**
- * The incident's faults, injected the way they happen in production (see domain-notes), and
+ * The incident's faults, injected the way they happen in production (docs/lab.md, "Faults", says how each shows and is fixed by hand), and
  * `labHeal`, which undoes all of them with the documented fixes so tests can share one lab.
  */
 import { randomBytes } from 'node:crypto';
@@ -161,7 +161,7 @@ systemctl start flanneld`);
 }
 
 /**
- * Undoes every fault with the fixes domain-notes documents: ip_forward on (runtime and persisted),
+ * Undoes every fault with the by-hand fixes docs/lab.md lists: ip_forward on (runtime and persisted),
  * FORWARD ACCEPT and no REJECT ahead of the pod network (RHEL's own REJECT stays last), orphan
  * leases deleted, flanneld then docker restarted where the lease, VtepMAC or docker0 do not match;
  * on --ha, stopped etcd/apiserver started and VRRP allowed again.

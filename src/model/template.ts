@@ -70,7 +70,7 @@ export interface TemplateContext {
   secretNames: Set<string>;
   host?: Host;
   inventory?: Inventory;
-  /** Registered values per host name (issue 6 fills this as steps run); read through hosts.<name>.<var>. */
+  /** Registered values per host name (the engine fills this as steps run); read through hosts.<name>.<var>. */
   registeredByHost: Map<string, Record<string, unknown>>;
   /** The run's target host names (inventory order), for groups.<group>; undefined outside a run. */
   targets?: readonly string[];

@@ -33,7 +33,7 @@ export interface Step {
   become?: boolean;
   /** Programs the step's commands run (the runbook's and the step's own): checked on the host before the check. */
   needs: string[];
-  // Fleet control (issue 6)
+  // Fleet control
   when?: CommandTemplate;
   on?: string;
   once: boolean;
