@@ -1,10 +1,10 @@
 /**
- * The --json event format as a zod schema: the documented contract (docs/events.md) and what
- * tests validate the stream against. Keep in step with events.ts (a type test checks they agree).
+ * The --json event format as a zod schema: the documented contract (docs/events.md), what tests
+ * validate the stream against, and (z.infer, in events.ts) the engine's own event types.
  */
 import { z } from 'zod';
 
-const stepStatus = z.enum([
+export const stepStatus = z.enum([
   'ok',
   'fixed',
   'would-fix',
@@ -15,12 +15,20 @@ const stepStatus = z.enum([
   'unknown',
   'interrupted',
   'depends-on-pending-fix',
+  // Fleet control: not this host's step (`on:`, a `once` step that ran elsewhere), a false `when:`, a handler nobody notified.
   'not-applicable',
   'not-run',
 ]);
-const phase = z.enum(['check', 'fix', 'verify', 'when', 'lock']);
-const decision = z.enum(['yes', 'no', 'all-hosts', 'all', 'quit', 'auto']);
+export const phase = z.enum(['check', 'fix', 'verify', 'lock']);
+export const decision = z.enum(['yes', 'no', 'all-hosts', 'all', 'quit', 'auto']);
 const base = { time: z.iso.datetime(), runId: z.string().min(1) };
+export const outputTail = z.strictObject({
+  // Last lines of stdout+stderr, ANSI-neutralised, secrets masked.
+  tail: z.string(),
+  // sha256 of the full captured output.
+  digest: z.string().regex(/^[0-9a-f]{64}$/),
+  truncated: z.boolean(),
+});
 
 export const runEventSchema = z.discriminatedUnion('type', [
   z.strictObject({
@@ -49,11 +57,12 @@ export const runEventSchema = z.discriminatedUnion('type', [
     host: z.string(),
     step: z.string(),
     phase,
+    // Rendered, secrets masked.
     command: z.string(),
     outcome: z.enum(['exit', 'signal', 'timeout', 'lost', 'interrupted']),
     exitCode: z.int().nullable(),
     durationMs: z.number().nonnegative(),
-    output: z.strictObject({ tail: z.string(), digest: z.string().regex(/^[0-9a-f]{64}$/), truncated: z.boolean() }),
+    output: outputTail,
     approval: z.strictObject({ decision, by: z.string() }).optional(),
   }),
   z.strictObject({ type: z.literal('approval'), ...base, host: z.string(), step: z.string(), decision, by: z.string() }),
@@ -64,8 +73,11 @@ export const runEventSchema = z.discriminatedUnion('type', [
     step: z.string(),
     stepIndex: z.int().nonnegative(),
     status: stepStatus,
+    // One line: why it failed / was blocked / would fix.
     reason: z.string().optional(),
+    // The check output that triggered a fix (tail).
     checkOutput: z.string().optional(),
+    // Rendered fix commands (masked): what ran, or what a dry run would run.
     fixCommands: z.array(z.string()).optional(),
     durationMs: z.number().nonnegative(),
   }),
@@ -74,10 +86,10 @@ export const runEventSchema = z.discriminatedUnion('type', [
     ...base,
     exitCode: z.int(),
     aborted: z.boolean(),
+    // Why the run stopped early (max_failures, quit, SIGINT), if it did.
     stopReason: z.string().optional(),
     summary: z.record(z.string(), z.partialRecord(stepStatus, z.int().nonnegative())),
     durationMs: z.number().nonnegative(),
   }),
 ]);
 
-export type RunEventFromSchema = z.infer<typeof runEventSchema>;

@@ -1,6 +1,9 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { runEventSchema, type RunEventFromSchema } from '../../src/engine/events-schema.js';
+import type { z } from 'zod';
+import { runEventSchema } from '../../src/engine/events-schema.js';
 import type { RunEvent } from '../../src/engine/events.js';
+
+type RunEventFromSchema = z.infer<typeof runEventSchema>;
 
 describe('event schema', () => {
   it('describes exactly the RunEvent type', () => {
