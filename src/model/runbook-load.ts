@@ -145,6 +145,7 @@ export function checkRunbookText(text: string, file: string): { runbook?: Runboo
     steps,
     handlers,
   };
+  if (y.hosts !== undefined) runbook.hosts = { pattern: y.hosts, pos: src.posAt(['hosts']) };
   if (y.serial !== undefined) runbook.serial = y.serial;
   if (y.max_failures !== undefined) runbook.maxFailures = y.max_failures;
   if (y.become !== undefined) runbook.become = y.become;

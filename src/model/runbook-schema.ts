@@ -50,6 +50,7 @@ export const RunbookSchema = z
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'runbook names are letters, digits, ., _ and -').optional().describe('Defaults to the file name'),
     description: z.string().optional().describe('One line, shown by `runbook list`'),
     vars: VarsSchema.optional().describe('Lowest-precedence vars; a value may be { secret: true, value | env | file }'),
+    hosts: z.string().min(1).optional().describe('Default targets (a host pattern) when apply gets no --hosts, e.g. workers, so that a bare apply never sweeps in the control plane'),
     serial: CountOrPercent('a batch size').optional().describe('Hosts per batch: a number or "25%"'),
     max_failures: CountOrPercent('a failure limit').optional().describe('Stop starting new work after this many failed hosts: a number or "10%"'),
     become: z.boolean().optional().describe('Run every step through sudo unless a step says otherwise'),

@@ -57,6 +57,8 @@ export interface Runbook {
   vars: Record<string, VarDef>;
   steps: Step[];
   handlers: Step[];
+  /** Default targets (a host pattern) when apply gets no --hosts, and where the runbook says so. */
+  hosts?: { pattern: string; pos: SourcePos };
   serial?: number | string;
   maxFailures?: number | string;
   become?: boolean;

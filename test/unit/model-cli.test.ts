@@ -57,6 +57,34 @@ describe('runbook validate', () => {
   });
 });
 
+describe("a runbook's default targets (hosts:)", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rb-cli-'));
+  mkdirSync(join(dir, 'runbooks'));
+  writeFileSync(join(dir, 'runbooks/r.yaml'), 'hosts: workers\nsteps:\n  - name: s\n    check: "true"\n');
+  writeFileSync(join(dir, 'runbooks/q.yaml'), 'hosts: workers2\nsteps:\n  - name: s\n    check: "true"\n');
+  writeFileSync(join(dir, 'inv.yaml'), 'groups:\n  workers: { hosts: [w1] }\nhosts:\n  w1: { connection: local }\n  m1: { connection: local }\n');
+  const env = { RUNBOOK_AUDIT_FILE: join(dir, 'audit.jsonl') };
+
+  it('a bare apply runs on them only; --hosts overrides them', () => {
+    const hostsOf = (args: string[]) => {
+      const r = run(['apply', 'r', '--dry-run', '--json', '-i', 'inv.yaml', ...args], { cwd: dir, env });
+      expect(r.code, r.stderr).toBe(ExitCode.OK);
+      return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; host?: string }).filter((e) => e.type === 'step-result').map((e) => e.host);
+    };
+    expect(hostsOf([])).toEqual(['w1']);
+    expect(hostsOf(['--hosts', 'all']).sort()).toEqual(['m1', 'w1']);
+  });
+
+  it('a pattern that selects nothing is refused where the runbook says it, by apply and by validate -i', () => {
+    const line = `${dir}/runbooks/q.yaml:1:8: hosts: host pattern "workers2" matches no host or group in ${dir}/inv.yaml (did you mean "workers"?`;
+    const a = run(['apply', 'q', '--dry-run', '-i', 'inv.yaml'], { cwd: dir, env });
+    expect(`${a.code} ${a.stderr.trim()}`).toBe(`${ExitCode.USAGE} ${line}; or pass --hosts PATTERN)`);
+    const v = run(['validate', '-i', 'inv.yaml', 'runbooks/q.yaml'], { cwd: dir });
+    expect(v.code).toBe(ExitCode.USAGE);
+    expect(v.stderr.trim().split('\n')).toEqual([`${line})`, '1 problem in 2 files']);
+  });
+});
+
 describe('runbook schema', () => {
   it.each(['runbook', 'inventory'])('the committed schemas/%s.schema.json matches the zod schema', (kind) => {
     const r = run(['schema', kind]);

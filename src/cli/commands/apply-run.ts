@@ -102,8 +102,20 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
 
   const runbook = loadRunbook(name, { runbookDirs: opts.runbooks });
   const inventory = loadInventory(resolveInventoryPath({ inventory: opts.inventory }));
-  const hosts = selectTargets(inventory, opts.hosts, runbook, resolveAuditPath(opts.auditFile));
-  if (hosts.length === 0) throw new UserError({ message: `no hosts match "${opts.hosts}"`, hint: 'see `runbook inventory` for the hosts and groups' });
+  // --hosts, else the runbook's own default targets, else every host.
+  const pattern = opts.hosts ?? runbook.hosts?.pattern ?? 'all';
+  const byRunbook = opts.hosts === undefined ? runbook.hosts : undefined;
+  let hosts: Host[];
+  try {
+    hosts = selectTargets(inventory, pattern, runbook, resolveAuditPath(opts.auditFile));
+  } catch (err) {
+    // The pattern came from the runbook: say so, where, and how to choose others.
+    if (byRunbook && err instanceof UserError) {
+      throw new UserError(err.problems.map((p) => ({ pos: byRunbook.pos, message: `hosts: ${p.message}`, hint: [p.hint, 'or pass --hosts PATTERN'].filter(Boolean).join('; ') })));
+    }
+    throw err;
+  }
+  if (hosts.length === 0) throw new UserError({ pos: byRunbook?.pos, message: `no hosts match "${pattern}"`, hint: byRunbook ? 'pass --hosts PATTERN' : 'see `runbook inventory` for the hosts and groups' });
   const cliVars = parseCliVars(opts.var);
 
   const contexts = new Map<string, TemplateContext>();

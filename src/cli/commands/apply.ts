@@ -7,7 +7,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { collect, wholeNumber } from '../options.js';
 
 export interface ApplyOptions {
-  hosts: string;
+  hosts?: string;
   inventory?: string;
   runbooks?: string[];
   dryRun?: boolean;
@@ -42,7 +42,7 @@ export function register(program: Command): void {
     .command('apply')
     .description('Check each step on each host and fix what fails (asks before each fix unless --yes)')
     .argument('<name>', 'runbook name (or path to a runbook file)')
-    .option('--hosts <pattern>', 'hosts to run on (inventory host pattern)', 'all')
+    .option('--hosts <pattern>', "hosts to run on (inventory host pattern; default: the runbook's hosts:, else all)")
     .option('-i, --inventory <file>', 'inventory file (default: $RUNBOOK_INVENTORY, else inventory/default.yaml)')
     .option('--runbooks <dir>', 'extra runbook directory (repeatable)', collect)
     .option('--dry-run', 'run only the checks; report what would be fixed and the exact commands')

@@ -59,6 +59,7 @@ async function showAction(name: string, opts: CommonOptions): Promise<void> {
   out(`${runbook.name}${runbook.description ? ` — ${runbook.description}` : ''}`);
   out(`file: ${runbook.file}`);
   const flags = [
+    runbook.hosts !== undefined && `hosts: ${runbook.hosts.pattern} (default targets)`,
     runbook.serial !== undefined && `serial: ${runbook.serial}`,
     runbook.maxFailures !== undefined && `max_failures: ${runbook.maxFailures}`,
     runbook.become !== undefined && `become: ${runbook.become}`,
@@ -184,6 +185,8 @@ async function validateAction(files: string[], opts: CommonOptions): Promise<voi
         for (const e of readdirSync(file).sort()) if (/\.ya?ml$/.test(e)) classify(join(file, e));
       } else classify(file);
     }
+    // -i with files: that inventory is checked too, and the runbooks' patterns against it.
+    if (opts.inventory && !inventoryTargets.includes(resolve(opts.inventory))) inventoryTargets.push(resolve(opts.inventory));
   } else {
     for (const e of m.listRunbookFiles({ runbookDirs: opts.runbooks })) runbookTargets.push(e.file);
     const loc = m.resolveInventoryPath({ inventory: opts.inventory });
@@ -214,6 +217,15 @@ async function validateAction(files: string[], opts: CommonOptions): Promise<voi
         } catch (e) {
           if (!(e instanceof m.UserError)) throw e;
           for (const p of e.problems) onProblems.push({ pos: s.pos, message: `step "${s.name}": on: ${p.message}`, hint: p.hint });
+        }
+      }
+      // And the runbook's default targets.
+      if (r.runbook.hosts) {
+        try {
+          m.selectHosts(inventory, r.runbook.hosts.pattern);
+        } catch (e) {
+          if (!(e instanceof m.UserError)) throw e;
+          for (const p of e.problems) onProblems.push({ pos: r.runbook.hosts.pos, message: `hosts: ${p.message}`, hint: p.hint });
         }
       }
       return onProblems;
