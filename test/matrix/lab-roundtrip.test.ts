@@ -13,7 +13,7 @@ import { parse } from 'yaml';
 import { runEventSchema } from '../../src/engine/events-schema.js';
 import { labDown, labExec, labProbe, labState } from '../../src/lab/index.js';
 import { runOk } from '../../src/lab/proc.js';
-import { cli } from './lab-helpers.js';
+import { cli } from '../lab/lab-helpers.js';
 
 const BIN = resolve('bin/runbook.js');
 let dir: string;
