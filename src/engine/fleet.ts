@@ -8,26 +8,21 @@
 import type { Connection } from '../transport/types.js';
 import type { Host } from '../model/types.js';
 import { UserError } from '../model/errors.js';
+import type { FleetBindings } from './bindings.js';
 import { ConditionError, evaluateCondition } from '../model/condition.js';
 import type { StepStatus } from './events.js';
 import { notification, notifiers, runNotifiedHandler } from './handlers.js';
-import { reportStepResult, runStep, type Connect, type FleetHooks, type HostOutcome, type HostRunContext, type StepOutcome } from './host-run.js';
+import { runStep, type Connect, type FleetHooks, type HostOutcome, type HostRunContext } from './host-run.js';
+import { reportStepResult, type StepOutcome } from './step-report.js';
 import { OnceSteps, onceHostNames } from './once.js';
 import { sharedConnections } from './fleet-connections.js';
 import { planStep, type HostPlan, type Plan, type PlannedStep } from './plan.js';
-import { Registry, registeredValue, type RegisteredValues } from './registry.js';
+import { Registry, registeredValue } from './registry.js';
 import type { StepDeps } from '../model/runbook-deps.js';
 import { StepBarrier } from './rollout-barrier.js';
+import { isFailed } from './status.js';
 import { oneLine } from './sanitize.js';
 
-export interface FleetBindings {
-  /** A dotted path's value as `{{ }}` sees it for this host (vars, registered values, host.*, hosts.*), or undefined. */
-  lookup(host: Host, path: string[], registered: RegisteredValues): unknown;
-  /** The hosts an `on:` pattern selects from the whole inventory, in inventory order (throws for a bad pattern). */
-  select(pattern: string): Host[];
-}
-
-const FAILED: ReadonlySet<StepStatus> = new Set(['failed', 'unreachable', 'unknown', 'interrupted']);
 
 export class Fleet implements FleetHooks {
   readonly registry: Registry;
@@ -48,7 +43,7 @@ export class Fleet implements FleetHooks {
     this.barrier = new StepBarrier(targets);
     this.registry = new Registry(targets);
     this.once = new OnceSteps(new Set(targets), this.connect, (p) => bindings.select(p));
-    this.notifiedBy = notifiers(plan.runbook.steps);
+    this.notifiedBy = notifiers(plan.steps);
   }
 
   /** Hosts that are not targets but ran a once step, with what they ran. */
@@ -61,7 +56,7 @@ export class Fleet implements FleetHooks {
   }
 
   private deps(index: number): StepDeps {
-    const d = this.plan.deps!;
+    const d = this.plan.deps;
     return index < d.steps.length ? d.steps[index]! : d.handlers[index - d.steps.length]!;
   }
 
@@ -86,7 +81,7 @@ export class Fleet implements FleetHooks {
 
     const { ranOn, outcome } = await this.once.run(ps, ctx, (c, h, index, octx) => this.execute(c, h, this.planFor(h, index), octx, true));
     if (ranOn === host) return outcome;
-    if (FAILED.has(outcome.status) || outcome.status === 'blocked') {
+    if (isFailed(outcome.status) || outcome.status === 'blocked') {
       const where = ranOn ? ` on ${ranOn}` : '';
       // continue_on_failure lets the other hosts go on, exactly as it would on the host itself.
       if (step.continueOnFailure) return report('not-applicable', `ran once${where}: ${outcome.status}`);
@@ -100,11 +95,11 @@ export class Fleet implements FleetHooks {
     const existing = this.plan.hosts.find((h) => h.host.name === host.name)?.steps[index];
     if (existing) return existing;
     const unrendered = () => ({ command: '', display: '' });
-    return { ...planStep(host, this.plan.runbook, this.plan.runbook.steps[index]!, index, unrendered, this.plan.become), deferred: true };
+    return planStep(host, this.plan, this.plan.steps[index]!, index, unrendered, 'references');
   }
 
   onceHosts(): string[] {
-    return onceHostNames(this.plan.runbook, this.plan.hosts.map((h) => h.host.name), (p) => this.bindings.select(p));
+    return onceHostNames(this.plan.steps, this.plan.hosts.map((h) => h.host.name), (p) => this.bindings.select(p));
   }
 
   /** pending → when → render → run → register. Reports the result; `shared`: a once step. */
@@ -133,7 +128,7 @@ export class Fleet implements FleetHooks {
     let planned = ps;
     if (ps.deferred) {
       try {
-        planned = planStep(host, this.plan.runbook, step, ps.index, (h, s, t) => this.plan.render!(h, s, t, this.registry.values(name)), this.plan.become);
+        planned = planStep(host, this.plan, step, ps.index, this.bindings.render, this.registry.values(name));
       } catch (err) {
         if (!(err instanceof UserError)) throw err;
         return report('failed', oneLine(ctx.redact(err.message), 400));
@@ -215,7 +210,7 @@ export class Fleet implements FleetHooks {
     let planned = ps;
     if (ps.deferred) {
       try {
-        planned = planStep(host, this.plan.runbook, ps.source, ps.index, (h, s, t) => this.plan.render!(h, s, t, this.registry.values(host.name)), this.plan.become);
+        planned = planStep(host, this.plan, ps.source, ps.index, this.bindings.render, this.registry.values(host.name));
       } catch (err) {
         if (!(err instanceof UserError)) throw err;
         return report('failed', oneLine(ctx.redact(err.message), 400));

@@ -9,10 +9,10 @@
 import type { Connection } from '../transport/types.js';
 import { approves } from './approval.js';
 import type { StepStatus } from './events.js';
-import { execAndReport, reportStepResult, type HostRunContext, type StepOutcome } from './host-run.js';
+import { execAndReport, type HostRunContext } from './host-run.js';
+import { failureReason, reportStepResult, type StepOutcome } from './step-report.js';
 import type { PlannedStep } from './plan.js';
 import type { Change } from './registry.js';
-import { lastLines, oneLine } from './sanitize.js';
 
 /** Which steps notify each handler, by handler name. */
 export function notifiers(steps: readonly { name: string; notify: string[] }[]): Map<string, string[]> {
@@ -33,11 +33,6 @@ export async function runNotifiedHandler(conn: Connection, host: string, ps: Pla
   const why = `notified by ${notifiedBy.map((n) => `"${n}"`).join(', ')}`;
   const fixCommands = ps.fix.map((f) => ctx.redact(f.display));
   const done = (status: StepStatus, reason?: string) => reportStepResult(ctx, host, ps, status, started, { ...(reason ? { reason } : {}), ...(fixCommands.length ? { fixCommands } : {}) });
-  const failure = (what: string, r: Awaited<ReturnType<typeof execAndReport>>): string => {
-    const reason = r.verdict.kind === 'pass' ? 'passed' : r.verdict.reason;
-    const last = lastLines(r.result.stderr || r.result.stdout, 1);
-    return oneLine(ctx.redact(last ? `${what}: ${reason}: ${last}` : `${what}: ${reason}`));
-  };
   const statusOf = (kind: string): StepStatus => (kind === 'unknown' ? 'unknown' : kind === 'interrupted' ? 'interrupted' : 'failed');
 
   if (ps.fix.length > 0) {
@@ -48,10 +43,10 @@ export async function runNotifiedHandler(conn: Connection, host: string, ps: Pla
     if (ctx.control.stopping) return done('not-run', ctx.control.stopReason);
     for (const [i, fix] of ps.fix.entries()) {
       const ran = await execAndReport(conn, host, ps, 'fix', fix, undefined, ctx, approval);
-      if (ran.verdict.kind !== 'pass') return done(statusOf(ran.verdict.kind), failure(ps.fix.length > 1 ? `fix command ${i + 1} of ${ps.fix.length}` : 'fix', ran));
+      if (ran.verdict.kind !== 'pass') return done(statusOf(ran.verdict.kind), failureReason(ps.fix.length > 1 ? `fix command ${i + 1} of ${ps.fix.length}` : 'fix', ran, ctx));
     }
   }
   const verify = await execAndReport(conn, host, ps, ps.fix.length > 0 ? 'verify' : 'check', ps.verify, ps.verifyExpect, ctx);
-  if (verify.verdict.kind !== 'pass') return done(statusOf(verify.verdict.kind), failure(ps.fix.length > 0 ? 'verify after handler' : 'check', verify));
+  if (verify.verdict.kind !== 'pass') return done(statusOf(verify.verdict.kind), failureReason(ps.fix.length > 0 ? 'verify after handler' : 'check', verify, ctx));
   return done(ps.fix.length > 0 ? 'fixed' : 'ok', why);
 }

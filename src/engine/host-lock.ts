@@ -13,7 +13,8 @@ import type { Connection, ExecResult } from '../transport/types.js';
 import { shellQuote } from '../model/shell-quote.js';
 import type { HostOutcome, HostRunContext } from './host-run.js';
 import type { HostPlan } from './plan.js';
-import { oneLine, outputTail } from './sanitize.js';
+import { oneLine } from './sanitize.js';
+import { reportCommand, reportStepResult } from './step-report.js';
 
 export const HOST_LOCK_FILE = '/run/runbook.lock';
 
@@ -120,26 +121,9 @@ export async function lockHost(conn: Connection, hp: HostPlan, ctx: HostRunConte
   const got = await acquireHostLock(conn, { ...opts, runId: ctx.runId, signal: ctx.control.signal, become });
   if ('held' in got) return got.held;
   const first = hp.steps[0];
-  if (first) {
-    ctx.emit({
-      type: 'command',
-      time: ctx.now().toISOString(),
-      runId: ctx.runId,
-      host,
-      step: first.name,
-      phase: 'lock',
-      command: got.command,
-      outcome: got.result.outcome,
-      exitCode: got.result.code,
-      durationMs: got.result.durationMs,
-      output: outputTail(got.result.stdout, got.result.stderr, false, ctx.redact),
-    });
-  }
-  const steps = hp.steps.map((ps, i) => {
-    const status = i === 0 ? 'failed' : 'blocked';
-    const reason = i === 0 ? got.refused : 'blocked: the host is locked by another run';
-    ctx.emit({ type: 'step-result', time: ctx.now().toISOString(), runId: ctx.runId, host, step: ps.name, stepIndex: ps.index, status, reason, durationMs: 0 });
-    return { step: ps.name, status, reason } as const;
-  });
+  if (first) reportCommand(ctx, host, first.name, 'lock', got.command, got.result);
+  const steps = hp.steps.map((ps, i) =>
+    i === 0 ? reportStepResult(ctx, host, ps, 'failed', Date.now(), { reason: got.refused }) : reportStepResult(ctx, host, ps, 'blocked', Date.now(), { reason: 'blocked: the host is locked by another run' }),
+  );
   return { host, reachable: true, locked: got.refused, steps };
 }

@@ -5,33 +5,31 @@
  */
 import type { ExecResult, Connection } from '../transport/types.js';
 import type { Expectation, Host } from '../model/types.js';
-import type { Phase, RunEvent, StepStatus } from './events.js';
+import type { Phase, StepStatus } from './events.js';
 import type { HostPlan, PlannedStep, RenderedCommand, RunMode } from './plan.js';
 import { approves, type Approval, type ApprovalGate } from './approval.js';
 import type { RunControl } from './control.js';
 import { judge, type Verdict } from './judge.js';
-import { lastLines, oneLine, outputTail, safeFullOutput, type Redact } from './sanitize.js';
+import { oneLine, outputTail, safeFullOutput } from './sanitize.js';
+import { failureReason, reportCommand, reportStepResult, type Reporting, type StepOutcome, type StepResultExtra } from './step-report.js';
 import { lockHost, type HeldLock, type HostLockOptions } from './host-lock.js';
+import { leavesHostUnknown } from './status.js';
 
-export interface HostRunContext {
-  runId: string;
+export interface HostRunContext extends Reporting {
   mode: RunMode;
-  emit: (event: RunEvent) => void;
-  redact: Redact;
   gate: ApprovalGate;
   control: RunControl;
   /** For steps without a `timeout`. */
   defaultTimeoutMs: number;
-  now: () => Date;
   /** Wraps the wait for an approval so the strategy can lend this host's slot meanwhile. */
   idle?: <T>(wait: Promise<T>) => Promise<T>;
   /** Apply mode: take the host-side lock (host-lock.ts) before the host's first step. */
   hostLock?: HostLockOptions & { operator: string };
   /** Fleet control (fleet.ts): targeting, once, when, registered values, barriers and handlers. */
-  fleet?: FleetHooks;
+  fleet: FleetHooks;
 }
 
-/** How fleet control takes over a host's steps; without it every step simply runs (runStep). */
+/** How fleet control runs each of a host's steps (through runStep) and then its handlers. */
 export interface FleetHooks {
   runStep(conn: Connection, hp: HostPlan, ps: PlannedStep, ctx: HostRunContext): Promise<StepOutcome>;
   /** After the host's steps: the notified handlers, in handler order. `blockedBy`: an earlier step failed. */
@@ -46,12 +44,6 @@ export interface RunStepOptions {
   register?: (stdout: string, status: StepStatus) => string | undefined;
 }
 
-export interface StepOutcome {
-  step: string;
-  status: StepStatus;
-  reason?: string;
-}
-
 export interface HostOutcome {
   host: string;
   reachable: boolean;
@@ -62,13 +54,10 @@ export interface HostOutcome {
 
 export type Connect = (host: Host) => Promise<Connection>;
 
-interface Ran {
+export interface Ran {
   result: ExecResult;
   verdict: Verdict;
 }
-
-/** Statuses after which the host's later steps must not run (regardless of continue_on_failure). */
-const HOST_STATE_UNKNOWN: ReadonlySet<StepStatus> = new Set(['unknown', 'interrupted']);
 
 function errorMessage(err: unknown): string {
   if (err instanceof Error) {
@@ -111,56 +100,8 @@ export async function execAndReport(
       reason: errorMessage(err),
     };
   }
-  ctx.emit({
-    type: 'command',
-    time: ctx.now().toISOString(),
-    runId: ctx.runId,
-    host,
-    step: ps.name,
-    phase,
-    command: ctx.redact(cmd.display),
-    outcome: result.outcome,
-    exitCode: result.code,
-    durationMs: result.durationMs,
-    output: outputTail(result.stdout, result.stderr, result.stdoutTruncated || result.stderrTruncated, ctx.redact),
-    ...(approval ? { approval } : {}),
-  });
+  reportCommand(ctx, host, ps.name, phase, cmd.display, result, approval);
   return { result, verdict: judge(result, expect) };
-}
-
-/** Why a command did not pass, in one safe line, with the last line of its output. */
-function failureReason(what: string, ran: Ran, ctx: HostRunContext): string {
-  const reason = ran.verdict.kind === 'pass' ? 'passed' : ran.verdict.reason;
-  const last = lastLines(ran.result.stderr || ran.result.stdout, 1);
-  return oneLine(ctx.redact(last ? `${what}: ${reason}: ${last}` : `${what}: ${reason}`));
-}
-
-interface StepResultExtra {
-  reason?: string;
-  checkOutput?: string;
-  fixCommands?: string[];
-}
-
-export function reportStepResult(
-  ctx: HostRunContext,
-  host: string,
-  ps: Pick<PlannedStep, 'name' | 'index'>,
-  status: StepStatus,
-  started: number,
-  extra: StepResultExtra = {},
-): StepOutcome {
-  ctx.emit({
-    type: 'step-result',
-    time: ctx.now().toISOString(),
-    runId: ctx.runId,
-    host,
-    step: ps.name,
-    stepIndex: ps.index,
-    status,
-    ...extra,
-    durationMs: Date.now() - started,
-  });
-  return { step: ps.name, status, ...(extra.reason !== undefined ? { reason: extra.reason } : {}) };
 }
 
 /**
@@ -305,14 +246,14 @@ export async function runHost(hp: HostPlan, connect: Connect, ctx: HostRunContex
         steps.push(reportStepResult(ctx, host, ps, 'not-run', Date.now(), { reason: ctx.control.stopReason }));
         continue;
       }
-      const outcome = ctx.fleet ? await ctx.fleet.runStep(conn, hp, ps, ctx) : await runStep(conn, host, ps, ctx);
+      const outcome = await ctx.fleet.runStep(conn, hp, ps, ctx);
       steps.push(outcome);
-      if (HOST_STATE_UNKNOWN.has(outcome.status)) blockedBy = `blocked: the outcome of "${ps.name}" is ${outcome.status}`;
+      if (leavesHostUnknown(outcome.status)) blockedBy = `blocked: the outcome of "${ps.name}" is ${outcome.status}`;
       else if (outcome.status === 'failed' && !ps.continueOnFailure) blockedBy = `blocked: "${ps.name}" failed`;
       // Fleet control blocks a host whose once step failed elsewhere.
       else if (outcome.status === 'blocked') blockedBy = outcome.reason ?? `blocked: "${ps.name}" failed`;
     }
-    if (ctx.fleet) steps.push(...(await ctx.fleet.runHandlers(conn, hp, ctx, blockedBy)));
+    steps.push(...(await ctx.fleet.runHandlers(conn, hp, ctx, blockedBy)));
   } finally {
     await lock?.release().catch(() => undefined);
     await conn.close().catch(() => undefined);

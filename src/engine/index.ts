@@ -2,7 +2,7 @@
 export { EventBus } from './bus.js';
 export { RunControl } from './control.js';
 export type * from './events.js';
-export { buildPlan, planStep, type CommandRenderer, type HostPlan, type Plan, type PlannedStep, type RenderedCommand, type RunMode } from './plan.js';
+export { buildPlan, planStep, PLAN_VERSION, type CommandRenderer, type HostPlan, type Plan, type PlannedStep, type RenderedCommand, type RunMode } from './plan.js';
 export {
   approves,
   autoApprove,
@@ -13,13 +13,16 @@ export {
   type PromptAnswer,
   type Prompter,
 } from './approval.js';
-export { execAndReport, reportStepResult, runHost, runStep, type Connect, type HostOutcome, type HostRunContext, type StepOutcome } from './host-run.js';
+export { execAndReport, runHost, runStep, type Connect, type HostOutcome, type HostRunContext } from './host-run.js';
+export { reportStepResult, type StepOutcome } from './step-report.js';
+export { isFailed, isGreen, isPending, statusClass, statusesOf, type RunVerdict, type StatusClass } from './status.js';
 export { DEFAULT_FORKS, parallelStrategy, type RunOneHost, type Strategy, type StrategyHooks } from './strategy.js';
-export { exitCodeFor, summarize, type HostCounts } from './summary.js';
+export { runVerdict, summarize, type HostCounts } from './summary.js';
 export { DEFAULT_STEP_TIMEOUT_MS, newRunId, runPlan, type RunOptions, type RunResult } from './run.js';
 export { neutralize, oneLine, outputTail, type Redact } from './sanitize.js';
 export { judge, matchesExpectation, type Verdict } from './judge.js';
-export { Fleet, type FleetBindings } from './fleet.js';
+export { Fleet } from './fleet.js';
+export { templateBindings, type FleetBindings } from './bindings.js';
 export { onceHostNames } from './once.js';
 export { canaryReport, planBatches, resolveCount, rolloutStrategy, type CanaryReport, type CountSpec, type RolloutOptions } from './rollout.js';
 export { failureLimit } from './rollout-limit.js';

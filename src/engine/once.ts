@@ -6,17 +6,17 @@
  * also a target (a target's own run already holds that host's lock through its own connection).
  */
 import type { Connection } from '../transport/types.js';
-import type { Host, Runbook } from '../model/types.js';
-import type { Connect, HostOutcome, HostRunContext, StepOutcome } from './host-run.js';
-import { reportStepResult } from './host-run.js';
+import type { Host, Step } from '../model/types.js';
+import type { Connect, HostOutcome, HostRunContext } from './host-run.js';
+import { reportStepResult, type StepOutcome } from './step-report.js';
 import { lockHost, type HeldLock } from './host-lock.js';
 import type { PlannedStep } from './plan.js';
 import { oneLine } from './sanitize.js';
 
 /** Hosts that are not targets but will most likely run a once step (its pattern's first host): listed with the run's hosts. */
-export function onceHostNames(runbook: Runbook, targets: readonly string[], select: (pattern: string) => Host[]): string[] {
+export function onceHostNames(steps: readonly Step[], targets: readonly string[], select: (pattern: string) => Host[]): string[] {
   const out = new Set<string>();
-  for (const s of runbook.steps) {
+  for (const s of steps) {
     const first = s.once && s.on ? select(s.on)[0] : undefined;
     if (first && !targets.includes(first.name)) out.add(first.name);
   }

@@ -1,12 +1,18 @@
 /**
- * The plan is data: every host's steps with their commands already rendered, before any host is
- * touched. A template error therefore stops the run before the first connection, dry-run shows
- * exactly what apply would send, and an approval is a decision about a value the operator saw.
+ * The plan is plain, versioned data (docs/plan.md, plan-schema.ts): every host's steps with their
+ * commands already rendered, before any host is touched. A template error therefore stops the run
+ * before the first connection, dry-run shows exactly what apply would send, and an approval is a
+ * decision about a value the operator saw. What only exists at run time (values registered by
+ * earlier steps, `hosts.*` and `groups.*` of them) stays a reference, `{{ name }}`, in a step marked
+ * `deferred`, rendered on the host's turn by the run's renderer (FleetBindings.render). No closure,
+ * proxy or class instance lives in a plan: JSON.parse(JSON.stringify(plan)) is the same plan.
  */
 import type { CommandTemplate, Expectation, Host, Runbook, Step } from '../model/types.js';
 import { UserError } from '../model/errors.js';
 import type { RegisteredValues } from './registry.js';
 import { analyzeRunbook, type RunbookDeps } from '../model/runbook-deps.js';
+
+export const PLAN_VERSION = 1;
 
 export interface RenderedCommand {
   /** Sent to the host verbatim (secrets included). Never put this in an event. */
@@ -16,15 +22,17 @@ export interface RenderedCommand {
 }
 
 /**
- * Renders one template for one host. The CLI wires the model's templating in here. `registered`
- * (values earlier steps registered) is given when a step that reads them is rendered on its turn.
+ * Renders one template for one host. `values`: the values earlier steps registered, when a
+ * deferred step is rendered on its turn; 'references' for the plan's trial render, where every
+ * value registered at run time renders as a reference (`{{ name }}`) and only names that can never
+ * exist are errors.
  */
-export type CommandRenderer = (host: Host, step: Step, template: CommandTemplate, registered?: RegisteredValues) => RenderedCommand;
+export type CommandRenderer = (host: Host, step: Step, template: CommandTemplate, values?: RegisteredValues | 'references') => RenderedCommand;
 
 export interface PlannedStep {
   index: number;
   name: string;
-  /** The source step, for strategies that need its fleet-control fields (on/once/when/register). */
+  /** The source step, for its fleet-control fields (on/once/when/register/notify). */
   source: Step;
   check: RenderedCommand;
   expect?: Expectation;
@@ -39,7 +47,7 @@ export interface PlannedStep {
   continueOnFailure: boolean;
   /** Programs the host must have before the check runs (the step's `needs`). */
   needs: string[];
-  /** Its commands read registered values: these are a trial render, re-rendered on the host's turn. */
+  /** Its commands read registered values: they hold references, and are rendered on the host's turn. */
   deferred?: boolean;
 }
 
@@ -52,15 +60,27 @@ export interface HostPlan {
 
 export type RunMode = 'dry-run' | 'apply';
 
-export interface Plan {
-  runbook: Runbook;
-  mode: RunMode;
-  hosts: HostPlan[];
-  /** For rendering deferred steps on their turn, and targeting (fleet.ts). */
-  render?: CommandRenderer;
+/** What a plan keeps of its runbook: enough to name it in the trail and to plan a once host on its turn. */
+export interface PlanRunbook {
+  name: string;
+  file: string;
+  /** sha256 of the runbook file's bytes. */
+  hash: string;
   become?: boolean;
+}
+
+export interface Plan {
+  planVersion: typeof PLAN_VERSION;
+  runbook: PlanRunbook;
+  mode: RunMode;
+  /** --become: every command through sudo, whatever the runbook says. */
+  become?: boolean;
+  /** The runbook's steps and handlers, in order (a once host that is not a target is planned from these). */
+  steps: Step[];
+  handlers: Step[];
   /** What each step reads from earlier steps (model/runbook-deps.ts). */
-  deps?: RunbookDeps;
+  deps: RunbookDeps;
+  hosts: HostPlan[];
 }
 
 export interface PlanOptions {
@@ -73,9 +93,9 @@ export interface PlanOptions {
  * sshd and `sh -c` take the command as a C string: a NUL would silently cut it short there, and
  * the host would run a different command than the one approved. Refused before any host is touched.
  */
-function renderWhole(render: CommandRenderer): CommandRenderer {
-  return (host, step, template) => {
-    const out = render(host, step, template);
+function renderWhole(render: CommandRenderer, values: RegisteredValues | 'references' | undefined) {
+  return (host: Host, step: Step, template: CommandTemplate): RenderedCommand => {
+    const out = render(host, step, template, values);
     if (out.command.includes('\0')) {
       throw new UserError({
         pos: template.pos,
@@ -87,66 +107,52 @@ function renderWhole(render: CommandRenderer): CommandRenderer {
   };
 }
 
-export function planStep(host: Host, runbook: Runbook, step: Step, index: number, renderAny: CommandRenderer, become?: boolean): PlannedStep {
-  const render = renderWhole(renderAny);
+/**
+ * One step for one host. `values` as for CommandRenderer: a deferred step is planned with
+ * 'references' and planned again with the registered values on the host's turn.
+ */
+export function planStep(
+  host: Host,
+  plan: Pick<Plan, 'runbook' | 'become'>,
+  step: Step,
+  index: number,
+  renderAny: CommandRenderer,
+  values?: RegisteredValues | 'references',
+): PlannedStep {
+  const render = renderWhole(renderAny, values);
   const check = render(host, step, step.check);
   return {
     index,
     name: step.name,
     source: step,
     check,
-    expect: step.expect,
+    ...(step.expect ? { expect: step.expect } : {}),
     fix: step.fix.map((t) => render(host, step, t)),
     verify: step.verify ? render(host, step, step.verify) : check,
-    verifyExpect: step.verify ? undefined : step.expect,
-    timeoutMs: step.timeoutMs,
-    become: become || (step.become ?? runbook.become ?? host.become ?? false),
+    ...(!step.verify && step.expect ? { verifyExpect: step.expect } : {}),
+    ...(step.timeoutMs !== undefined ? { timeoutMs: step.timeoutMs } : {}),
+    become: plan.become || (step.become ?? plan.runbook.become ?? host.become ?? false),
     continueOnFailure: step.continueOnFailure,
     needs: step.needs,
+    ...(values === 'references' ? { deferred: true } : {}),
   };
 }
-
-/**
- * Stand-in for a value that will only exist at run time, for a trial render in the plan: any
- * path into it exists, so only names that can never exist are reported before the run.
- */
-function anyValue(): unknown {
-  const handler: ProxyHandler<object> = {
-    get: (_t, key) => (key === 'toJSON' ? () => '…' : key === Symbol.toPrimitive ? () => '…' : proxy),
-    getOwnPropertyDescriptor: () => ({ configurable: true, enumerable: true, writable: false, value: proxy }),
-    has: () => true,
-  };
-  const proxy: object = new Proxy({}, handler);
-  return proxy;
-}
-
-/** Registered values that will exist at run time, as stand-ins: a trial render then reports only names that can never exist. */
-const trialValues = (names: string[], targets: string[]): RegisteredValues => {
-  const rec = Object.fromEntries(names.map((n) => [n, anyValue()]));
-  const byHost = new (class extends Map<string, Record<string, unknown>> {
-    override get(): Record<string, unknown> {
-      return rec;
-    }
-  })();
-  return { own: rec, byHost, targets };
-};
 
 export function buildPlan(runbook: Runbook, hosts: Host[], render: CommandRenderer, opts: PlanOptions): Plan {
   const deps = analyzeRunbook(runbook);
-  const all = [...runbook.steps, ...runbook.handlers];
-  const trial = trialValues(
-    [...new Set(all.flatMap((s) => (s.register ? [s.register] : [])))],
-    hosts.map((h) => h.name),
-  );
-  const trialRender: CommandRenderer = (h, s, t) => render(h, s, t, trial);
-  const plan1 = (host: Host, step: Step, i: number, d: { deferred: boolean }): PlannedStep =>
-    d.deferred ? { ...planStep(host, runbook, step, i, trialRender, opts.become), deferred: true } : planStep(host, runbook, step, i, render, opts.become);
-  return {
-    runbook,
-    mode: opts.mode,
-    render,
-    deps,
+  const head = {
+    runbook: { name: runbook.name, file: runbook.file, hash: runbook.hash, ...(runbook.become !== undefined ? { become: runbook.become } : {}) },
     ...(opts.become ? { become: true } : {}),
+  };
+  const plan1 = (host: Host, step: Step, i: number, d: { deferred: boolean }): PlannedStep =>
+    planStep(host, head, step, i, render, d.deferred ? 'references' : undefined);
+  return {
+    planVersion: PLAN_VERSION,
+    ...head,
+    mode: opts.mode,
+    steps: runbook.steps,
+    handlers: runbook.handlers,
+    deps,
     hosts: hosts.map((host) => ({
       host,
       steps: runbook.steps.map((step, i) => plan1(host, step, i, deps.steps[i]!)),

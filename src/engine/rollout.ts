@@ -10,6 +10,7 @@ import type { HostOutcome } from './host-run.js';
 import type { HostPlan } from './plan.js';
 import type { Strategy } from './strategy.js';
 import { DEFAULT_FORKS } from './strategy.js';
+import { isGreen } from './status.js';
 
 /** A count or a percentage such as "25%", as in `serial:` and `max_failures:`. */
 export type CountSpec = number | string;
@@ -62,8 +63,6 @@ export class Slots {
   }
 }
 
-const GREEN: ReadonlySet<StepStatus> = new Set(['ok', 'fixed', 'not-applicable']);
-
 export interface CanaryReport {
   hosts: string[];
   /** Canary hosts with a step that is not ok/fixed/not-applicable, with the first such step. */
@@ -86,7 +85,7 @@ export interface RolloutOptions {
 export function canaryReport(batch: HostOutcome[], remaining: string[]): CanaryReport {
   const problems: CanaryReport['problems'] = [];
   for (const h of batch) {
-    const bad = h.steps.find((s) => !GREEN.has(s.status));
+    const bad = h.steps.find((s) => !isGreen(s.status));
     if (bad) problems.push({ host: h.host, step: bad.step, status: bad.status, ...(bad.reason !== undefined ? { reason: bad.reason } : {}) });
   }
   return { hosts: batch.map((h) => h.host), problems, remaining };

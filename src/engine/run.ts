@@ -9,10 +9,13 @@ import type { ApprovalGate } from './approval.js';
 import { runHost, type Connect, type HostOutcome, type HostRunContext } from './host-run.js';
 import type { Plan } from './plan.js';
 import { parallelStrategy, type Strategy } from './strategy.js';
-import { exitCodeFor, summarize, type HostCounts } from './summary.js';
+import { runVerdict, summarize, type HostCounts } from './summary.js';
+import type { RunVerdict } from './status.js';
+import { EXIT_CODE_FOR_VERDICT } from '../model/exit-codes.js';
 import type { Redact } from './sanitize.js';
 import type { HostLockOptions } from './host-lock.js';
-import { Fleet, type FleetBindings } from './fleet.js';
+import { Fleet } from './fleet.js';
+import type { FleetBindings } from './bindings.js';
 
 export interface RunOptions {
   operator: string;
@@ -28,13 +31,14 @@ export interface RunOptions {
   defaultTimeoutMs?: number;
   /** Apply mode: one run at a time per host, through a host-side flock (host-lock.ts). */
   hostLock?: HostLockOptions;
-  /** Fleet control (on/once, when, register, hosts.*, handlers): how to read values and resolve `on:` patterns. */
-  fleet?: FleetBindings;
+  /** How to render deferred steps, read `when:` values and resolve `on:` patterns (bindings.ts). */
+  bindings: FleetBindings;
   now?: () => Date;
 }
 
 export interface RunResult {
   runId: string;
+  verdict: RunVerdict;
   exitCode: number;
   aborted: boolean;
   stopReason?: string;
@@ -58,13 +62,13 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
   const control = opts.control ?? new RunControl();
   const strategy = opts.strategy ?? parallelStrategy();
   const started = Date.now();
-  const fleet = opts.fleet ? new Fleet(plan, opts.fleet, opts.connect) : undefined;
+  const fleet = new Fleet(plan, opts.bindings, opts.connect);
   const ctx: HostRunContext = {
     runId,
     mode: plan.mode,
     emit: (e) => {
       opts.bus.emit(e);
-      fleet?.barrier.observe(e);
+      fleet.barrier.observe(e);
     },
     redact: opts.redact ?? ((s) => s),
     gate: opts.gate ?? neverAsked,
@@ -72,7 +76,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     defaultTimeoutMs: opts.defaultTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS,
     now,
     ...(opts.hostLock ? { hostLock: { ...opts.hostLock, operator: opts.operator } } : {}),
-    ...(fleet ? { fleet } : {}),
+    fleet,
   };
 
   ctx.emit({
@@ -85,24 +89,25 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     operator: opts.operator,
     mode: plan.mode,
     // A once step's host that is not a target is listed too: its commands are part of the run.
-    hosts: [...plan.hosts.map((h) => h.host.name), ...(fleet?.onceHosts() ?? [])],
-    steps: [...plan.runbook.steps, ...(fleet ? plan.runbook.handlers : [])].map((s) => s.name),
+    hosts: [...plan.hosts.map((h) => h.host.name), ...fleet.onceHosts()],
+    steps: [...plan.steps, ...plan.handlers].map((s) => s.name),
   });
 
   let hosts: HostOutcome[];
   try {
     hosts = await strategy.run(
       plan.hosts,
-      (hp, idle) => runHost(hp, fleet?.connect ?? opts.connect, idle ? { ...ctx, idle } : ctx).finally(() => fleet?.barrier.finished(hp.host.name)),
+      (hp, idle) => runHost(hp, fleet.connect, idle ? { ...ctx, idle } : ctx).finally(() => fleet.barrier.finished(hp.host.name)),
       control,
-      fleet ? { admit: (names) => fleet.barrier.admit(names) } : {},
+      { admit: (names) => fleet.barrier.admit(names) },
     );
   } finally {
-    await fleet?.close();
+    await fleet.close();
   }
-  if (fleet) hosts = [...hosts, ...fleet.extraOutcomes];
+  hosts = [...hosts, ...fleet.extraOutcomes];
   const summary = summarize(hosts);
-  const exitCode = exitCodeFor(hosts, { mode: plan.mode, aborted: control.aborted });
+  const verdict = runVerdict(hosts, { aborted: control.aborted });
+  const exitCode = EXIT_CODE_FOR_VERDICT[verdict];
   ctx.emit({
     type: 'run-end',
     time: now().toISOString(),
@@ -113,5 +118,5 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     summary,
     durationMs: Date.now() - started,
   });
-  return { runId, exitCode, aborted: control.aborted, stopReason: control.stopReason, hosts, summary };
+  return { runId, verdict, exitCode, aborted: control.aborted, stopReason: control.stopReason, hosts, summary };
 }

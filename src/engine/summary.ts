@@ -1,8 +1,7 @@
-/** Totals and the exit code, from step outcomes. Pure. */
-import { ExitCode } from '../model/exit-codes.js';
+/** Totals and the run's verdict, from step outcomes. Pure. */
 import type { StepStatus } from './events.js';
 import type { HostOutcome } from './host-run.js';
-import type { RunMode } from './plan.js';
+import { isPending, statusClass, type RunVerdict } from './status.js';
 
 export type HostCounts = Partial<Record<StepStatus, number>>;
 
@@ -16,20 +15,18 @@ export function summarize(hosts: HostOutcome[]): Record<string, HostCounts> {
   return summary;
 }
 
-const BROKEN: ReadonlySet<StepStatus> = new Set(['failed', 'unreachable', 'unknown', 'interrupted', 'blocked']);
-
 /**
- * 130 when the operator stopped the run; else 1 if anything failed, was unreachable or unknown;
- * else 4 if another operator held a host's lock;
- * else 3 if fixes are still pending (dry-run "would fix", or a fix the operator declined);
- * else 0: every step is ok or fixed.
+ * aborted when the operator stopped the run; else failed if anything failed, was unreachable,
+ * unknown, blocked or not run; else locked if another operator held a host's lock; else pending
+ * if fixes are still to be made (dry-run "would fix", or a fix the operator declined); else ok:
+ * every step is ok, fixed or not applicable.
  */
-export function exitCodeFor(hosts: HostOutcome[], opts: { mode: RunMode; aborted: boolean }): ExitCode {
-  if (opts.aborted) return ExitCode.ABORTED;
-  // A host another operator has locked means "try again later" (4), unless something else broke.
+export function runVerdict(hosts: HostOutcome[], opts: { aborted: boolean }): RunVerdict {
+  if (opts.aborted) return 'aborted';
+  // A host another operator has locked means "try again later", unless something else broke.
   const statuses = hosts.filter((h) => h.locked === undefined).flatMap((h) => h.steps.map((s) => s.status));
-  if (statuses.some((s) => BROKEN.has(s) || s === 'not-run')) return ExitCode.FAILED;
-  if (hosts.some((h) => h.locked !== undefined)) return ExitCode.LOCKED;
-  if (statuses.some((s) => s === 'would-fix' || s === 'skipped' || s === 'depends-on-pending-fix')) return ExitCode.PENDING;
-  return ExitCode.OK;
+  if (statuses.some((s) => statusClass(s) === 'failed' || statusClass(s) === 'not-done')) return 'failed';
+  if (hosts.some((h) => h.locked !== undefined)) return 'locked';
+  if (statuses.some(isPending)) return 'pending';
+  return 'ok';
 }

@@ -16,3 +16,12 @@ export const ExitCode = {
   ABORTED: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** The exit code for a run's verdict (engine/status.ts RunVerdict). */
+export const EXIT_CODE_FOR_VERDICT = {
+  ok: ExitCode.OK,
+  pending: ExitCode.PENDING,
+  failed: ExitCode.FAILED,
+  locked: ExitCode.LOCKED,
+  aborted: ExitCode.ABORTED,
+} as const satisfies Record<string, ExitCode>;

@@ -7,7 +7,7 @@
  * of a name no earlier step registers) name the runbook's file:line:col.
  */
 import { UserError, type Problem } from './errors.js';
-import { templatePaths } from './template.js';
+import { readsRegistered, templatePaths } from './template.js';
 import type { CommandTemplate, Runbook, Step } from './types.js';
 import { ConditionSyntaxError, conditionRefs, parseCondition, type ConditionNode } from './condition.js';
 
@@ -47,10 +47,7 @@ export function runbookDeps(runbook: Pick<Runbook, 'steps' | 'handlers'>): { dep
   const earlierSteps = new Set<string>();
 
   const analyze = (step: Step): StepDeps => {
-    // groups.* is what the run's hosts registered (or which of them are in the run): always run-time.
-    const readsRegistered = (path: string[]): boolean =>
-      path[0] === 'groups' ||
-      (path[0] === 'hosts' ? path.length >= 3 && registered.has(path[2]!) : registered.has(path[0]!) && path[0] !== 'host' && path[0] !== 'inventory');
+    const reads = (path: string[]): boolean => readsRegistered(path, registered);
     const unregistered = (paths: string[][], pos: Step['pos']): void => {
       for (const p of paths) {
         if (p[0] !== 'groups' || p.length < 3 || p[2] === 'hosts' || registered.has(p[2]!)) continue;
@@ -64,7 +61,7 @@ export function runbookDeps(runbook: Pick<Runbook, 'steps' | 'handlers'>): { dep
     for (const t of commandTemplates(step)) unregistered(templatePaths(t.text), t.pos);
     const commandPaths = commandTemplates(step)
       .flatMap((t) => templatePaths(t.text))
-      .filter(readsRegistered);
+      .filter(reads);
     let condition: ConditionNode | undefined;
     let conditionPaths: string[][] = [];
     let changed: string[] = [];
@@ -73,7 +70,7 @@ export function runbookDeps(runbook: Pick<Runbook, 'steps' | 'handlers'>): { dep
         condition = parseCondition(step.when.text);
         const refs = conditionRefs(condition);
         unregistered(refs.paths, step.when.pos);
-        conditionPaths = refs.paths.filter(readsRegistered);
+        conditionPaths = refs.paths.filter(reads);
         changed = refs.changed;
         for (const name of changed) {
           if (!earlierSteps.has(name)) {

@@ -52,6 +52,16 @@ export function templateProblems(t: CommandTemplate): Problem[] {
   return 'problem' in r ? [{ pos: t.pos, message: r.problem }] : [];
 }
 
+/**
+ * Whether a `{{ }}` path reads what only exists at run time: a value a step registers (`names`),
+ * another host's (`hosts.<host>.<name>`), or anything under `groups.`.
+ */
+export function readsRegistered(path: readonly string[], names: { has(name: string): boolean }): boolean {
+  if (path[0] === 'groups') return true;
+  if (path[0] === 'hosts') return path.length >= 3 && names.has(path[2]!);
+  return path[0] !== 'host' && path[0] !== 'inventory' && names.has(path[0]!);
+}
+
 /** Dotted paths a template reads, in order (`{{ hosts.d.mac }}` → ["hosts", "d", "mac"]); lets the engine order steps that read registered values. */
 export function templatePaths(text: string): string[][] {
   const r = parse(text);
@@ -222,8 +232,24 @@ function whereText(ctx: TemplateContext, step?: string): string {
   return `${s ? ` in step "${s}"` : ''}${ctx.where.host ? ` for host ${ctx.where.host}` : ''}`;
 }
 
+/** A reference stays a reference only where it can resolve: an inventory host, an inventory group (or all). */
+function referable(ctx: TemplateContext, path: readonly string[]): boolean {
+  if (path[0] === 'hosts') return ctx.inventory?.hosts.some((h) => h.name === path[1]) ?? false;
+  if (path[0] === 'groups') return path[1] === 'all' || (ctx.inventory?.groups.has(path[1] ?? '') ?? false);
+  return true;
+}
+
+export interface RenderOptions {
+  step?: string;
+  /**
+   * Names registered at run time: a placeholder that reads one (readsRegistered) is kept as the
+   * reference it is, `{{ name }}`, for a plan that renders it on the host's turn.
+   */
+  references?: ReadonlySet<string>;
+}
+
 /** Renders a command template for one host. Throws a UserError naming file:line:col, step and host. */
-export function renderCommand(t: CommandTemplate | string, ctx: TemplateContext, opts: { step?: string } = {}): Rendered {
+export function renderCommand(t: CommandTemplate | string, ctx: TemplateContext, opts: RenderOptions = {}): Rendered {
   const tpl: CommandTemplate = typeof t === 'string' ? { text: t, pos: { file: ctx.where.runbookFile ?? '<command>', line: 1, col: 1 } } : t;
   const parsed = parse(tpl.text);
   if ('problem' in parsed) throw new UserError({ pos: tpl.pos, message: parsed.problem });
@@ -234,6 +260,11 @@ export function renderCommand(t: CommandTemplate | string, ctx: TemplateContext,
     command += tpl.text.slice(at, p.start);
     display += tpl.text.slice(at, p.start);
     at = p.end;
+    if (opts.references && readsRegistered(p.path, opts.references) && referable(ctx, p.path)) {
+      command += p.source;
+      display += p.source;
+      continue;
+    }
     const found = lookup(ctx, p.path);
     const pos = tpl.placeholderPos?.[i] ?? tpl.pos;
     if (found === NOT_FOUND) {

@@ -5,12 +5,13 @@
  */
 import { existsSync } from 'node:fs';
 import type { ApprovalDecision, StepStatus } from '../engine/events.js';
+import { isFailed, statusesOf } from '../engine/status.js';
 import { UserError } from '../model/errors.js';
 import { readLines } from './audit-lines.js';
 import { parseRecordLine, type AuditRecord } from './audit-record.js';
 
-/** Statuses that put a host in `@failed`: it did not end up healthy and someone should look again. */
-export const FAILED_STATUSES: ReadonlySet<StepStatus> = new Set<StepStatus>(['failed', 'unreachable', 'unknown', 'interrupted']);
+/** Statuses that put a host in `@failed` (engine/status.ts): it did not end up healthy and someone should look again. */
+const FAILED_STATUSES = statusesOf('failed');
 
 export interface StepOutcome {
   step: string;
@@ -151,7 +152,7 @@ function finish(acc: Acc): RunDetail {
     if (connectError && steps.length === 0) steps.push({ step: '(connect)', status: 'unreachable', reason: connectError });
     const summary = acc.endSummary?.[host] ?? {};
     const failed =
-      steps.some((s) => FAILED_STATUSES.has(s.status)) || [...FAILED_STATUSES].some((st) => (summary[st] ?? 0) > 0);
+      steps.some((s) => isFailed(s.status)) || FAILED_STATUSES.some((st) => (summary[st] ?? 0) > 0);
     return { host, steps, failed };
   });
   const counts: Partial<Record<StepStatus, number>> = {};

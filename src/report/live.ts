@@ -12,6 +12,7 @@ import { select } from '@inquirer/prompts';
 import type { RunEventListener, StepStatus } from '../engine/events.js';
 import type { ApprovalRequest, PromptAnswer, Prompter } from '../engine/approval.js';
 import { lastLines } from '../engine/sanitize.js';
+import { isFailed } from '../engine/status.js';
 
 type Task = ListrTaskWrapper<unknown, ListrDefaultRenderer, ListrSimpleRenderer>;
 
@@ -48,7 +49,6 @@ const ICON: Record<StepStatus, string> = {
   'not-applicable': '·',
   'not-run': '-',
 };
-const PROBLEM: ReadonlySet<StepStatus> = new Set(['failed', 'unreachable', 'unknown', 'interrupted']);
 const FULL_OUTPUT_LINES = 200;
 
 function counts(results: StepStatus[]): string {
@@ -154,7 +154,7 @@ export function createLiveView(opts: { hosts: string[]; steps: string[]; tty: bo
         const view = views.get(e.host);
         if (!view) break;
         view.results.push(e.status);
-        if (PROBLEM.has(e.status) && !view.problem) view.problem = `"${e.step}" ${e.status}: ${e.reason ?? ''}`;
+        if (isFailed(e.status) && !view.problem) view.problem = `"${e.step}" ${e.status}: ${e.reason ?? ''}`;
         const who = opts.tty ? '' : `${e.host}: `;
         const why = e.reason && e.status !== 'ok' ? ` (${e.reason})` : '';
         withTask(e.host, (t) => (t.output = `${ICON[e.status]} ${who}${e.step}: ${e.status}${why}`));

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { checkRunbookText } from '../../src/model/index.js';
 import { autoApprove, buildPlan, EventBus, parallelStrategy, RunControl, runPlan, type CommandRenderer, type RunEvent } from '../../src/engine/index.js';
 import { createTransport } from '../../src/transport/index.js';
-import { host } from './engine-fixtures.js';
+import { bindings, host } from './engine-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rb-needs-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -21,7 +21,7 @@ async function run(yaml: string, mode: 'apply' | 'dry-run' = 'apply') {
   const plan = buildPlan(runbook!, [host('h1')], render, { mode });
   const transport = createTransport();
   await runPlan(plan, {
-    operator: 'tester', gate: autoApprove('tester'), bus, control: new RunControl(), strategy: parallelStrategy(),
+    operator: 'tester', bindings: bindings(render), gate: autoApprove('tester'), bus, control: new RunControl(), strategy: parallelStrategy(),
     connect: (h) => transport.connect({ name: h.name, address: h.name, port: 0, user: '', connection: 'local' }),
   });
   return events;

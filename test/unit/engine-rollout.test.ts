@@ -8,8 +8,8 @@ import type { Host, Inventory, Runbook } from '../../src/model/types.js';
 import { host, runbook, step } from './engine-fixtures.js';
 import { buildTemplateContext, type TemplateContext } from '../../src/model/index.js';
 import type { Connection, ExecResult } from '../../src/transport/types.js';
-import { EventBus, RunControl, autoApprove, buildPlan, planBatches, runPlan, type RunEvent, type StepStatus } from '../../src/engine/index.js';
-import { fleetRenderer, rolloutFor } from '../../src/cli/commands/apply-fleet.js';
+import { EventBus, RunControl, autoApprove, buildPlan, planBatches, runPlan, templateBindings, type RunEvent, type StepStatus } from '../../src/engine/index.js';
+import { rolloutFor } from '../../src/cli/commands/apply-fleet.js';
 
 // Commands: `echo TEXT` prints TEXT; `get K=V` passes when state K is V (prints it); `set K=V`;
 // `slow K=V` is a set that takes 30 ms and records when it ran; `fail`.
@@ -88,7 +88,7 @@ async function run(rb: Runbook, o: RunOpts = {}) {
   const control = new RunControl();
   const contexts = new Map<string, TemplateContext>();
   const contextFor = (h: Host) => contexts.get(h.name) ?? contexts.set(h.name, buildTemplateContext({ runbook: rb, inventory: inv, host: h })).get(h.name)!;
-  const fleet = fleetRenderer(contextFor, { runbook: rb, inventory: inv, cliVars: {} });
+  const fleet = templateBindings(contextFor, { runbook: rb, inventory: inv, cliVars: {} });
   const targets = inv.hosts.filter((h) => (o.targets ?? ['a', 'b', 'c', 'd']).includes(h.name));
   const mode = o.mode ?? 'apply';
   const plan = buildPlan(rb, targets, fleet.render, { mode });
@@ -106,7 +106,7 @@ async function run(rb: Runbook, o: RunOpts = {}) {
     control,
     gate: mode === 'apply' ? autoApprove('op') : undefined,
     strategy: rollout.strategy,
-    fleet: fleet.bindings(inv),
+    bindings: fleet,
     connect: async (h) => {
       if (o.unreachable?.includes(h.name)) throw new Error(`${h.name}: connection refused`);
       return fakeConnection(h.name, w);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Runbook } from '../../src/model/types.js';
-import { host, runbook, step } from './engine-fixtures.js';
+import { bindings, host, runbook, step } from './engine-fixtures.js';
 import type { Connection, ExecOptions, ExecResult } from '../../src/transport/types.js';
 import {
   EventBus,
@@ -74,6 +74,7 @@ async function run(
   const plan = buildPlan(rb, Object.keys(states).map((n) => host(n)), render, { mode: opts.mode ?? 'apply' });
   const result = await runPlan(plan, {
     operator: 'tester',
+    bindings: bindings(render),
     gate,
     bus,
     control,
@@ -240,6 +241,7 @@ describe('engine: approvals', () => {
     const log: string[] = [];
     const done = runPlan(buildPlan(rb, ['a', 'b', 'c'].map((n) => host(n)), render, { mode: 'apply' }), {
       operator: 'tester',
+      bindings: bindings(render),
       gate,
       bus,
       control,

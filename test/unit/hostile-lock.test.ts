@@ -10,7 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { acquireHostLock, lockCommand } from '../../src/engine/host-lock.js';
-import { exitCodeFor } from '../../src/engine/summary.js';
+import { runVerdict } from '../../src/engine/summary.js';
+import { EXIT_CODE_FOR_VERDICT } from '../../src/model/exit-codes.js';
+
+const exitCodeFor = (hosts: Parameters<typeof runVerdict>[0], opts: { mode: string; aborted: boolean }) => EXIT_CODE_FOR_VERDICT[runVerdict(hosts, opts)];
 import { ExitCode } from '../../src/model/exit-codes.js';
 import { LocalConnection } from '../../src/transport/local-transport.js';
 

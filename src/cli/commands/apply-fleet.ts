@@ -1,19 +1,8 @@
 /**
- * apply's fleet control wiring: `--hosts @failed`, rendering and `when:` lookups with registered
- * values, `on:` patterns, and the rollout (serial/--batch, --canary, max_failures/--max-failures).
+ * apply's fleet control wiring: `--hosts @failed` and the rollout (serial/--batch, --canary, max_failures/--max-failures).
  */
-import {
-  UserError,
-  buildTemplateContext,
-  lookupValue,
-  renderCommand,
-  selectHosts,
-  type Host,
-  type Inventory,
-  type Runbook,
-  type TemplateContext,
-} from '../../model/index.js';
-import { failureLimit, rolloutStrategy, type CanaryReport, type CommandRenderer, type CountSpec, type FleetBindings, type RunControl, type RunEventListener, type Strategy } from '../../engine/index.js';
+import { UserError, selectHosts, type Host, type Inventory, type Runbook } from '../../model/index.js';
+import { failureLimit, rolloutStrategy, type CanaryReport, type CountSpec, type RunControl, type RunEventListener, type Strategy } from '../../engine/index.js';
 import { lastFailedHosts } from '../../report/history.js';
 
 /** The targets of `--hosts`; `@failed` is the hosts that failed or were unreachable in the last run of this runbook. */
@@ -27,27 +16,6 @@ export function selectTargets(inventory: Inventory, pattern: string, runbook: Ru
     });
   }
   return selectHosts(inventory, pattern, { namedSets: { failed } });
-}
-
-/**
- * The renderer for the plan and for steps rendered on their turn: with registered values, a fresh
- * context layered above the host's vars (below --var); without, the host's cached context.
- */
-export function fleetRenderer(contextFor: (host: Host) => TemplateContext, base: { runbook: Runbook; inventory: Inventory; cliVars: Record<string, string> }): {
-  render: CommandRenderer;
-  bindings: (inventory: Inventory) => FleetBindings;
-} {
-  const withRegistered = (host: Host, registered: Parameters<CommandRenderer>[3]): TemplateContext =>
-    registered
-      ? buildTemplateContext({ ...base, host, registered: registered.own, registeredByHost: registered.byHost, targets: registered.targets })
-      : contextFor(host);
-  return {
-    render: (host, step, template, registered) => renderCommand(template, withRegistered(host, registered), { step: step.name }),
-    bindings: (inventory) => ({
-      lookup: (host, path, registered) => lookupValue(withRegistered(host, registered), path),
-      select: (pattern) => selectHosts(inventory, pattern),
-    }),
-  };
 }
 
 export interface RolloutFlags {

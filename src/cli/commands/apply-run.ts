@@ -24,8 +24,8 @@ import {
   createInteractiveGate,
   onceHostNames,
   runPlan,
+  templateBindings,
   type ApprovalGate,
-  type CommandRenderer,
 } from '../../engine/index.js';
 import { createTransport, targetFromHost } from '../../transport/index.js';
 import type { Connection } from '../../transport/types.js';
@@ -34,7 +34,7 @@ import { createRecapCollector, renderRecap } from '../../report/recap.js';
 import { createAuditListener, type AuditListener } from '../../report/audit-listener.js';
 import { resolveAuditPath } from '../../report/audit-path.js';
 import type { ApplyOptions } from './apply.js';
-import { fleetRenderer, rolloutFor, selectTargets } from './apply-fleet.js';
+import { rolloutFor, selectTargets } from './apply-fleet.js';
 import { ExitCode } from '../../model/exit-codes.js';
 
 /**
@@ -125,10 +125,9 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
     return ctx;
   };
   // Steps that read registered values are rendered again on their turn, with those values.
-  const fleet = fleetRenderer(contextFor, { runbook, inventory, cliVars });
-  const render: CommandRenderer = fleet.render;
+  const bindings = templateBindings(contextFor, { runbook, inventory, cliVars });
   // Rendering every command now means a template error stops the run before any host is touched.
-  const plan = buildPlan(runbook, hosts, render, { mode, become: opts.become });
+  const plan = buildPlan(runbook, hosts, bindings.render, { mode, become: opts.become });
   const canPrompt = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   // Asked before the live view starts drawing, so the prompt has the terminal to itself.
   const becomePassword = opts.askBecomePass ? await askBecomePassword() : undefined;
@@ -171,7 +170,7 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
     const liveTty = tty && !process.env.CI;
     const names = hosts.map((h) => h.name);
     const live = createLiveView({
-      hosts: [...names, ...onceHostNames(runbook, names, (p) => selectHosts(inventory, p))],
+      hosts: [...names, ...onceHostNames(runbook.steps, names, (p) => selectHosts(inventory, p))],
       steps: [...runbook.steps, ...runbook.handlers].map((s) => s.name),
       tty: liveTty,
     });
@@ -214,7 +213,7 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
       control,
       redact,
       strategy: rollout.strategy,
-      fleet: fleet.bindings(inventory),
+      bindings,
       // Another operator's apply on the same host refuses this one there (exit 4), naming the holder.
       hostLock: { waitMs: 0 },
       connect: async (host) => afterAuditFlush(await transport.connect(targetFromHost(host, opts.become ? { become: true } : {})), audit, control),
