@@ -93,7 +93,7 @@ export class Fleet implements FleetHooks {
   /** The once host's planned step. A host that is not a target has no plan: it is rendered on its turn, like a deferred step. */
   private planFor(host: Host, index: number): PlannedStep {
     const existing = this.plan.hosts.find((h) => h.host.name === host.name)?.steps[index];
-    if (existing) return existing;
+    if (existing && !existing.elsewhere) return existing;
     const unrendered = () => ({ command: '', display: '' });
     return planStep(host, this.plan, this.plan.steps[index]!, index, unrendered, 'references');
   }

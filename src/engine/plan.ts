@@ -8,7 +8,6 @@
  * proxy or class instance lives in a plan: JSON.parse(JSON.stringify(plan)) is the same plan.
  */
 import type { CommandTemplate, Expectation, Host, Runbook, Step } from '../model/types.js';
-import { UserError } from '../model/errors.js';
 import type { RegisteredValues } from './registry.js';
 import { analyzeRunbook, type RunbookDeps } from '../model/runbook-deps.js';
 
@@ -49,6 +48,8 @@ export interface PlannedStep {
   needs: string[];
   /** Its commands read registered values: they hold references, and are rendered on the host's turn. */
   deferred?: boolean;
+  /** Not this host's step (`on:` does not select it): nothing was rendered for it, and nothing runs. */
+  elsewhere?: boolean;
 }
 
 export interface HostPlan {
@@ -90,24 +91,6 @@ export interface PlanOptions {
 }
 
 /**
- * sshd and `sh -c` take the command as a C string: a NUL would silently cut it short there, and
- * the host would run a different command than the one approved. Refused before any host is touched.
- */
-function renderWhole(render: CommandRenderer, values: RegisteredValues | 'references' | undefined) {
-  return (host: Host, step: Step, template: CommandTemplate): RenderedCommand => {
-    const out = render(host, step, template, values);
-    if (out.command.includes('\0')) {
-      throw new UserError({
-        pos: template.pos,
-        message: `a value substituted into this command (step "${step.name}", host ${host.name}) contains a NUL byte, which no remote command can receive`,
-        hint: 'remove the NUL from the value; to send binary data, encode it (e.g. base64) and decode it on the host',
-      });
-    }
-    return out;
-  };
-}
-
-/**
  * One step for one host. `values` as for CommandRenderer: a deferred step is planned with
  * 'references' and planned again with the registered values on the host's turn.
  */
@@ -119,7 +102,7 @@ export function planStep(
   renderAny: CommandRenderer,
   values?: RegisteredValues | 'references',
 ): PlannedStep {
-  const render = renderWhole(renderAny, values);
+  const render = (h: Host, s: Step, t: CommandTemplate): RenderedCommand => renderAny(h, s, t, values);
   const check = render(host, step, step.check);
   return {
     index,
@@ -138,14 +121,24 @@ export function planStep(
   };
 }
 
-export function buildPlan(runbook: Runbook, hosts: Host[], render: CommandRenderer, opts: PlanOptions): Plan {
+const NOTHING: RenderedCommand = { command: '', display: '' };
+
+/**
+ * `render`: the run's renderer; `select`: the hosts an `on:` pattern selects. A step is rendered
+ * only for the hosts it runs on: a step `on: etcd` may use vars only the etcd hosts have.
+ */
+export function buildPlan(runbook: Runbook, hosts: Host[], bindings: { render: CommandRenderer; select(pattern: string): Host[] }, opts: PlanOptions): Plan {
   const deps = analyzeRunbook(runbook);
+  const render = bindings.render;
+  const onSets = new Map([...runbook.steps, ...runbook.handlers].flatMap((s) => (s.on ? [[s.on, new Set(bindings.select(s.on).map((h) => h.name))] as const] : [])));
   const head = {
     runbook: { name: runbook.name, file: runbook.file, hash: runbook.hash, ...(runbook.become !== undefined ? { become: runbook.become } : {}) },
     ...(opts.become ? { become: true } : {}),
   };
   const plan1 = (host: Host, step: Step, i: number, d: { deferred: boolean }): PlannedStep =>
-    planStep(host, head, step, i, render, d.deferred ? 'references' : undefined);
+    step.on && !onSets.get(step.on)!.has(host.name)
+      ? { ...planStep(host, head, step, i, () => NOTHING), elsewhere: true }
+      : planStep(host, head, step, i, render, d.deferred ? 'references' : undefined);
   return {
     planVersion: PLAN_VERSION,
     ...head,

@@ -11,6 +11,7 @@ import type { HostPlan } from './plan.js';
 import type { Strategy } from './strategy.js';
 import { DEFAULT_FORKS } from './strategy.js';
 import { isGreen } from './status.js';
+import { Semaphore } from '../transport/semaphore.js';
 
 /** A count or a percentage such as "25%", as in `serial:` and `max_failures:`. */
 export type CountSpec = number | string;
@@ -37,30 +38,6 @@ export function planBatches(total: number, opts: { batch?: CountSpec; canary?: n
   const size = opts.batch === undefined ? rest.length : Math.max(1, resolveCount(opts.batch, total));
   for (let i = 0; i < rest.length; i += size) out.push(rest.slice(i, i + size));
   return out;
-}
-
-/** A counting semaphore whose waiters are served in arrival order. */
-export class Slots {
-  private free: number;
-  private readonly queue: Array<() => void> = [];
-
-  constructor(size: number) {
-    this.free = Math.max(1, size);
-  }
-
-  acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free -= 1;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.queue.push(resolve));
-  }
-
-  release(): void {
-    const next = this.queue.shift();
-    if (next) next();
-    else this.free += 1;
-  }
 }
 
 export interface CanaryReport {
@@ -98,7 +75,9 @@ export function rolloutStrategy(opts: RolloutOptions = {}): Strategy {
       const batches = planBatches(hosts.length, opts);
       for (const [b, batch] of batches.entries()) {
         hooks?.admit?.(batch.map((i) => hosts[i]!.host.name));
-        const slots = new Slots(Math.min(opts.forks ?? DEFAULT_FORKS, batch.length));
+        // Not p-limit (and not the parallel strategy's raise-the-limit trick): a host back from
+        // idle queues for a slot like any other, so `forks` stays a hard bound on working hosts.
+        const slots = new Semaphore(Math.max(1, Math.min(opts.forks ?? DEFAULT_FORKS, batch.length)));
         const idle = async <T>(wait: Promise<T>): Promise<T> => {
           slots.release();
           try {

@@ -3,11 +3,12 @@
  * `labHeal`, which undoes all of them with the documented fixes so tests can share one lab.
  */
 import { randomBytes } from 'node:crypto';
+import pLimit from 'p-limit';
 import { UserError } from '../model/errors.js';
 import { unitsFor } from './node-files.js';
 import { deleteLease, listLeases, putLease, SUBNETS, subnetKey } from './leases.js';
 import { nodeExec } from './node-process.js';
-import { mapLimit, sleep } from './proc.js';
+import { sleep } from './proc.js';
 import { requireState, type LabState } from './state.js';
 import type { Flavour } from './profiles.js';
 import type { NodeSpec, Role } from './topology.js';
@@ -73,7 +74,7 @@ async function injectStaleLease(state: LabState, node: string): Promise<void> {
   await putLease(state, key, value);
   const net = key.split('/').pop()?.replace(/-\d+$/, '') ?? '';
   // The other nodes' flanneld follow the watch; wait until they all point at the dead machine.
-  await mapLimit(workers(state).filter((n) => n.name !== node), 16, (n) =>
+  await pLimit(16).map(workers(state).filter((n) => n.name !== node), (n) =>
     waitFor(`${n.name} to learn the stale lease`, 10_000, async () => (await exec(state, n.name, `ip neigh show ${net} dev flannel.1`)).includes(t.deadMac)),
   );
 }
@@ -152,7 +153,7 @@ systemctl start flanneld`);
       await exec(state, target, 'iptables -I INPUT -p vrrp -j DROP');
       const lbs = state.topology.nodes.filter((n) => n.roles.includes('lb'));
       await waitFor('both load balancers to claim the VIP', 15_000, async () => {
-        const held = await mapLimit(lbs, 4, (n) => exec(state, n.name, `ip -4 -o addr show to ${state.topology.vip}/32`));
+        const held = await pLimit(4).map(lbs, (n) => exec(state, n.name, `ip -4 -o addr show to ${state.topology.vip}/32`));
         return held.every((h) => h.trim() !== '');
       });
       break;
@@ -171,19 +172,19 @@ export async function labHeal(name: string): Promise<void> {
   const t = state.topology;
   const ws = workers(state);
   if (state.ha) {
-    await mapLimit(t.nodes.filter((n) => n.roles.includes('master')), 4, (n) => exec(state, n.name, 'systemctl start etcd apiserver'));
-    await mapLimit(t.nodes.filter((n) => n.roles.includes('lb')), 4, (n) =>
+    await pLimit(4).map(t.nodes.filter((n) => n.roles.includes('master')), (n) => exec(state, n.name, 'systemctl start etcd apiserver'));
+    await pLimit(4).map(t.nodes.filter((n) => n.roles.includes('lb')), (n) =>
       exec(state, n.name, 'while iptables -D INPUT -p vrrp -j DROP 2>/dev/null; do :; done\nsystemctl start haproxy keepalived'),
     );
   }
   const reject = 'FORWARD -j REJECT --reject-with icmp-host-prohibited';
-  await mapLimit(ws, 16, (n) =>
+  await pLimit(16).map(ws, (n) =>
     exec(state, n.name, `sysctl -q -w net.ipv4.ip_forward=1\n${SED_FORWARD(1)}\niptables -P FORWARD ACCEPT
 for ipt in iptables-legacy iptables-nft; do while $ipt -D ${reject} 2>/dev/null; do :; done; done
 ${state.flavour.rhelFirewall ? `iptables -A ${reject}` : ''}`),
   );
   // The unit files as the lab wrote them (docker-before-flannel edits docker's).
-  await mapLimit(ws, 16, async (n) => {
+  await pLimit(16).map(ws, async (n) => {
     const docker = unitsFor(state, n).docker;
     if (docker) await exec(state, n.name, `cmp -s /etc/lab/units/docker - <<'UNIT' || cat > /etc/lab/units/docker <<'UNIT'\n${docker}UNIT\n${docker}UNIT`);
   });
@@ -192,7 +193,7 @@ ${state.flavour.rhelFirewall ? `iptables -A ${reject}` : ''}`),
   const ips = new Set(t.nodes.map((n) => n.ip));
   for (const l of await listLeases(state)) if (!ips.has(l.publicIp)) await deleteLease(state, l.key);
   const leases = new Map((await listLeases(state)).map((l) => [l.key, l]));
-  await mapLimit(ws, 16, async (n) => {
+  await pLimit(16).map(ws, async (n) => {
     const r = await nodeExec(state, n.name, 'systemctl is-active -q flanneld docker && . /run/flannel/subnet.env && echo "$FLANNEL_SUBNET" && cat /sys/class/net/flannel.1/address && ip -4 -o addr show dev docker0');
     const [subnet = '', mac = '', docker0 = ''] = r.stdout.trim().split('\n');
     const lease = leases.get(`${SUBNETS}/${subnetKey(subnet)}`);

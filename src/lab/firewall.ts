@@ -4,9 +4,10 @@
  * node's network namespace before the node boots, so the daemons add their rules on top of it, in
  * the order real nodes get them.
  */
+import pLimit from 'p-limit';
 import { FLANNEL_NETWORK } from './node-files.js';
 import { nodeNs } from './paths.js';
-import { mapLimit, runOk } from './proc.js';
+import { runOk } from './proc.js';
 import type { LabState } from './state.js';
 import type { NodeSpec } from './topology.js';
 
@@ -29,7 +30,7 @@ export function firewallRules(state: LabState, node: NodeSpec): string | undefin
 }
 
 export async function loadFirewalls(state: LabState): Promise<void> {
-  await mapLimit(state.topology.nodes, 8, async (n) => {
+  await pLimit(8).map(state.topology.nodes, async (n) => {
     const rules = firewallRules(state, n);
     if (rules) await runOk('ip', ['netns', 'exec', nodeNs(state.name, n.name), 'iptables-restore', '--noflush'], { input: rules });
   });

@@ -1,13 +1,14 @@
 /** SSH keys of a lab: the operator's key (in the state dir) and one host key per node. */
 import { readFile } from 'node:fs/promises';
-import { mapLimit, runOk } from './proc.js';
+import pLimit from 'p-limit';
+import { runOk } from './proc.js';
 
 export async function generateKey(file: string, comment: string): Promise<void> {
   await runOk('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
 }
 
 export async function generateKeys(jobs: { file: string; comment: string }[]): Promise<void> {
-  await mapLimit(jobs, 8, (j) => generateKey(j.file, j.comment));
+  await pLimit(8).map(jobs, (j) => generateKey(j.file, j.comment));
 }
 
 /** A known_hosts line for `address` (port 22, so no [address]:port form) from a .pub file. */

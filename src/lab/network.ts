@@ -5,9 +5,10 @@
  * rb-<lab>, which holds the LAN's .1. Nodes have no default route: nothing leaves the machine.
  * With --bastion, a second bridge (br1) is the internal LAN; only the bastion has a leg on it.
  */
+import pLimit from 'p-limit';
 import type { LabState } from './state.js';
 import { nodeNs, switchNs, uplinkName } from './paths.js';
-import { mapLimit, runOk } from './proc.js';
+import { runOk } from './proc.js';
 import { macFor } from './topology.js';
 
 const batch = (lines: string[], ns?: string): Promise<string> =>
@@ -59,7 +60,7 @@ export async function createNetwork(state: LabState): Promise<void> {
   const inside: { ip: string }[] = nodes.filter((n) => n.internal);
   const bastion = nodes.find((n) => n.internalIp);
   if (bastion?.internalIp) inside.push({ ip: bastion.internalIp });
-  await mapLimit(nodes, 8, (n) => {
+  await pLimit(8).map(nodes, (n) => {
     const lines = ['link set eth0 addrgenmode none', `addr add ${n.ip}/24 dev eth0`, 'link set eth0 up'];
     const peers = n.internal ? inside : [{ ip: ctl }, ...outside];
     lines.push(...peers.filter((p) => p.ip !== n.ip).map((p) => neigh(p.ip, 'eth0')));

@@ -10,8 +10,9 @@
  */
 import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import pLimit from 'p-limit';
 import { nodeDir, runtimeDir } from './paths.js';
-import { mapLimit, runOk } from './proc.js';
+import { runOk } from './proc.js';
 import type { LabState } from './state.js';
 import type { NodeSpec } from './topology.js';
 
@@ -50,7 +51,7 @@ export async function generatePki(state: LabState): Promise<void> {
     jobs.push(() => leaf(dir, `${n.name}-healthcheck-client`, '/O=system:masters/CN=kube-etcd-healthcheck-client', client));
   }
   jobs.push(() => leaf(dir, 'flannel-client', '/CN=flannel', client));
-  await mapLimit(jobs, 2, (j) => j());
+  await pLimit(2).map(jobs, (j) => j());
 }
 
 /** Copies a node's certificates into its etc-upper (keys 0600, as kubeadm writes them). */

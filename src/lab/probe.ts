@@ -5,8 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pLimit from 'p-limit';
 import { binDir, nodeDir } from './paths.js';
-import { mapLimit, run } from './proc.js';
+import { run } from './proc.js';
 import { podNsPath } from './node-process.js';
 import { requireState, type LabState } from './state.js';
 
@@ -66,7 +67,7 @@ export async function labProbe(name: string, opts: ProbeOptions = {}): Promise<P
   const script = join(binDir(state.name), 'probe.sh');
   const sources = opts.from ? pods.filter((p) => opts.from?.includes(p.node)) : pods;
   // Each source runs up to 32 checks at once; a few sources in parallel keep the machine responsive.
-  const results = await mapLimit(sources, pods.length > 20 ? 4 : 16, async (src) => {
+  const results = await pLimit(pods.length > 20 ? 4 : 16).map(sources, async (src) => {
     const targets = pods.filter((p) => p.id !== src.id);
     const status = new Map<string, ProbePair>(targets.map((t) => [t.id, { from: src.id, to: t.id, icmp: false, tcp: false }]));
     let nsPath: string | undefined;

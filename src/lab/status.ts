@@ -1,7 +1,7 @@
 /** `lab status`: the nodes, their services, and the subnet leases in etcd. */
+import pLimit from 'p-limit';
 import { listLeases, SUBNETS } from './leases.js';
 import { nodeExec } from './node-process.js';
-import { mapLimit } from './proc.js';
 import { requireState } from './state.js';
 import { sshAddress } from './topology.js';
 
@@ -36,7 +36,7 @@ export interface LabStatus {
 export async function labStatus(name: string): Promise<LabStatus> {
   const state = requireState(name);
   const t = state.topology;
-  const nodes = await mapLimit(t.nodes, 16, async (n): Promise<NodeStatus> => {
+  const nodes = await pLimit(16).map(t.nodes, async (n): Promise<NodeStatus> => {
     const base = { name: n.name, address: sshAddress(n), roles: n.roles };
     try {
       const r = await nodeExec(state, n.name, 'systemctl list-units; ip -4 -o addr show dev docker0 2>/dev/null', { timeoutMs: 10_000 });

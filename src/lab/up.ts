@@ -1,6 +1,7 @@
 /** `lab up`: builds a lab from nothing (after removing any lab of the same name). */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import pLimit from 'p-limit';
 import { checkDeps } from './deps.js';
 import { labDown } from './down.js';
 import { assertLanFree, defaultInternalLan, defaultLan, parseLan } from './lan.js';
@@ -14,7 +15,7 @@ import { resolveProfiles } from './profiles.js';
 import { generateKey, generateKeys, knownHostsLine } from './keys.js';
 import { IDENTITY, writeInventory } from './inventory.js';
 import { binDir, checkLabName, DEFAULT_LAB, defaultStateDir, nodeDir, SCRIPTS_DIR } from './paths.js';
-import { mapLimit, sleep } from './proc.js';
+import { sleep } from './proc.js';
 import { writeState, type LabState } from './state.js';
 import { buildTopology, sshAddress } from './topology.js';
 import { UserError } from '../model/errors.js';
@@ -90,11 +91,11 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
     say(`keys for ${topology.nodes.length} nodes`);
     await generateKey(join(stateDir, IDENTITY), `runbook-lab-${name}`);
     const pub = await readFile(join(stateDir, `${IDENTITY}.pub`), 'utf8');
-    await mapLimit(topology.nodes, 8, (n) => prepareNode(state, n, pub));
+    await pLimit(8).map(topology.nodes, (n) => prepareNode(state, n, pub));
     if (flavour.etcdTls) {
       say('etcd CA and certificates (kubeadm layout)');
       await generatePki(state);
-      await mapLimit(topology.nodes, 8, (n) => installNodePki(state, n));
+      await pLimit(8).map(topology.nodes, (n) => installNodePki(state, n));
     }
     await generateKeys(topology.nodes.map((n) => ({ file: join(nodeDir(name, n.name), HOST_KEY), comment: `root@${n.name}` })));
 

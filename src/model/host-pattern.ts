@@ -4,7 +4,7 @@
  * a host or group name, a glob (`node-*`), a regex (`~^node-\d+$`), or a named set (`@failed`)
  * supplied by the caller. A term that matches nothing is an error, never a silent empty run.
  */
-import { UserError, type Problem } from './errors.js';
+import { UserError, type Problem, type SourcePos } from './errors.js';
 import { closeMatches } from './suggest.js';
 import type { Host, Inventory } from './types.js';
 import { globToRegExp } from './glob.js';
@@ -89,4 +89,18 @@ export function selectHosts(inv: Inventory, pattern: string, opts: SelectOptions
   if (problems.length) throw new UserError(problems);
   if (selected.size === 0) throw new UserError({ message: `host pattern "${pattern}" selects no hosts`, hint: 'its intersections and exclusions remove every host' });
   return inv.hosts.filter((h) => selected.has(h.name));
+}
+
+/**
+ * The hosts a runbook's own `hosts:` selects (its default targets); a problem with the pattern is
+ * located at the runbook's `hosts:` line and says how to choose others. `select`: how to resolve it
+ * (apply's resolves `@failed` too).
+ */
+export function selectRunbookHosts(inv: Inventory, hosts: { pattern: string; pos: SourcePos }, select: (inv: Inventory, pattern: string) => Host[] = selectHosts): Host[] {
+  try {
+    return select(inv, hosts.pattern);
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    throw new UserError(err.problems.map((p) => ({ pos: hosts.pos, message: `hosts: ${p.message}`, hint: [p.hint, 'or pass --hosts PATTERN'].filter(Boolean).join('; ') })));
+  }
 }

@@ -15,8 +15,9 @@ export * from './types.js';
 export { UserError, formatProblem, type Problem, type SourcePos } from './errors.js';
 export { loadRunbook, findRunbook, listRunbookFiles, runbookDirs, BUILTIN_RUNBOOK_DIR, type RunbookEntry, type RunbookDirsOptions } from './runbook-discovery.js';
 export { loadRunbookFile, checkRunbookFile, checkRunbookText } from './runbook-load.js';
+export { renderProblems, type RenderCheckOptions } from './render-check.js';
 export { resolveInventoryPath, loadInventory, checkInventory, DEFAULT_INVENTORY, type InventoryLocation } from './inventory-load.js';
-export { selectHosts, splitPattern, type SelectOptions } from './host-pattern.js';
+export { selectHosts, selectRunbookHosts, splitPattern, type SelectOptions } from './host-pattern.js';
 export {
   buildTemplateContext,
   renderCommand,

@@ -2,16 +2,20 @@
 import { z } from 'zod';
 import { InventorySchema } from './inventory-schema.js';
 import { RunbookSchema } from './runbook-schema.js';
+import { PlanSchema } from './plan-schema.js';
 
-export const SCHEMA_KINDS = ['runbook', 'inventory'] as const;
+export const SCHEMA_KINDS = ['runbook', 'inventory', 'plan'] as const;
 export type SchemaKind = (typeof SCHEMA_KINDS)[number];
 
+const SCHEMAS: Record<SchemaKind, { schema: z.ZodType; title: string }> = {
+  runbook: { schema: RunbookSchema, title: 'runbook runbook file' },
+  inventory: { schema: InventorySchema, title: 'runbook inventory file' },
+  plan: { schema: PlanSchema, title: 'runbook plan (planVersion 1)' },
+};
+
 export function jsonSchema(kind: SchemaKind): Record<string, unknown> {
-  const schema = kind === 'runbook' ? RunbookSchema : InventorySchema;
-  return {
-    ...z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }),
-    title: kind === 'runbook' ? 'runbook runbook file' : 'runbook inventory file',
-  };
+  const { schema, title } = SCHEMAS[kind];
+  return { ...z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }), title };
 }
 
 /** The exact text of schemas/<kind>.schema.json. */

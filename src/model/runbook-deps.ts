@@ -7,7 +7,7 @@
  * of a name no earlier step registers) name the runbook's file:line:col.
  */
 import { UserError, type Problem } from './errors.js';
-import { readsRegistered, templatePaths } from './template.js';
+import { rawTemplatePaths, readsRegistered, templatePaths } from './template.js';
 import type { CommandTemplate, Runbook, Step } from './types.js';
 import { ConditionSyntaxError, conditionRefs, parseCondition, type ConditionNode } from './condition.js';
 
@@ -45,6 +45,7 @@ export function runbookDeps(runbook: Pick<Runbook, 'steps' | 'handlers'>): { dep
   /** name → whether only once steps registered it so far (no barrier needed to read it from another host). */
   const registered = new Map<string, { perHost: boolean }>();
   const earlierSteps = new Set<string>();
+  const allRegistered = new Set([...runbook.steps, ...runbook.handlers].flatMap((s) => (s.register ? [s.register] : [])));
 
   const analyze = (step: Step): StepDeps => {
     const reads = (path: string[]): boolean => readsRegistered(path, registered);
@@ -59,6 +60,17 @@ export function runbookDeps(runbook: Pick<Runbook, 'steps' | 'handlers'>): { dep
       }
     };
     for (const t of commandTemplates(step)) unregistered(templatePaths(t.text), t.pos);
+    // What a host sends back is never code: registered values (and hosts.*, groups.* of anything) are always quoted.
+    for (const t of commandTemplates(step)) {
+      for (const p of rawTemplatePaths(t.text)) {
+        if (p[0] !== 'hosts' && p[0] !== 'groups' && !readsRegistered(p, allRegistered)) continue;
+        problems.push({
+          pos: t.pos,
+          message: `{{ ${p.join('.')} | raw }} in step "${step.name}": ${p[0] === 'hosts' || p[0] === 'groups' ? `${p[0]}.* values come from other hosts and are` : `"${p[0]}" is registered from a host's output and is`} never substituted unquoted`,
+          hint: 'drop "| raw": the value then reaches the shell as one quoted word',
+        });
+      }
+    }
     const commandPaths = commandTemplates(step)
       .flatMap((t) => templatePaths(t.text))
       .filter(reads);

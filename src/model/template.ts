@@ -62,6 +62,12 @@ export function readsRegistered(path: readonly string[], names: { has(name: stri
   return path[0] !== 'host' && path[0] !== 'inventory' && names.has(path[0]!);
 }
 
+/** Dotted paths a template substitutes unquoted (`| raw`), in order. */
+export function rawTemplatePaths(text: string): string[][] {
+  const r = parse(text);
+  return 'placeholders' in r ? r.placeholders.filter((p) => p.filters.includes('raw')).map((p) => p.path) : [];
+}
+
 /** Dotted paths a template reads, in order (`{{ hosts.d.mac }}` → ["hosts", "d", "mac"]); lets the engine order steps that read registered values. */
 export function templatePaths(text: string): string[][] {
   const r = parse(text);
@@ -78,6 +84,8 @@ export interface TemplateContext {
   vars: Record<string, unknown>;
   /** Names in `vars` whose values are secret. */
   secretNames: Set<string>;
+  /** Names in `vars` whose values came from the inventory (group or host vars): never substituted raw. */
+  inventoryNames: Set<string>;
   host?: Host;
   inventory?: Inventory;
   /** Registered values per host name (the engine fills this as steps run); read through hosts.<name>.<var>. */
@@ -104,11 +112,14 @@ export interface BuildContextOptions {
 export function buildTemplateContext(o: BuildContextOptions): TemplateContext {
   const vars: Record<string, unknown> = {};
   const secretNames = new Set<string>();
-  const layer = (values: Record<string, unknown>, isSecret: (k: string) => boolean): void => {
+  const inventoryNames = new Set<string>();
+  const layer = (values: Record<string, unknown>, isSecret: (k: string) => boolean, fromInventory = false): void => {
     for (const [k, v] of Object.entries(values)) {
       vars[k] = v;
       if (isSecret(k)) secretNames.add(k);
       else secretNames.delete(k);
+      if (fromInventory) inventoryNames.add(k);
+      else inventoryNames.delete(k);
     }
   };
   if (o.runbook) {
@@ -117,7 +128,7 @@ export function buildTemplateContext(o: BuildContextOptions): TemplateContext {
   }
   if (o.host) {
     const s = new Set(o.host.secretVars);
-    layer(o.host.vars, (k) => s.has(k));
+    layer(o.host.vars, (k) => s.has(k), true);
   }
   if (o.registered) layer(o.registered, () => false);
   // Overriding a secret from the command line keeps it secret: the name, not the source, decides.
@@ -125,6 +136,7 @@ export function buildTemplateContext(o: BuildContextOptions): TemplateContext {
   return {
     vars,
     secretNames,
+    inventoryNames,
     host: o.host,
     inventory: o.inventory,
     registeredByHost: o.registeredByHost ?? new Map(),
@@ -246,6 +258,8 @@ export interface RenderOptions {
    * reference it is, `{{ name }}`, for a plan that renders it on the host's turn.
    */
   references?: ReadonlySet<string>;
+  /** `validate` checks commands without the secrets' values: an unavailable secret renders masked. */
+  unavailableSecretsOk?: boolean;
 }
 
 /** Renders a command template for one host. Throws a UserError naming file:line:col, step and host. */
@@ -267,6 +281,14 @@ export function renderCommand(t: CommandTemplate | string, ctx: TemplateContext,
     }
     const found = lookup(ctx, p.path);
     const pos = tpl.placeholderPos?.[i] ?? tpl.pos;
+    if (p.filters.includes('raw') && p.path.length === 1 && ctx.inventoryNames.has(p.path[0]!)) {
+      throw new UserError({
+        pos,
+        host: ctx.where.host,
+        message: `"${p.path[0]}" is substituted raw (unquoted) here${whereText(ctx, opts.step)}, and the inventory sets it: an inventory value would run as shell code`,
+        hint: `rename or remove ${p.path[0]} in the inventory (raw values come from the runbook itself, or --var)`,
+      });
+    }
     if (found === NOT_FOUND) {
       const name = p.path.join('.');
       throw new UserError({
@@ -280,6 +302,11 @@ export function renderCommand(t: CommandTemplate | string, ctx: TemplateContext,
               ? 'groups.<group>.<var> needs an inventory group (or all), and exists only while a run renders the step'
               : [didYouMean(p.path[0]!, p.path.length === 1 ? Object.keys(ctx.vars) : []), `define it in the runbook's vars or the inventory, or pass --var ${p.path[0]}=...`].filter(Boolean).join('; '),
       });
+    }
+    if (found.value instanceof UnavailableSecret && opts.unavailableSecretsOk) {
+      command += MASK;
+      display += MASK;
+      continue;
     }
     if (found.value instanceof UnavailableSecret) {
       throw new UserError({
@@ -295,6 +322,15 @@ export function renderCommand(t: CommandTemplate | string, ctx: TemplateContext,
   }
   command += tpl.text.slice(at);
   display += tpl.text.slice(at);
+  // sshd and `sh -c` take the command as a C string: a NUL would silently cut it short there, and
+  // the host would run a different command than the one approved.
+  if (command.includes('\0')) {
+    throw new UserError({
+      pos: tpl.pos,
+      message: `a value substituted into this command (step "${opts.step ?? ctx.where.step ?? '?'}", host ${ctx.where.host ?? '?'}) contains a NUL byte, which no remote command can receive`,
+      hint: 'remove the NUL from the value; to send binary data, encode it (e.g. base64) and decode it on the host',
+    });
+  }
   return { command, display };
 }
 

@@ -1,16 +1,12 @@
 /** Plain-text rendering of `runbook history` and `runbook history RUN`. */
 import type { AuditVerifyResult } from './audit-verify.js';
 import type { RunDetail, RunSummary } from './history.js';
+import { textTable } from './text-table.js';
 
 /** Audit text came from hosts and runbooks: never let it drive the operator's terminal. */
 function printable(s: string): string {
   // eslint-disable-next-line no-control-regex
   return s.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
 }
 
 function counts(c: RunSummary['counts']): string {
@@ -29,7 +25,7 @@ export function formatRunList(runs: RunSummary[]): string {
   for (const r of runs) {
     rows.push([r.runId, r.time, r.operator, r.runbook, r.mode, String(r.hosts.length), exitOf(r), counts(r.counts)].map(printable));
   }
-  return table(rows);
+  return textTable(rows);
 }
 
 export function formatRunDetail(r: RunDetail): string {
@@ -44,7 +40,7 @@ export function formatRunDetail(r: RunDetail): string {
     if (h.steps.length === 0) rows.push([h.host, '-', 'no result', '']);
     for (const s of h.steps) rows.push([h.host, s.step, s.status, s.reason ?? ''].map(printable));
   }
-  return `${head.join('\n')}\n\n${table(rows)}`;
+  return `${head.join('\n')}\n\n${textTable(rows)}`;
 }
 
 function plural(n: number, noun: string): string {

@@ -4,6 +4,7 @@
  * Built from the event stream only, so it shows exactly what the JSON stream says.
  */
 import type { RunEvent, RunEventListener, StepStatus } from '../engine/events.js';
+import { textTable, type Align } from './text-table.js';
 
 interface StepRecord {
   step: string;
@@ -57,13 +58,6 @@ const COLUMNS: Array<{ status: StepStatus; title: string; always: boolean }> = [
 /** Statuses whose reason the recap spells out, most serious first. */
 const EXPLAINED: StepStatus[] = ['unreachable', 'unknown', 'interrupted', 'failed'];
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows
-    .map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd())
-    .join('\n');
-}
-
 function statusTable(state: RecapState): string {
   const all = [...state.results.values()].flat();
   const cols = COLUMNS.filter((c) => c.always || all.some((r) => r.status === c.status));
@@ -72,7 +66,7 @@ function statusTable(state: RecapState): string {
     const recs = state.results.get(host) ?? [];
     rows.push([host, ...cols.map((c) => String(recs.filter((r) => r.status === c.status).length))]);
   }
-  return table(rows);
+  return textTable(rows, ['left', ...cols.map((): Align => 'right')]);
 }
 
 function reasons(state: RecapState): string[] {

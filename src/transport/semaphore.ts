@@ -1,5 +1,9 @@
 /**
- * Limits concurrent exec channels on one connection. Waiters queue in FIFO order and never fail;
+ * A counting semaphore: at most `limit` holders, waiters served in arrival order, never failing.
+ * The one hand-written limiter in the code; p-limit does the rest. p-limit ties a slot to one
+ * function call, and neither user here fits that: an SSH connection holds a session slot until
+ * the exec channel closes, which can be after the command's result is returned, and a rollout host
+ * gives its slot back while it waits for an approval, then queues for one again before it goes on.
  * `waitForRelease()` lets a caller whose channel the server refused retry once another closes.
  */
 export class Semaphore {

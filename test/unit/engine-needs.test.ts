@@ -18,7 +18,7 @@ async function run(yaml: string, mode: 'apply' | 'dry-run' = 'apply') {
   const events: RunEvent[] = [];
   const bus = new EventBus();
   bus.on((e) => events.push(e));
-  const plan = buildPlan(runbook!, [host('h1')], render, { mode });
+  const plan = buildPlan(runbook!, [host('h1')], bindings(render), { mode });
   const transport = createTransport();
   await runPlan(plan, {
     operator: 'tester', bindings: bindings(render), gate: autoApprove('tester'), bus, control: new RunControl(), strategy: parallelStrategy(),

@@ -8,7 +8,7 @@ import type { Host, Inventory, Runbook } from '../../src/model/types.js';
 import { host, runbook, step } from './engine-fixtures.js';
 import { buildTemplateContext, type TemplateContext } from '../../src/model/index.js';
 import type { Connection, ExecResult } from '../../src/transport/types.js';
-import { EventBus, RunControl, autoApprove, buildPlan, planBatches, runPlan, templateBindings, type RunEvent, type StepStatus } from '../../src/engine/index.js';
+import { EventBus, RunControl, autoApprove, buildPlan, planBatches, rolloutStrategy, runPlan, templateBindings, type HostPlan, type RunEvent, type StepStatus } from '../../src/engine/index.js';
 import { rolloutFor } from '../../src/cli/commands/apply-fleet.js';
 
 // Commands: `echo TEXT` prints TEXT; `get K=V` passes when state K is V (prints it); `set K=V`;
@@ -91,7 +91,7 @@ async function run(rb: Runbook, o: RunOpts = {}) {
   const fleet = templateBindings(contextFor, { runbook: rb, inventory: inv, cliVars: {} });
   const targets = inv.hosts.filter((h) => (o.targets ?? ['a', 'b', 'c', 'd']).includes(h.name));
   const mode = o.mode ?? 'apply';
-  const plan = buildPlan(rb, targets, fleet.render, { mode });
+  const plan = buildPlan(rb, targets, fleet, { mode });
   const rollout = rolloutFor({ batch: o.batch, canary: o.canary, maxFailures: o.maxFailures, forks: o.forks }, rb, {
     mode,
     interactive: o.confirm !== undefined,
@@ -168,6 +168,30 @@ describe('rollout', () => {
     expect(w.log.filter((l) => l.startsWith('c:') || l.startsWith('d:'))).toEqual([]);
     expect(result.stopReason).toMatch(/max_failures \(2\) reached: 2 of 4 hosts failed \(a, b\)/);
   });
+
+  it('a host waiting for an approval lends its slot, and queues for one again before it goes on', async () => {
+    const log: string[] = [];
+    let answer!: () => void;
+    const approval = new Promise<void>((r) => (answer = r));
+    const hosts = ['a', 'b'].map((name) => ({ host: { name }, steps: [] }) as unknown as HostPlan);
+    await rolloutStrategy({ forks: 1 }).run(
+      hosts,
+      async (hp, idle) => {
+        const name = hp.host.name;
+        log.push(`${name} start`);
+        if (name === 'a') {
+          await idle!(approval);
+        } else {
+          answer(); // the answer comes while b holds the only slot: a waits for b
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        log.push(`${name} end`);
+        return { host: name, reachable: true, steps: [] };
+      },
+      new RunControl(),
+    );
+    expect(log).toEqual(['a start', 'b start', 'b end', 'a end']);
+  });
 });
 
 describe('on/once, register, hosts.*', () => {
@@ -224,12 +248,13 @@ describe('on/once, register, hosts.*', () => {
     const rb = runbook([
       step('fails on c', 'get ok=1', [], { on: 'c', continueOnFailure: true }),
       step('facts', 'echo f-{{ host.name }}', [], { register: 'facts' }),
-      step('decide', 'echo got={{ groups.workers.facts | raw }} of={{ groups.workers.hosts | raw }}', [], { on: 'etcd', once: true, register: 'decision' }),
+      step('decide', 'echo got={{ groups.workers.facts }} of={{ groups.workers.hosts }}', [], { on: 'etcd', once: true, register: 'decision' }),
       step('all here', 'echo whole', [], { when: 'len(groups.workers.facts) == len(groups.workers.hosts)' }),
     ]);
     // One fork: without the barrier, a's turn would reach 'decide' before b, c, d registered.
     const { w, status } = await run(rb, { forks: 1, unreachable: ['d'] });
-    expect(w.log.filter((l) => l.startsWith('m1:'))).toEqual(['m1: echo got={"a":"f-a","b":"f-b","c":"f-c"} of=["a","b","c","d"]']);
+    // Values other hosts registered reach the shell quoted (| raw on them is refused before the run).
+    expect(w.log.filter((l) => l.startsWith('m1:'))).toEqual([`m1: echo got='{"a":"f-a","b":"f-b","c":"f-c"}' of='["a","b","c","d"]'`]);
     const lastFacts = Math.max(...w.log.map((l, i) => (l.includes('echo f-') ? i : -1)));
     expect(lastFacts).toBeLessThan(w.log.findIndex((l) => l.startsWith('m1:')));
     expect(status('d', 'facts')).toBe('unreachable');
@@ -239,13 +264,13 @@ describe('on/once, register, hosts.*', () => {
     const rb2 = runbook([
       step('gate', 'get ok=1', [], { on: 'b' }),
       step('facts', 'echo f-{{ host.name }}', [], { register: 'facts' }),
-      step('decide', 'echo got={{ groups.workers.facts | raw }}', [], { on: 'etcd', once: true }),
+      step('decide', 'echo got={{ groups.workers.facts }}', [], { on: 'etcd', once: true }),
       step('all here', 'echo whole', [], { when: 'len(groups.workers.facts) == len(groups.workers.hosts)' }),
     ]);
     const r2 = await run(rb2, { targets: ['a', 'b'] });
-    expect(r2.w.log).toContain('m1: echo got={"a":"f-a"}');
+    expect(r2.w.log).toContain(`m1: echo got='{"a":"f-a"}'`);
     const r3 = await run(rb2, { targets: ['a', 'b'], states: { b: { ok: '1' } } });
-    expect(r3.w.log).toContain('m1: echo got={"a":"f-a","b":"f-b"}');
+    expect(r3.w.log).toContain(`m1: echo got='{"a":"f-a","b":"f-b"}'`);
     expect(r3.status('a', 'all here')).toBe('ok');
   });
 

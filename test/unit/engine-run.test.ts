@@ -71,7 +71,7 @@ async function run(
         control,
       )
     : autoApprove('tester');
-  const plan = buildPlan(rb, Object.keys(states).map((n) => host(n)), render, { mode: opts.mode ?? 'apply' });
+  const plan = buildPlan(rb, Object.keys(states).map((n) => host(n)), bindings(render), { mode: opts.mode ?? 'apply' });
   const result = await runPlan(plan, {
     operator: 'tester',
     bindings: bindings(render),
@@ -239,7 +239,7 @@ describe('engine: approvals', () => {
       control,
     );
     const log: string[] = [];
-    const done = runPlan(buildPlan(rb, ['a', 'b', 'c'].map((n) => host(n)), render, { mode: 'apply' }), {
+    const done = runPlan(buildPlan(rb, ['a', 'b', 'c'].map((n) => host(n)), bindings(render), { mode: 'apply' }), {
       operator: 'tester',
       bindings: bindings(render),
       gate,

@@ -11,6 +11,8 @@ import {
   loadInventory,
   loadRunbook,
   parseCliVars,
+  selectRunbookHosts,
+  renderProblems,
   resolveInventoryPath,
   selectHosts,
   type Host,
@@ -105,16 +107,10 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   // --hosts, else the runbook's own default targets, else every host.
   const pattern = opts.hosts ?? runbook.hosts?.pattern ?? 'all';
   const byRunbook = opts.hosts === undefined ? runbook.hosts : undefined;
-  let hosts: Host[];
-  try {
-    hosts = selectTargets(inventory, pattern, runbook, resolveAuditPath(opts.auditFile));
-  } catch (err) {
-    // The pattern came from the runbook: say so, where, and how to choose others.
-    if (byRunbook && err instanceof UserError) {
-      throw new UserError(err.problems.map((p) => ({ pos: byRunbook.pos, message: `hosts: ${p.message}`, hint: [p.hint, 'or pass --hosts PATTERN'].filter(Boolean).join('; ') })));
-    }
-    throw err;
-  }
+  const auditFile = resolveAuditPath(opts.auditFile);
+  const hosts = byRunbook
+    ? selectRunbookHosts(inventory, byRunbook, (inv, p) => selectTargets(inv, p, runbook, auditFile))
+    : selectTargets(inventory, pattern, runbook, auditFile);
   if (hosts.length === 0) throw new UserError({ pos: byRunbook?.pos, message: `no hosts match "${pattern}"`, hint: byRunbook ? 'pass --hosts PATTERN' : 'see `runbook inventory` for the hosts and groups' });
   const cliVars = parseCliVars(opts.var);
 
@@ -126,8 +122,11 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   };
   // Steps that read registered values are rendered again on their turn, with those values.
   const bindings = templateBindings(contextFor, { runbook, inventory, cliVars });
-  // Rendering every command now means a template error stops the run before any host is touched.
-  const plan = buildPlan(runbook, hosts, bindings.render, { mode, become: opts.become });
+  // Rendering every command now means a template error stops the run before any host is touched;
+  // every such problem at once, exactly as `validate -i` reports them.
+  const renderErrors = renderProblems(runbook, inventory, hosts, { cliVars, secretsNeeded: true });
+  if (renderErrors.length) throw new UserError(renderErrors);
+  const plan = buildPlan(runbook, hosts, bindings, { mode, become: opts.become });
   const canPrompt = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   // Asked before the live view starts drawing, so the prompt has the terminal to itself.
   const becomePassword = opts.askBecomePass ? await askBecomePassword() : undefined;

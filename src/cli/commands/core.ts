@@ -2,7 +2,9 @@
  * The read-only commands: list, show, validate, inventory, schema. Each action imports the model
  * lazily so `runbook --help` does not load zod and yaml.
  */
+import type { SchemaKind } from '../../model/json-schema.js';
 import { Argument, type Command } from 'commander';
+import { textTable } from '../../report/text-table.js';
 import { collect } from '../options.js';
 
 const out = (line = ''): void => void process.stdout.write(`${line}\n`);
@@ -17,11 +19,6 @@ interface CommonOptions {
 }
 
 const model = () => import('../../model/index.js');
-
-function pad(rows: string[][]): string[] {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
-}
 
 function showValue(v: unknown): string {
   return typeof v === 'string' ? v : JSON.stringify(v);
@@ -49,7 +46,7 @@ async function listAction(opts: CommonOptions): Promise<void> {
     const source = e.source === 'builtin' ? 'built-in' : e.source === 'cwd' ? './runbooks' : e.file.replace(/\/[^/]+$/, '');
     rows.push([e.shadowedBy ? `${e.name} (shadowed)` : e.name, source, desc]);
   }
-  for (const line of pad(rows)) out(line);
+  out(textTable(rows));
 }
 
 async function showAction(name: string, opts: CommonOptions): Promise<void> {
@@ -220,15 +217,19 @@ async function validateAction(files: string[], opts: CommonOptions): Promise<voi
         }
       }
       // And the runbook's default targets.
+      let targets = inventory.hosts;
       if (r.runbook.hosts) {
         try {
-          m.selectHosts(inventory, r.runbook.hosts.pattern);
+          targets = m.selectHosts(inventory, r.runbook.hosts.pattern);
         } catch (e) {
           if (!(e instanceof m.UserError)) throw e;
           for (const p of e.problems) onProblems.push({ pos: r.runbook.hosts.pos, message: `hosts: ${p.message}`, hint: p.hint });
         }
       }
-      return onProblems;
+      // With -i, every command rendered for the hosts a bare apply would target (the runbook's
+      // hosts:, else all), as apply renders them (without the secrets' values).
+      if (!opts.inventory || onProblems.length) return onProblems;
+      return m.renderProblems(r.runbook, inventory, targets, { secretsNeeded: false });
     });
   }
   if (problems.length) {
@@ -270,7 +271,7 @@ async function inventoryAction(opts: CommonOptions): Promise<void> {
   for (const h of hosts) {
     out('');
     const extra = [
-      h.connection === 'local' && 'local',
+      h.connection !== m.DEFAULT_CONNECTION && h.connection,
       h.become && 'become',
       h.proxyJump && `via ${h.proxyJump}`,
       h.identityFile && `key ${h.identityFile}`,
@@ -289,7 +290,7 @@ async function inventoryAction(opts: CommonOptions): Promise<void> {
   }
 }
 
-async function schemaAction(kind: 'runbook' | 'inventory'): Promise<void> {
+async function schemaAction(kind: SchemaKind): Promise<void> {
   const { jsonSchemaText } = await import('../../model/json-schema.js');
   process.stdout.write(jsonSchemaText(kind));
 }
@@ -333,7 +334,7 @@ export function register(program: Command): void {
 
   program
     .command('schema')
-    .description('Print the JSON Schema of the runbook or inventory format (for editors)')
-    .addArgument(new Argument('[kind]', 'which format').choices(['runbook', 'inventory']).default('runbook'))
-    .action((kind: 'runbook' | 'inventory') => schemaAction(kind));
+    .description('Print the JSON Schema of the runbook, inventory or plan format (for editors and tools)')
+    .addArgument(new Argument('[kind]', 'which format').choices(['runbook', 'inventory', 'plan'] satisfies SchemaKind[]).default('runbook'))
+    .action((kind: SchemaKind) => schemaAction(kind));
 }

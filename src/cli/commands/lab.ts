@@ -4,6 +4,7 @@
  */
 import { Option, type Command } from 'commander';
 import { ExitCode } from '../../model/exit-codes.js';
+import { textTable } from '../../report/text-table.js';
 import { collect, wholeNumber } from '../options.js';
 
 // --profile repeats: `--profile a,b --profile c` → ['a,b', 'c'] (split later, with the checks).
@@ -41,8 +42,7 @@ export function register(program: Command): void {
     .action(async (o: { json?: boolean }) => {
       const { PROFILES } = await import('../../lab/profiles.js');
       const list = PROFILES.map((p) => ({ name: p.name, description: p.description }));
-      const w = Math.max(...list.map((p) => p.name.length)) + 2;
-      process.stdout.write(o.json ? `${JSON.stringify(list)}\n` : list.map((p) => `${p.name.padEnd(w)}${p.description}`).join('\n') + '\n');
+      process.stdout.write(`${o.json ? JSON.stringify(list) : textTable(list.map((p) => [p.name, p.description]))}\n`);
     });
 
   lab
