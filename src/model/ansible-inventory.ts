@@ -9,8 +9,8 @@ import type { Problem, SourcePos } from './errors.js';
 import { finishInventory, newGroup, newHost, type ConnectionOf, type GroupDraft, type HostDraft, type InventoryDraft } from './inventory-build.js';
 import { currentUser } from './inventory-native.js';
 import { missingKnownHosts, resolvePath, resolveVarMap, UnavailableSecret } from './secrets.js';
-import { didYouMean } from './suggest.js';
-import type { Inventory } from './types.js';
+import { didYouMean, orList } from './suggest.js';
+import { CONNECTION_KINDS, DEFAULT_CONNECTION, isConnectionKind, type ConnectionKind, type Inventory } from './types.js';
 import { loadYamlFile, type YamlSource } from './yaml-source.js';
 
 /** Vars Ansible itself treats as passwords; masked like `secret: true` vars. */
@@ -265,6 +265,12 @@ function markSecrets(target: { vars: Record<string, unknown>; secretVars: Set<st
   for (const [k, v] of Object.entries(target.vars)) if (SECRET_ANSIBLE_VARS.includes(k) || v instanceof UnavailableSecret) target.secretVars.add(k);
 }
 
+/** ansible_connection names for one of our kinds besides the kind's own name. */
+const ANSIBLE_CONNECTION_ALIASES = new Map<string, ConnectionKind>([
+  ['smart', 'ssh'],
+  ['paramiko', 'ssh'],
+]);
+
 function ansibleConnection(file: string, problems: Problem[]): ConnectionOf {
   const baseDir = dirname(file);
   const reportedKnownHosts = new Set<string>();
@@ -281,8 +287,9 @@ function ansibleConnection(file: string, problems: Problem[]): ConnectionOf {
     else if (/^\d+$/.test(portText) && Number(portText) >= 1 && Number(portText) <= 65535) port = Number(portText);
     else problems.push({ pos: h.pos, message: `host "${h.name}": ansible_port "${portText}" is not a port number` });
     const user = str('ansible_user', 'ansible_ssh_user') ?? (defaulted.push('user'), currentUser());
-    const conn = str('ansible_connection') ?? 'ssh';
-    if (!['ssh', 'smart', 'paramiko', 'local'].includes(conn)) problems.push({ pos: h.pos, message: `host "${h.name}": ansible_connection "${conn}" is not supported`, hint: 'runbook connects with ssh or local' });
+    const conn = str('ansible_connection') ?? DEFAULT_CONNECTION;
+    const connection = isConnectionKind(conn) ? conn : ANSIBLE_CONNECTION_ALIASES.get(conn);
+    if (connection === undefined) problems.push({ pos: h.pos, message: `host "${h.name}": ansible_connection "${conn}" is not supported`, hint: `runbook connects with ${orList(CONNECTION_KINDS)}` });
     const key = str('ansible_ssh_private_key_file', 'ansible_private_key_file');
     const sshArgs = [str('ansible_ssh_common_args'), str('ansible_ssh_extra_args')].filter(Boolean).join(' ');
     const jump = /(?:-o\s*ProxyJump=|-J\s*)(\S+)/.exec(sshArgs)?.[1];
@@ -300,7 +307,7 @@ function ansibleConnection(file: string, problems: Problem[]): ConnectionOf {
       address,
       port,
       user,
-      connection: conn === 'local' ? 'local' : 'ssh',
+      connection: connection ?? DEFAULT_CONNECTION,
       ...(key !== undefined && { identityFile: resolvePath(key, baseDir) }),
       ...(knownHostsFile !== undefined && { knownHostsFile }),
       ...(jump !== undefined && { proxyJump: jump }),

@@ -6,7 +6,7 @@ import { finishInventory, newGroup, newHost, type InventoryDraft } from './inven
 import { InventorySchema, type InventoryYaml } from './inventory-schema.js';
 import { missingKnownHosts, resolvePath, resolveSecret, resolveVarMap, UnavailableSecret } from './secrets.js';
 import { didYouMean } from './suggest.js';
-import type { Host, Inventory } from './types.js';
+import { DEFAULT_CONNECTION, type Host, type Inventory } from './types.js';
 import { sortProblems, type YamlSource } from './yaml-source.js';
 import { zodProblems } from './zod-problems.js';
 
@@ -95,7 +95,7 @@ export function loadNativeInventory(src: YamlSource): { inventory?: Inventory; p
       address: (pick('address', h.address) as string | undefined) ?? name,
       port: (pick('port', h.port ?? d.port) as number | undefined) ?? 22,
       user: (pick('user', h.user ?? d.user) as string | undefined) ?? currentUser(),
-      connection: h.connection ?? d.connection ?? 'ssh',
+      connection: h.connection ?? d.connection ?? DEFAULT_CONNECTION,
       ...(identity !== undefined && { identityFile: resolvePath(identity, baseDir) }),
       ...(knownHosts !== undefined && { knownHostsFile: resolvePath(knownHosts, baseDir) }),
       ...((h.proxy_jump ?? d.proxy_jump) !== undefined && { proxyJump: h.proxy_jump ?? d.proxy_jump }),

@@ -1,6 +1,8 @@
 /** The native inventory YAML format, strict. `runbook schema inventory` prints it as JSON Schema. */
 import { z } from 'zod';
 import { SecretDefSchema, VarsSchema } from './var-schema.js';
+import { CONNECTION_HELP, CONNECTION_KINDS } from './types.js';
+import { orList } from './suggest.js';
 
 const Name = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'names are letters, digits, _, . and -');
 const Port = z.int().min(1).max(65535);
@@ -10,7 +12,7 @@ const Connection = {
   port: Port.optional().describe('SSH port'),
   identity_file: z.string().min(1).optional().describe('Private key; relative to this file, ~ expands'),
   known_hosts: z.string().min(1).optional().describe('Extra known_hosts file, verified in addition to ~/.ssh/known_hosts'),
-  connection: z.enum(['ssh', 'local']).optional().describe('ssh (default) or local (run on this machine)'),
+  connection: z.enum(CONNECTION_KINDS).optional().describe(orList(CONNECTION_KINDS.map((k) => `${k} (${CONNECTION_HELP[k]})`))),
   become: z.boolean().optional().describe('Run commands through sudo'),
   become_password: z.union([z.string(), SecretDefSchema]).optional().describe('sudo password; always treated as a secret'),
   proxy_jump: z.string().min(1).optional().describe('OpenSSH ProxyJump syntax; a name may be an inventory host'),

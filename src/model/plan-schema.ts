@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import type { ConditionNode } from './condition.js';
+import { CONNECTION_KINDS } from './types.js';
 
 const Pos = z.strictObject({ file: z.string(), line: z.int().min(1), col: z.int().min(1) });
 const Template = z.strictObject({ text: z.string(), pos: Pos, placeholderPos: z.array(Pos).optional() });
@@ -62,7 +63,7 @@ const HostSchema = z.strictObject({
   groups: z.array(z.string()),
   vars: z.record(z.string(), z.unknown()),
   secretVars: z.array(z.string()),
-  connection: z.enum(['ssh', 'local']),
+  connection: z.enum(CONNECTION_KINDS),
   identityFile: z.string().optional(),
   knownHostsFile: z.string().optional(),
   proxyJump: z.string().optional(),

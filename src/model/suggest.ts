@@ -33,6 +33,10 @@ export function closeMatches(name: string, candidates: Iterable<string>, max = 3
 export function didYouMean(name: string, candidates: Iterable<string>): string | undefined {
   const m = closeMatches(name, candidates);
   if (m.length === 0) return undefined;
-  const quoted = m.map((s) => `"${s}"`);
-  return `did you mean ${quoted.length === 1 ? quoted[0] : `${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}`}?`;
+  return `did you mean ${orList(m.map((s) => `"${s}"`))}?`;
+}
+
+/** "a", "a or b", "a, b or c". */
+export function orList(items: readonly string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} or ${items.at(-1)}`;
 }

@@ -64,6 +64,26 @@ export interface Runbook {
   become?: boolean;
 }
 
+/**
+ * The one definition of how runbook can reach a host: each connection kind with its help text
+ * (shown in the inventory schema). The inventory accepts exactly these, and the transport layer
+ * has one transport per kind (src/transport/registry.ts, a Record<ConnectionKind, ...>), so a
+ * kind added here without a transport does not compile.
+ */
+export const CONNECTION_HELP = {
+  ssh: 'default',
+  local: 'run on this machine',
+} as const;
+
+export type ConnectionKind = keyof typeof CONNECTION_HELP;
+export const CONNECTION_KINDS = Object.keys(CONNECTION_HELP) as [ConnectionKind, ...ConnectionKind[]];
+/** Used where the inventory names no connection. */
+export const DEFAULT_CONNECTION: ConnectionKind = 'ssh';
+
+export function isConnectionKind(name: string): name is ConnectionKind {
+  return Object.hasOwn(CONNECTION_HELP, name);
+}
+
 export interface Host {
   name: string;
   address: string;
@@ -75,7 +95,7 @@ export interface Host {
   vars: Record<string, unknown>;
   /** Names of vars whose values are secret (masked in every output). */
   secretVars: string[];
-  connection: 'ssh' | 'local';
+  connection: ConnectionKind;
   identityFile?: string;
   knownHostsFile?: string;
   proxyJump?: string;

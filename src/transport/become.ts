@@ -16,6 +16,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import { shellQuote } from '../model/shell-quote.js';
+import type { ConnectTarget } from './types.js';
+
+/** A connection's become settings: sudo for every command or only when asked, with which password. */
+export interface Become {
+  always: boolean;
+  password?: string;
+}
+
+/** The target's own become password wins over the run's (--ask-become-pass). */
+export function becomeOf(target: ConnectTarget, runPassword: string | undefined): Become {
+  return { always: target.become === true, password: target.becomePassword ?? runPassword };
+}
 
 export interface CommandPlan {
   command: string;

@@ -3,7 +3,8 @@ import type { Host } from '../model/types.js';
 import type { ConnectTarget } from './types.js';
 
 export * from './types.js';
-export { createTransport, DEFAULT_TRANSPORT_OPTIONS, type CreateTransportOptions } from './ssh-transport.js';
+export { createTransport } from './registry.js';
+export { DEFAULT_TRANSPORT_OPTIONS } from './ssh-transport.js';
 export { LocalConnection } from './local-transport.js';
 export type { AskPassphrase } from './identities.js';
 

@@ -4,16 +4,23 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { Connection, ExecOptions, ExecResult } from './types.js';
+import type { Connection, CreateTransportOptions, ExecOptions, ExecResult, Transport } from './types.js';
 import { supervise } from './supervise.js';
-import { KILL_GRACE_MS, killCommand, planCommand } from './become.js';
+import { becomeOf, KILL_GRACE_MS, killCommand, planCommand, type Become } from './become.js';
 
-/** How long a timeout or abort may take to kill the command before we give up on it. */
+/** Nothing to unlock or keep open: each host gets its own LocalConnection. */
+export function createLocalTransport(opts: CreateTransportOptions): Transport {
+  return {
+    connect: async (target) => new LocalConnection(target.name, becomeOf(target, opts.becomePassword)),
+    prepare: async () => undefined,
+    closeAll: async () => undefined,
+  };
+}
 
 export class LocalConnection implements Connection {
   constructor(
     readonly host: string,
-    private readonly become: { always: boolean; password?: string } = { always: false },
+    private readonly become: Become = { always: false },
   ) {}
 
   exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {

@@ -6,7 +6,7 @@ import type { Client, ClientChannel } from 'ssh2';
 import type { Connection, ExecOptions, ExecResult } from './types.js';
 import { Semaphore } from './semaphore.js';
 import { supervise, type Supervised } from './supervise.js';
-import { KILL_GRACE_MS, killCommand, planCommand, type StartWatcher } from './become.js';
+import { KILL_GRACE_MS, killCommand, planCommand, type Become, type StartWatcher } from './become.js';
 
 /** OpenSSH answers an over-limit session with "administratively prohibited" (reason 1). */
 const REFUSAL_RETRY_MS = 100;
@@ -22,7 +22,7 @@ export class SshConnection implements Connection {
     readonly host: string,
     private readonly client: Client,
     maxSessions: number,
-    private readonly become: { always: boolean; password?: string },
+    private readonly become: Become,
     private readonly onClose: () => void,
     /** Ends the client, unless other hosts tunnel through it (then the transport keeps it). */
     private readonly release: () => Promise<void>,

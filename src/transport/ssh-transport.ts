@@ -1,35 +1,20 @@
 /**
- * The Transport: one ssh2 connection per host for the whole run, bastion connections shared by
- * every host behind them, and `connection: local` hosts run on this machine.
+ * The `connection: ssh` transport: one ssh2 connection per host for the whole run, bastion
+ * connections shared by every host behind them.
  */
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from 'ssh2';
 import type { Duplex } from 'node:stream';
-import { ConnectError, type Connection, type ConnectTarget, type Transport, type TransportOptions } from './types.js';
+import { ConnectError, type Connection, type ConnectTarget, type CreateTransportOptions, type Transport, type TransportOptions } from './types.js';
 import { KnownHostsStore, type HostKeyCheck } from './host-key-policy.js';
-import { IdentityStore, type AskPassphrase, type LoadedIdentity } from './identities.js';
+import { IdentityStore, type LoadedIdentity } from './identities.js';
 import { expandHome } from '../model/secrets.js';
 import { createSshConfigResolver, type SshConfigResolver } from './ssh-config.js';
 import { parseProxyJump } from './proxy-jump.js';
 import { openClient } from './open-client.js';
 import { SshConnection } from './ssh-connection.js';
-import { LocalConnection } from './local-transport.js';
-
-export interface CreateTransportOptions extends Partial<TransportOptions> {
-  /** Asked once per encrypted key file (the CLI wires a TTY prompt; absent without a TTY). */
-  askPassphrase?: AskPassphrase;
-  /** From --ask-become-pass; a target's own becomePassword wins. Fed to sudo on stdin only. */
-  becomePassword?: string;
-  /** ProxyJump hop names that are inventory hosts resolve to their targets. */
-  resolveHost?: (name: string) => ConnectTarget | undefined;
-  /** ssh-agent socket; default $SSH_AUTH_SOCK; '' disables the agent. */
-  agent?: string;
-  /** Whose ~/.ssh is used (default: the current user's home). */
-  homeDir?: string;
-  /** Replaces the ssh config lookup (tests, or callers that resolved it already). */
-  sshConfig?: SshConfigResolver;
-}
+import { becomeOf } from './become.js';
 
 export const DEFAULT_TRANSPORT_OPTIONS: TransportOptions = {
   connectTimeoutMs: 10_000,
@@ -50,7 +35,7 @@ interface ResolvedHop {
   target: ConnectTarget;
 }
 
-export function createTransport(opts: CreateTransportOptions = {}): Transport {
+export function createSshTransport(opts: CreateTransportOptions): Transport {
   return new SshTransport(opts);
 }
 
@@ -78,11 +63,7 @@ class SshTransport implements Transport {
   }
 
   async connect(target: ConnectTarget): Promise<Connection> {
-    if (target.becomePasswordError) {
-      throw new ConnectError(target.name, 'config', target.becomePasswordError, 'fix become_password in the inventory, or run with --ask-become-pass');
-    }
-    const become = { always: target.become === true, password: target.becomePassword ?? this.opts.becomePassword };
-    if (target.connection === 'local') return new LocalConnection(target.name, become);
+    const become = becomeOf(target, this.opts.becomePassword);
     const hop = await this.resolve(target, target.proxyJump);
     let conn = this.connections.get(hop.key);
     if (!conn) {
@@ -103,7 +84,6 @@ class SshTransport implements Transport {
   async prepare(targets: ConnectTarget[]): Promise<void> {
     const files = new Set<string>();
     for (const t of targets) {
-      if (t.connection === 'local') continue;
       const hop = await this.resolve(t, t.proxyJump).catch(() => undefined);
       for (const f of hop?.identityFiles ?? []) files.add(f);
     }

@@ -2,6 +2,9 @@
  * The one interface between the engine and the machines it changes. The engine never knows
  * whether it talks to ssh2 or to a local shell.
  */
+import type { ConnectionKind } from '../model/types.js';
+import type { AskPassphrase } from './identities.js';
+import type { SshConfigResolver } from './ssh-config.js';
 
 export interface ExecOptions {
   /** Hard deadline for this command; on expiry the channel is closed and outcome is 'timeout'. */
@@ -79,7 +82,7 @@ export interface ConnectTarget {
   address: string;
   port: number;
   user: string;
-  connection: 'ssh' | 'local';
+  connection: ConnectionKind;
   identityFile?: string;
   knownHostsFile?: string;
   /** OpenSSH ProxyJump syntax: [user@]host[:port][,...] — names may be inventory hosts. */
@@ -99,6 +102,22 @@ export interface TransportOptions {
   keepaliveIntervalMs: number;
   /** Concurrent exec channels per connection (OpenSSH MaxSessions default is 10). */
   maxSessions: number;
+}
+
+/** What createTransport is given; every kind's transport gets all of it and uses what applies. */
+export interface CreateTransportOptions extends Partial<TransportOptions> {
+  /** Asked once per encrypted key file (the CLI wires a TTY prompt; absent without a TTY). */
+  askPassphrase?: AskPassphrase;
+  /** From --ask-become-pass; a target's own becomePassword wins. Fed to sudo on stdin only. */
+  becomePassword?: string;
+  /** ProxyJump hop names that are inventory hosts resolve to their targets. */
+  resolveHost?: (name: string) => ConnectTarget | undefined;
+  /** ssh-agent socket; default $SSH_AUTH_SOCK; '' disables the agent. */
+  agent?: string;
+  /** Whose ~/.ssh is used (default: the current user's home). */
+  homeDir?: string;
+  /** Replaces the ssh config lookup (tests, or callers that resolved it already). */
+  sshConfig?: SshConfigResolver;
 }
 
 export interface Transport {
