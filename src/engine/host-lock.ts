@@ -11,10 +11,10 @@
 import { hostname } from 'node:os';
 import type { Connection, ExecResult } from '../transport/types.js';
 import { shellQuote } from '../model/shell-quote.js';
-import type { HostOutcome, HostRunContext } from './host-run.js';
 import type { HostPlan } from './plan.js';
 import { oneLine } from './sanitize.js';
-import { reportCommand, reportStepResult } from './step-report.js';
+import { reportCommand, reportStepResult, type HostOutcome, type Reporting } from './step-report.js';
+import type { RunControl } from './control.js';
 
 export const HOST_LOCK_FILE = '/run/runbook.lock';
 
@@ -114,7 +114,12 @@ export async function acquireHostLock(
  * are reported (the first failed with the holder named, the rest blocked) and the outcome is
  * returned instead of a lock.
  */
-export async function lockHost(conn: Connection, hp: HostPlan, ctx: HostRunContext, opts: HostLockOptions & { operator: string }): Promise<HeldLock | HostOutcome> {
+export async function lockHost(
+  conn: Connection,
+  hp: Pick<HostPlan, 'host' | 'steps'>,
+  ctx: Reporting & { control: Pick<RunControl, 'signal'> },
+  opts: HostLockOptions & { operator: string },
+): Promise<HeldLock | HostOutcome> {
   const host = hp.host.name;
   // A run that needs root on this host (become) takes the lock as root too.
   const become = hp.steps.some((ps) => ps.become);

@@ -11,7 +11,7 @@ import { approves, type Approval, type ApprovalGate } from './approval.js';
 import type { RunControl } from './control.js';
 import { judge, type Verdict } from './judge.js';
 import { oneLine, outputTail, safeFullOutput } from './sanitize.js';
-import { failureReason, reportCommand, reportStepResult, type Reporting, type StepOutcome, type StepResultExtra } from './step-report.js';
+import { failureReason, reportCommand, reportStepResult, type HostOutcome, type Reporting, type StepOutcome, type StepResultExtra } from './step-report.js';
 import { lockHost, type HeldLock, type HostLockOptions } from './host-lock.js';
 import { leavesHostUnknown } from './status.js';
 
@@ -44,13 +44,6 @@ export interface RunStepOptions {
   register?: (stdout: string, status: StepStatus) => string | undefined;
 }
 
-export interface HostOutcome {
-  host: string;
-  reachable: boolean;
-  steps: StepOutcome[];
-  /** Another run holds the host's lock: who (one line). Nothing ran on the host. */
-  locked?: string;
-}
 
 export type Connect = (host: Host) => Promise<Connection>;
 

@@ -13,8 +13,8 @@ export {
   type PromptAnswer,
   type Prompter,
 } from './approval.js';
-export { execAndReport, runHost, runStep, type Connect, type HostOutcome, type HostRunContext } from './host-run.js';
-export { reportStepResult, type StepOutcome } from './step-report.js';
+export { execAndReport, runHost, runStep, type Connect, type HostRunContext } from './host-run.js';
+export { reportStepResult, type HostOutcome, type StepOutcome } from './step-report.js';
 export { isFailed, isGreen, isPending, statusClass, statusesOf, type RunVerdict, type StatusClass } from './status.js';
 export { DEFAULT_FORKS, parallelStrategy, type RunOneHost, type Strategy, type StrategyHooks } from './strategy.js';
 export { runVerdict, summarize, type HostCounts } from './summary.js';

@@ -7,8 +7,8 @@
  */
 import type { Connection } from '../transport/types.js';
 import type { Host, Step } from '../model/types.js';
-import type { Connect, HostOutcome, HostRunContext } from './host-run.js';
-import { reportStepResult, type StepOutcome } from './step-report.js';
+import type { Connect, HostRunContext } from './host-run.js';
+import { reportStepResult, type HostOutcome, type StepOutcome } from './step-report.js';
 import { lockHost, type HeldLock } from './host-lock.js';
 import type { PlannedStep } from './plan.js';
 import { oneLine } from './sanitize.js';

@@ -6,7 +6,7 @@
  * back and takes a slot again before it goes on, so `forks` bounds the hosts actually working.
  */
 import type { StepStatus } from './events.js';
-import type { HostOutcome } from './host-run.js';
+import type { HostOutcome } from './step-report.js';
 import type { HostPlan } from './plan.js';
 import type { Strategy } from './strategy.js';
 import { DEFAULT_FORKS } from './strategy.js';

@@ -23,6 +23,14 @@ export interface StepOutcome {
   reason?: string;
 }
 
+export interface HostOutcome {
+  host: string;
+  reachable: boolean;
+  steps: StepOutcome[];
+  /** Another run holds the host's lock: who (one line). Nothing ran on the host. */
+  locked?: string;
+}
+
 export interface StepResultExtra {
   reason?: string;
   checkOutput?: string;

@@ -5,7 +5,7 @@
  */
 import pLimit from 'p-limit';
 import type { RunControl } from './control.js';
-import type { HostOutcome } from './host-run.js';
+import type { HostOutcome } from './step-report.js';
 import type { HostPlan } from './plan.js';
 
 /**

@@ -1,6 +1,6 @@
 /** Totals and the run's verdict, from step outcomes. Pure. */
 import type { StepStatus } from './events.js';
-import type { HostOutcome } from './host-run.js';
+import type { HostOutcome } from './step-report.js';
 import { isPending, statusClass, type RunVerdict } from './status.js';
 
 export type HostCounts = Partial<Record<StepStatus, number>>;

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import type { ApprovalDecision, StepStatus } from '../engine/events.js';
 import { isFailed, statusesOf } from '../engine/status.js';
+import type { StepOutcome } from '../engine/step-report.js';
 import { UserError } from '../model/errors.js';
 import { readLines } from './audit-lines.js';
 import { parseRecordLine, type AuditRecord } from './audit-record.js';
@@ -13,16 +14,15 @@ import { parseRecordLine, type AuditRecord } from './audit-record.js';
 /** Statuses that put a host in `@failed` (engine/status.ts): it did not end up healthy and someone should look again. */
 const FAILED_STATUSES = statusesOf('failed');
 
-export interface StepOutcome {
-  step: string;
-  status: StepStatus;
-  reason?: string;
+/** A step's outcome as the trail recorded it (the engine's, with how long it took). */
+export interface RecordedStep extends StepOutcome {
   durationMs?: number;
 }
 
-export interface HostOutcome {
+/** A host of a past run: its recorded steps, and whether it belongs in `@failed`. */
+export interface RecordedHost {
   host: string;
-  steps: StepOutcome[];
+  steps: RecordedStep[];
   failed: boolean;
 }
 
@@ -56,13 +56,13 @@ export interface RunSummary {
 }
 
 export interface RunDetail extends RunSummary {
-  perHost: HostOutcome[];
+  perHost: RecordedHost[];
   commands: CommandEntry[];
 }
 
 interface Acc {
   run: RunSummary;
-  steps: Map<string, Map<string, StepOutcome>>;
+  steps: Map<string, Map<string, RecordedStep>>;
   connectErrors: Map<string, string>;
   /** Last command per host+step, for steps whose result never got recorded. */
   lastCommand: Map<string, Map<string, CommandEntry>>;
@@ -137,7 +137,7 @@ function add(acc: Acc, r: AuditRecord, keepCommands: boolean): void {
 }
 
 function finish(acc: Acc): RunDetail {
-  const perHost: HostOutcome[] = acc.run.hosts.map((host) => {
+  const perHost: RecordedHost[] = acc.run.hosts.map((host) => {
     const steps = [...(acc.steps.get(host)?.values() ?? [])];
     // A command with no step result: the controller stopped before judging it.
     for (const [step, c] of acc.lastCommand.get(host) ?? []) {

@@ -35,9 +35,31 @@ import { createJsonListener } from '../../report/json.js';
 import { createRecapCollector, renderRecap } from '../../report/recap.js';
 import { createAuditListener, type AuditListener } from '../../report/audit-listener.js';
 import { resolveAuditPath } from '../../report/audit-path.js';
-import type { ApplyOptions } from './apply.js';
 import { rolloutFor, selectTargets } from './apply-fleet.js';
 import { ExitCode } from '../../model/exit-codes.js';
+
+/** apply's options as commander parses them (apply.ts declares them). */
+export interface ApplyOptions {
+  hosts?: string;
+  inventory?: string;
+  runbooks?: string[];
+  dryRun?: boolean;
+  yes?: boolean;
+  forks?: number;
+  var?: string[];
+  json?: boolean;
+  become?: boolean;
+  askBecomePass?: boolean;
+  acceptNew?: boolean;
+  connectTimeout?: number;
+  auditFile?: string;
+  /** Seconds the first Ctrl-C waits for running commands before closing their channels. */
+  drainGrace: number;
+  /** Rollout control (override the runbook's serial / max_failures). */
+  batch?: number | string;
+  canary?: number;
+  maxFailures?: number | string;
+}
 
 /**
  * Every command's audit record is on disk before the host's next command starts. Waiting for that

@@ -5,28 +5,8 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { collect, wholeNumber } from '../options.js';
+import type { ApplyOptions } from './apply-run.js';
 
-export interface ApplyOptions {
-  hosts?: string;
-  inventory?: string;
-  runbooks?: string[];
-  dryRun?: boolean;
-  yes?: boolean;
-  forks?: number;
-  var?: string[];
-  json?: boolean;
-  become?: boolean;
-  askBecomePass?: boolean;
-  acceptNew?: boolean;
-  connectTimeout?: number;
-  auditFile?: string;
-  /** Seconds the first Ctrl-C waits for running commands before closing their channels. */
-  drainGrace: number;
-  /** Rollout control (override the runbook's serial / max_failures). */
-  batch?: number | string;
-  canary?: number;
-  maxFailures?: number | string;
-}
 
 function countOrPercent(flag: string) {
   return (value: string): number | string => {
