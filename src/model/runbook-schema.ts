@@ -60,5 +60,4 @@ export const RunbookSchema = z
   })
   .describe('A runbook: ordered check → fix → verify steps');
 
-export type RunbookYaml = z.infer<typeof RunbookSchema>;
 export type StepYaml = z.infer<typeof StepSchema>;

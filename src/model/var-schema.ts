@@ -15,7 +15,6 @@ export const SecretDefSchema = z
   .refine((d) => [d.value, d.env, d.file].filter((x) => x !== undefined).length === 1, {
     error: 'a secret needs exactly one of value, env or file',
   });
-export type SecretDef = z.infer<typeof SecretDefSchema>;
 
 export function isSecretDefShape(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && 'secret' in v;

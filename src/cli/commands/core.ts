@@ -106,37 +106,21 @@ async function showAction(name: string, opts: CommonOptions): Promise<void> {
   }
   const inventory = m.loadInventory(m.resolveInventoryPath({ inventory: opts.inventory }));
   const hosts = m.selectHosts(inventory, opts.hosts);
-  // Registered values only exist during a run; show where they will go.
-  const registerNames = [...runbook.steps, ...runbook.handlers].flatMap((s) => (s.register ? [s.register] : []));
-  const placeholders = Object.fromEntries(registerNames.map((r) => [r, `<${r}>`]));
-  const registeredByHost = new Map(inventory.hosts.map((h) => [h.name, placeholders]));
-  const problems: import('../../model/index.js').Problem[] = [];
-  const seen = new Set<string>();
-  for (const host of hosts) {
-    const ctx = m.buildTemplateContext({ runbook, inventory, host, cliVars, registered: placeholders, registeredByHost, targets: hosts.map((h) => h.name) });
+  // The plan apply would make for these hosts, every problem at once: values registered during a
+  // run stay {{ references }}, and a step `on:` other hosts is not rendered here.
+  const problems = m.renderProblems(runbook, inventory, hosts, { cliVars, secretsNeeded: true });
+  if (problems.length) throw new m.UserError(problems);
+  const { buildPlan, templateBindings } = await import('../../engine/index.js');
+  const contextFor = (host: (typeof hosts)[number]) => m.buildTemplateContext({ runbook, inventory, host, cliVars });
+  const plan = buildPlan(runbook, hosts, templateBindings(contextFor, { runbook, inventory, cliVars }), { mode: 'dry-run' });
+  for (const hp of plan.hosts) {
     out('');
-    out(`== ${host.name} (${host.user}@${host.address}:${host.port})`);
-    let current = '';
-    const render = (t: Step['check']): string => {
-      try {
-        return m.renderCommand(t, ctx, { step: current }).display;
-      } catch (e) {
-        if (!(e instanceof m.UserError)) throw e;
-        for (const p of e.problems) {
-          const key = m.formatProblem(p);
-          if (seen.has(key)) continue;
-          seen.add(key);
-          problems.push(p);
-        }
-        return `(cannot render: ${e.problems[0]!.message})`;
-      }
-    };
-    runbook.steps.forEach((s, i) => {
-      current = s.name;
-      describe(s, i, render, '');
+    out(`== ${hp.host.name} (${hp.host.user}@${hp.host.address}:${hp.host.port})`);
+    hp.steps.forEach((ps, i) => {
+      const s = ps.source;
+      describe(s, i, (t) => (ps.elsewhere ? `(not this host's step: on: ${s.on})` : t === s.check ? ps.check.display : t === s.verify ? ps.verify.display : ps.fix[s.fix.indexOf(t)]!.display), '');
     });
   }
-  if (problems.length) throw new m.UserError(problems);
 }
 
 async function validateAction(files: string[], opts: CommonOptions): Promise<void> {
