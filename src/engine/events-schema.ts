@@ -19,7 +19,10 @@ export const stepStatus = z.enum([
   'not-applicable',
   'not-run',
 ]);
-export const phase = z.enum(['check', 'fix', 'verify', 'lock']);
+// lock/unlock: the host lock (host-lock.ts); kill: what a timeout or abort sends to stop a command.
+export const phase = z.enum(['check', 'fix', 'verify', 'lock', 'unlock', 'kill']);
+// Unique across runs: the run's id, then the command's number within the run.
+const commandId = z.string().regex(/^\S+\.\d+$/);
 export const decision = z.enum(['yes', 'no', 'all-hosts', 'all', 'quit', 'auto']);
 const base = { time: z.iso.datetime(), runId: z.string().min(1) };
 export const outputTail = z.strictObject({
@@ -51,12 +54,25 @@ export const runEventSchema = z.discriminatedUnion('type', [
     durationMs: z.number().nonnegative(),
   }),
   z.strictObject({ type: z.literal('step-start'), ...base, host: z.string(), step: z.string(), stepIndex: z.int().nonnegative() }),
+  // Emitted before the command is sent: the audit trail makes it durable first (write-ahead).
+  z.strictObject({
+    type: z.literal('command-start'),
+    ...base,
+    host: z.string(),
+    step: z.string(),
+    phase,
+    commandId,
+    // Rendered, secrets masked.
+    command: z.string(),
+    approval: z.strictObject({ decision, by: z.string() }).optional(),
+  }),
   z.strictObject({
     type: z.literal('command'),
     ...base,
     host: z.string(),
     step: z.string(),
     phase,
+    commandId,
     // Rendered, secrets masked.
     command: z.string(),
     outcome: z.enum(['exit', 'signal', 'timeout', 'lost', 'interrupted']),

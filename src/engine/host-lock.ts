@@ -13,7 +13,7 @@ import type { Connection, ExecResult } from '../transport/types.js';
 import { shellQuote } from '../model/shell-quote.js';
 import type { HostPlan } from './plan.js';
 import { oneLine } from './sanitize.js';
-import { reportCommand, reportStepResult, type HostOutcome, type Reporting } from './step-report.js';
+import { reportStepResult, startCommand, type CommandReport, type HostOutcome, type Reporting } from './step-report.js';
 import type { RunControl } from './control.js';
 
 export const HOST_LOCK_FILE = '/run/runbook.lock';
@@ -63,10 +63,17 @@ export function holderInfo(operator: string, runId: string, opts: Pick<HostLockO
   return `${operator} (pid ${opts.pid ?? process.pid} on ${opts.controller ?? hostname()}, run ${runId}, since ${now.toISOString()})`;
 }
 
-/** Takes the host's lock, or says who holds it. Never throws for a host problem. */
+/** How the lock's own commands are put on the record (step-report.ts startCommand, for one host and step). */
+export type LockRecorder = (phase: 'lock' | 'unlock', command: string) => CommandReport;
+
+/**
+ * Takes the host's lock, or says who holds it. Never throws for a host problem. With `record`,
+ * the lock command and the release's kill are recorded like any command: announced before they
+ * are sent, their outcome when they end (the lock's when it is released).
+ */
 export async function acquireHostLock(
   conn: Connection,
-  opts: HostLockOptions & { operator: string; runId: string; signal?: AbortSignal; become?: boolean },
+  opts: HostLockOptions & { operator: string; runId: string; signal?: AbortSignal; become?: boolean; record?: LockRecorder },
 ): Promise<LockAttempt> {
   const command = lockCommand(holderInfo(opts.operator, opts.runId, opts), opts.waitMs, opts.file);
   const release = new AbortController();
@@ -75,10 +82,12 @@ export async function acquireHostLock(
   let seen = '';
   let onHeld!: () => void;
   const heldSignal = new Promise<'held'>((resolve) => (onHeld = () => resolve('held')));
+  const locking = opts.record?.('lock', command);
   const running = conn.exec(command, {
     signal: release.signal,
     become: opts.become ?? false,
     maxOutputBytes: 4096,
+    ...(locking ? { commandId: locking.id } : {}),
     onStdout: (chunk) => {
       if (seen.length < 4096) seen += chunk.toString('utf8');
       if (new RegExp(`${HELD} \\d+\\n`).test(seen)) onHeld();
@@ -91,15 +100,23 @@ export async function acquireHostLock(
       held: {
         async release() {
           opts.signal?.removeEventListener('abort', abortWith);
-          if (pid) await conn.exec(`kill ${pid}`, { timeoutMs: 5000, become: opts.become ?? false }).catch(() => undefined);
+          if (pid) {
+            const kill = `kill ${pid}`;
+            const unlocking = opts.record?.('unlock', kill);
+            const r = await conn
+              .exec(kill, { timeoutMs: 5000, become: opts.become ?? false, ...(unlocking ? { commandId: unlocking.id } : {}) })
+              .catch((err: unknown) => lostResult(err));
+            unlocking?.ended(r);
+          }
           release.abort();
-          await running;
+          locking?.ended(await running);
         },
       },
     };
   }
   opts.signal?.removeEventListener('abort', abortWith);
   const r = first;
+  locking?.ended(r);
   const why =
     r.outcome === 'exit' && r.code === EXIT_BUSY
       ? `locked by ${r.stdout.trim() || 'another run (holder unknown)'}: another runbook apply is working on this host (wait for it to finish; a lock whose run died is released by itself)`
@@ -107,6 +124,11 @@ export async function acquireHostLock(
         ? `cannot take the host lock: flock(1) is not installed (install util-linux)`
         : `cannot take the host lock ${opts.file ?? HOST_LOCK_FILE}: ${r.reason ?? (r.stderr.trim() || `exit ${r.code}`)} (runbook needs write access to it: connect as root or use become)`;
   return { refused: oneLine(why, 400), result: r, command };
+}
+
+/** A transport that threw gives no exit status: the outcome is unknown. */
+function lostResult(err: unknown): ExecResult {
+  return { outcome: 'lost', code: null, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false, durationMs: 0, reason: err instanceof Error ? err.message : String(err) };
 }
 
 /**
@@ -123,10 +145,10 @@ export async function lockHost(
   const host = hp.host.name;
   // A run that needs root on this host (become) takes the lock as root too.
   const become = hp.steps.some((ps) => ps.become);
-  const got = await acquireHostLock(conn, { ...opts, runId: ctx.runId, signal: ctx.control.signal, become });
+  // The lock's records name the host's first step: the lock is taken for the whole run, before it.
+  const step = hp.steps[0]?.name ?? '';
+  const got = await acquireHostLock(conn, { ...opts, runId: ctx.runId, signal: ctx.control.signal, become, record: (phase, command) => startCommand(ctx, host, step, phase, command) });
   if ('held' in got) return got.held;
-  const first = hp.steps[0];
-  if (first) reportCommand(ctx, host, first.name, 'lock', got.command, got.result);
   const steps = hp.steps.map((ps, i) =>
     i === 0 ? reportStepResult(ctx, host, ps, 'failed', Date.now(), { reason: got.refused }) : reportStepResult(ctx, host, ps, 'blocked', Date.now(), { reason: 'blocked: the host is locked by another run' }),
   );

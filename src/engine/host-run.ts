@@ -11,7 +11,7 @@ import { approves, type Approval, type ApprovalGate } from './approval.js';
 import type { RunControl } from './control.js';
 import { judge, type Verdict } from './judge.js';
 import { oneLine, outputTail, safeFullOutput } from './sanitize.js';
-import { failureReason, reportCommand, reportStepResult, type HostOutcome, type Reporting, type StepOutcome, type StepResultExtra } from './step-report.js';
+import { failureReason, killReport, reportStepResult, startCommand, type HostOutcome, type Reporting, type StepOutcome, type StepResultExtra } from './step-report.js';
 import { lockHost, type HeldLock, type HostLockOptions } from './host-lock.js';
 import { leavesHostUnknown } from './status.js';
 
@@ -60,7 +60,10 @@ function errorMessage(err: unknown): string {
   return String(err);
 }
 
-/** Runs one command and reports it (the 'command' event) before anything else starts on this host. */
+/**
+ * Runs one command and reports it: 'command-start' before it is sent (the audit trail makes that
+ * durable first), 'command' with its outcome before anything else starts on this host.
+ */
 export async function execAndReport(
   conn: Connection,
   host: string,
@@ -72,12 +75,15 @@ export async function execAndReport(
   approval?: Approval,
 ): Promise<Ran> {
   const started = Date.now();
+  const report = startCommand(ctx, host, ps.name, phase, cmd.display, approval);
   let result: ExecResult;
   try {
     result = await conn.exec(cmd.command, {
       timeoutMs: ps.timeoutMs ?? ctx.defaultTimeoutMs,
       become: ps.become,
       signal: ctx.control.signal,
+      commandId: report.id,
+      onKill: killReport(ctx, host, ps.name),
     });
   } catch (err) {
     // A transport that throws instead of returning gives us no exit status: the outcome is unknown.
@@ -93,7 +99,7 @@ export async function execAndReport(
       reason: errorMessage(err),
     };
   }
-  reportCommand(ctx, host, ps.name, phase, cmd.display, result, approval);
+  report.ended(result);
   return { result, verdict: judge(result, expect) };
 }
 

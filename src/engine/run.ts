@@ -7,7 +7,7 @@ import type { EventBus } from './bus.js';
 import { RunControl } from './control.js';
 import type { ApprovalGate } from './approval.js';
 import { runHost, type Connect, type HostRunContext } from './host-run.js';
-import type { HostOutcome } from './step-report.js';
+import { commandIds, type HostOutcome } from './step-report.js';
 import type { Plan } from './plan.js';
 import { parallelStrategy, type Strategy } from './strategy.js';
 import { runVerdict, summarize, type HostCounts } from './summary.js';
@@ -76,6 +76,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     control,
     defaultTimeoutMs: opts.defaultTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS,
     now,
+    nextCommandId: commandIds(runId),
     ...(opts.hostLock ? { hostLock: { ...opts.hostLock, operator: opts.operator } } : {}),
     fleet,
   };

@@ -3,7 +3,7 @@
  * step (checked, fixed, blocked, locked out, unreachable, not applicable) goes through
  * reportStepResult, so the event, the returned outcome and the reason's form cannot drift apart.
  */
-import type { ExecResult } from '../transport/types.js';
+import type { ExecResult, KillReport } from '../transport/types.js';
 import type { Approval } from './approval.js';
 import type { Phase, RunEvent, StepStatus } from './events.js';
 import type { Verdict } from './judge.js';
@@ -15,6 +15,14 @@ export interface Reporting {
   emit: (event: RunEvent) => void;
   redact: Redact;
   now: () => Date;
+  /** A new command id, unique across runs (`<runId>.<n>`). */
+  nextCommandId: () => string;
+}
+
+/** Numbers a run's commands: `<runId>.1`, `<runId>.2`, ... */
+export function commandIds(runId: string): () => string {
+  let n = 0;
+  return () => `${runId}.${++n}`;
 }
 
 export interface StepOutcome {
@@ -59,22 +67,62 @@ export function reportStepResult(
   return { step: ps.name, status, ...(extra.reason !== undefined ? { reason: extra.reason } : {}) };
 }
 
-/** A command's outcome as the 'command' event. `display`: the command with secrets masked. */
-export function reportCommand(ctx: Reporting, host: string, step: string, phase: Phase, display: string, result: ExecResult, approval?: Approval): void {
-  ctx.emit({
-    type: 'command',
-    time: ctx.now().toISOString(),
-    runId: ctx.runId,
-    host,
-    step,
-    phase,
-    command: ctx.redact(display),
-    outcome: result.outcome,
-    exitCode: result.code,
-    durationMs: result.durationMs,
-    output: outputTail(result.stdout, result.stderr, result.stdoutTruncated || result.stderrTruncated, ctx.redact),
-    ...(approval ? { approval } : {}),
-  });
+/**
+ * A command's two events, around sending it: 'command-start' before (the audit trail makes it
+ * durable before the command goes out: write-ahead), 'command' with its outcome after, both with
+ * the same commandId. `display`: the command with secrets masked.
+ */
+export interface CommandReport {
+  readonly id: string;
+  ended(result: ExecResult): void;
+}
+
+export function startCommand(ctx: Reporting, host: string, step: string, phase: Phase, display: string, approval?: Approval): CommandReport {
+  const id = ctx.nextCommandId();
+  const command = ctx.redact(display);
+  ctx.emit({ type: 'command-start', time: ctx.now().toISOString(), runId: ctx.runId, host, step, phase, commandId: id, command, ...(approval ? { approval } : {}) });
+  return {
+    id,
+    ended(result) {
+      ctx.emit({
+        type: 'command',
+        time: ctx.now().toISOString(),
+        runId: ctx.runId,
+        host,
+        step,
+        phase,
+        commandId: id,
+        command,
+        outcome: result.outcome,
+        exitCode: result.code,
+        durationMs: result.durationMs,
+        output: outputTail(result.stdout, result.stderr, result.stdoutTruncated || result.stderrTruncated, ctx.redact),
+        ...(approval ? { approval } : {}),
+      });
+    },
+  };
+}
+
+/** The kill a transport sends to stop a timed-out or interrupted command, recorded like any command (phase 'kill'). */
+export function killReport(ctx: Reporting, host: string, step: string): KillReport {
+  let started: CommandReport | undefined;
+  return {
+    starting: (command) => {
+      started = startCommand(ctx, host, step, 'kill', command);
+      return Promise.resolve(started.id);
+    },
+    ended: ({ problem, durationMs }) =>
+      started?.ended({
+        outcome: problem === undefined ? 'exit' : 'lost',
+        code: problem === undefined ? 0 : null,
+        signal: null,
+        stdout: '',
+        stderr: problem ?? '',
+        stdoutTruncated: false,
+        stderrTruncated: false,
+        durationMs,
+      }),
+  };
 }
 
 /** Why a command did not pass, in one safe line, with the last line of its output. */

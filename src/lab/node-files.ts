@@ -4,7 +4,7 @@
  * sysctl.conf, hostname, hosts, sshd config and host key, lab units), root/ (its clean home) and
  * run/ (its /run).
  */
-import { mkdir, symlink, writeFile, copyFile, chmod, chown, readFile, stat } from 'node:fs/promises';
+import { mkdir, symlink, writeFile, copyFile, chmod, chown, readFile, readdir, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LabState } from './state.js';
@@ -40,6 +40,9 @@ PrintLastLog no
 AllowTcpForwarding yes
 MaxStartups 200:30:400
 Subsystem sftp /usr/lib/openssh/sftp-server
+# The node's own log of every command it received, with runbook's command id (ssh-command-log).
+AcceptEnv RUNBOOK_COMMAND_ID
+ForceCommand /usr/local/sbin/ssh-command-log
 `;
 
 type UnitValue = string | string[];
@@ -300,9 +303,10 @@ async function prepareNonRootUser(dir: string, authorizedKey: string): Promise<v
   for (const p of [home, join(home, '.ssh'), join(home, '.ssh/authorized_keys')]) await chown(p, uid, gid);
 }
 
+/** Every script in src/lab/sh, executable: a new stand-in is one new file there. */
 export async function installScripts(from: string, to: string): Promise<void> {
   await mkdir(to, { recursive: true });
-  for (const f of ['node-init.sh', 'systemctl', 'flanneld', 'mk-docker-opts', 'dockerd', 'kubelet', 'apiserver', 'probe.sh']) {
+  for (const f of await readdir(from)) {
     await copyFile(join(from, f), join(to, f));
     await chmod(join(to, f), 0o755);
   }

@@ -1,6 +1,7 @@
 /**
- * The audit trail as an event listener: one sealed, fsynced record per command the engine ran,
- * plus the run's start, approvals, step results, failed connections and end.
+ * The audit trail as an event listener: for every command, a sealed, fsynced record before it is
+ * sent (command-start) and one with its outcome (command), plus the run's start, approvals, step
+ * results, failed connections and end.
  */
 import type { RunEvent, RunEventListener } from '../engine/events.js';
 import { UserError } from '../model/errors.js';
@@ -18,7 +19,7 @@ export interface AuditListenerOptions {
   lockTimeoutMs?: number;
   /**
    * Write every record at once but leave the fsync to flush(), which the caller must await before
-   * it starts each command. Default: a command's record is fsynced before the listener returns.
+   * it sends each command. Default: a command-start record is fsynced before the listener returns.
    */
   deferSync?: boolean;
 }
@@ -88,6 +89,19 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
           hosts: e.hosts,
           steps: e.steps,
         };
+      case 'command-start':
+        return {
+          ...head,
+          kind: 'command-start',
+          runbook: run.runbook,
+          runbookHash: run.runbookHash,
+          host: e.host,
+          step: e.step,
+          phase: e.phase,
+          commandId: e.commandId,
+          command: keepHead(e.command, MAX_COMMAND),
+          approval: e.approval,
+        };
       case 'command':
         return {
           ...head,
@@ -97,6 +111,7 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
           host: e.host,
           step: e.step,
           phase: e.phase,
+          commandId: e.commandId,
           command: keepHead(e.command, MAX_COMMAND),
           outcome: e.outcome,
           exitCode: e.exitCode,
@@ -157,9 +172,9 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
     if (!body) return;
     if (opts.redact) body = redactDeep(body, opts.redact);
     try {
-      // Only a command gates what runs next, so only its record (and the run's end) waits for
-      // fsync; the records in between become durable with it, with about half the fsyncs.
-      writer.append(body, { durable: !opts.deferSync && (event.type === 'command' || event.type === 'run-end') });
+      // Only commands gate what is sent next, so only their records (and the run's end) wait for
+      // fsync; the records in between become durable with them, with fewer fsyncs.
+      writer.append(body, { durable: !opts.deferSync && (event.type === 'command-start' || event.type === 'command' || event.type === 'run-end') });
     } catch (err) {
       if (err instanceof UserError) throw err;
       throw new UserError(

@@ -8,8 +8,14 @@ import type { ApprovalDecision, RunEvent, StepStatus } from '../engine/events.js
 
 /** A command record carries exactly what the engine's command event does, plus the runbook. */
 type CommandEvent = Extract<RunEvent, { type: 'command' }>;
+type CommandStartEvent = Extract<RunEvent, { type: 'command-start' }>;
 
-export const AUDIT_VERSION = 1;
+/**
+ * 2: every command is on the record before it is sent (`command-start`), and its outcome record
+ * carries the same `commandId`. Version 1 trails (outcomes only) still read and verify.
+ */
+export const AUDIT_VERSION = 2;
+const READABLE_VERSIONS: readonly number[] = [1, 2];
 /** What the first record of a file chains from. */
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -30,7 +36,9 @@ export type AuditBody = RecordHeader &
         hosts: string[];
         steps: string[];
       }
-    | ({ kind: 'command'; runbook: string; runbookHash: string } & Omit<CommandEvent, 'type' | 'time' | 'runId'>)
+    | ({ kind: 'command-start'; runbook: string; runbookHash: string } & Omit<CommandStartEvent, 'type' | 'time' | 'runId'>)
+    // A version 1 record has no commandId.
+    | ({ kind: 'command'; runbook: string; runbookHash: string } & Omit<CommandEvent, 'type' | 'time' | 'runId' | 'commandId'> & { commandId?: string })
     | { kind: 'approval'; runbook: string; host: string; step: string; decision: ApprovalDecision; by: string }
     | {
         kind: 'step';
@@ -57,11 +65,11 @@ export type AuditBody = RecordHeader &
       }
   );
 
-export type AuditKind = AuditBody['kind'];
-export type AuditRecord = { v: typeof AUDIT_VERSION; seq: number } & AuditBody & { prev: string; hash: string };
+export type AuditRecord = { v: number; seq: number } & AuditBody & { prev: string; hash: string };
 
 /** Every line the writer produces starts with this; a torn line is a prefix of some record. */
 export const RECORD_PREFIX = `{"v":${AUDIT_VERSION},"seq":`;
+const PREFIXES = READABLE_VERSIONS.map((v) => `{"v":${v},"seq":`);
 
 function canonical(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
@@ -103,7 +111,8 @@ export function parseRecordLine(line: string): ParsedLine {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, reason: 'not-a-record' };
   const r = value as Record<string, unknown>;
   if (
-    r.v !== AUDIT_VERSION ||
+    typeof r.v !== 'number' ||
+    !READABLE_VERSIONS.includes(r.v) ||
     typeof r.seq !== 'number' ||
     !Number.isSafeInteger(r.seq) ||
     r.seq < 1 ||
@@ -121,5 +130,5 @@ export function parseRecordLine(line: string): ParsedLine {
 
 /** True when `text` could be the start of a line the writer was cut off while writing. */
 export function looksTorn(text: string): boolean {
-  return text.length > 0 && (text.startsWith(RECORD_PREFIX) || RECORD_PREFIX.startsWith(text));
+  return text.length > 0 && PREFIXES.some((p) => text.startsWith(p) || p.startsWith(text));
 }

@@ -39,6 +39,8 @@ interface Entry {
   kind: string;
   /** run-end's own count of its run's records. */
   runRecords?: number;
+  /** A command-start, or the outcome that ends one. */
+  command?: { id: string; host?: string; step?: string; phase?: string; text?: string };
 }
 
 type Item = { record: Entry } | { bad: { line: number; text: string; terminated: boolean; json: boolean } };
@@ -53,6 +55,12 @@ function readHead(file: string): AuditHead | 'bad' | undefined {
     // reported as 'bad' below
   }
   return 'bad';
+}
+
+/** A command as one short line for a problem message (the full text is in the record). */
+function oneLineOf(text: string): string {
+  const line = text.replace(/\s*\n\s*/g, ' ⏎ ');
+  return line.length > 120 ? `${line.slice(0, 120)}…` : line;
 }
 
 function range(a: number, b: number): string {
@@ -92,6 +100,8 @@ export function verifyAuditFile(file: string, opts: VerifyOptions = {}): AuditVe
           runId: r.runId,
           kind: r.kind,
           runRecords: r.kind === 'run-end' && typeof r.records === 'number' ? r.records : undefined,
+          command:
+            r.kind === 'command-start' ? { id: r.commandId, host: r.host, step: r.step, phase: r.phase, text: r.command } : r.kind === 'command' && r.commandId ? { id: r.commandId } : undefined,
         },
       });
     } else items.push({ bad: { line: l.lineNo, text: l.text, terminated: l.terminated, json: parsed.reason !== 'not-json' } });
@@ -161,7 +171,8 @@ export function verifyAuditFile(file: string, opts: VerifyOptions = {}): AuditVe
   const endLine = lines + 1;
   if (head === 'bad') warn(endLine, `head file ${headPathOf(file)} is unreadable (power loss?): truncation of whole records at the end cannot be detected`);
   else if (head === undefined) {
-    if (records.length > 0) warn(endLine, `no head file ${headPathOf(file)}: truncation of whole records at the end cannot be detected`);
+    // Every append writes the head: a trail without one had it deleted, which is how a cut tail hides.
+    if (records.length > 0) error(endLine, `no head file ${headPathOf(file)} next to a trail of ${records.length} records: it was deleted, so a truncation of the end cannot be ruled out (restore it, or check against an anchor kept elsewhere)`);
   } else if (head.seq > maxSeq) {
     error(endLine, `file truncated: it ends at record #${maxSeq} but record #${head.seq} was written (${head.seq - maxSeq} missing at the end)`);
   } else {
@@ -183,8 +194,20 @@ export function verifyAuditFile(file: string, opts: VerifyOptions = {}): AuditVe
     if (r.kind === 'run-end') run.end = r;
     runs.set(r.runId, run);
   }
+  // Commands announced but never reported back: sent (or about to be) when the controller stopped.
+  const unfinished = new Map<string, Entry>();
+  for (const r of records) {
+    if (r.kind === 'command-start' && r.command) unfinished.set(r.command.id, r);
+    else if (r.kind === 'command' && r.command) unfinished.delete(r.command.id);
+  }
+  const unfinishedOf = (runId: string): Entry[] => [...unfinished.values()].filter((r) => r.runId === runId);
+  for (const r of unfinished.values()) {
+    const c = r.command!;
+    warn(r.line, `unknown: the controller stopped while it ran: run ${r.runId}, host ${c.host}, step "${c.step}", ${c.phase}: ${oneLineOf(c.text ?? '')}`);
+  }
   for (const [runId, run] of runs) {
-    if (!run.end) warn(run.firstLine, `run ${runId} has no run-end record (the controller was killed, or the run is still going)`);
+    const open = unfinishedOf(runId).length;
+    if (!run.end) warn(run.firstLine, `run ${runId} has no run-end record: it ended abnormally (the controller was killed, or the run is still going)${open ? `; ${open} command${open > 1 ? 's' : ''} unfinished` : ''}`);
     else if (run.end.runRecords !== undefined && run.end.runRecords !== run.count) {
       error(run.end.line, `run ${runId} wrote ${run.end.runRecords} records but ${run.count} are in the file`);
     }

@@ -17,7 +17,7 @@ function counts(c: RunSummary['counts']): string {
 }
 
 function exitOf(r: RunSummary): string {
-  return r.exitCode === null ? 'no end' : String(r.exitCode);
+  return r.exitCode === null ? 'abnormal' : String(r.exitCode);
 }
 
 export function formatRunList(runs: RunSummary[]): string {
@@ -31,7 +31,7 @@ export function formatRunList(runs: RunSummary[]): string {
 export function formatRunDetail(r: RunDetail): string {
   const head = [
     `run ${r.runId}: ${r.runbook} (${r.mode}) by ${r.operator}`,
-    `started ${r.time}${r.endTime ? `, ended ${r.endTime}` : ', no run-end record (killed, or still running)'}`,
+    `started ${r.time}${r.endTime ? `, ended ${r.endTime}` : ', ended abnormally: no run-end record (the controller was killed, or the run is still going)'}`,
     `exit ${exitOf(r)}${r.aborted ? ', aborted' : ''}${r.stopReason ? `: ${r.stopReason}` : ''}; ${counts(r.counts)}`,
     `runbook sha256 ${r.runbookHash}`,
   ].map(printable);
@@ -40,7 +40,20 @@ export function formatRunDetail(r: RunDetail): string {
     if (h.steps.length === 0) rows.push([h.host, '-', 'no result', '']);
     for (const s of h.steps) rows.push([h.host, s.step, s.status, s.reason ?? ''].map(printable));
   }
-  return `${head.join('\n')}\n\n${textTable(rows)}`;
+  return `${head.join('\n')}\n\n${textTable(rows)}${unfinishedText(r)}`;
+}
+
+/** What the controller was running when it stopped, and what to check on each such host. */
+function unfinishedText(r: RunDetail): string {
+  if (r.unfinished.length === 0) return '';
+  const rows = [['HOST', 'STEP', 'PHASE', 'COMMAND']];
+  for (const u of r.unfinished) rows.push([u.host, u.step, u.phase, u.command.split('\n')[0]!].map(printable));
+  const hosts = [...new Set(r.unfinished.filter((u) => u.phase !== 'lock' && u.phase !== 'unlock').map((u) => u.host))];
+  const advice = hosts.map((h) =>
+    printable(`  ${h}: a command may have run there, all of it, part of it, or none. Read the host's state before anything else: \`runbook apply ${r.runbook} --hosts ${h} --dry-run\` runs only the checks.`),
+  );
+  const locks = r.unfinished.some((u) => u.phase === 'lock' || u.phase === 'unlock') ? ['  (an unfinished lock or unlock changed nothing: the lock ends with its connection)'] : [];
+  return `\n\nunknown: the controller stopped while these ran (sent, outcome never received):\n${textTable(rows)}\n${[...advice, ...locks].join('\n')}`;
 }
 
 function plural(n: number, noun: string): string {

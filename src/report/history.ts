@@ -55,9 +55,20 @@ export interface RunSummary {
   stopReason?: string;
 }
 
+/** A command announced on the record (command-start) whose outcome never was: the controller stopped while it ran. */
+export interface UnfinishedCommand {
+  time: string;
+  commandId: string;
+  host: string;
+  step: string;
+  phase: string;
+  command: string;
+}
+
 export interface RunDetail extends RunSummary {
   perHost: RecordedHost[];
   commands: CommandEntry[];
+  unfinished: UnfinishedCommand[];
 }
 
 interface Acc {
@@ -68,6 +79,8 @@ interface Acc {
   lastCommand: Map<string, Map<string, CommandEntry>>;
   endSummary?: Record<string, Partial<Record<StepStatus, number>>>;
   commands: CommandEntry[];
+  /** Commands announced and not (yet) reported back, by commandId. */
+  started: Map<string, UnfinishedCommand>;
 }
 
 function nested<V>(m: Map<string, Map<string, V>>, k: string): Map<string, V> {
@@ -94,6 +107,7 @@ function newAcc(r: AuditRecord): Acc {
     connectErrors: new Map(),
     lastCommand: new Map(),
     commands: [],
+    started: new Map(),
   };
 }
 
@@ -102,7 +116,12 @@ function add(acc: Acc, r: AuditRecord, keepCommands: boolean): void {
     case 'run-start':
       Object.assign(acc.run, { time: r.time, runbook: r.runbook, runbookHash: r.runbookHash, mode: r.mode, hosts: r.hosts });
       break;
+    case 'command-start':
+      acc.started.set(r.commandId, { time: r.time, commandId: r.commandId, host: r.host, step: r.step, phase: r.phase, command: r.command });
+      if (!acc.run.hosts.includes(r.host)) acc.run.hosts.push(r.host);
+      break;
     case 'command': {
+      if (r.commandId) acc.started.delete(r.commandId);
       const c: CommandEntry = {
         time: r.time,
         host: r.host,
@@ -137,8 +156,15 @@ function add(acc: Acc, r: AuditRecord, keepCommands: boolean): void {
 }
 
 function finish(acc: Acc): RunDetail {
+  const unfinished = [...acc.started.values()];
   const perHost: RecordedHost[] = acc.run.hosts.map((host) => {
     const steps = [...(acc.steps.get(host)?.values() ?? [])];
+    // A command sent with no outcome: it may have changed the host, or not. (An unfinished lock
+    // changes nothing: its shell ends with the connection.)
+    for (const u of unfinished) {
+      if (u.host !== host || u.phase === 'lock' || u.phase === 'unlock' || steps.some((s) => s.step === u.step)) continue;
+      steps.push({ step: u.step, status: 'unknown', reason: `unknown: the controller stopped while it ran (${u.phase}: ${u.command.split('\n')[0]})` });
+    }
     // A command with no step result: the controller stopped before judging it.
     for (const [step, c] of acc.lastCommand.get(host) ?? []) {
       if (steps.some((s) => s.step === step)) continue;
@@ -161,7 +187,7 @@ function finish(acc: Acc): RunDetail {
     for (const byStatus of Object.values(acc.endSummary))
       for (const [st, n] of Object.entries(byStatus)) tally(st as StepStatus, n ?? 0);
   } else for (const h of perHost) for (const s of h.steps) tally(s.status, 1);
-  return { ...acc.run, counts, perHost, commands: acc.commands };
+  return { ...acc.run, counts, perHost, commands: acc.commands, unfinished };
 }
 
 /** Every run in the file, oldest first (by where its first record is). */
@@ -181,7 +207,7 @@ function collect(file: string, keepCommands: boolean, only?: (runId: string) => 
 }
 
 export function listRuns(auditFile: string): RunSummary[] {
-  return collect(auditFile, false).map(({ perHost: _p, commands: _c, ...summary }) => summary);
+  return collect(auditFile, false).map(({ perHost: _p, commands: _c, unfinished: _u, ...summary }) => summary);
 }
 
 /** One run by id or unique id prefix; a UserError naming the choices otherwise. */

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { Connection, CreateTransportOptions, ExecOptions, ExecResult, Transport } from './types.js';
+import { COMMAND_ID_ENV, type Connection, type CreateTransportOptions, type ExecOptions, type ExecResult, type KillReport, type Transport } from './types.js';
 import { supervise } from './supervise.js';
 import { becomeOf, KILL_GRACE_MS, killCommand, planCommand, type Become } from './become.js';
 
@@ -27,7 +27,8 @@ export class LocalConnection implements Connection {
     const become = opts.become ?? this.become.always;
     const plan = planCommand(command, become, this.become.password);
     // Own process group, so a timeout or abort kills the whole pipeline, not just the shell.
-    const child = spawn('/bin/sh', ['-c', plan.command], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const env = opts.commandId ? { ...process.env, [COMMAND_ID_ENV]: opts.commandId } : process.env;
+    const child = spawn('/bin/sh', ['-c', plan.command], { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env });
     const exited = new Promise<'exited'>((r) => child.once('close', () => r('exited')));
     const sup = supervise(
       {
@@ -39,7 +40,7 @@ export class LocalConnection implements Connection {
           try {
             // sudo with a pty (Debian's default use_pty) runs the command in its own session and
             // group, owned by root: kill that group before sudo, whose death would only hang it up.
-            if (become && plan.watcher.mayStart) return await this.killStarted(plan.watcher.started(), exited);
+            if (become && plan.watcher.mayStart) return await this.killStarted(plan.watcher.started(), exited, opts.onKill);
             return undefined;
           } finally {
             killGroup(child.pid);
@@ -57,7 +58,7 @@ export class LocalConnection implements Connection {
     return sup.result;
   }
 
-  private async killStarted(started: Promise<number>, exited: Promise<'exited'>): Promise<string | undefined> {
+  private async killStarted(started: Promise<number>, exited: Promise<'exited'>, report?: KillReport): Promise<string | undefined> {
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<'expired'>((r) => (timer = setTimeout(() => r('expired'), KILL_GRACE_MS)));
     try {
@@ -68,8 +69,12 @@ export class LocalConnection implements Connection {
         killGroup(groupOf(pid));
         return undefined;
       }
-      const r = await this.exec(killCommand(pid), { become: true, timeoutMs: KILL_GRACE_MS });
-      return r.outcome === 'exit' && r.code === 0 ? undefined : `could not kill it (${r.reason ?? `exit code ${r.code}`}), so it may still be running`;
+      const command = killCommand(pid);
+      const commandId = await report?.starting(command);
+      const r = await this.exec(command, { become: true, timeoutMs: KILL_GRACE_MS, ...(commandId ? { commandId } : {}) });
+      const problem = r.outcome === 'exit' && r.code === 0 ? undefined : `could not kill it (${r.reason ?? `exit code ${r.code}`}), so it may still be running`;
+      report?.ended({ ...(problem !== undefined ? { problem } : {}), durationMs: r.durationMs });
+      return problem;
     } finally {
       clearTimeout(timer);
     }

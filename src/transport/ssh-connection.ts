@@ -3,7 +3,7 @@
  * limited by a semaphore (OpenSSH's MaxSessions, 10 by default); extra commands queue.
  */
 import type { Client, ClientChannel } from 'ssh2';
-import type { Connection, ExecOptions, ExecResult } from './types.js';
+import { COMMAND_ID_ENV, type Connection, type ExecOptions, type ExecResult, type KillReport } from './types.js';
 import { Semaphore } from './semaphore.js';
 import { supervise, type Supervised } from './supervise.js';
 import { KILL_GRACE_MS, killCommand, planCommand, type Become, type StartWatcher } from './become.js';
@@ -78,7 +78,7 @@ export class SshConnection implements Connection {
         return notRun('lost', `connection to ${this.host} is gone (${this.lostReason}); the command was not started`);
       }
       try {
-        opened = await openExec(this.client, plan.command);
+        opened = await openExec(this.client, plan.command, opts.commandId);
         break;
       } catch (e) {
         const err = e as Error & { reason?: number };
@@ -119,7 +119,7 @@ export class SshConnection implements Connection {
         stop: async () => {
           // Closing the channel alone leaves the process running: kill it first, then close.
           try {
-            return await this.kill(plan.watcher, become, closed);
+            return await this.kill(plan.watcher, become, closed, opts.onKill);
           } finally {
             channel.close();
           }
@@ -147,7 +147,7 @@ export class SshConnection implements Connection {
    * Kills a stopped command's process group on the host, over a second channel, as the same user
    * (through sudo for become). Resolves with a note when the kill could not be confirmed.
    */
-  private async kill(watcher: StartWatcher, become: boolean, closed: Promise<void>): Promise<string | undefined> {
+  private async kill(watcher: StartWatcher, become: boolean, closed: Promise<void>, report?: KillReport): Promise<string | undefined> {
     // Before sudo has the password, closing the channel is enough: sudo fails on stdin EOF.
     if (!watcher.mayStart) return undefined;
     const deadline = Date.now() + KILL_GRACE_MS;
@@ -158,7 +158,7 @@ export class SshConnection implements Connection {
       const pid = await Promise.race([watcher.started(), closed.then(() => 'closed' as const), expired]);
       if (pid === 'closed') return undefined;
       if (pid === 'expired') return `the command did not report its start within ${KILL_GRACE_MS} ms, so it may still be running on ${this.host}`;
-      const why = await Promise.race([this.runKill(killCommand(pid), become, deadline), expired.then(() => `no answer from ${this.host} within ${KILL_GRACE_MS} ms`)]);
+      const why = await Promise.race([this.runKill(killCommand(pid), become, deadline, report), expired.then(() => `no answer from ${this.host} within ${KILL_GRACE_MS} ms`)]);
       return why === undefined ? undefined : `could not kill it on ${this.host} (${why}), so it may still be running`;
     } finally {
       clearTimeout(timer);
@@ -169,13 +169,21 @@ export class SshConnection implements Connection {
    * Runs the kill outside the session semaphore (the stopped command still holds its permit), retrying
    * while the server refuses a channel: its session slot stays taken until the process is gone.
    */
-  private async runKill(command: string, become: boolean, deadline: number): Promise<string | undefined> {
+  private async runKill(command: string, become: boolean, deadline: number, report?: KillReport): Promise<string | undefined> {
+    const started = Date.now();
+    const id = await report?.starting(command);
+    const problem = await this.sendKill(command, become, deadline, id);
+    report?.ended({ ...(problem !== undefined ? { problem } : {}), durationMs: Date.now() - started });
+    return problem;
+  }
+
+  private async sendKill(command: string, become: boolean, deadline: number, commandId: string | undefined): Promise<string | undefined> {
     const plan = planCommand(command, become, this.become.password);
     let opened: OpenedExec | undefined;
     while (!opened) {
       if (!this.alive) return `connection lost: ${this.lostReason}`;
       try {
-        opened = await openExec(this.client, plan.command);
+        opened = await openExec(this.client, plan.command, commandId);
       } catch (e) {
         const err = e as Error & { reason?: number };
         if (err.reason === undefined || Date.now() + REFUSAL_RETRY_MS >= deadline) return err.message;
@@ -211,10 +219,10 @@ interface OpenedExec {
  * and close can arrive in one read, so ssh2 emits 'exit' before an awaiting caller resumes, and
  * a listener attached after the await would miss it and report a finished command as lost.
  */
-function openExec(client: Client, command: string): Promise<OpenedExec> {
+function openExec(client: Client, command: string, commandId: string | undefined): Promise<OpenedExec> {
   return new Promise((resolve, reject) => {
     try {
-      client.exec(command, (err, ch) => {
+      const opened = (err: Error | undefined, ch: ClientChannel): void => {
         if (err) return reject(err);
         let status: [number | null, string | null] | undefined;
         let listener: ((code: number | null, signal: string | null) => void) | undefined;
@@ -229,7 +237,9 @@ function openExec(client: Client, command: string): Promise<OpenedExec> {
             if (status) fn(...status);
           },
         });
-      });
+      };
+      if (commandId) client.exec(command, { env: { [COMMAND_ID_ENV]: commandId } }, opened);
+      else client.exec(command, opened);
     } catch (e) {
       reject(e as Error);
     }

@@ -19,7 +19,26 @@ export interface ExecOptions {
   maxOutputBytes?: number;
   /** Sees stdout as it arrives, for long-lived commands that report progress (the host lock). */
   onStdout?: (chunk: Buffer) => void;
+  /**
+   * Sent with the command as the environment variable RUNBOOK_COMMAND_ID (an sshd that does not
+   * AcceptEnv it drops it silently), so a host's own logs can name the command the audit trail
+   * recorded before sending it.
+   */
+  commandId?: string;
+  /** The kill a timeout or abort sends on its own, announced and reported like any command (the audit trail). */
+  onKill?: KillReport;
 }
+
+/** Hooks around the kill command a transport sends to stop a timed-out or interrupted command. */
+export interface KillReport {
+  /** Awaited before the kill is sent (the audit makes its record durable); resolves to the id to send it with. */
+  starting(command: string): Promise<string | undefined>;
+  /** `problem`: why the kill could not be confirmed, if it could not. */
+  ended(outcome: { problem?: string; durationMs: number }): void;
+}
+
+/** The environment variable that carries ExecOptions.commandId to the host. */
+export const COMMAND_ID_ENV = 'RUNBOOK_COMMAND_ID';
 
 /**
  * - exit: the command exited with `code`.

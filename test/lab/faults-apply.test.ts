@@ -367,3 +367,108 @@ describe('faults during apply over all workers (lab tf)', () => {
     }
   });
 });
+
+/** The node's own log of what its sshd received (ssh-command-log): the command ids of one run. */
+async function receivedIds(node: string, runId: string): Promise<string[]> {
+  const log = await inNode(node, 'cat /run/lab/log/ssh-commands.log');
+  return log.split('\n').map((l) => l.split(' ')[1] ?? '').filter((id) => id.startsWith(`${runId}.`));
+}
+
+/** The trail's records of one run. */
+function trail(runId: string): Array<{ kind: string; host?: string; phase?: string; commandId?: string }> {
+  return readFileSync(audit, 'utf8').split('\n').filter(Boolean).flatMap((l) => {
+    try {
+      const r = JSON.parse(l) as { kind: string; runId: string };
+      return r.runId === runId ? [r] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+async function locksFree(): Promise<void> {
+  const t0 = Date.now();
+  for (const n of WORKERS) {
+    while ((await labExec(LAB, n, 'flock -n /run/runbook.lock true')).code !== 0) {
+      if (Date.now() - t0 > 15_000) throw new Error(`lock on ${n} still held 15 s after the controller died`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+}
+
+/**
+ * Kills the controller at `point` (RUNBOOK_TEST_KILL_AT), then checks what the issue asks of the
+ * trail: it verifies; every command a host's sshd received has its start record; `history RUN`
+ * lists the commands that never reported back; the next apply proceeds. Returns what it saw.
+ */
+async function killedAt(point: string, runbook: string, extra: string[], env: NodeJS.ProcessEnv = {}) {
+  await reset();
+  const r = await apply(runbook, extra, { RUNBOOK_TEST_HOOKS: '1', RUNBOOK_TEST_KILL_AT: point, ...env });
+  expect(r.signal, `${point}: ${diag(r)}`).toBe('SIGKILL');
+  const runId = r.events.find((e) => e.type === 'run-start')!.runId!;
+  const v = verifyAudit();
+  expect(v.code, v.out).toBe(0);
+  const records = trail(runId);
+  const started = new Set(records.filter((x) => x.kind === 'command-start').map((x) => x.commandId));
+  const ended = new Set(records.filter((x) => x.kind === 'command').map((x) => x.commandId));
+  const received: Record<string, string[]> = {};
+  for (const n of WORKERS) {
+    received[n] = await receivedIds(n, runId);
+    // Write-ahead: nothing reached a host that is not on the record first.
+    expect(received[n]!.filter((id) => !started.has(id)), `${n} received commands the trail never announced`).toEqual([]);
+  }
+  const unfinished = [...started].filter((id) => !ended.has(id));
+  const h = spawnSync('node', [BIN, 'history', runId, '--audit-file', audit], { encoding: 'utf8' });
+  expect(h.status, h.stderr).toBe(0);
+  expect(h.stdout).toMatch(/ended abnormally/);
+  if (unfinished.length) expect(h.stdout).toMatch(/unknown: the controller stopped while these ran/);
+  await locksFree();
+  const next = await apply(runbook);
+  expect(next.code, diag(next)).toBe(ExitCode.OK);
+  expect(verifyAudit().code).toBe(0);
+  const hostsReceived = Object.values(received).reduce((n, ids) => n + ids.length, 0);
+  record(`killed at ${point}: ${started.size} commands announced, ${hostsReceived} received by the hosts (all announced first), ${unfinished.length} unfinished listed by history; audit verifies; next run exit 0`);
+  return { records, unfinished, received, history: h.stdout, runId };
+}
+
+describe('write-ahead audit: the controller killed at named points (lab tf)', () => {
+  beforeAll(() => {
+    writeFileSync(
+      join(dir, 'runbooks', 'rbf-slow-check.yaml'),
+      stringify({ name: 'rbf-slow-check', steps: [{ name: 'slow check', check: 'sleep 3; touch /tmp/rbf-marker; test -e /tmp/rbf-done', fix: 'touch /tmp/rbf-done' }] }),
+    );
+  });
+
+  it('during a check: the check is on the record before d got it, and history calls it unknown', async () => {
+    const { received, history, unfinished } = await killedAt('check-start:d', 'rbf-slow-check', []);
+    expect(received.d!.length).toBeGreaterThan(0);
+    expect(unfinished.length).toBeGreaterThan(0);
+    expect(history).toMatch(/^d +slow check +check +sleep 3/m);
+  });
+
+  it('during a fix on 4 hosts: every fix a host received has its start record and is listed as unknown', async () => {
+    const { records, received, history } = await killedAt('fix-start:d', 'rbf-faults', ['--var', 'slow=6']);
+    const fixes = records.filter((x) => x.kind === 'command-start' && x.phase === 'fix');
+    expect(fixes.map((x) => x.host).sort()).toEqual(WORKERS);
+    for (const n of WORKERS) {
+      const fixId = fixes.find((x) => x.host === n)!.commandId!;
+      expect(received[n], `${n} got its fix`).toContain(fixId);
+      expect(history).toMatch(new RegExp(`^${n} +marker and done +fix +sleep 6`, 'm'));
+    }
+    expect(history).toMatch(/^d +marker and done +unknown +unknown: the controller stopped while it ran \(fix: sleep 6/m);
+  });
+
+  it('between a fix and its verify: the fix outcome is recorded, the verify never sent, the step unknown', async () => {
+    const { records, history } = await killedAt('fix-end:d', 'rbf-faults', []);
+    expect(records.some((x) => x.kind === 'command' && x.host === 'd' && x.phase === 'fix')).toBe(true);
+    expect(records.some((x) => x.kind === 'command-start' && x.host === 'd' && x.phase === 'verify')).toBe(false);
+    expect(history).toMatch(/^d +marker and done +unknown +no result recorded; last command: fix, exit 0/m);
+  });
+
+  it('while the lock is being taken: the lock command is on the record first; nothing else reached b', async () => {
+    const { records, received } = await killedAt('lock:b', 'rbf-faults', [], { RUNBOOK_TEST_KILL_DELAY_MS: '0' });
+    const lock = records.find((x) => x.kind === 'command-start' && x.host === 'b' && x.phase === 'lock');
+    expect(lock).toBeDefined();
+    expect(received.b!.filter((id) => id !== lock!.commandId)).toEqual([]);
+  });
+});

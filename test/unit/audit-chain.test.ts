@@ -127,16 +127,16 @@ describe('audit verify', () => {
     ]);
   });
 
-  it('without a head file, warns that end truncation is undetectable and flags the run without its end', () => {
+  it('a trail whose head file was deleted fails: that is how a cut tail would hide (the run without its end is flagged too)', () => {
     record('run-1');
     rmSync(`${file}.head`);
     const ls = lines();
     writeFileSync(file, `${ls.slice(0, -1).join('\n')}\n`);
     const v = verifyAuditFile(file);
-    expect(v.ok).toBe(true);
-    expect(v.problems.map((p) => p.message)).toEqual([
-      expect.stringMatching(/run run-1 has no run-end record/),
-      expect.stringMatching(/no head file/),
+    expect(v.ok).toBe(false);
+    expect(v.problems.map((p) => `${p.severity}: ${p.message}`)).toEqual([
+      expect.stringMatching(/^warning: run run-1 has no run-end record: it ended abnormally/),
+      expect.stringMatching(new RegExp(`^error: no head file ${file}.head next to a trail of ${ls.length - 1} records: it was deleted`)),
     ]);
   });
 

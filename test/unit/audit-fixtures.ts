@@ -7,7 +7,7 @@ export function syntheticRun(runId: string, runbook = 'fix-forwarding', opts: { 
   const t = (n: number): string => new Date(Date.UTC(2025, 0, 1, 12, 0, n)).toISOString();
   const out = (tail: string) => ({ tail, digest: 'ab'.repeat(32), truncated: false });
   const cmd = (n: number, host: string, step: string, phase: 'check' | 'fix' | 'verify', command: string, exitCode: number | null, outcome: 'exit' | 'lost' = 'exit'): RunEvent => ({
-    type: 'command', time: t(n), runId, host, step, phase, command, outcome, exitCode, durationMs: 12.4, output: out(`${phase} output on ${host}`),
+    type: 'command', time: t(n), runId, host, step, phase, commandId: `${runId}.${n}`, command, outcome, exitCode, durationMs: 12.4, output: out(`${phase} output on ${host}`),
     ...(phase === 'fix' ? { approval: { decision: 'yes' as const, by: 'alice' } } : {}),
   });
   const result = (n: number, host: string, step: string, stepIndex: number, status: StepStatus, reason?: string): RunEvent => ({

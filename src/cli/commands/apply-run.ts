@@ -36,6 +36,7 @@ import { createRecapCollector, renderRecap } from '../../report/recap.js';
 import { createAuditListener, type AuditListener } from '../../report/audit-listener.js';
 import { resolveAuditPath } from '../../report/audit-path.js';
 import { rolloutFor, selectTargets } from './apply-fleet.js';
+import { testKillPoint } from '../test-kill-point.js';
 import { ExitCode } from '../../model/exit-codes.js';
 
 /** apply's options as commander parses them (apply.ts declares them). */
@@ -62,21 +63,26 @@ export interface ApplyOptions {
 }
 
 /**
- * Every command's audit record is on disk before the host's next command starts. Waiting for that
- * here, before each exec, lets one fsync cover the records of every host that waits meanwhile,
- * where an fsync inside the listener would stall all hosts once per record.
+ * Write-ahead: every command's start record is on disk before the command is sent (a kill's too).
+ * Waiting for that here, before each exec, lets one fsync cover the records of every host that
+ * waits meanwhile, where an fsync inside the listener would stall all hosts once per record.
  */
 function afterAuditFlush(conn: Connection, audit: AuditListener, control: RunControl): Connection {
+  const durable = async (): Promise<void> => {
+    try {
+      await audit.flush();
+    } catch (err) {
+      control.stop((err as Error).message, { byOperator: false });
+      throw err;
+    }
+  };
   return {
     host: conn.host,
     async exec(command, options) {
-      try {
-        await audit.flush();
-      } catch (err) {
-        control.stop((err as Error).message, { byOperator: false });
-        throw err;
-      }
-      return conn.exec(command, options);
+      // The command's start record (emitted just before this call) is on disk before it is sent.
+      await durable();
+      const onKill = options?.onKill;
+      return conn.exec(command, onKill ? { ...options, onKill: { ...onKill, starting: async (kill) => { const id = await onKill.starting(kill); await durable(); return id; } } } : options);
     },
     close: () => conn.close(),
   };
@@ -176,6 +182,9 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   // (its fsync is awaited in afterAuditFlush).
   const audit = createAuditListener({ file: resolveAuditPath(opts.auditFile), operator, redact, deferSync: true });
   bus.on(audit);
+  // After the audit listener, so that an `-end` kill point comes after the outcome's record.
+  const killPoint = testKillPoint(process.env, (line) => process.stderr.write(`${line}\n`));
+  if (killPoint) bus.on(killPoint);
 
   let gate: ApprovalGate | undefined = mode === 'apply' ? autoApprove(operator) : undefined;
   let confirm: ((host: string, message: string, signal: AbortSignal) => Promise<boolean>) | undefined;

@@ -12,6 +12,8 @@ RUN=$R/run    # becomes /run once mounted
 fail() { echo "node-init: $*" >&2; echo "failed: $*" > "$RUN/lab/ready.tmp"; mv "$RUN/lab/ready.tmp" "$RUN/lab/ready"; exit 1; }
 
 mkdir -p "$R/etc-work" "$RUN/lab/svc" "$RUN/lab/log" "$RUN/sshd" "$RUN/flannel" || fail "mkdir"
+# sshd's ForceCommand (ssh-command-log) appends here as whoever logged in, the non-root user too.
+: > "$RUN/lab/log/ssh-commands.log" && chmod 666 "$RUN/lab/log/ssh-commands.log" || fail "ssh-commands.log"
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$R/etc-upper,workdir=$R/etc-work" /etc || fail "overlay /etc"
 mount --bind "$R/root" /root || fail "bind /root"
 # The non-root profile's login user has its home in the node's own /home.
