@@ -152,8 +152,12 @@ describe('apply --yes and --dry-run', () => {
     expect(evs[0]!.type).toBe('run-start');
     const end = evs.at(-1)!;
     expect(end).toMatchObject({ type: 'run-end', exitCode: 0, summary: { a: { fixed: 2 }, b: { ok: 2 } } });
-    const a = evs.filter((e) => e.type === 'command' && e.host === 'a').map((e) => (e.type === 'command' ? e.phase : ''));
+    // The steps' commands (the host lock's lock and unlock are recorded as commands too).
+    const a = evs.filter((e) => e.type === 'command' && e.host === 'a' && e.phase !== 'lock' && e.phase !== 'unlock').map((e) => (e.type === 'command' ? e.phase : ''));
     expect(a).toEqual(['check', 'fix', 'verify', 'check', 'fix', 'verify']);
+    // Each of them was announced first, under the same id.
+    const started = evs.filter((e) => e.type === 'command-start' && e.host === 'a').map((e) => (e.type === 'command-start' ? e.commandId : ''));
+    expect(evs.filter((e) => e.type === 'command' && e.host === 'a').map((e) => (e.type === 'command' ? e.commandId : ''))).toEqual(expect.arrayContaining(started));
     expect(evs.filter((e) => e.type === 'approval' && e.host === 'a')).toHaveLength(2);
   });
 
