@@ -85,6 +85,21 @@ export function renderMarkdown(r: BenchResults): string {
     }
     out.push('');
   }
+  if (r.tools.includes('runbook-volatile')) {
+    out.push('## What the write-ahead audit costs', '');
+    out.push('runbook as above (its trail on disk: every command waits for its record\'s fsync before it is sent) against runbook with the trail on tmpfs, where fsync returns at once.', '');
+    out.push('| workload | N | runbook s | trail on tmpfs s | write-ahead costs |');
+    out.push('|---|---:|---|---|---:|');
+    for (const w of workloads) {
+      for (const n of r.sizes) {
+        const rb = cell(r, w, n, 'runbook');
+        const vol = cell(r, w, n, 'runbook-volatile');
+        const cost = rb.wall && vol.wall ? `${f2(rb.wall.median - vol.wall.median)} s (${(((rb.wall.median - vol.wall.median) / vol.wall.median) * 100).toFixed(0)}%)` : '–';
+        out.push(`| ${w} | ${n} | ${secs(rb)} | ${secs(vol)} | ${cost} |`);
+      }
+    }
+    out.push('');
+  }
   const failures = r.samples.filter((s) => !s.ok);
   if (failures.length) {
     out.push('## Failed runs (left out of the medians)', '');

@@ -1,18 +1,23 @@
 /**
- * The four tools, each doing one workload on a set of hosts and saying whether every host ended
+ * The tools, each doing one workload on a set of hosts and saying whether every host ended
  * with every step passing. Only the tool's own processes are timed; writing its input files and
  * tearing down ansible's ControlPersist masters are not.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { measure, type Measured } from './measure.js';
 import type { Expect, FloorSpec, SpecHost, SpecStep } from './spec.js';
 import { passes } from './spec.js';
 
-export type ToolName = 'runbook' | 'pssh' | 'ansible' | 'floor';
-export const TOOLS: ToolName[] = ['runbook', 'pssh', 'ansible', 'floor'];
+/**
+ * runbook-volatile: runbook with its audit trail on tmpfs (/dev/shm), where fsync returns at once.
+ * Set against runbook (the trail on disk), it measures what the write-ahead audit costs: every
+ * command waits for its record's fsync before it is sent.
+ */
+export type ToolName = 'runbook' | 'runbook-volatile' | 'pssh' | 'ansible' | 'floor';
+export const TOOLS: ToolName[] = ['runbook', 'runbook-volatile', 'pssh', 'ansible', 'floor'];
 
 export interface Job {
   /** 'check': report only (runbook --dry-run); 'apply': check → fix → verify (runbook --yes). */
@@ -55,10 +60,10 @@ function single(m: Measured, ok: boolean, error?: string): ToolResult {
   return { wallS: m.wallS, cpuS: m.cpuS, rssMB: m.rssMB, invocations: 1, ok, ...(ok ? {} : { error: error ?? `exit ${m.code}: ${tail(m.stderr || m.stdout)}` }) };
 }
 
-async function runbook(job: Job): Promise<ToolResult> {
+async function runbook(job: Job, auditFile = job.auditFile): Promise<ToolResult> {
   const args = [
     RUNBOOK_BIN, 'apply', job.runbook, '--hosts', job.hosts.map((h) => h.name).join(','), '-i', job.inventory,
-    '--json', '--audit-file', job.auditFile, job.mode === 'check' ? '--dry-run' : '--yes',
+    '--json', '--audit-file', auditFile, job.mode === 'check' ? '--dry-run' : '--yes',
     ...(job.runbookForks ? ['--forks', String(job.runbookForks)] : []),
   ];
   const m = await measure(process.execPath, args, { cwd: REPO });
@@ -225,6 +230,10 @@ export function runTool(tool: ToolName, job: Job): Promise<ToolResult> {
   switch (tool) {
     case 'runbook':
       return runbook(job);
+    case 'runbook-volatile': {
+      const shm = mkdtempSync('/dev/shm/runbook-bench-');
+      return runbook(job, join(shm, 'audit.jsonl')).finally(() => rmSync(shm, { recursive: true, force: true }));
+    }
     case 'floor':
       return floor(job);
     case 'pssh':
