@@ -9,9 +9,8 @@ import type { StepStatus } from './events.js';
 import type { HostOutcome } from './step-report.js';
 import type { HostPlan } from './plan.js';
 import type { Strategy } from './strategy.js';
-import { DEFAULT_FORKS } from './strategy.js';
+import { DEFAULT_FORKS, runLimited } from './strategy.js';
 import { isGreen } from './status.js';
-import { Semaphore } from '../transport/semaphore.js';
 
 /** A count or a percentage such as "25%", as in `serial:` and `max_failures:`. */
 export type CountSpec = number | string;
@@ -75,27 +74,8 @@ export function rolloutStrategy(opts: RolloutOptions = {}): Strategy {
       const batches = planBatches(hosts.length, opts);
       for (const [b, batch] of batches.entries()) {
         hooks?.admit?.(batch.map((i) => hosts[i]!.host.name));
-        // Not p-limit (and not the parallel strategy's raise-the-limit trick): a host back from
-        // idle queues for a slot like any other, so `forks` stays a hard bound on working hosts.
-        const slots = new Semaphore(Math.max(1, Math.min(opts.forks ?? DEFAULT_FORKS, batch.length)));
-        const idle = async <T>(wait: Promise<T>): Promise<T> => {
-          slots.release();
-          try {
-            return await wait;
-          } finally {
-            await slots.acquire();
-          }
-        };
-        await Promise.all(
-          batch.map(async (i) => {
-            await slots.acquire();
-            try {
-              results[i] = await runOne(hosts[i]!, idle);
-            } finally {
-              slots.release();
-            }
-          }),
-        );
+        const done = await runLimited(batch.map((i) => hosts[i]!), opts.forks ?? DEFAULT_FORKS, runOne);
+        batch.forEach((i, j) => (results[i] = done[j]!));
         const isCanary = b === 0 && opts.canary !== undefined && opts.canary > 0 && batches.length > 1;
         if (isCanary && !control.stopping) await canaryPause(batch.map((i) => results[i]!), rest(hosts, batches), opts, control);
       }

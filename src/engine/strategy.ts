@@ -3,7 +3,7 @@
  * every host concurrently up to `forks`, each host keeping its own step order. Rollout control
  * (serial batches, canary, max_failures) is another Strategy over the same runHost.
  */
-import pLimit from 'p-limit';
+import { Semaphore } from '../transport/semaphore.js';
 import type { RunControl } from './control.js';
 import type { HostOutcome } from './step-report.js';
 import type { HostPlan } from './plan.js';
@@ -32,22 +32,34 @@ export interface Strategy {
  */
 export const DEFAULT_FORKS = 50;
 
-export function parallelStrategy(forks = DEFAULT_FORKS): Strategy {
-  return {
-    run(hosts, runOne) {
-      const limit = pLimit(Math.max(1, forks));
-      // Raising the limit while a host sits idle lets one more host start; the number of hosts
-      // actually working stays within `forks`.
-      const idle = async <T>(wait: Promise<T>): Promise<T> => {
-        limit.concurrency += 1;
-        try {
-          return await wait;
-        } finally {
-          limit.concurrency -= 1;
-        }
-      };
-      // Results keep inventory order whatever order the hosts finish in.
-      return Promise.all(hosts.map((hp) => limit(() => runOne(hp, idle))));
-    },
+/**
+ * Runs the hosts at most `forks` at a time, results in the hosts' order whatever order they finish
+ * in. A host waiting on an idle promise (an approval) gives its slot back meanwhile and queues for
+ * one like any other host when it is answered, so `forks` stays a hard bound on working hosts.
+ * (Not p-limit: it holds a slot for one whole call, with no way to hand it back while waiting.)
+ */
+export async function runLimited(hosts: HostPlan[], forks: number, runOne: RunOneHost): Promise<HostOutcome[]> {
+  const slots = new Semaphore(Math.max(1, Math.min(forks, hosts.length)));
+  const idle = async <T>(wait: Promise<T>): Promise<T> => {
+    slots.release();
+    try {
+      return await wait;
+    } finally {
+      await slots.acquire();
+    }
   };
+  return Promise.all(
+    hosts.map(async (hp) => {
+      await slots.acquire();
+      try {
+        return await runOne(hp, idle);
+      } finally {
+        slots.release();
+      }
+    }),
+  );
+}
+
+export function parallelStrategy(forks = DEFAULT_FORKS): Strategy {
+  return { run: (hosts, runOne) => runLimited(hosts, forks, runOne) };
 }
