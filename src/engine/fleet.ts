@@ -120,8 +120,7 @@ export class Fleet implements FleetHooks {
           changed: (s) => this.registry.change(name, s) === 'changed',
         });
       } catch (err) {
-        if (!(err instanceof ConditionError)) throw err;
-        return report('failed', oneLine(ctx.redact(`when: ${err.message}`)));
+        return report('failed', hostProblem('when', err, name, ctx));
       }
       if (!holds) return report('not-applicable', oneLine(ctx.redact(`when: ${step.when!.text} is false`)));
     }
@@ -130,8 +129,7 @@ export class Fleet implements FleetHooks {
       try {
         planned = planStep(host, this.plan, step, ps.index, this.bindings.render, this.registry.values(name));
       } catch (err) {
-        if (!(err instanceof UserError)) throw err;
-        return report('failed', oneLine(ctx.redact(err.message), 400));
+        return report('failed', hostProblem('render', err, name, ctx));
       }
     }
     const outcome = await runStep(conn, name, planned, ctx, {
@@ -203,8 +201,7 @@ export class Fleet implements FleetHooks {
         });
         if (!holds) return report('not-applicable', oneLine(ctx.redact(`when: ${ps.source.when!.text} is false`)));
       } catch (err) {
-        if (!(err instanceof ConditionError)) throw err;
-        return report('failed', oneLine(ctx.redact(`when: ${err.message}`)));
+        return report('failed', hostProblem('when', err, host.name, ctx));
       }
     }
     let planned = ps;
@@ -212,10 +209,21 @@ export class Fleet implements FleetHooks {
       try {
         planned = planStep(host, this.plan, ps.source, ps.index, this.bindings.render, this.registry.values(host.name));
       } catch (err) {
-        if (!(err instanceof UserError)) throw err;
-        return report('failed', oneLine(ctx.redact(err.message), 400));
+        return report('failed', hostProblem('render', err, host.name, ctx));
       }
     }
     return runNotifiedHandler(conn, host.name, planned, ctx, changed);
   }
+}
+
+/**
+ * Why evaluating `when:` or rendering a step on its turn failed for one host, in one line. Values
+ * there come from hosts, so anything may go wrong (a condition's type error, an undefined name, or
+ * something no check foresaw, such as a stack overflow): it fails this host's step, never the run.
+ */
+function hostProblem(what: 'when' | 'render', err: unknown, host: string, ctx: HostRunContext): string {
+  if (what === 'when' && err instanceof ConditionError) return oneLine(ctx.redact(`when: ${err.message}`));
+  if (what === 'render' && err instanceof UserError) return oneLine(ctx.redact(err.message), 400);
+  const message = err instanceof Error ? err.message : String(err);
+  return oneLine(ctx.redact(what === 'when' ? `when: cannot evaluate it for ${host}: ${message}` : `cannot render this step for ${host}: ${message}`), 400);
 }

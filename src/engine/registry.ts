@@ -95,10 +95,35 @@ export class Registry {
   }
 }
 
-/** Registered stdout: its text without the trailing newline, or parsed JSON. */
+/**
+ * How deep registered JSON may nest. Registered values come from hosts, and every reader of them
+ * (templating, `when:`, JSON.stringify) recurses: 200,000 levels would overflow the controller's
+ * stack. Real facts nest a handful of levels.
+ */
+export const MAX_REGISTERED_DEPTH = 64;
+
+/** The deepest nesting of arrays and objects in JSON text, counted without recursion (strings skipped). */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '[' || c === '{') max = Math.max(max, ++depth);
+    else if (c === ']' || c === '}') depth--;
+  }
+  return max;
+}
+
+/** Registered stdout: its text without the trailing newline, or parsed JSON (bounded: a host's output). */
 export function registeredValue(stdout: string, json: boolean): { value: unknown } | { problem: string } {
   const text = stdout.replace(/\r?\n$/, '');
   if (!json) return { value: text };
+  if (jsonDepth(text) > MAX_REGISTERED_DEPTH) return { problem: `JSON nested deeper than ${MAX_REGISTERED_DEPTH} levels (a host's output; refused)` };
   try {
     return { value: JSON.parse(text) as unknown };
   } catch (err) {
