@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { ExitCode } from '../model/exit-codes.js';
 import { UserError } from '../model/errors.js';
+import { neutralize } from '../engine/sanitize.js';
 import { register as registerCore } from './commands/core.js';
 import { register as registerApply } from './commands/apply.js';
 import { register as registerLab } from './commands/lab.js';
@@ -32,12 +33,13 @@ function fail(err: unknown): never {
     process.exit(err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE);
   }
   if (err instanceof UserError) {
-    process.stderr.write(`${err.format()}\n`);
+    // Errors may quote what a host sent (a banner, a key, a registered value): never raw.
+    process.stderr.write(`${neutralize(err.format())}\n`);
     process.exit(err.exitCode);
   }
   const debug = program.opts<{ debug?: boolean }>().debug || process.argv.includes('--debug');
   const msg = err instanceof Error ? (debug ? (err.stack ?? err.message) : err.message) : String(err);
-  process.stderr.write(`runbook: internal error: ${msg}${debug ? '' : ' (re-run with --debug for details)'}\n`);
+  process.stderr.write(`runbook: internal error: ${neutralize(msg)}${debug ? '' : ' (re-run with --debug for details)'}\n`);
   process.exit(ExitCode.INTERNAL);
 }
 

@@ -11,7 +11,7 @@ import { ListrInquirerPromptAdapter } from '@listr2/prompt-adapter-inquirer';
 import { select } from '@inquirer/prompts';
 import type { RunEventListener, StepStatus } from '../engine/events.js';
 import type { ApprovalRequest, PromptAnswer, Prompter } from '../engine/approval.js';
-import { lastLines } from '../engine/sanitize.js';
+import { lastLines, neutralize } from '../engine/sanitize.js';
 import { isFailed } from '../engine/status.js';
 
 type Task = ListrTaskWrapper<unknown, ListrDefaultRenderer, ListrSimpleRenderer>;
@@ -64,12 +64,13 @@ function indent(text: string, pad: string): string {
     .join('\n');
 }
 
+/** The question; neutralised whole: commands may hold registered values, that is what other hosts sent. */
 export function approvalMessage(req: ApprovalRequest, full: boolean): string {
   const output = full ? lastLines(req.checkOutput, FULL_OUTPUT_LINES) : req.checkTail;
   const lines = [`Fix "${req.step}" on ${req.host}?`, `  ${req.reason}`];
   if (output) lines.push(full ? '  full check output:' : '  last lines of the check output:', indent(output, '    │ '));
   lines.push('  will run:', ...req.commands.map((c) => indent(`$ ${c}`, '    ')));
-  return lines.join('\n');
+  return neutralize(lines.join('\n'));
 }
 
 /**
@@ -96,13 +97,13 @@ export function createLiveView(opts: { hosts: string[]; steps: string[]; tty: bo
   const finishes: Array<Promise<void>> = [];
   for (const host of opts.hosts) {
     let finish!: (problem?: string) => void;
-    finishes.push(new Promise<void>((resolve, reject) => (finish = (p) => (p ? reject(new Error(p)) : resolve()))));
+    finishes.push(new Promise<void>((resolve, reject) => (finish = (p) => (p ? reject(new Error(neutralize(p))) : resolve()))));
     views.set(host, { pending: [], results: [], finish, finished: false });
   }
 
   const listr = new Listr(
     opts.hosts.map((host, i) => ({
-      title: host,
+      title: neutralize(host),
       rendererOptions: { outputBar: Infinity, persistentOutput: true },
       task: async (_ctx: unknown, task: Task) => {
         const view = views.get(host)!;
@@ -136,7 +137,7 @@ export function createLiveView(opts: { hosts: string[]; steps: string[]; tty: bo
     if (!view || view.finished) return;
     view.finished = true;
     withTask(host, (t) => {
-      t.title = `${host}: ${counts(view.results) || 'nothing ran'}`;
+      t.title = neutralize(`${host}: ${counts(view.results) || 'nothing ran'}`);
       if (view.results.length > 0 && view.results.every((s) => s === 'not-run')) t.skip(t.title);
       view.finish(view.problem);
     });
@@ -145,7 +146,7 @@ export function createLiveView(opts: { hosts: string[]; steps: string[]; tty: bo
   const listener: RunEventListener = (e) => {
     switch (e.type) {
       case 'step-start':
-        withTask(e.host, (t) => (t.title = `${e.host} › [${e.stepIndex + 1}/${opts.steps.length}] ${e.step}`));
+        withTask(e.host, (t) => (t.title = neutralize(`${e.host} › [${e.stepIndex + 1}/${opts.steps.length}] ${e.step}`)));
         break;
       case 'host-connect':
         if (!e.ok) views.get(e.host)!.problem = `unreachable: ${e.error ?? ''}`;
@@ -157,7 +158,7 @@ export function createLiveView(opts: { hosts: string[]; steps: string[]; tty: bo
         if (isFailed(e.status) && !view.problem) view.problem = `"${e.step}" ${e.status}: ${e.reason ?? ''}`;
         const who = opts.tty ? '' : `${e.host}: `;
         const why = e.reason && e.status !== 'ok' ? ` (${e.reason})` : '';
-        withTask(e.host, (t) => (t.output = `${ICON[e.status]} ${who}${e.step}: ${e.status}${why}`));
+        withTask(e.host, (t) => (t.output = neutralize(`${ICON[e.status]} ${who}${e.step}: ${e.status}${why}`)));
         if (view.results.length === opts.steps.length) close(e.host);
         break;
       }
@@ -179,9 +180,9 @@ export function createLiveView(opts: { hosts: string[]; steps: string[]; tty: bo
         {
           message: approvalMessage(req, full),
           choices: [
-            { name: `yes: fix ${req.host}`, value: 'yes' },
+            { name: neutralize(`yes: fix ${req.host}`), value: 'yes' },
             { name: 'no: skip this fix', value: 'no' },
-            { name: `all hosts for "${req.step}"`, value: 'all-hosts' },
+            { name: neutralize(`all hosts for "${req.step}"`), value: 'all-hosts' },
             { name: 'yes to everything for the rest of the run', value: 'all' },
             { name: 'show full output', value: 'show' },
             { name: 'quit: start no new fixes, finish what runs, print the recap', value: 'quit' },
@@ -204,7 +205,7 @@ export function createLiveView(opts: { hosts: string[]; steps: string[]; tty: bo
       .run(
         select<'yes' | 'no'>,
         {
-          message,
+          message: neutralize(message),
           choices: [
             { name: 'yes: go on with the rest of the hosts', value: 'yes' },
             { name: 'no: stop here; the rest of the hosts are not touched', value: 'no' },

@@ -3,6 +3,7 @@
  * failed or could not be reached, and for a dry run the plan (per step: hosts and commands).
  * Built from the event stream only, so it shows exactly what the JSON stream says.
  */
+import { neutralize } from '../engine/sanitize.js';
 import type { RunEvent, RunEventListener, StepStatus } from '../engine/events.js';
 import { textTable, type Align } from './text-table.js';
 
@@ -114,5 +115,6 @@ export function renderRecap(state: RecapState): string {
     out.push('', p.length ? 'Plan (dry run, nothing was changed):' : 'Plan: nothing to change.', ...p);
   }
   if (state.end?.stopReason) out.push('', `Stopped early: ${state.end.stopReason}.`);
-  return `${out.join('\n')}\n`;
+  // Commands may hold registered values (what other hosts sent), reasons their output: never raw.
+  return `${neutralize(out.join('\n'))}\n`;
 }

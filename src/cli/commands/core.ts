@@ -110,7 +110,7 @@ async function showAction(name: string, opts: CommonOptions): Promise<void> {
   // run stay {{ references }}, and a step `on:` other hosts is not rendered here.
   const problems = m.renderProblems(runbook, inventory, hosts, { cliVars, secretsNeeded: true });
   if (problems.length) throw new m.UserError(problems);
-  const { buildPlan, templateBindings } = await import('../../engine/index.js');
+  const { buildPlan, templateBindings, neutralize } = await import('../../engine/index.js');
   const contextFor = (host: (typeof hosts)[number]) => m.buildTemplateContext({ runbook, inventory, host, cliVars });
   const plan = buildPlan(runbook, hosts, templateBindings(contextFor, { runbook, inventory, cliVars }), { mode: 'dry-run' });
   for (const hp of plan.hosts) {
@@ -118,7 +118,7 @@ async function showAction(name: string, opts: CommonOptions): Promise<void> {
     out(`== ${hp.host.name} (${hp.host.user}@${hp.host.address}:${hp.host.port})`);
     hp.steps.forEach((ps, i) => {
       const s = ps.source;
-      describe(s, i, (t) => (ps.elsewhere ? `(not this host's step: on: ${s.on})` : t === s.check ? ps.check.display : t === s.verify ? ps.verify.display : ps.fix[s.fix.indexOf(t)]!.display), '');
+      describe(s, i, (t) => neutralize(ps.elsewhere ? `(not this host's step: on: ${s.on})` : t === s.check ? ps.check.display : t === s.verify ? ps.verify.display : ps.fix[s.fix.indexOf(t)]!.display), '');
     });
   }
 }
