@@ -80,6 +80,26 @@ describe('host lock', () => {
     if ('held' in first) await first.held.release();
   });
 
+  it('a lock held by something that is not a runbook run is not blamed on the last run named in the file', async () => {
+    const file = join(dir, 'e.lock');
+    const first = await acquireHostLock(conn, { operator: 'alice', runId: 'OLD', waitMs: 0, file, pid: 1 });
+    if ('held' in first) await first.held.release();
+    // Any local user can hold the file with flock(1); the file still names alice's finished run.
+    const squatter = spawn('flock', [file, 'sleep', '20'], { stdio: 'ignore' });
+    try {
+      while (isFree(file)) await new Promise((r) => setTimeout(r, 20));
+      const second = await acquireHostLock(conn, { operator: 'bob', runId: 'B', waitMs: 0, file });
+      expect('refused' in second).toBe(true);
+      if ('refused' in second) {
+        expect(second.refused).not.toMatch(/^locked by alice/);
+        expect(second.refused).not.toMatch(/released by itself/);
+        expect(second.refused).toMatch(new RegExp(`^locked by a process that is not a live runbook apply \\(the lock file says: alice \\(pid 1 on .*, run OLD, .*\\)\\): find it on the host with fuser -v ${file}$`));
+      }
+    } finally {
+      squatter.kill('SIGKILL');
+    }
+  });
+
   it('a user who cannot write the lock file still takes it (flock on a read-only descriptor)', async () => {
     chmodSync(dir, 0o755);
     const file = join(dir, 'ro.lock');
