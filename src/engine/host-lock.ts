@@ -29,6 +29,9 @@ export interface HostLockOptions {
 
 /** The lock shell printed this: it holds the lock. */
 const HELD = 'RUNBOOK-LOCK-HELD';
+/** A refused lock shell printed one of these before what the lock file says. */
+const BY_RUN = 'RUNBOOK-LOCK-BY-RUN';
+const BY_UNKNOWN = 'RUNBOOK-LOCK-BY-UNKNOWN';
 const EXIT_BUSY = 75;
 const EXIT_NO_FLOCK = 76;
 /** How often the holder writes a heartbeat byte; also how soon it notices its controller is gone. */
@@ -52,8 +55,16 @@ export function lockCommand(info: string, waitMs: number, file = HOST_LOCK_FILE)
     // A user who cannot write the lock file may still lock it read-only (flock needs no write access).
     // (Tested first: a failed redirection on `exec` ends a POSIX shell.)
     `if [ -w ${f} ] || { [ ! -e ${f} ] && [ -w ${shellQuote(file.replace(/\/[^/]*$/, '') || '/')} ]; }; then exec 9>>${f}; else exec 9<${f}; fi`,
-    `flock ${wait} 9 || { cat ${f}; exit ${EXIT_BUSY}; }`,
+    // Busy: the file names the last run that held the lock, and the shell that held it. Only if
+    // that shell is alive and has this file open is the holder that run (dash may have moved fd 9
+    // while it sleeps, so any fd); anyone may flock the file (any local user can), and then the
+    // holder is unknown, and the file's text is only what it says.
+    `flock ${wait} 9 || { h=$(cat ${f} 2>/dev/null); p=\${h##*shell }; case $p in '' | *[!0-9]*) p= ;; esac`,
+    `  if [ -n "$p" ] && ls -l /proc/$p/fd 2>/dev/null | { while read -r l; do case \${l##* -> } in ${f}) exit 0 ;; esac; done; exit 1; }`,
+    `  then printf '${BY_RUN} %s\\n' "\${h%%shell *}"; else printf '${BY_UNKNOWN} %s\\n' "$h"; fi`,
+    `  exit ${EXIT_BUSY}; }`,
     `printf '%s\\n' ${shellQuote(info)} 2>/dev/null > ${f} || true`,
+    `echo "shell $$" 2>/dev/null >> ${f} || true`,
     `echo ${HELD} $$`,
     `while sleep ${HEARTBEAT_S} 9>&-; do printf . || exit 0; done`,
   ].join('\n');
@@ -119,11 +130,22 @@ export async function acquireHostLock(
   locking?.ended(r);
   const why =
     r.outcome === 'exit' && r.code === EXIT_BUSY
-      ? `locked by ${r.stdout.trim() || 'another run (holder unknown)'}: another runbook apply is working on this host (wait for it to finish; a lock whose run died is released by itself)`
+      ? busyReason(r.stdout, opts.file ?? HOST_LOCK_FILE)
       : r.outcome === 'exit' && r.code === EXIT_NO_FLOCK
         ? `cannot take the host lock: flock(1) is not installed (install util-linux)`
         : `cannot take the host lock ${opts.file ?? HOST_LOCK_FILE}: ${r.reason ?? (r.stderr.trim() || `exit ${r.code}`)} (runbook needs write access to it: connect as root or use become)`;
   return { refused: oneLine(why, 400), result: r, command };
+}
+
+/** Who holds the lock, as the refused lock shell found out; never a guess from the file alone. */
+function busyReason(stdout: string, file: string): string {
+  const said = stdout.replace(/\n$/, '');
+  if (said.startsWith(`${BY_RUN} `)) {
+    const info = said.slice(BY_RUN.length + 1).trim();
+    return `locked by ${info}: another runbook apply is working on this host (wait for it to finish; a lock whose run died is released by itself)`;
+  }
+  const content = (said.startsWith(`${BY_UNKNOWN} `) ? said.slice(BY_UNKNOWN.length + 1) : said).replace(/\n?shell \d+$/, '').trim();
+  return `locked by a process that is not a live runbook apply (the lock file says: ${content || 'nothing'}): find it on the host with fuser -v ${file}`;
 }
 
 /** A transport that threw gives no exit status: the outcome is unknown. */
