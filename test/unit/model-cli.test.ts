@@ -174,3 +174,19 @@ describe('runbook inventory', () => {
     expect(r.stderr).toMatch(/^inventory .*inventory\/default.yaml not found \(from default\) \(pass -i FILE, set \$RUNBOOK_INVENTORY, or create inventory\/default.yaml\)\n$/);
   });
 });
+
+describe('a local runbook that shadows a built-in one', () => {
+  it('show and apply say which file they use', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rb-cli-'));
+    mkdirSync(join(dir, 'runbooks'));
+    writeFileSync(join(dir, 'runbooks/fix-forwarding.yaml'), 'steps:\n  - name: s\n    check: "true"\n');
+    writeFileSync(join(dir, 'inv.yaml'), 'hosts:\n  w1: { connection: local }\n');
+    const note = `runbook: using ${join(dir, 'runbooks/fix-forwarding.yaml')}, which shadows the built-in runbook fix-forwarding (run \`runbook list\` to see both)`;
+    const show = run(['show', 'fix-forwarding'], { cwd: dir });
+    expect(show.code).toBe(0);
+    expect(show.stderr.trim()).toBe(note);
+    const apply = run(['apply', 'fix-forwarding', '--dry-run', '-i', 'inv.yaml'], { cwd: dir, env: { RUNBOOK_AUDIT_FILE: join(dir, 'audit.jsonl') } });
+    expect(apply.code, apply.stderr).toBe(0);
+    expect(apply.stderr.split('\n')[0]).toBe(note);
+  });
+});
