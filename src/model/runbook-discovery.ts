@@ -88,9 +88,18 @@ export function findRunbook(name: string, o: RunbookDirsOptions = {}): string {
   });
 }
 
-/** A runbook by name (searched as above) or by path (anything with a / or a .yaml/.yml ending). */
-export function loadRunbook(nameOrPath: string, o: RunbookDirsOptions = {}): Runbook {
+/**
+ * A runbook by name (searched as above) or by path (anything with a / or a .yaml/.yml ending).
+ * `notice` hears when the file found by name shadows the built-in runbook of that name: a
+ * ./runbooks/fix-forwarding.yaml in the current directory must never stand in for the shipped one
+ * unannounced.
+ */
+export function loadRunbook(nameOrPath: string, o: RunbookDirsOptions & { notice?: (line: string) => void } = {}): Runbook {
   const looksLikePath = nameOrPath.includes('/') || /\.ya?ml$/.test(nameOrPath);
   const file = looksLikePath ? resolve(o.cwd ?? process.cwd(), nameOrPath) : findRunbook(nameOrPath, o);
+  if (!looksLikePath && o.notice) {
+    const builtin = listRunbookFiles(o).find((e) => e.name === nameOrPath && e.source === 'builtin' && e.shadowedBy === file);
+    if (builtin) o.notice(`runbook: using ${file}, which shadows the built-in runbook ${nameOrPath} (run \`runbook list\` to see both)`);
+  }
   return loadRunbookFile(file);
 }

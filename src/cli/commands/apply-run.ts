@@ -130,7 +130,7 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
     throw new UserError({ message: '--ask-become-pass needs a terminal to ask on', hint: 'set become_password as a secret var in the inventory instead' });
   }
 
-  const runbook = loadRunbook(name, { runbookDirs: opts.runbooks });
+  const runbook = loadRunbook(name, { runbookDirs: opts.runbooks, notice: (line) => process.stderr.write(`${line}\n`) });
   const inventory = loadInventory(resolveInventoryPath({ inventory: opts.inventory }));
   // --hosts, else the runbook's own default targets, else every host.
   const pattern = opts.hosts ?? runbook.hosts?.pattern ?? 'all';

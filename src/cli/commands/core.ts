@@ -51,7 +51,7 @@ async function listAction(opts: CommonOptions): Promise<void> {
 
 async function showAction(name: string, opts: CommonOptions): Promise<void> {
   const m = await model();
-  const runbook = m.loadRunbook(name, { runbookDirs: opts.runbooks });
+  const runbook = m.loadRunbook(name, { runbookDirs: opts.runbooks, notice: (line) => process.stderr.write(`${line}\n`) });
   const cliVars = m.parseCliVars(opts.var);
   out(`${runbook.name}${runbook.description ? ` — ${runbook.description}` : ''}`);
   out(`file: ${runbook.file}`);
