@@ -4,7 +4,7 @@
  *   const runbook = loadRunbook(name, { runbookDirs: opts.runbooks });
  *   const inventory = loadInventory(resolveInventoryPath({ inventory: opts.inventory }));
  *   const hosts = selectHosts(inventory, opts.hosts ?? 'all', { namedSets: { failed } });
- *   const cliVars = parseCliVars(opts.var);
+ *   const cliVars = operatorVars({ env: process.env, varFiles: opts.varFile ?? [], vars: opts.var ?? [] });
  *   const ctx = buildTemplateContext({ runbook, inventory, host, cliVars });
  *   const { command, display } = renderCommand(step.check, ctx, { step: step.name });
  *   const redact = createRedactor(contextSecrets(ctx));   // for host output
@@ -15,13 +15,13 @@ export * from './types.js';
 export { UserError, formatProblem, type Problem, type SourcePos } from './errors.js';
 export { loadRunbook, findRunbook, listRunbookFiles, runbookDirs, BUILTIN_RUNBOOK_DIR, type RunbookEntry, type RunbookDirsOptions } from './runbook-discovery.js';
 export { loadRunbookFile, checkRunbookFile, checkRunbookText } from './runbook-load.js';
+export { operatorVars, parseCliVars, VAR_ENV_PREFIX } from './operator-vars.js';
 export { renderProblems, type RenderCheckOptions } from './render-check.js';
 export { resolveInventoryPath, loadInventory, checkInventory, DEFAULT_INVENTORY, type InventoryLocation } from './inventory-load.js';
 export { selectHosts, selectRunbookHosts, splitPattern, type SelectOptions } from './host-pattern.js';
 export {
   buildTemplateContext,
   renderCommand,
-  parseCliVars,
   contextSecrets,
   templatePaths,
   lookupValue,

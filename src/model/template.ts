@@ -100,7 +100,7 @@ export interface BuildContextOptions {
   runbook?: Runbook;
   inventory?: Inventory;
   host?: Host;
-  /** From `--var k=v` (parseCliVars); highest precedence. */
+  /** The operator's vars for this run (operator-vars.ts: environment, --var-file, --var); highest precedence. */
   cliVars?: Record<string, string>;
   /** Values registered on this host by earlier steps; the engine may also update ctx.vars directly. */
   registered?: Record<string, unknown>;
@@ -342,22 +342,5 @@ export function contextSecrets(ctx: TemplateContext): unknown[] {
     if (h.becomePassword) out.push(h.becomePassword);
   }
   if (ctx.host?.becomePassword) out.push(ctx.host.becomePassword);
-  return out;
-}
-
-/** `--var k=v` options → a var map; a malformed one is a UserError. */
-export function parseCliVars(list: readonly string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  const problems: Problem[] = [];
-  for (const item of list ?? []) {
-    const eq = item.indexOf('=');
-    const name = eq > 0 ? item.slice(0, eq) : '';
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-      problems.push({ message: `bad --var "${item}"`, hint: 'use --var name=value (name: letters, digits, _)' });
-      continue;
-    }
-    out[name] = item.slice(eq + 1);
-  }
-  if (problems.length) throw new UserError(problems);
   return out;
 }

@@ -10,7 +10,7 @@ import {
   createRedactor,
   loadInventory,
   loadRunbook,
-  parseCliVars,
+  operatorVars,
   selectRunbookHosts,
   renderProblems,
   resolveInventoryPath,
@@ -48,6 +48,7 @@ export interface ApplyOptions {
   yes?: boolean;
   forks?: number;
   var?: string[];
+  varFile?: string[];
   json?: boolean;
   become?: boolean;
   askBecomePass?: boolean;
@@ -140,7 +141,7 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
     ? selectRunbookHosts(inventory, byRunbook, (inv, p) => selectTargets(inv, p, runbook, auditFile))
     : selectTargets(inventory, pattern, runbook, auditFile);
   if (hosts.length === 0) throw new UserError({ pos: byRunbook?.pos, message: `no hosts match "${pattern}"`, hint: byRunbook ? 'pass --hosts PATTERN' : 'see `runbook inventory` for the hosts and groups' });
-  const cliVars = parseCliVars(opts.var);
+  const cliVars = operatorVars({ env: process.env, varFiles: opts.varFile ?? [], vars: opts.var ?? [] });
 
   const contexts = new Map<string, TemplateContext>();
   const contextFor = (host: Host): TemplateContext => {

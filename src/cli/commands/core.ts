@@ -15,6 +15,7 @@ interface CommonOptions {
   runbooks?: string[];
   hosts?: string;
   var?: string[];
+  varFile?: string[];
   json?: boolean;
 }
 
@@ -52,7 +53,7 @@ async function listAction(opts: CommonOptions): Promise<void> {
 async function showAction(name: string, opts: CommonOptions): Promise<void> {
   const m = await model();
   const runbook = m.loadRunbook(name, { runbookDirs: opts.runbooks, notice: (line) => process.stderr.write(`${line}\n`) });
-  const cliVars = m.parseCliVars(opts.var);
+  const cliVars = m.operatorVars({ env: process.env, varFiles: opts.varFile ?? [], vars: opts.var ?? [] });
   out(`${runbook.name}${runbook.description ? ` — ${runbook.description}` : ''}`);
   out(`file: ${runbook.file}`);
   const flags = [
@@ -298,6 +299,7 @@ export function register(program: Command): void {
     .option(...inventoryOpt)
     .option(...runbooksOpt)
     .option('--var <name=value>', 'set a variable, overriding runbook and inventory (repeatable)', collect)
+    .option('--var-file <file>', 'set variables from a YAML file of name: value, below --var (repeatable)', collect)
     .action((name: string, opts: CommonOptions) => showAction(name, opts));
 
   program
