@@ -68,6 +68,8 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
   try {
     writer = new AuditWriter(opts.file, opts.lockTimeoutMs);
   } catch (err) {
+    // The writer's own refusals (a link, a directory others can write) already say it all.
+    if (err instanceof UserError) throw err;
     throw new UserError({
       message: `cannot open audit file ${opts.file}: ${(err as Error).message}`,
       hint: 'choose another with --audit-file or RUNBOOK_AUDIT_FILE',

@@ -5,11 +5,12 @@
  * A record appended with `durable: false` is written (so a killed process keeps it) but not
  * fsynced: the next durable append, flush() or close() makes it durable and moves the head past it.
  */
-import { closeSync, existsSync, fstatSync, fsync, fsyncSync, mkdirSync, openSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, fsync, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { UserError } from '../model/errors.js';
 import { acquireLock } from './audit-lock.js';
 import { readTail } from './audit-lines.js';
-import { headPathOf, lockPathOf } from './audit-path.js';
+import { checkAuditDir, headPathOf, lockPathOf } from './audit-path.js';
 import { GENESIS_HASH, sealRecord, type AuditBody, type AuditRecord } from './audit-record.js';
 
 export interface AuditHead {
@@ -29,6 +30,23 @@ function fsyncPath(path: string): void {
 
 function writeAll(fd: number, buf: Buffer): void {
   for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+}
+
+// O_NOFOLLOW: a link at the path (planted before the trail existed, or swapped in for it) would
+// send the records, or the head, into whatever file it names.
+const APPEND = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+const REPLACE = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+
+function openTrail(file: string): number {
+  try {
+    return openSync(file, APPEND, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ELOOP') throw err;
+    throw new UserError({
+      message: `audit file ${file} is a symbolic link, which could send the records into another file`,
+      hint: 'remove the link, or name the file itself with --audit-file or RUNBOOK_AUDIT_FILE',
+    });
+  }
 }
 
 export class AuditWriter {
@@ -51,8 +69,9 @@ export class AuditWriter {
   ) {
     const dir = dirname(file);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    checkAuditDir(file);
     const existed = existsSync(file);
-    this.fd = openSync(file, 'a+', 0o600);
+    this.fd = openTrail(file);
     this.ino = fstatSync(this.fd).ino;
     // A new file must survive a crash too, not only its contents.
     if (!existed) fsyncPath(dir);
@@ -172,7 +191,8 @@ export class AuditWriter {
   private reopenIfReplaced(): void {
     let ino: number | undefined;
     try {
-      ino = statSync(this.file).ino;
+      // lstat: a link put in the trail's place is a replacement too, which openTrail refuses.
+      ino = lstatSync(this.file).ino;
     } catch {
       ino = undefined;
     }
@@ -186,7 +206,14 @@ export class AuditWriter {
     if (this.inflight) void this.inflight.finally(() => closeSync(old));
     else closeSync(old);
     const existed = ino !== undefined;
-    this.fd = openSync(this.file, 'a+', 0o600);
+    this.fd = -1;
+    try {
+      this.fd = openTrail(this.file);
+    } catch (err) {
+      // Sticky, like a failed fsync: the old descriptor is closed and there is no new one.
+      this.failure = err as Error;
+      throw err;
+    }
     this.ino = fstatSync(this.fd).ino;
     this.cached = undefined;
     if (!existed) fsyncPath(dirname(this.file));
@@ -200,7 +227,13 @@ export class AuditWriter {
   private writeHead(head: AuditHead): void {
     const headPath = headPathOf(this.file);
     const tmp = `${headPath}.tmp-${process.pid}`;
-    writeFileSync(tmp, `${JSON.stringify(head)}\n`, { mode: 0o600 });
+    const fd = openSync(tmp, REPLACE, 0o600);
+    try {
+      writeAll(fd, Buffer.from(`${JSON.stringify(head)}\n`, 'utf8'));
+    } finally {
+      closeSync(fd);
+    }
+    // rename replaces a link at headPath itself, never the file it names.
     renameSync(tmp, headPath);
   }
 }
