@@ -86,9 +86,23 @@ export function resolveVarMap(
 export type Redactor = (text: string) => string;
 
 /**
- * Masks every occurrence of each secret (and of its shell-quoted form, as it appears in rendered
- * commands) with ********. Values shorter than 3 characters are not masked: masking "1" or "a"
- * everywhere would destroy all output while hiding nothing.
+ * How a secret reads once escaped for a context: inside a JSON string (`{{ x | json }}`, a host
+ * printing JSON), and inside shell single quotes (a quoted word, or the JSON text quoted in turn).
+ * The quoted form is taken from shellQuote itself, so the two cannot disagree.
+ */
+function escapedForms(s: string): string[] {
+  const insideQuotes = (t: string): string => {
+    const q = shellQuote(t);
+    return q.startsWith("'") ? q.slice(1, -1) : q;
+  };
+  const json = JSON.stringify(s).slice(1, -1);
+  return [s, json, insideQuotes(s), insideQuotes(json)];
+}
+
+/**
+ * Masks every occurrence of each secret, of its escaped forms, and of its shell-quoted form (as
+ * it appears in rendered commands) with ********. Values shorter than 3 characters are not masked:
+ * masking "1" or "a" everywhere would destroy all output while hiding nothing.
  */
 export function createRedactor(secretValues: Iterable<unknown>): Redactor {
   const needles = new Set<string>();
@@ -96,9 +110,11 @@ export function createRedactor(secretValues: Iterable<unknown>): Redactor {
     if (v === undefined || v === null || v instanceof UnavailableSecret) continue;
     const s = typeof v === 'string' ? v : JSON.stringify(v);
     if (s.length < 3) continue;
-    needles.add(s);
     needles.add(shellQuote(s));
-    for (const line of s.split('\n')) if (line.length >= 3) needles.add(line);
+    for (const form of escapedForms(s)) {
+      needles.add(form);
+      for (const line of form.split('\n')) if (line.length >= 3) needles.add(line);
+    }
   }
   if (needles.size === 0) return (text) => text;
   // Longest first, so a quoted form is replaced whole rather than leaving its quotes behind.
