@@ -119,21 +119,20 @@ export class StartWatcher {
         write(`${this.sudo!.password}\n`);
       }
     }
-    idx = this.pending.indexOf(this.startedMarker);
-    const end = idx === -1 ? -1 : this.pending.indexOf(']', idx + this.startedMarker.length);
-    if (end === -1) {
-      // Keep a possible partial marker back; release the rest (sudo's own messages).
-      const keep = Math.max(prompt?.length ?? 0, this.startedMarker.length + 12);
-      const from = idx !== -1 ? idx : Math.max(0, this.pending.length - keep);
+    const marker = findMarker(this.pending, this.startedMarker);
+    if (marker === undefined || 'partialAt' in marker) {
+      // Keep a possible partial marker back; release the rest (sudo's own messages, and forged
+      // prefixes that turned out not to be markers: holding those would let the host fill our memory).
+      const keep = Math.max(prompt?.length ?? 0, this.startedMarker.length + MAX_PID_DIGITS + 1);
+      const from = marker !== undefined ? marker.partialAt : Math.max(0, this.pending.length - keep);
       const out = this.pending.slice(0, from);
       this.pending = this.pending.slice(from);
       return Buffer.from(out, 'latin1');
     }
-    const pid = Number(this.pending.slice(idx + this.startedMarker.length, end));
-    const out = this.pending.slice(0, idx) + this.pending.slice(end + 1);
+    const out = this.pending.slice(0, marker.at) + this.pending.slice(marker.end);
     this.pending = '';
-    this.pid = pid;
-    for (const w of this.waiters.splice(0)) w(pid);
+    this.pid = marker.pid;
+    for (const w of this.waiters.splice(0)) w(marker.pid);
     onStart();
     return Buffer.from(out, 'latin1');
   }
@@ -144,4 +143,23 @@ export class StartWatcher {
     this.pending = '';
     return Buffer.from(out, 'latin1');
   }
+}
+
+/** More than any pid (Linux caps them at 2^22): a longer run of digits is not a marker. */
+const MAX_PID_DIGITS = 10;
+
+/**
+ * The first start marker in `s`: the prefix, the pid's digits, `]`. The login shell's rc files
+ * run before the marker and can print the prefix too, so anything else after it is output, not a
+ * marker. `partialAt`: a marker may be beginning there (the stream ends inside it).
+ */
+function findMarker(s: string, prefix: string): { at: number; end: number; pid: number } | { partialAt: number } | undefined {
+  for (let at = s.indexOf(prefix); at !== -1; at = s.indexOf(prefix, at + 1)) {
+    const rest = s.slice(at + prefix.length, at + prefix.length + MAX_PID_DIGITS + 1);
+    const m = /^(\d+)\]/.exec(rest);
+    if (m) return { at, end: at + prefix.length + m[0].length, pid: Number(m[1]) };
+    // Only digits, fewer than the slice holds: the stream ends inside a marker; wait for the rest.
+    if (/^\d*$/.test(rest) && rest.length <= MAX_PID_DIGITS) return { partialAt: at };
+  }
+  return undefined;
 }

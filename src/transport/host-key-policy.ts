@@ -16,6 +16,8 @@ export interface HostKeyCheck {
   name: string;
   address: string;
   port: number;
+  /** ssh config's HostKeyAlias: known_hosts lists the host under this name, without the port. */
+  hostKeyAlias?: string;
   files: string[];
   acceptNew: boolean;
 }
@@ -45,17 +47,17 @@ export class KnownHostsStore {
   }
 
   /** OpenSSH's accept-new: append, and remember it for the rest of the run. */
-  record(address: string, port: number, keyBlob: Buffer): void {
+  record(name: string, keyBlob: Buffer): void {
     mkdirSync(dirname(this.writeFile), { recursive: true, mode: 0o700 });
-    appendFileSync(this.writeFile, `${knownHostsLine(address, port, keyBlob)}\n`, { mode: 0o600 });
+    appendFileSync(this.writeFile, `${knownHostsLine(name, keyBlob)}\n`, { mode: 0o600 });
     const list = this.byFile.get(this.writeFile) ?? [];
-    list.push({ file: this.writeFile, line: 0, marker: undefined, hosts: hostKeyName(address, port), keyType: keyTypeOf(keyBlob), key: keyBlob.toString('base64') });
+    list.push({ file: this.writeFile, line: 0, marker: undefined, hosts: name, keyType: keyTypeOf(keyBlob), key: keyBlob.toString('base64') });
     this.byFile.set(this.writeFile, list);
   }
 
   /** Host key algorithms with the ones already trusted for this host first (as OpenSSH orders them). */
   preferredAlgorithms(check: HostKeyCheck): HostKeyAlgo[] {
-    const known = knownKeyTypes(this.entries(check.files), namesFor(check));
+    const known = knownKeyTypes(this.entries(check.files), lookupName(check));
     const algosFor = (t: string): HostKeyAlgo[] => (t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : ALL_HOST_KEY_ALGOS.filter((a) => a === t));
     const first = known.flatMap(algosFor);
     return [...first, ...ALL_HOST_KEY_ALGOS.filter((a) => !first.includes(a))];
@@ -63,10 +65,11 @@ export class KnownHostsStore {
 
   /** Returns undefined when trusted; otherwise the error that refuses the host. */
   check(check: HostKeyCheck, keyBlob: Buffer): ConnectError | undefined {
-    const verdict = verifyHostKey(this.entries(check.files), namesFor(check), keyBlob);
+    const name = lookupName(check);
+    const verdict = verifyHostKey(this.entries(check.files), name, keyBlob);
     const fp = fingerprint(keyBlob);
     const type = keyTypeOf(keyBlob);
-    const who = check.name === check.address ? hostKeyName(check.address, check.port) : `${check.name} (${hostKeyName(check.address, check.port)})`;
+    const who = check.name === check.address && check.hostKeyAlias === undefined ? name : `${check.name} (${name})`;
     switch (verdict.status) {
       case 'known':
         return undefined;
@@ -78,25 +81,29 @@ export class KnownHostsStore {
         const old = verdict.entries[0]!;
         return new ConnectError(check.name, 'changed-host-key',
           `WARNING: HOST KEY CHANGED for ${who}: it presented ${type} ${fp}, but ${old.file}:${old.line} lists a different key. Someone could be intercepting the connection (man-in-the-middle); refusing, nothing was run`,
-          `if the change is legitimate (host reinstalled), remove the old entry with: ssh-keygen -R '${hostKeyName(check.address, check.port)}' -f ${old.file}`);
+          `if the change is legitimate (host reinstalled), remove the old entry with: ssh-keygen -R '${name}' -f ${old.file}`);
       }
       case 'unknown': {
         if (check.acceptNew) {
-          this.record(check.address, check.port, keyBlob);
+          this.record(name, keyBlob);
           return undefined;
         }
         const ca = verdict.certAuthorities[0];
         const caNote = ca ? `; ${ca.file}:${ca.line} has a @cert-authority entry for it, but host certificates are not supported, so the plain key must be trusted` : '';
         return new ConnectError(check.name, 'unknown-host-key',
           `host key of ${who} is not known: ${type} ${fp}${caNote}; refusing to connect, nothing was run`,
-          `check the fingerprint out of band (on the host: ssh-keygen -lf /etc/ssh/ssh_host_${type.replace(/^ssh-|-sha2-nistp\d+$/g, '')}_key.pub), then trust it with: echo '${knownHostsLine(check.address, check.port, keyBlob)}' >> ${this.writeFile} (or re-run with --accept-new)`);
+          `check the fingerprint out of band (on the host: ssh-keygen -lf /etc/ssh/ssh_host_${type.replace(/^ssh-|-sha2-nistp\d+$/g, '')}_key.pub), then trust it with: echo '${knownHostsLine(name, keyBlob)}' >> ${this.writeFile} (or re-run with --accept-new)`);
       }
     }
   }
 }
 
-function namesFor(check: HostKeyCheck): string[] {
-  const names = [hostKeyName(check.address, check.port)];
-  if (check.name !== check.address) names.push(hostKeyName(check.name, check.port));
-  return names;
+/**
+ * The one name OpenSSH looks the key up under: HostKeyAlias, else the address it connects to
+ * (HostName already applied). The inventory name is only a label: a line for it does not vouch
+ * for whatever address the inventory gives it. (CheckHostIP, off by default since OpenSSH 8.5,
+ * is not supported.)
+ */
+function lookupName(check: HostKeyCheck): string {
+  return check.hostKeyAlias ?? hostKeyName(check.address, check.port);
 }

@@ -124,15 +124,17 @@ export type HostKeyVerdict =
   | { status: 'unknown'; certAuthorities: KnownHostsEntry[] };
 
 /**
- * The verdict for `keyBlob` presented by a host known under any of `names`
- * (each already `hostKeyName()`-formatted). Revocation wins over everything.
+ * The verdict for `keyBlob` presented by the host known_hosts lists as `name`: one name, as
+ * OpenSSH looks up (HostKeyAlias, or `hostKeyName()` of the address it connects to). Trying more
+ * names would let a line that excludes the address (`!addr,name`) apply through another name.
+ * Revocation wins over everything.
  */
-export function verifyHostKey(entries: readonly KnownHostsEntry[], names: readonly string[], keyBlob: Buffer): HostKeyVerdict {
+export function verifyHostKey(entries: readonly KnownHostsEntry[], name: string, keyBlob: Buffer): HostKeyVerdict {
   const b64 = keyBlob.toString('base64');
   const revoked = entries.find((e) => e.marker === 'revoked' && e.key === b64);
   if (revoked) return { status: 'revoked', entry: revoked };
 
-  const forHost = entries.filter((e) => e.marker !== 'revoked' && names.some((n) => hostFieldMatches(e.hosts, n)));
+  const forHost = entries.filter((e) => e.marker !== 'revoked' && hostFieldMatches(e.hosts, name));
   const plain = forHost.filter((e) => e.marker === undefined);
   const match = plain.find((e) => e.key === b64);
   if (match) return { status: 'known', entry: match };
@@ -141,15 +143,15 @@ export function verifyHostKey(entries: readonly KnownHostsEntry[], names: readon
 }
 
 /** Key types already trusted for the host, so the client can prefer them in negotiation as OpenSSH does. */
-export function knownKeyTypes(entries: readonly KnownHostsEntry[], names: readonly string[]): string[] {
+export function knownKeyTypes(entries: readonly KnownHostsEntry[], name: string): string[] {
   const types = new Set<string>();
   for (const e of entries) {
-    if (e.marker === undefined && names.some((n) => hostFieldMatches(e.hosts, n))) types.add(e.keyType);
+    if (e.marker === undefined && hostFieldMatches(e.hosts, name)) types.add(e.keyType);
   }
   return [...types];
 }
 
-/** The line to append to known_hosts for this key (plain, not hashed, so the operator can read it). */
-export function knownHostsLine(host: string, port: number, keyBlob: Buffer): string {
-  return `${hostKeyName(host, port)} ${keyTypeOf(keyBlob)} ${keyBlob.toString('base64')}`;
+/** The line to append to known_hosts for this key under `name` (plain, not hashed, so the operator can read it). */
+export function knownHostsLine(name: string, keyBlob: Buffer): string {
+  return `${name} ${keyTypeOf(keyBlob)} ${keyBlob.toString('base64')}`;
 }

@@ -20,6 +20,8 @@ export interface SshConfigValues {
   port?: number;
   identityFiles: string[];
   proxyJump?: string;
+  /** The name known_hosts lists the host under, instead of its HostName (and port). */
+  hostKeyAlias?: string;
   userKnownHostsFiles: string[];
   strictHostKeyChecking?: 'yes' | 'no' | 'accept-new' | 'ask' | 'off';
   connectTimeoutMs?: number;
@@ -30,7 +32,7 @@ export interface SshConfigResolver {
 }
 
 const EMPTY: SshConfigValues = { identityFiles: [], userKnownHostsFiles: [] };
-const HONOURED = /^\s*(match|hostname|user|port|identityfile|proxyjump|userknownhostsfile|stricthostkeychecking|connecttimeout)\b/i;
+const HONOURED = /^\s*(match|hostname|user|port|identityfile|proxyjump|hostkeyalias|userknownhostsfile|stricthostkeychecking|connecttimeout)\b/i;
 
 
 /** Whether the system-wide config (and its Include dir) could change any honoured setting. */
@@ -64,12 +66,18 @@ export function parseSshG(output: string, home: string): SshConfigValues {
       case 'port': v.port = Number(val); break;
       case 'identityfile': v.identityFiles.push(expandHome(val, home)); break;
       case 'proxyjump': if (val !== 'none') v.proxyJump = val; break;
-      case 'userknownhostsfile': v.userKnownHostsFiles.push(...val.split(/\s+/).map((f) => expandHome(f, home))); break;
+      case 'hostkeyalias': v.hostKeyAlias = val; break;
+      case 'userknownhostsfile': v.userKnownHostsFiles.push(...knownHostsFiles(val.split(/\s+/), home)); break;
       case 'stricthostkeychecking': v.strictHostKeyChecking = normaliseStrict(val); break;
       case 'connecttimeout': if (/^\d+$/.test(val)) v.connectTimeoutMs = Number(val) * 1000; break;
     }
   }
   return v;
+}
+
+/** `none` means no file at all (ssh_config(5)); read as a path, it would trust ./none. */
+function knownHostsFiles(values: string[], home: string): string[] {
+  return values.filter((f) => f.toLowerCase() !== 'none').map((f) => expandHome(f, home));
 }
 
 function normaliseStrict(v: string): SshConfigValues['strictHostKeyChecking'] {
@@ -104,7 +112,8 @@ async function viaPackage(alias: string, configFile: string, home: string): Prom
     ...(port ? { port: Number(port) } : {}),
     identityFiles: list('IdentityFile').map((f) => expandHome(f, home)),
     ...(one('ProxyJump') && one('ProxyJump') !== 'none' ? { proxyJump: one('ProxyJump') } : {}),
-    userKnownHostsFiles: list('UserKnownHostsFile').flatMap((f) => f.split(/\s+/)).map((f) => expandHome(f, home)),
+    ...(one('HostKeyAlias') ? { hostKeyAlias: one('HostKeyAlias') } : {}),
+    userKnownHostsFiles: knownHostsFiles(list('UserKnownHostsFile').flatMap((f) => f.split(/\s+/)), home),
     ...(strict ? { strictHostKeyChecking: normaliseStrict(strict) } : {}),
     ...(timeout && /^\d+$/.test(timeout) ? { connectTimeoutMs: Number(timeout) * 1000 } : {}),
   };

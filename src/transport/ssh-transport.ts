@@ -127,9 +127,10 @@ class SshTransport implements Transport {
       ...(cfg.identityFiles.length ? cfg.identityFiles : ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => join(sshDir, f))),
     ];
     return {
-      key: `${user}@${address}:${port}${jump ? ` via ${jump}` : ''}`,
+      // The alias is part of the key: a connection verified under one alias does not vouch for another.
+      key: `${user}@${address}:${port}${cfg.hostKeyAlias ? ` as ${cfg.hostKeyAlias}` : ''}${jump ? ` via ${jump}` : ''}`,
       check: {
-        name: target.name, address, port, files: [...new Set(files)],
+        name: target.name, address, port, ...(cfg.hostKeyAlias ? { hostKeyAlias: cfg.hostKeyAlias } : {}), files: [...new Set(files)],
         // StrictHostKeyChecking=no is treated as accept-new: a changed key is never accepted.
         acceptNew: this.o.acceptNew || strict === 'accept-new' || strict === 'no' || strict === 'off',
       },
