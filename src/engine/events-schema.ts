@@ -33,6 +33,18 @@ export const outputTail = z.strictObject({
   truncated: z.boolean(),
 });
 
+/** What a command's start and its outcome both say of it. */
+const commandHead = {
+  host: z.string(),
+  step: z.string(),
+  phase,
+  commandId,
+  // Rendered, secrets masked.
+  command: z.string(),
+  // On fix commands: the approval they run under.
+  approval: z.strictObject({ decision, by: z.string() }).optional(),
+};
+
 export const runEventSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('run-start'),
@@ -55,31 +67,15 @@ export const runEventSchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({ type: z.literal('step-start'), ...base, host: z.string(), step: z.string(), stepIndex: z.int().nonnegative() }),
   // Emitted before the command is sent: the audit trail makes it durable first (write-ahead).
-  z.strictObject({
-    type: z.literal('command-start'),
-    ...base,
-    host: z.string(),
-    step: z.string(),
-    phase,
-    commandId,
-    // Rendered, secrets masked.
-    command: z.string(),
-    approval: z.strictObject({ decision, by: z.string() }).optional(),
-  }),
+  z.strictObject({ type: z.literal('command-start'), ...base, ...commandHead }),
   z.strictObject({
     type: z.literal('command'),
     ...base,
-    host: z.string(),
-    step: z.string(),
-    phase,
-    commandId,
-    // Rendered, secrets masked.
-    command: z.string(),
+    ...commandHead,
     outcome: z.enum(['exit', 'signal', 'timeout', 'lost', 'interrupted']),
     exitCode: z.int().nullable(),
     durationMs: z.number().nonnegative(),
     output: outputTail,
-    approval: z.strictObject({ decision, by: z.string() }).optional(),
   }),
   z.strictObject({ type: z.literal('approval'), ...base, host: z.string(), step: z.string(), decision, by: z.string() }),
   z.strictObject({

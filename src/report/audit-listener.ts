@@ -56,6 +56,20 @@ function redactDeep<T>(value: T, redact: (s: string) => string): T {
   return value;
 }
 
+/** What a command's start record and its outcome record both carry. */
+function commandHead(e: Extract<RunEvent, { type: 'command-start' | 'command' }>, run: RunState) {
+  return {
+    runbook: run.runbook,
+    runbookHash: run.runbookHash,
+    host: e.host,
+    step: e.step,
+    phase: e.phase,
+    commandId: e.commandId,
+    command: keepHead(e.command, MAX_COMMAND),
+    approval: e.approval,
+  };
+}
+
 interface RunState {
   runbook: string;
   runbookHash: string;
@@ -92,34 +106,16 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
           steps: e.steps,
         };
       case 'command-start':
-        return {
-          ...head,
-          kind: 'command-start',
-          runbook: run.runbook,
-          runbookHash: run.runbookHash,
-          host: e.host,
-          step: e.step,
-          phase: e.phase,
-          commandId: e.commandId,
-          command: keepHead(e.command, MAX_COMMAND),
-          approval: e.approval,
-        };
+        return { ...head, kind: 'command-start', ...commandHead(e, run) };
       case 'command':
         return {
           ...head,
           kind: 'command',
-          runbook: run.runbook,
-          runbookHash: run.runbookHash,
-          host: e.host,
-          step: e.step,
-          phase: e.phase,
-          commandId: e.commandId,
-          command: keepHead(e.command, MAX_COMMAND),
+          ...commandHead(e, run),
           outcome: e.outcome,
           exitCode: e.exitCode,
           durationMs: Math.round(e.durationMs),
           output: { digest: e.output.digest, tail: keepTail(e.output.tail, MAX_TAIL), truncated: e.output.truncated },
-          approval: e.approval,
         };
       case 'approval':
         return { ...head, kind: 'approval', runbook: run.runbook, host: e.host, step: e.step, decision: e.decision, by: e.by };
