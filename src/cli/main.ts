@@ -27,6 +27,20 @@ registerApply(program);
 registerLab(program);
 registerAudit(program);
 
+/**
+ * `runbook lab ssh [--name L] NODE CMD...`: everything after NODE is the remote command, options
+ * included (`sysctl -n ...`), as with ssh. commander would read them as its own options, so a `--`
+ * goes in after the node (unless the user wrote one).
+ */
+function labSshPassThrough(argv: string[]): string[] {
+  const at = argv.findIndex((a, i) => a === 'ssh' && argv[i - 1] === 'lab');
+  if (at < 0) return argv;
+  let i = at + 1;
+  while (i < argv.length && argv[i]!.startsWith('-') && argv[i] !== '--') i += argv[i] === '--name' ? 2 : 1;
+  if (i >= argv.length || argv[i] === '--' || argv[i + 1] === '--') return argv;
+  return [...argv.slice(0, i + 1), '--', ...argv.slice(i + 1)];
+}
+
 function fail(err: unknown): never {
   if (err instanceof CommanderError) {
     // commander has already printed its message (or the help/version text).
@@ -55,7 +69,7 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(labSshPassThrough(process.argv));
 } catch (err) {
   fail(err);
 }

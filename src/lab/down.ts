@@ -44,9 +44,11 @@ async function removeStateDir(dir: string): Promise<void> {
   await rmdir(dir).catch(() => undefined);
 }
 
-export async function labDown(name: string, opts: { stateDir?: string } = {}): Promise<void> {
+/** Removes the lab; says whether there was anything of it to remove (processes, namespaces, state). */
+export async function labDown(name: string, opts: { stateDir?: string } = {}): Promise<boolean> {
   const lab = checkLabName(name);
   const state = readState(lab);
+  const found = state !== undefined || existsSync(runtimeDir(lab)) || (await labPids(lab)).length > 0 || (await labNamespaces(lab)).length > 0;
   for (let round = 0; round < 50; round++) {
     const pids = await labPids(lab);
     if (pids.length === 0) break;
@@ -72,5 +74,6 @@ export async function labDown(name: string, opts: { stateDir?: string } = {}): P
   const dirs = new Set([opts.stateDir ?? defaultStateDir(lab)]);
   if (state?.stateDir) dirs.add(state.stateDir);
   for (const d of dirs) await removeStateDir(d);
+  return found;
 }
 

@@ -6,7 +6,7 @@ import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from 'ssh2';
 import type { Duplex } from 'node:stream';
-import { ConnectError, type Connection, type ConnectTarget, type CreateTransportOptions, type Transport, type TransportOptions } from './types.js';
+import { ConnectError, DEFAULT_CONNECT_TIMEOUT_MS, type Connection, type ConnectTarget, type CreateTransportOptions, type Transport, type TransportOptions } from './types.js';
 import { KnownHostsStore, type HostKeyCheck } from './host-key-policy.js';
 import { IdentityStore, type LoadedIdentity } from './identities.js';
 import { expandHome } from '../model/secrets.js';
@@ -17,7 +17,7 @@ import { SshConnection } from './ssh-connection.js';
 import { becomeOf } from './become.js';
 
 export const DEFAULT_TRANSPORT_OPTIONS: TransportOptions = {
-  connectTimeoutMs: 10_000,
+  connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
   acceptNew: false,
   keepaliveIntervalMs: 15_000,
   maxSessions: 10,

@@ -37,6 +37,9 @@ export interface KillReport {
   ended(outcome: { problem?: string; durationMs: number }): void;
 }
 
+/** Per hop, unless the flag or ssh config's ConnectTimeout says otherwise. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
 /** The environment variable that carries ExecOptions.commandId to the host. */
 export const COMMAND_ID_ENV = 'RUNBOOK_COMMAND_ID';
 

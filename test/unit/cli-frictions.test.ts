@@ -36,6 +36,6 @@ describe('apply --help', () => {
   it('shows the defaults of --forks and --connect-timeout', () => {
     const r = run(['apply', '--help']);
     expect(r.stdout).toMatch(/--forks <n>\s+hosts worked on at once \(default: 50\)/);
-    expect(r.stdout).toMatch(/--connect-timeout <seconds>\s+connection timeout \(default: 10\)/);
+    expect(r.stdout).toMatch(/--connect-timeout <seconds>\s+connection timeout \(default: 10, or\s+ConnectTimeout from ssh config\)/);
   });
 });

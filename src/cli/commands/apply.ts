@@ -6,6 +6,8 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { collect, wholeNumber } from '../options.js';
 import type { ApplyOptions } from './apply-run.js';
+import { DEFAULT_FORKS } from '../../engine/strategy.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../../transport/types.js';
 
 
 function countOrPercent(flag: string) {
@@ -27,7 +29,7 @@ export function register(program: Command): void {
     .option('--runbooks <dir>', 'extra runbook directory (repeatable)', collect)
     .option('--dry-run', 'run only the checks; report what would be fixed and the exact commands')
     .option('-y, --yes', 'approve every fix without asking')
-    .addOption(new Option('--forks <n>', 'hosts worked on at once').argParser(wholeNumber('--forks')))
+    .addOption(new Option('--forks <n>', `hosts worked on at once (default: ${DEFAULT_FORKS})`).argParser(wholeNumber('--forks')))
     .addOption(new Option('--batch <n|N%>', "hosts per batch; the next batch starts when this one is done (overrides the runbook's serial)").argParser(countOrPercent('--batch')))
     .addOption(new Option('--canary <n>', 'run the first N hosts, then pause for approval before the rest (with --yes: go on only if they are all green)').argParser(wholeNumber('--canary')))
     .addOption(
@@ -41,7 +43,7 @@ export function register(program: Command): void {
     .option('--become', 'run every command through sudo')
     .option('--ask-become-pass', 'ask once for the sudo password (sent to sudo on stdin only)')
     .option('--accept-new', 'trust and record unknown host keys (a changed key is still refused)')
-    .addOption(new Option('--connect-timeout <seconds>', 'connection timeout').argParser(wholeNumber('--connect-timeout')))
+    .addOption(new Option('--connect-timeout <seconds>', `connection timeout (default: ${DEFAULT_CONNECT_TIMEOUT_MS / 1000}, or ConnectTimeout from ssh config)`).argParser(wholeNumber('--connect-timeout')))
     .option('--audit-file <path>', 'audit trail to append to (default: $RUNBOOK_AUDIT_FILE, else ~/.local/state/runbook/audit.jsonl)')
     .addOption(
       new Option('--drain-grace <seconds>', 'after Ctrl-C, how long running commands may finish before they are interrupted')

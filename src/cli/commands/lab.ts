@@ -9,7 +9,7 @@ import { collect, wholeNumber } from '../options.js';
 
 // --profile repeats: `--profile a,b --profile c` → ['a,b', 'c'] (split later, with the checks).
 
-const nameOption = (): Option => new Option('--name <lab>', 'lab name (labs with different names run side by side)').default('lab');
+const nameOption = (): Option => new Option('--name <lab>', 'lab name (labs with different names run side by side)').env('RUNBOOK_LAB').default('lab');
 
 export function register(program: Command): void {
   const lab = program.command('lab').description('A rehearsal fleet on this machine: namespaces, real sshd, etcd, flannel (needs root)');
@@ -52,8 +52,8 @@ export function register(program: Command): void {
     .option('--state-dir <dir>', 'the state dir used at `up`, if not the default')
     .action(async (o: { name: string; stateDir?: string }) => {
       const { labDown } = await import('../../lab/index.js');
-      await labDown(o.name, o.stateDir ? { stateDir: o.stateDir } : {});
-      process.stdout.write(`lab ${o.name} is down\n`);
+      const was = await labDown(o.name, o.stateDir ? { stateDir: o.stateDir } : {});
+      process.stdout.write(was ? `lab ${o.name} is down\n` : `lab ${o.name} was not running: nothing to remove\n`);
     });
 
   lab
@@ -104,7 +104,7 @@ export function register(program: Command): void {
     .command('ssh')
     .description('Open a shell on a node (real ssh, the lab key, strict host-key checking)')
     .argument('<node>', 'node name')
-    .argument('[command...]', 'run this instead of a shell')
+    .argument('[command...]', 'run this instead of a shell (everything after the node goes to ssh as is, options too)')
     .addOption(nameOption())
     .action(async (node: string, command: string[], o: { name: string }) => {
       const { labSshArgs } = await import('../../lab/ssh.js');
