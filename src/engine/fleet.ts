@@ -223,7 +223,7 @@ export class Fleet implements FleetHooks {
  */
 function hostProblem(what: 'when' | 'render', err: unknown, host: string, ctx: HostRunContext): string {
   if (what === 'when' && err instanceof ConditionError) return oneLine(ctx.redact(`when: ${err.message}`));
-  if (what === 'render' && err instanceof UserError) return oneLine(ctx.redact(err.message), 400);
+  if (what === 'render' && err instanceof UserError) return oneLine(ctx.redact(err.message));
   const message = err instanceof Error ? err.message : String(err);
-  return oneLine(ctx.redact(what === 'when' ? `when: cannot evaluate it for ${host}: ${message}` : `cannot render this step for ${host}: ${message}`), 400);
+  return oneLine(ctx.redact(what === 'when' ? `when: cannot evaluate it for ${host}: ${message}` : `cannot render this step for ${host}: ${message}`));
 }

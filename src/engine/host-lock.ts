@@ -134,17 +134,18 @@ export async function acquireHostLock(
       : r.outcome === 'exit' && r.code === EXIT_NO_FLOCK
         ? `cannot take the host lock: flock(1) is not installed (install util-linux)`
         : `cannot take the host lock ${opts.file ?? HOST_LOCK_FILE}: ${r.reason ?? (r.stderr.trim() || `exit ${r.code}`)} (runbook needs write access to it: connect as root or use become)`;
-  return { refused: oneLine(why, 400), result: r, command };
+  return { refused: oneLine(why), result: r, command };
 }
 
 /** Who holds the lock, as the refused lock shell found out; never a guess from the file alone. */
 function busyReason(stdout: string, file: string): string {
   const said = stdout.replace(/\n$/, '');
+  // What the file says is anyone's text (any local user can write it): bounded, unlike the advice around it.
   if (said.startsWith(`${BY_RUN} `)) {
-    const info = said.slice(BY_RUN.length + 1).trim();
+    const info = oneLine(said.slice(BY_RUN.length + 1).trim(), 300);
     return `locked by ${info}: another runbook apply is working on this host (wait for it to finish; a lock whose run died is released by itself)`;
   }
-  const content = (said.startsWith(`${BY_UNKNOWN} `) ? said.slice(BY_UNKNOWN.length + 1) : said).replace(/\n?shell \d+$/, '').trim();
+  const content = oneLine((said.startsWith(`${BY_UNKNOWN} `) ? said.slice(BY_UNKNOWN.length + 1) : said).replace(/\n?shell \d+$/, '').trim(), 200);
   return `locked by a process that is not a live runbook apply (the lock file says: ${content || 'nothing'}): find it on the host with fuser -v ${file}`;
 }
 

@@ -217,7 +217,7 @@ export async function runHost(hp: HostPlan, connect: Connect, ctx: HostRunContex
   try {
     conn = await connect(hp.host);
   } catch (err) {
-    const error = oneLine(ctx.redact(errorMessage(err)), 300);
+    const error = oneLine(ctx.redact(errorMessage(err)));
     ctx.emit({ type: 'host-connect', time: ctx.now().toISOString(), runId: ctx.runId, host, ok: false, error, durationMs: Date.now() - started });
     return { host, reachable: false, steps: reportAll(ctx, hp, 0, 'unreachable', error) };
   }

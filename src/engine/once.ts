@@ -76,7 +76,7 @@ export class OnceSteps {
       return { ranOn: host.name, outcome };
     }
     const first = this.select(pattern)[0];
-    const reason = oneLine(`no reachable host for on: ${pattern} (${tried.join('; ') || 'the pattern selects no host'})`, 400);
+    const reason = oneLine(`no reachable host for on: ${pattern} (${tried.join('; ') || 'the pattern selects no host'})`);
     const where = first?.name ?? pattern;
     const outcome = reportStepResult(ctx, where, ps, 'unreachable', Date.now(), { reason });
     if (first && !this.targets.has(first.name)) this.extraOutcomes.set(first.name, { host: first.name, reachable: false, steps: [outcome] });
@@ -95,7 +95,7 @@ export class OnceSteps {
     try {
       conn = await this.connect(host);
     } catch (err) {
-      const error = oneLine(ctx.redact(err instanceof Error ? err.message : String(err)), 300);
+      const error = oneLine(ctx.redact(err instanceof Error ? err.message : String(err)));
       ctx.emit({ type: 'host-connect', time: ctx.now().toISOString(), runId: ctx.runId, host: host.name, ok: false, error, durationMs: Date.now() - started });
       return { error };
     }

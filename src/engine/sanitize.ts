@@ -53,7 +53,15 @@ export function safeFullOutput(stdout: string, stderr: string, redact: Redact): 
 }
 
 /** A single display line (reasons, names): no newlines, no control characters. */
-export function oneLine(text: string, max = 200): string {
+/**
+ * How long one line of text may be. A reason or an error is often what the operator must act on
+ * (a refusal with the line to add to known_hosts, a runbook's own refusal that the host printed),
+ * so it is shown whole; this bound only stops a flood.
+ */
+export const LINE_MAX = 4000;
+
+/** Flattens text to one neutralised line, cut (marked …) only past `max`. */
+export function oneLine(text: string, max = LINE_MAX): string {
   const flat = neutralize(text.replace(/\s*\n\s*/g, ' | ').trim());
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
