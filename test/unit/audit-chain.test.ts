@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -184,6 +184,25 @@ describe('audit verify', () => {
     expect(errs[0]!.message).toMatch(/not a valid record/);
     expect(errs[1]!.message).toMatch(/record #4 missing/);
     expect(errs[2]!.message).toMatch(/run run-1 wrote/);
+  });
+});
+
+describe('resolveAuditPath under XDG_STATE_HOME', () => {
+  it('puts the trail under $XDG_STATE_HOME/runbook, and keeps finding a trail left at the old place, with a note on moving it', () => {
+    const home = join(dir, 'home');
+    const xdg = join(dir, 'xdg');
+    const notes: string[] = [];
+    const env = { XDG_STATE_HOME: xdg, HOME: home };
+    expect(resolveAuditPath(undefined, env, (l) => notes.push(l))).toBe(join(xdg, 'runbook', 'audit.jsonl'));
+    expect(notes).toEqual([]);
+    const old = join(home, '.local', 'state', 'runbook', 'audit.jsonl');
+    mkdirSync(join(home, '.local', 'state', 'runbook'), { recursive: true });
+    writeFileSync(old, '');
+    expect(resolveAuditPath(undefined, env, (l) => notes.push(l))).toBe(old);
+    expect(notes).toEqual([
+      `runbook: using the audit trail at ${old}; with XDG_STATE_HOME set its place is ${join(xdg, 'runbook', 'audit.jsonl')} (move it there with: mkdir -p ${join(xdg, 'runbook')} && mv ${old} ${old}.head ${join(xdg, 'runbook')}/)`,
+    ]);
+    expect(resolveAuditPath(undefined, { XDG_STATE_HOME: 'relative/not/allowed', HOME: home })).toBe(old);
   });
 });
 
