@@ -1,13 +1,30 @@
-/** Where the audit trail lives: --audit-file, else $RUNBOOK_AUDIT_FILE, else ~/.local/state/runbook/audit.jsonl. */
-import { statSync } from 'node:fs';
+/**
+ * Where the audit trail lives: --audit-file, else $RUNBOOK_AUDIT_FILE, else
+ * $XDG_STATE_HOME/runbook/audit.jsonl (the XDG Base Directory convention; an absolute path only),
+ * else ~/.local/state/runbook/audit.jsonl (XDG's own default).
+ */
+import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { UserError } from '../model/errors.js';
 
-export function resolveAuditPath(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
+/**
+ * `notice` hears when a trail left at the default place is used although XDG_STATE_HOME names
+ * another: history and @failed must keep finding it, and the operator learns how to move it.
+ */
+export function resolveAuditPath(flag?: string, env: NodeJS.ProcessEnv = process.env, notice?: (line: string) => void): string {
+  const home = env.HOME || homedir();
   const chosen = flag || env.RUNBOOK_AUDIT_FILE;
-  if (chosen) return resolve(chosen.startsWith('~/') ? join(homedir(), chosen.slice(2)) : chosen);
-  return join(homedir(), '.local', 'state', 'runbook', 'audit.jsonl');
+  if (chosen) return resolve(chosen.startsWith('~/') ? join(home, chosen.slice(2)) : chosen);
+  const fallback = join(home, '.local', 'state', 'runbook', 'audit.jsonl');
+  const xdg = env.XDG_STATE_HOME;
+  if (!xdg || !isAbsolute(xdg)) return fallback;
+  const file = join(xdg, 'runbook', 'audit.jsonl');
+  if (file !== fallback && !existsSync(file) && existsSync(fallback)) {
+    notice?.(`runbook: using the audit trail at ${fallback}; with XDG_STATE_HOME set its place is ${file} (move it there with: mkdir -p ${dirname(file)} && mv ${fallback} ${fallback}.head ${dirname(file)}/)`);
+    return fallback;
+  }
+  return file;
 }
 
 /** The sidecar that anchors the chain's end (see docs/audit.md, "Truncation"). */

@@ -136,7 +136,7 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   // --hosts, else the runbook's own default targets, else every host.
   const pattern = opts.hosts ?? runbook.hosts?.pattern ?? 'all';
   const byRunbook = opts.hosts === undefined ? runbook.hosts : undefined;
-  const auditFile = resolveAuditPath(opts.auditFile);
+  const auditFile = resolveAuditPath(opts.auditFile, process.env, (line) => process.stderr.write(`${line}\n`));
   const hosts = byRunbook
     ? selectRunbookHosts(inventory, byRunbook, (inv, p) => selectTargets(inv, p, runbook, auditFile))
     : selectTargets(inventory, pattern, runbook, auditFile);
@@ -181,7 +181,7 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   bus.on(recap.listener);
   // Every command, dry-run checks included, leaves a record before the host's next command starts
   // (its fsync is awaited in afterAuditFlush).
-  const audit = createAuditListener({ file: resolveAuditPath(opts.auditFile), operator, redact, deferSync: true });
+  const audit = createAuditListener({ file: auditFile, operator, redact, deferSync: true });
   bus.on(audit);
   // After the audit listener, so that an `-end` kill point comes after the outcome's record.
   const killPoint = testKillPoint(process.env, (line) => process.stderr.write(`${line}\n`));

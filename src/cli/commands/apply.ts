@@ -44,7 +44,7 @@ export function register(program: Command): void {
     .option('--ask-become-pass', 'ask once for the sudo password (sent to sudo on stdin only)')
     .option('--accept-new', 'trust and record unknown host keys (a changed key is still refused)')
     .addOption(new Option('--connect-timeout <seconds>', `connection timeout (default: ${DEFAULT_CONNECT_TIMEOUT_MS / 1000}, or ConnectTimeout from ssh config)`).argParser(wholeNumber('--connect-timeout')))
-    .option('--audit-file <path>', 'audit trail to append to (default: $RUNBOOK_AUDIT_FILE, else ~/.local/state/runbook/audit.jsonl)')
+    .option('--audit-file <path>', 'audit trail to append to (default: $RUNBOOK_AUDIT_FILE, else $XDG_STATE_HOME/runbook/audit.jsonl, else ~/.local/state/runbook/audit.jsonl)')
     .addOption(
       new Option('--drain-grace <seconds>', 'after Ctrl-C, how long running commands may finish before they are interrupted')
         .argParser(wholeNumber('--drain-grace'))

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { ExitCode } from '../../model/exit-codes.js';
 
-const auditFileHelp = 'audit file (default: $RUNBOOK_AUDIT_FILE, else ~/.local/state/runbook/audit.jsonl)';
+const auditFileHelp = 'audit file (default: $RUNBOOK_AUDIT_FILE, else $XDG_STATE_HOME/runbook/audit.jsonl, else ~/.local/state/runbook/audit.jsonl)';
 
 export function register(program: Command): void {
   const audit = program.command('audit').description('Check the audit trail (audit verify)');
@@ -20,7 +20,7 @@ export function register(program: Command): void {
       const { parseAnchor, verifyAuditFile } = await import('../../report/audit-verify.js');
       const { formatVerify } = await import('../../report/history-format.js');
       const { UserError } = await import('../../model/errors.js');
-      const path = resolveAuditPath(file ?? opts.auditFile);
+      const path = resolveAuditPath(file ?? opts.auditFile, process.env, (line) => process.stderr.write(`${line}\n`));
       if (!existsSync(path)) {
         throw new UserError({ message: `audit file ${path} does not exist`, hint: 'give the file to check, or set RUNBOOK_AUDIT_FILE' });
       }
@@ -43,7 +43,7 @@ export function register(program: Command): void {
       const { resolveAuditPath } = await import('../../report/audit-path.js');
       const { findRun, listRuns } = await import('../../report/history.js');
       const { formatRunDetail, formatRunList } = await import('../../report/history-format.js');
-      const path = resolveAuditPath(opts.auditFile);
+      const path = resolveAuditPath(opts.auditFile, process.env, (line) => process.stderr.write(`${line}\n`));
       if (run !== undefined) {
         const detail = findRun(path, run);
         process.stdout.write(`${opts.json ? JSON.stringify(detail) : formatRunDetail(detail)}\n`);
