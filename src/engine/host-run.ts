@@ -152,7 +152,7 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   const fixCommands = ps.fix.map((f) => ctx.redact(f.display));
   const pending = { checkOutput: checkTail, fixCommands };
   const why = failureReason('check failed', check, ctx);
-  if (ps.fix.length === 0) return done('failed', { reason: `${why} (check-only step: no fix defined)`, checkOutput: checkTail }, check);
+  if (ps.fix.length === 0) return done('failed', { reason: why, checkOutput: checkTail }, check);
   if (ctx.mode === 'dry-run') return done('would-fix', { reason: why, ...pending }, check);
   if (ctx.control.stopping) return done('not-run', { reason: ctx.control.stopReason, ...pending });
 

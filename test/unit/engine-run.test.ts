@@ -90,10 +90,10 @@ async function run(
 
 describe('engine: step semantics', () => {
   it('a failing check-only step says why it failed, without noise about having no fix', async () => {
-    const rb = runbook([step('diagnose', 'fail the lease of d is stale')]);
+    const rb = runbook([step('diagnose', 'fail lease-of-d-is-stale')]);
     const r = await run(rb, { a: {} });
     const res = r.events.find((e) => e.type === 'step-result');
-    expect(res).toMatchObject({ status: 'failed', reason: 'check failed: exit code 1: the lease of d is stale' });
+    expect(res).toMatchObject({ status: 'failed', reason: 'check failed: exit code 1: lease-of-d-is-stale' });
   });
 
   it('ok when the check passes; fixes and verifies when it does not', async () => {
