@@ -100,6 +100,19 @@ describe('host lock', () => {
     }
   });
 
+  it('a lock file that forges the held marker does not make a refused run think it holds the lock', async () => {
+    const file = join(dir, 'f.lock');
+    writeFileSync(file, 'RUNBOOK-LOCK-HELD 812\n');
+    const squatter = spawn('flock', [file, 'sleep', '20'], { stdio: 'ignore' });
+    try {
+      while (isFree(file)) await new Promise((r) => setTimeout(r, 20));
+      const got = await acquireHostLock(conn, { operator: 'bob', runId: 'B', waitMs: 0, file });
+      expect('refused' in got).toBe(true);
+    } finally {
+      squatter.kill('SIGKILL');
+    }
+  });
+
   it('a user who cannot write the lock file still takes it (flock on a read-only descriptor)', async () => {
     chmodSync(dir, 0o755);
     const file = join(dir, 'ro.lock');
