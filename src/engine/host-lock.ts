@@ -8,6 +8,7 @@
  * refuses channel signals for root logins ("session signalling requires privilege separation"),
  * so closing the channel alone would leave the lock to the next heartbeat, after this run ends.
  */
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Connection, ExecResult } from '../transport/types.js';
 import { shellQuote } from '../model/shell-quote.js';
@@ -47,7 +48,7 @@ export type LockAttempt = { held: HeldLock } | { refused: string; result: ExecRe
  * The lock shell. The `sleep` gets fd 9 closed so only the shell holds the lock; a failed
  * heartbeat write (SIGPIPE or EPIPE) means nobody is listening any more.
  */
-export function lockCommand(info: string, waitMs: number, file = HOST_LOCK_FILE): string {
+export function lockCommand(info: string, waitMs: number, file = HOST_LOCK_FILE, nonce = randomBytes(8).toString('hex')): string {
   const f = shellQuote(file);
   const wait = waitMs > 0 ? `-w ${Math.ceil(waitMs / 1000)}` : '-n';
   return [
@@ -65,7 +66,9 @@ export function lockCommand(info: string, waitMs: number, file = HOST_LOCK_FILE)
     `  exit ${EXIT_BUSY}; }`,
     `printf '%s\\n' ${shellQuote(info)} 2>/dev/null > ${f} || true`,
     `echo "shell $$" 2>/dev/null >> ${f} || true`,
-    `echo ${HELD} $$`,
+    // The nonce: the busy branch prints the lock file, which anyone may write, so the marker alone
+    // could be forged into it; the nonce is new for every attempt.
+    `echo ${HELD} $$ ${nonce}`,
     `while sleep ${HEARTBEAT_S} 9>&-; do printf . || exit 0; done`,
   ].join('\n');
 }
@@ -86,7 +89,9 @@ export async function acquireHostLock(
   conn: Connection,
   opts: HostLockOptions & { operator: string; runId: string; signal?: AbortSignal; become?: boolean; record?: LockRecorder },
 ): Promise<LockAttempt> {
-  const command = lockCommand(holderInfo(opts.operator, opts.runId, opts), opts.waitMs, opts.file);
+  const nonce = randomBytes(8).toString('hex');
+  const command = lockCommand(holderInfo(opts.operator, opts.runId, opts), opts.waitMs, opts.file, nonce);
+  const heldLine = new RegExp(`^${HELD} (\\d+) ${nonce}$`, 'm');
   const release = new AbortController();
   const abortWith = (): void => release.abort();
   opts.signal?.addEventListener('abort', abortWith, { once: true });
@@ -101,12 +106,12 @@ export async function acquireHostLock(
     ...(locking ? { commandId: locking.id } : {}),
     onStdout: (chunk) => {
       if (seen.length < 4096) seen += chunk.toString('utf8');
-      if (new RegExp(`${HELD} \\d+\\n`).test(seen)) onHeld();
+      if (heldLine.test(seen)) onHeld();
     },
   });
   const first = await Promise.race([heldSignal, running]);
   if (first === 'held') {
-    const pid = new RegExp(`${HELD} (\\d+)`).exec(seen)?.[1];
+    const pid = heldLine.exec(seen)?.[1];
     return {
       held: {
         async release() {
