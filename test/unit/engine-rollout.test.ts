@@ -322,6 +322,17 @@ describe('when, handlers, dry-run dependencies', () => {
     expect(status('b', 'after change')).toBe('not-applicable');
   });
 
+  it('a handler on: other hosts is not applicable on a host it does not select, and runs nothing there', async () => {
+    const rb2 = runbook([step('config', 'get cfg=1', ['set cfg=1'], { notify: ['restart etcd'] })], {
+      handlers: [step('restart etcd', 'echo etcd-up', ['echo restart-etcd'], { on: 'etcd' })],
+    });
+    const { w, status, reason } = await run(rb2, { targets: ['a'] });
+    expect(status('a', 'config')).toBe('fixed');
+    expect(status('a', 'restart etcd')).toBe('not-applicable');
+    expect(reason('a', 'restart etcd')).toBe('not for this host (on: etcd)');
+    expect(w.log.filter((l) => l.startsWith('a: ') && !l.includes('cfg'))).toEqual([]);
+  });
+
   it('dry run: steps and handlers that depend on a fix that did not happen are depends-on-pending-fix', async () => {
     const rb2 = runbook([...rb.steps, step('reads', 'echo v', ['set v=1'], { register: 'v' }), step('uses v', 'echo x={{ v }}')], { handlers });
     const { status, result, w } = await run(rb2, { mode: 'dry-run', targets: ['a'] });
