@@ -179,6 +179,8 @@ export class Fleet implements FleetHooks {
       const { changed, pending } = notification(this.notifiedBy.get(ps.name) ?? [], (s) => this.registry.change(host, s));
       let outcome: StepOutcome;
       if (changed.length === 0 && pending.length === 0) outcome = report('not-applicable', 'not notified: nothing it watches changed');
+      // A handler `on:` other hosts has nothing rendered for this one (the plan's `elsewhere`).
+      else if (ps.elsewhere) outcome = report('not-applicable', `not for this host (on: ${ps.source.on})`);
       else if (blockedBy !== undefined) outcome = report('blocked', blockedBy);
       else if (ctx.control.stopping) outcome = report('not-run', ctx.control.stopReason);
       else if (changed.length === 0) outcome = report('depends-on-pending-fix', `depends on a pending fix: notified only when ${pending.map((p) => `"${p}"`).join(', ')} is fixed`);

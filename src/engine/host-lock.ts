@@ -42,7 +42,7 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
-export type LockAttempt = { held: HeldLock } | { refused: string; result: ExecResult; command: string };
+export type LockAttempt = { held: HeldLock } | { refused: string; result: ExecResult };
 
 /**
  * The lock shell. The `sleep` gets fd 9 closed so only the shell holds the lock; a failed
@@ -139,7 +139,7 @@ export async function acquireHostLock(
       : r.outcome === 'exit' && r.code === EXIT_NO_FLOCK
         ? `cannot take the host lock: flock(1) is not installed (install util-linux)`
         : `cannot take the host lock ${opts.file ?? HOST_LOCK_FILE}: ${r.reason ?? (r.stderr.trim() || `exit ${r.code}`)} (runbook needs write access to it: connect as root or use become)`;
-  return { refused: oneLine(why), result: r, command };
+  return { refused: oneLine(why), result: r };
 }
 
 /** Who holds the lock, as the refused lock shell found out; never a guess from the file alone. */
