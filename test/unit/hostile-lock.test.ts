@@ -42,6 +42,18 @@ describe('host lock', () => {
     expect(isFree(file)).toBe(true);
   });
 
+  it('a normal release ends the lock shell itself: the lock is recorded as ended, not interrupted, and nothing is killed behind the record', async () => {
+    const file = join(dir, 'g.lock');
+    const outcomes: string[] = [];
+    const record = (phase: 'lock' | 'unlock') => ({ id: phase, ended: (r: { outcome: string; code: number | null }) => void outcomes.push(`${phase} ${r.outcome}`) });
+    const got = await acquireHostLock(conn, { operator: 'alice', runId: 'A', waitMs: 0, file, record });
+    expect('held' in got).toBe(true);
+    if ('held' in got) await got.held.release();
+    expect(outcomes[0]).toBe('unlock exit');
+    expect(outcomes[1]).not.toBe('lock interrupted');
+    expect(isFree(file)).toBe(true);
+  });
+
   it('a bounded wait gets the lock once the holder releases it', async () => {
     const file = join(dir, 'b.lock');
     const first = await acquireHostLock(conn, { operator: 'alice', runId: 'A', waitMs: 0, file });
