@@ -10,11 +10,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Connection, ExecResult } from '../transport/types.js';
+import type { Connection, ExecResult, KillReport } from '../transport/types.js';
 import { shellQuote } from '../model/shell-quote.js';
 import type { HostPlan } from './plan.js';
 import { oneLine } from './sanitize.js';
-import { reportStepResult, startCommand, type CommandReport, type HostOutcome, type Reporting } from './step-report.js';
+import { killReport, reportStepResult, startCommand, type CommandReport, type HostOutcome, type Reporting } from './step-report.js';
 import type { RunControl } from './control.js';
 
 export const HOST_LOCK_FILE = '/run/runbook.lock';
@@ -35,6 +35,8 @@ const BY_RUN = 'RUNBOOK-LOCK-BY-RUN';
 const BY_UNKNOWN = 'RUNBOOK-LOCK-BY-UNKNOWN';
 const EXIT_BUSY = 75;
 const EXIT_NO_FLOCK = 76;
+/** How long a released lock command may take to end by itself before the transport kills it. */
+const RELEASE_GRACE_MS = 2000;
 /** How often the holder writes a heartbeat byte; also how soon it notices its controller is gone. */
 const HEARTBEAT_S = 1;
 
@@ -87,7 +89,7 @@ export type LockRecorder = (phase: 'lock' | 'unlock', command: string) => Comman
  */
 export async function acquireHostLock(
   conn: Connection,
-  opts: HostLockOptions & { operator: string; runId: string; signal?: AbortSignal; become?: boolean; record?: LockRecorder },
+  opts: HostLockOptions & { operator: string; runId: string; signal?: AbortSignal; become?: boolean; record?: LockRecorder; killReport?: () => KillReport },
 ): Promise<LockAttempt> {
   const nonce = randomBytes(8).toString('hex');
   const command = lockCommand(holderInfo(opts.operator, opts.runId, opts), opts.waitMs, opts.file, nonce);
@@ -104,6 +106,7 @@ export async function acquireHostLock(
     become: opts.become ?? false,
     maxOutputBytes: 4096,
     ...(locking ? { commandId: locking.id } : {}),
+    ...(opts.killReport ? { onKill: opts.killReport() } : {}),
     onStdout: (chunk) => {
       if (seen.length < 4096) seen += chunk.toString('utf8');
       if (heldLine.test(seen)) onHeld();
@@ -117,14 +120,20 @@ export async function acquireHostLock(
         async release() {
           opts.signal?.removeEventListener('abort', abortWith);
           if (pid) {
-            const kill = `kill ${pid}`;
+            // The lock shell leads its own process group (sshd's setsid, or our local spawn): ending
+            // the group ends its heartbeat sleep too, so the channel closes now, not a second later.
+            const kill = `kill -TERM -${pid} 2>/dev/null || kill ${pid}`;
             const unlocking = opts.record?.('unlock', kill);
             const r = await conn
-              .exec(kill, { timeoutMs: 5000, become: opts.become ?? false, ...(unlocking ? { commandId: unlocking.id } : {}) })
+              .exec(kill, { timeoutMs: 5000, become: opts.become ?? false, ...(unlocking ? { commandId: unlocking.id } : {}), ...(opts.killReport ? { onKill: opts.killReport() } : {}) })
               .catch((err: unknown) => lostResult(err));
             unlocking?.ended(r);
           }
-          release.abort();
+          // Aborting makes the transport kill the lock command: only when it did not end by itself.
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          const ended = await Promise.race([running, new Promise<undefined>((res) => (timer = setTimeout(() => res(undefined), RELEASE_GRACE_MS)))]);
+          clearTimeout(timer);
+          if (ended === undefined) release.abort();
           locking?.ended(await running);
         },
       },
@@ -175,7 +184,14 @@ export async function lockHost(
   const become = hp.steps.some((ps) => ps.become);
   // The lock's records name the host's first step: the lock is taken for the whole run, before it.
   const step = hp.steps[0]?.name ?? '';
-  const got = await acquireHostLock(conn, { ...opts, runId: ctx.runId, signal: ctx.control.signal, become, record: (phase, command) => startCommand(ctx, host, step, phase, command) });
+  const got = await acquireHostLock(conn, {
+    ...opts,
+    runId: ctx.runId,
+    signal: ctx.control.signal,
+    become,
+    record: (phase, command) => startCommand(ctx, host, step, phase, command),
+    killReport: () => killReport(ctx, host, step),
+  });
   if ('held' in got) return got.held;
   const steps = hp.steps.map((ps, i) =>
     i === 0 ? reportStepResult(ctx, host, ps, 'failed', Date.now(), { reason: got.refused }) : reportStepResult(ctx, host, ps, 'blocked', Date.now(), { reason: 'blocked: the host is locked by another run' }),
