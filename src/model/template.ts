@@ -281,7 +281,8 @@ export function renderCommand(t: CommandTemplate | string, ctx: TemplateContext,
     }
     const found = lookup(ctx, p.path);
     const pos = tpl.placeholderPos?.[i] ?? tpl.pos;
-    if (p.filters.includes('raw') && p.path.length === 1 && ctx.inventoryNames.has(p.path[0]!)) {
+    // A var the inventory sets, read at any depth ({{ cfg.cmd | raw }} reads the inventory's cfg).
+    if (p.filters.includes('raw') && ctx.inventoryNames.has(p.path[0]!)) {
       throw new UserError({
         pos,
         host: ctx.where.host,
