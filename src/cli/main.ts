@@ -28,17 +28,21 @@ registerLab(program);
 registerAudit(program);
 
 /**
- * `runbook lab ssh [--name L] NODE CMD...`: everything after NODE is the remote command, options
- * included (`sysctl -n ...`), as with ssh. commander would read them as its own options, so a `--`
- * goes in after the node (unless the user wrote one).
+ * `runbook lab ssh [--name L] NODE [--name L] CMD...`: everything after the node (and a --name
+ * right after it) is the remote command, options included (`sysctl -n ...`), as with ssh.
+ * commander would read them as its own options, so a `--` goes in there (unless the user wrote one).
  */
 function labSshPassThrough(argv: string[]): string[] {
   const at = argv.findIndex((a, i) => a === 'ssh' && argv[i - 1] === 'lab');
   if (at < 0) return argv;
   let i = at + 1;
   while (i < argv.length && argv[i]!.startsWith('-') && argv[i] !== '--') i += argv[i] === '--name' ? 2 : 1;
-  if (i >= argv.length || argv[i] === '--' || argv[i + 1] === '--') return argv;
-  return [...argv.slice(0, i + 1), '--', ...argv.slice(i + 1)];
+  if (i >= argv.length) return argv;
+  // runbook's own --name may also follow the node (lab ssh d --name x CMD); the rest is ssh's.
+  let j = i + 1;
+  while (j < argv.length && (argv[j] === '--name' || argv[j]!.startsWith('--name='))) j += argv[j] === '--name' ? 2 : 1;
+  if (argv[j] === '--') return argv;
+  return [...argv.slice(0, j), '--', ...argv.slice(j)];
 }
 
 function fail(err: unknown): never {
