@@ -64,7 +64,7 @@ export function lockCommand(info: string, waitMs: number, file = HOST_LOCK_FILE,
     // holder is unknown, and the file's text is only what it says.
     `flock ${wait} 9 || { h=$(cat ${f} 2>/dev/null); p=\${h##*shell }; case $p in '' | *[!0-9]*) p= ;; esac`,
     `  if [ -n "$p" ] && ls -l /proc/$p/fd 2>/dev/null | { while read -r l; do case \${l##* -> } in ${f}) exit 0 ;; esac; done; exit 1; }`,
-    `  then printf '${BY_RUN} %s\\n' "\${h%%shell *}"; else printf '${BY_UNKNOWN} %s\\n' "$h"; fi`,
+    `  then printf '${BY_RUN} %s\\n' "\${h%shell *}"; else printf '${BY_UNKNOWN} %s\\n' "$h"; fi`,
     `  exit ${EXIT_BUSY}; }`,
     `printf '%s\\n' ${shellQuote(info)} 2>/dev/null > ${f} || true`,
     `echo "shell $$" 2>/dev/null >> ${f} || true`,
@@ -160,7 +160,8 @@ function busyReason(stdout: string, file: string): string {
     return `locked by ${info}: another runbook apply is working on this host (wait for it to finish; a lock whose run died is released by itself)`;
   }
   const content = oneLine((said.startsWith(`${BY_UNKNOWN} `) ? said.slice(BY_UNKNOWN.length + 1) : said).replace(/\n?shell \d+$/, '').trim(), 200);
-  return `locked by a process that is not a live runbook apply (the lock file says: ${content || 'nothing'}): find it on the host with fuser -v ${file}`;
+  // Unknown, not "not runbook": a become holder's /proc is unreadable from a plain login, so it may be one.
+  return `locked, holder unknown: no live runbook apply that this user can see holds it (the lock file says: ${content || 'nothing'}); find the holder on the host with fuser -v ${file}`;
 }
 
 /** A transport that threw gives no exit status: the outcome is unknown. */

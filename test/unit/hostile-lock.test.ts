@@ -105,7 +105,7 @@ describe('host lock', () => {
       if ('refused' in second) {
         expect(second.refused).not.toMatch(/^locked by alice/);
         expect(second.refused).not.toMatch(/released by itself/);
-        expect(second.refused).toMatch(new RegExp(`^locked by a process that is not a live runbook apply \\(the lock file says: alice \\(pid 1 on .*, run OLD, .*\\)\\): find it on the host with fuser -v ${file}$`));
+        expect(second.refused).toMatch(new RegExp(`^locked, holder unknown: no live runbook apply that this user can see holds it \\(the lock file says: alice \\(pid 1 on .*, run OLD, .*\\)\\); find the holder on the host with fuser -v ${file}$`));
       }
     } finally {
       squatter.kill('SIGKILL');
