@@ -17,22 +17,29 @@ import { ConnectError } from '../../src/transport/types.js';
 
 const noop = (): undefined => undefined;
 
+const TOTAL = 20 * 1024 * 1024;
+
+/** Feeds `chunk` until TOTAL bytes went in; after every chunk, the watcher may hold back under 100 bytes. */
+function feedBounded(watcher: ReturnType<typeof planCommand>['watcher'], chunk: Buffer): { fed: number; released: number } {
+  let fed = 0;
+  let released = 0;
+  while (fed < TOTAL) {
+    released += watcher.filter(chunk, noop, noop, noop).length;
+    fed += chunk.length;
+    expect(fed - released).toBeLessThan(100);
+  }
+  return { fed, released };
+}
+
 describe('start marker: forged output', () => {
   const CHUNK = 64 * 1024;
-  const TOTAL = 20 * 1024 * 1024;
   /** The watcher hands back every byte it does not strip, so fed - released is what it holds. */
   it('holds back at most a marker of an unclosed forged prefix, followed by junk or by endless digits', () => {
     for (const junk of ['x', '1']) {
       const plan = planCommand('id', false, undefined);
       const started = /'(\[runbook-started-[0-9a-f]+:)'/.exec(plan.command)![1]!;
       const chunk = Buffer.from(started + junk.repeat(CHUNK - started.length), 'latin1');
-      let fed = 0;
-      let released = 0;
-      while (fed < TOTAL) {
-        released += plan.watcher.filter(chunk, noop, noop, noop).length;
-        fed += chunk.length;
-        expect(fed - released).toBeLessThan(100);
-      }
+      const { fed, released } = feedBounded(plan.watcher, chunk);
       expect(plan.watcher.pid).toBeUndefined();
       expect(released + plan.watcher.flush().length).toBe(fed);
     }
@@ -43,13 +50,7 @@ describe('start marker: forged output', () => {
       const plan = planCommand('id', become, become ? 'pw' : undefined);
       const started = /'(\[runbook-started-[0-9a-f]+:)'/.exec(plan.command)![1]!;
       const chunk = Buffer.from(started.repeat(Math.ceil(CHUNK / started.length)), 'latin1');
-      let fed = 0;
-      let released = 0;
-      while (fed < TOTAL) {
-        released += plan.watcher.filter(chunk, noop, noop, noop).length;
-        fed += chunk.length;
-        expect(fed - released).toBeLessThan(100);
-      }
+      const { fed, released } = feedBounded(plan.watcher, chunk);
       expect(released + plan.watcher.flush().length).toBe(fed);
     }
   });
