@@ -171,6 +171,9 @@ describe('lab profile non-root', () => {
 
   it('takes the host lock as root through sudo, and a second non-root run is refused while it is held', async () => {
     const dir = scratchRunbook('tnr-slow', ['steps:', '  - name: hold the host', '    check: sleep 6', ''].join('\n'));
+    // The lock file outlives its lock (flock, not existence, is the lock), so an earlier test's run
+    // still names itself there: remove it, or the wait below ends before this run holds the lock.
+    await asRoot('d', 'rm -f /run/runbook.lock');
     const first = spawn('node', runArgs('tnr-slow', 'd', ['--yes'], info.inventory, dir), { env: ENV(), stdio: ['ignore', 'pipe', 'pipe'] });
     let out1 = '';
     first.stdout.on('data', (c: Buffer) => (out1 += c.toString()));
