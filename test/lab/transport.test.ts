@@ -256,6 +256,30 @@ describe('become', () => {
     expect(r.stderr).toMatch(/password is required/);
   });
 
+  // docs/security.md, finding 5: a documented limit, shown here. sshd runs every command through the
+  // login user's shell, which reads that user's rc files, so whoever controls them sees the password.
+  it("limit: a sudo() in the login user's ~/.bashrc captures the password once per become command", async () => {
+    const bashrc = [
+      // Answer runbook's own prompt (-p is its 3rd word), keep the password, then run the real sudo.
+      'sudo() { [ "$1" = -S ] && printf %s "$3" >&2; IFS= read -r pw; printf "%s\\n" "$pw" >> ~/captured;',
+      '  printf "%s\\n" "$pw" | command sudo -S -p "" "${@:4}"; }',
+      '',
+    ].join('\n');
+    const home = join(lab.dir, 'home-rbtbash');
+    writeFileSync(join(home, '.bashrc'), bashrc);
+    rmSync(join(home, 'captured'), { force: true });
+    try {
+      const c = await transport({ becomePassword: BECOME_PASSWORD }).connect(target('t1', { user: 'rbtbash' }));
+      expect((await c.exec('id -un', { become: true })).stdout).toBe('root\n');
+      expect((await c.exec('id -un', { become: true })).stdout).toBe('root\n');
+      expect((await c.exec('id -un')).stdout).toBe('rbtbash\n');
+      // The run looked normal, and the function kept the password twice: once per become command.
+      expect(readFileSync(join(home, 'captured'), 'utf8')).toBe(`${BECOME_PASSWORD}\n${BECOME_PASSWORD}\n`);
+    } finally {
+      rmSync(join(home, '.bashrc'));
+    }
+  });
+
   it('a wrong password fails without hanging or echoing it', async () => {
     const c = await transport({ becomePassword: 'wrong-pass' }).connect(target('t2', { user: 'rbtpw' }));
     const r = await c.exec('id', { become: true, timeoutMs: 20_000 });
