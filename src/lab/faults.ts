@@ -91,7 +91,8 @@ async function restartFlanneldBehindDocker(state: LabState, node: string): Promi
   });
 }
 
-export async function labBreak(name: string, fault: string, node?: string): Promise<void> {
+/** Injects the fault and returns the node it broke (the fault's usual victim unless `node` is given). */
+export async function labBreak(name: string, fault: string, node?: string): Promise<string> {
   const state = requireState(name);
   const def = FAULTS.find((f) => f.name === fault);
   if (!def) throw new UserError({ message: `unknown fault "${fault}"`, hint: `one of: ${FAULTS.map((f) => f.name).join(', ')}` });
@@ -159,6 +160,7 @@ systemctl start flanneld`);
       break;
     }
   }
+  return target;
 }
 
 /**

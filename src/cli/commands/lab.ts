@@ -83,8 +83,8 @@ export function register(program: Command): void {
         if (!o.list) process.exitCode = ExitCode.USAGE;
         return;
       }
-      await labBreak(o.name, fault, o.node);
-      process.stdout.write(`lab ${o.name}: ${fault} injected${o.node ? ` on ${o.node}` : ''}\n`);
+      const node = await labBreak(o.name, fault, o.node);
+      process.stdout.write(`lab ${o.name}: ${fault} injected on ${node}\n`);
     });
 
   lab
