@@ -3,7 +3,7 @@
  * command group. Command modules import their heavy dependencies lazily inside the action, so
  * `runbook --help` stays fast.
  */
-import { Command, CommanderError } from 'commander';
+import { Argument, Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { ExitCode } from '../model/exit-codes.js';
 import { UserError } from '../model/errors.js';
@@ -12,6 +12,7 @@ import { register as registerCore } from './commands/core.js';
 import { register as registerApply } from './commands/apply.js';
 import { register as registerLab } from './commands/lab.js';
 import { register as registerAudit } from './commands/audit.js';
+import { completionScript, SHELLS, type Shell } from './completion.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -26,6 +27,12 @@ registerCore(program);
 registerApply(program);
 registerLab(program);
 registerAudit(program);
+
+program
+  .command('completion')
+  .description('Print a shell completion script (bash: eval "$(runbook completion bash)" in ~/.bashrc)')
+  .addArgument(new Argument('<shell>', 'the shell').choices(SHELLS))
+  .action((shell: Shell) => void process.stdout.write(completionScript(shell, program)));
 
 /**
  * `runbook lab ssh [--name L] NODE [--name L] CMD...`: everything after the node (and a --name

@@ -17,6 +17,7 @@ interface CommonOptions {
   var?: string[];
   varFile?: string[];
   json?: boolean;
+  names?: boolean;
 }
 
 const model = () => import('../../model/index.js');
@@ -28,6 +29,11 @@ function showValue(v: unknown): string {
 async function listAction(opts: CommonOptions): Promise<void> {
   const m = await model();
   const entries = m.listRunbookFiles({ runbookDirs: opts.runbooks });
+  if (opts.names) {
+    // For shell completion: the names apply and show accept, each once.
+    for (const name of new Set(entries.map((e) => e.name))) out(name);
+    return;
+  }
   if (opts.json) {
     const rows = entries.map((e) => {
       const r = m.checkRunbookFile(e.file);
@@ -189,6 +195,7 @@ async function validateAction(files: string[], opts: CommonOptions): Promise<voi
     guard(f, 'runbook', () => {
       if (!existsSync(f)) return [{ message: `runbook ${f} not found` }];
       const r = m.checkRunbookFile(f);
+      if (r.runbook) r.problems.push(...m.fixedByProblems(r.runbook, { runbookDirs: opts.runbooks }));
       if (!r.runbook || !inventory) return r.problems;
       // With an inventory at hand, also check that each step's `on:` pattern selects hosts.
       const onProblems: import('../../model/index.js').Problem[] = [];
@@ -289,6 +296,7 @@ export function register(program: Command): void {
     .description('List the available runbooks (--runbooks dirs, ./runbooks, built-in)')
     .option(...runbooksOpt)
     .option('--json', 'print JSON')
+    .option('--names', 'print only the names, one per line (for scripts and shell completion)')
     .action((opts: CommonOptions) => listAction(opts));
 
   program
