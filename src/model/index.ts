@@ -13,7 +13,7 @@
  */
 export * from './types.js';
 export { UserError, formatProblem, type Problem, type SourcePos } from './errors.js';
-export { loadRunbook, findRunbook, listRunbookFiles, runbookDirs, BUILTIN_RUNBOOK_DIR, type RunbookEntry, type RunbookDirsOptions } from './runbook-discovery.js';
+export { loadRunbook, findRunbook, fixedByProblems, listRunbookFiles, runbookDirs, BUILTIN_RUNBOOK_DIR, type RunbookEntry, type RunbookDirsOptions } from './runbook-discovery.js';
 export { loadRunbookFile, checkRunbookFile, checkRunbookText } from './runbook-load.js';
 export { operatorVars, parseCliVars, VAR_ENV_PREFIX } from './operator-vars.js';
 export { renderProblems, type RenderCheckOptions } from './render-check.js';

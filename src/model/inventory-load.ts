@@ -1,6 +1,7 @@
 /** Finds and loads the inventory: native YAML, Ansible YAML or Ansible INI, detected from the file. */
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadAnsibleIni, loadAnsibleYaml, looksLikeAnsibleYaml } from './ansible-inventory.js';
 import { UserError, type Problem } from './errors.js';
 import { loadNativeInventory } from './inventory-native.js';
@@ -8,6 +9,8 @@ import type { Inventory } from './types.js';
 import { parseYaml, readSourceFile } from './yaml-source.js';
 
 export const DEFAULT_INVENTORY = 'inventory/default.yaml';
+/** The example shipped with runbook: the incident's fleet, which is nobody's real fleet. */
+const EXAMPLE_INVENTORY = fileURLToPath(new URL(`../../${DEFAULT_INVENTORY}`, import.meta.url));
 
 export interface InventoryLocation {
   path: string;
@@ -51,6 +54,14 @@ export function loadInventory(location: string | InventoryLocation): Inventory {
           ? 'fix $RUNBOOK_INVENTORY or pass -i FILE'
           : 'check the -i path';
     throw new UserError({ message: `inventory ${loc.path} not found (from ${loc.source})`, hint });
+  }
+  // Found by default (in runbook's own directory): running against it would only report the
+  // example's five hosts as unreachable. Named with -i, it is used as asked.
+  if (loc.source === 'default' && existsSync(EXAMPLE_INVENTORY) && realpathSync(loc.path) === realpathSync(EXAMPLE_INVENTORY)) {
+    throw new UserError({
+      message: `no inventory given, and ${loc.path} is the example shipped with runbook (the incident's fleet on 198.18.0.0/24), not your fleet`,
+      hint: 'pass -i FILE or set $RUNBOOK_INVENTORY; for the lab: -i .lab/inventory.yaml',
+    });
   }
   const { inventory, problems } = checkInventory(loc.path);
   if (problems.length || !inventory) throw new UserError(problems.length ? problems : { message: `cannot load inventory ${loc.path}` });

@@ -30,6 +30,7 @@ const StepSchema = z.strictObject({
   register: z.string().optional(),
   json: z.boolean(),
   notify: z.array(z.string()),
+  fixedBy: z.string().optional(),
 });
 
 const compareOp = z.enum(['==', '!=', '<', '<=', '>', '>=', 'in', 'not in']);

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UserError } from './errors.js';
+import { UserError, type Problem } from './errors.js';
 import { loadRunbookFile, runbookNameOf } from './runbook-load.js';
 import { closeMatches } from './suggest.js';
 import type { Runbook } from './types.js';
@@ -86,6 +86,21 @@ export function findRunbook(name: string, o: RunbookDirsOptions = {}): string {
     message: `no runbook named "${name}"`,
     hint: close.length ? `did you mean ${close.map((c) => `"${c}"`).join(', ')}?` : 'run `runbook list` to see the available runbooks',
   });
+}
+
+/** Each `fixed_by` must name a runbook in the search path: the recap tells the operator to run it. */
+export function fixedByProblems(runbook: Runbook, o: RunbookDirsOptions = {}): Problem[] {
+  const names = [...new Set(listRunbookFiles(o).map((e) => e.name))];
+  return [...runbook.steps, ...runbook.handlers]
+    .filter((s) => s.fixedBy !== undefined && !names.includes(s.fixedBy))
+    .map((s) => {
+      const close = closeMatches(s.fixedBy!, names);
+      return {
+        pos: s.pos,
+        message: `step "${s.name}": fixed_by names no runbook "${s.fixedBy!}"`,
+        hint: close.length ? `did you mean ${close.map((c) => `"${c}"`).join(', ')}?` : 'run `runbook list` to see the available runbooks',
+      };
+    });
 }
 
 /**

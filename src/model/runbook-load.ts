@@ -37,6 +37,7 @@ function convertStep(src: YamlSource, s: StepYaml, path: PathSeg[], problems: Pr
     once: s.once ?? false,
     json: s.json ?? false,
     notify: s.notify === undefined ? [] : typeof s.notify === 'string' ? [s.notify] : s.notify,
+    ...(s.fixed_by !== undefined ? { fixedBy: s.fixed_by } : {}),
   };
   if (s.expect !== undefined) {
     if (typeof s.expect === 'object') {

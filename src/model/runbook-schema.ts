@@ -13,6 +13,8 @@ const CountOrPercent = (what: string) =>
     error: `expected ${what} as a number or a percentage such as "25%"`,
   });
 
+const RunbookName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'runbook names are letters, digits, ., _ and -');
+
 export const StepSchema = z
   .strictObject({
     name: z.string().min(1).describe('Shown in output and the audit trail; unique within the runbook'),
@@ -42,12 +44,13 @@ export const StepSchema = z
     json: z.boolean().optional().describe('Parse the registered stdout as JSON'),
     when: z.string().min(1).optional().describe('Condition evaluated by the controller; the step runs only when it holds'),
     notify: z.union([z.string().min(1), z.array(z.string().min(1))]).optional().describe('Handler(s) to run when this step fixed something'),
+    fixed_by: RunbookName.optional().describe('The runbook that fixes what this (check-only) step finds: the recap ends with `runbook apply <it> --hosts <where it was found>`'),
   })
   .describe('One check → fix → verify step');
 
 export const RunbookSchema = z
   .strictObject({
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'runbook names are letters, digits, ., _ and -').optional().describe('Defaults to the file name'),
+    name: RunbookName.optional().describe('Defaults to the file name'),
     description: z.string().optional().describe('One line, shown by `runbook list`'),
     vars: VarsSchema.optional().describe('Lowest-precedence vars; a value may be { secret: true, value | env | file }'),
     hosts: z.string().min(1).optional().describe('Default targets (a host pattern) when apply gets no --hosts, e.g. workers, so that a bare apply never sweeps in the control plane'),

@@ -40,6 +40,8 @@ export interface Step {
   register?: string;
   json: boolean;
   notify: string[];
+  /** The runbook that fixes what this check-only step finds (named in the recap's next commands). */
+  fixedBy?: string;
 }
 
 export interface VarDef {

@@ -1,18 +1,19 @@
 /**
- * The operator's view of a run, as a listener on the event stream: a listr2 task per host whose
- * title shows the current step and whose output lines are the step results. In a TTY listr2's
- * default renderer draws it live; otherwise its simple renderer prints timestamped lines.
- * Approval prompts run inside the asking host's task through the inquirer adapter, so listr2
+ * The operator's view of a run in a terminal, as a listener on the event stream: a listr2 task per
+ * host whose title shows the current step and whose output lines are the step results, drawn live
+ * by listr2's default renderer (without a terminal, report/plain.ts prints lines instead).
+ * A host's headline is green only if every step is; failed is red; anything else (a declined fix,
+ * steps that never ran after quit) is marked skipped. Approval prompts run inside the asking host's task through the inquirer adapter, so listr2
  * pauses its redraw around them; the engine serialises them (one prompt at a time).
  */
 import { Writable } from 'node:stream';
-import { Listr, ListrTaskEventType, PRESET_TIMESTAMP, type ListrTaskWrapper, type ListrDefaultRenderer, type ListrSimpleRenderer } from 'listr2';
+import { Listr, ListrTaskEventType, type ListrTaskWrapper, type ListrDefaultRenderer, type ListrSimpleRenderer } from 'listr2';
 import { ListrInquirerPromptAdapter } from '@listr2/prompt-adapter-inquirer';
 import { select } from '@inquirer/prompts';
 import type { RunEventListener, StepStatus } from '../engine/events.js';
 import type { ApprovalRequest, PromptAnswer, Prompter } from '../engine/approval.js';
 import { lastLines, neutralize } from '../engine/sanitize.js';
-import { isFailed } from '../engine/status.js';
+import { hostVerdict, statusCounts, stepLine } from './step-line.js';
 
 type Task = ListrTaskWrapper<unknown, ListrDefaultRenderer, ListrSimpleRenderer>;
 
@@ -20,8 +21,8 @@ interface HostView {
   task?: Task;
   pending: Array<(t: Task) => void>;
   results: StepStatus[];
-  problem?: string;
-  finish: (problem?: string) => void;
+  unreachable: boolean;
+  finish: (failed: boolean) => void;
   finished: boolean;
 }
 
@@ -35,27 +36,7 @@ export interface LiveView {
   done: Promise<void>;
 }
 
-const ICON: Record<StepStatus, string> = {
-  ok: '✔',
-  fixed: '✚',
-  'would-fix': '~',
-  failed: '✖',
-  skipped: '↓',
-  blocked: '⊘',
-  unreachable: '✖',
-  unknown: '?',
-  interrupted: '✖',
-  'depends-on-pending-fix': '…',
-  'not-applicable': '·',
-  'not-run': '-',
-};
 const FULL_OUTPUT_LINES = 200;
-
-function counts(results: StepStatus[]): string {
-  const by = new Map<StepStatus, number>();
-  for (const s of results) by.set(s, (by.get(s) ?? 0) + 1);
-  return [...by].map(([s, n]) => `${n} ${s}`).join(', ');
-}
 
 function indent(text: string, pad: string): string {
   return text
@@ -92,13 +73,14 @@ function replayingPromptOutput(task: Task): { stream: Writable; stop: () => void
   return { stream, stop: () => clearInterval(timer) };
 }
 
-export function createLiveView(opts: { hosts: string[]; steps: string[]; tty: boolean }): LiveView {
+export function createLiveView(opts: { hosts: string[]; steps: string[] }): LiveView {
   const views = new Map<string, HostView>();
   const finishes: Array<Promise<void>> = [];
   for (const host of opts.hosts) {
-    let finish!: (problem?: string) => void;
-    finishes.push(new Promise<void>((resolve, reject) => (finish = (p) => (p ? reject(new Error(neutralize(p))) : resolve()))));
-    views.set(host, { pending: [], results: [], finish, finished: false });
+    let finish!: (failed: boolean) => void;
+    // The output lines already say what failed and why; the error only turns the headline red.
+    finishes.push(new Promise<void>((resolve, reject) => (finish = (failed) => (failed ? reject(new Error(host)) : resolve()))));
+    views.set(host, { pending: [], results: [], unreachable: false, finish, finished: false });
   }
 
   const listr = new Listr(
@@ -117,10 +99,7 @@ export function createLiveView(opts: { hosts: string[]; steps: string[]; tty: bo
       exitOnError: false,
       registerSignalListeners: false,
       renderer: 'default',
-      rendererOptions: { collapseSubtasks: false, collapseErrors: false, showErrorMessage: true },
-      fallbackRenderer: 'simple',
-      fallbackRendererOptions: { timestamp: PRESET_TIMESTAMP },
-      fallbackRendererCondition: () => !opts.tty,
+      rendererOptions: { collapseSubtasks: false, collapseErrors: false, showErrorMessage: false },
     },
   );
   const done = listr.run().then(() => undefined);
@@ -137,9 +116,10 @@ export function createLiveView(opts: { hosts: string[]; steps: string[]; tty: bo
     if (!view || view.finished) return;
     view.finished = true;
     withTask(host, (t) => {
-      t.title = neutralize(`${host}: ${counts(view.results) || 'nothing ran'}`);
-      if (view.results.length > 0 && view.results.every((s) => s === 'not-run')) t.skip(t.title);
-      view.finish(view.problem);
+      t.title = neutralize(`${host}: ${statusCounts(view.results) || 'nothing ran'}`);
+      const verdict = hostVerdict(view.results);
+      if (verdict === 'incomplete') t.skip(t.title);
+      view.finish(verdict === 'failed');
     });
   }
 
@@ -148,17 +128,14 @@ export function createLiveView(opts: { hosts: string[]; steps: string[]; tty: bo
       case 'step-start':
         withTask(e.host, (t) => (t.title = neutralize(`${e.host} › [${e.stepIndex + 1}/${opts.steps.length}] ${e.step}`)));
         break;
-      case 'host-connect':
-        if (!e.ok) views.get(e.host)!.problem = `unreachable: ${e.error ?? ''}`;
-        break;
       case 'step-result': {
         const view = views.get(e.host);
         if (!view) break;
         view.results.push(e.status);
-        if (isFailed(e.status) && !view.problem) view.problem = `"${e.step}" ${e.status}: ${e.reason ?? ''}`;
-        const who = opts.tty ? '' : `${e.host}: `;
-        const why = e.reason && e.status !== 'ok' ? ` (${e.reason})` : '';
-        withTask(e.host, (t) => (t.output = neutralize(`${ICON[e.status]} ${who}${e.step}: ${e.status}${why}`)));
+        // An unreachable host's connection error is shown with its first step, not with each.
+        const repeat = e.status === 'unreachable' && view.unreachable;
+        if (e.status === 'unreachable') view.unreachable = true;
+        withTask(e.host, (t) => (t.output = neutralize(stepLine(e.step, e.status, e.reason, { glyphs: true, repeat }))));
         if (view.results.length === opts.steps.length) close(e.host);
         break;
       }

@@ -1,10 +1,14 @@
 /**
- * The recap printed when a run ends: a hosts × status table, one reason line per host that
- * failed or could not be reached, and for a dry run the plan (per step: hosts and commands).
- * Built from the event stream only, so it shows exactly what the JSON stream says.
+ * The recap printed when a run ends: a hosts × status table, every finding (each failed step of
+ * each host, an unreachable host once), for a dry run the plan (per step: hosts and commands), and
+ * the next commands: the runbooks that fix what check-only steps found, with the hosts to run them
+ * on. Built from the event stream (plus each step's `fixed_by`), so it shows exactly what the JSON
+ * stream says.
  */
 import { neutralize } from '../engine/sanitize.js';
 import type { RunEvent, RunEventListener, StepStatus } from '../engine/events.js';
+import { isFailed } from '../engine/status.js';
+import { reasonText } from './step-line.js';
 import { textTable, type Align } from './text-table.js';
 
 interface StepRecord {
@@ -21,10 +25,12 @@ export interface RecapState {
   steps: string[];
   results: Map<string, StepRecord[]>;
   end?: Extract<RunEvent, { type: 'run-end' }>;
+  /** Step name → the runbook that fixes what it finds (`fixed_by`). */
+  fixedBy: ReadonlyMap<string, string>;
 }
 
-export function createRecapCollector(): { listener: RunEventListener; state: RecapState } {
-  const state: RecapState = { hosts: [], steps: [], results: new Map() };
+export function createRecapCollector(fixedBy: ReadonlyMap<string, string> = new Map()): { listener: RunEventListener; state: RecapState } {
+  const state: RecapState = { hosts: [], steps: [], results: new Map(), fixedBy };
   const listener: RunEventListener = (e) => {
     if (e.type === 'run-start') {
       state.mode = e.mode;
@@ -56,8 +62,6 @@ const COLUMNS: Array<{ status: StepStatus; title: string; always: boolean }> = [
   { status: 'not-run', title: 'not run', always: false },
 ];
 
-/** Statuses whose reason the recap spells out, most serious first. */
-const EXPLAINED: StepStatus[] = ['unreachable', 'unknown', 'interrupted', 'failed'];
 
 function statusTable(state: RecapState): string {
   const all = [...state.results.values()].flat();
@@ -70,18 +74,31 @@ function statusTable(state: RecapState): string {
   return textTable(rows, ['left', ...cols.map((): Align => 'right')]);
 }
 
-function reasons(state: RecapState): string[] {
+/** Every finding, host by host in step order; an unreachable host once (its steps share the error). */
+function findings(state: RecapState): string[] {
   const lines: string[] = [];
   for (const host of state.hosts) {
     const recs = state.results.get(host) ?? [];
-    for (const status of EXPLAINED) {
-      const rec = recs.find((r) => r.status === status);
-      if (!rec) continue;
-      lines.push(status === 'unreachable' ? `${host}: unreachable: ${rec.reason ?? ''}` : `${host}: "${rec.step}" ${status}: ${rec.reason ?? ''}`);
-      break;
-    }
+    const unreachable = recs.find((r) => r.status === 'unreachable');
+    if (unreachable) lines.push(`${host}: unreachable: ${reasonText('unreachable', unreachable.reason)}`);
+    for (const r of recs) if (isFailed(r.status) && r.status !== 'unreachable') lines.push(`${host}: "${r.step}" ${r.status}: ${reasonText(r.status, r.reason)}`);
   }
   return lines;
+}
+
+/** `runbook apply FIX --hosts H1,H2` for each runbook that fixes a step that failed its check. */
+function nextCommands(state: RecapState): string[] {
+  // In the runbook's step order, so the first cause it checks comes first.
+  const where = new Map<string, string[]>();
+  const found = [...state.results].flatMap(([host, recs]) => recs.filter((r) => r.status === 'failed' && state.fixedBy.has(r.step)).map((r) => ({ host, r })));
+  found.sort((x, y) => x.r.stepIndex - y.r.stepIndex || state.hosts.indexOf(x.host) - state.hosts.indexOf(y.host));
+  for (const { host, r } of found) {
+    const fix = state.fixedBy.get(r.step)!;
+    const hosts = where.get(fix) ?? [];
+    if (!hosts.includes(host)) hosts.push(host);
+    where.set(fix, hosts);
+  }
+  return [...where].map(([fix, hosts]) => `  runbook apply ${fix} --hosts ${hosts.join(',')}`);
 }
 
 /** Per step, hosts grouped by the exact commands they would run (templated commands differ per host). */
@@ -108,13 +125,17 @@ function plan(state: RecapState): string[] {
 
 export function renderRecap(state: RecapState): string {
   const out = ['', 'Recap:', statusTable(state)];
-  const why = reasons(state);
+  const why = findings(state);
   if (why.length) out.push('', ...why);
   if (state.mode === 'dry-run') {
     const p = plan(state);
-    out.push('', p.length ? 'Plan (dry run, nothing was changed):' : 'Plan: nothing to change.', ...p);
+    // "Nothing to change" only when every host answered and nothing failed: a failed check is not a clean bill.
+    if (p.length) out.push('', 'Plan (dry run, nothing was changed):', ...p);
+    else if (why.length === 0) out.push('', 'Plan: nothing to change.');
   }
   if (state.end?.stopReason) out.push('', `Stopped early: ${state.end.stopReason}.`);
+  const next = nextCommands(state);
+  if (next.length) out.push('', 'Next (the runbooks that fix what was found):', ...next);
   // Commands may hold registered values (what other hosts sent), reasons their output: never raw.
   return `${neutralize(out.join('\n'))}\n`;
 }

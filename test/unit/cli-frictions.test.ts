@@ -4,7 +4,7 @@
  * and the defaults shown in apply's help.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -57,5 +57,46 @@ describe('the shipped runbooks', () => {
     expect(start.type).toBe('run-start');
     expect(start.hosts.slice(0, hosts.length)).toEqual(hosts);
     expect(start.hosts.filter((h) => !hosts.includes(h))).toEqual(name.startsWith('fix-stale') || name.startsWith('diagnose') ? ['m1'] : []);
+  });
+});
+
+describe('which fleet', () => {
+  it('refuses the example inventory found by default, instead of reporting its five hosts unreachable', () => {
+    const env = { ...process.env };
+    delete env.RUNBOOK_INVENTORY;
+    const r = spawnSync('node', [bin, 'apply', 'fix-forwarding', '--dry-run', '--audit-file', join(auditDir, 'ex.jsonl')], { encoding: 'utf8', env });
+    expect([r.status, r.stdout, r.stderr]).toEqual([
+      2,
+      '',
+      `no inventory given, and ${resolve('inventory/default.yaml')} is the example shipped with runbook (the incident's fleet on 198.18.0.0/24), not your fleet (pass -i FILE or set $RUNBOOK_INVENTORY; for the lab: -i .lab/inventory.yaml)\n`,
+    ]);
+  });
+
+  it('names the inventory in use before anything runs, and plain output is ASCII', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rb-fleet-'));
+    writeFileSync(join(dir, 'inv.yaml'), 'hosts:\n  l1: { connection: local }\n');
+    writeFileSync(join(dir, 'rb.yaml'), 'steps:\n  - name: always fine\n    check: "true"\n');
+    const r = spawnSync('node', [bin, 'apply', join(dir, 'rb.yaml'), '--dry-run', '-i', join(dir, 'inv.yaml'), '--audit-file', join(auditDir, 'fleet.jsonl')], { encoding: 'utf8', cwd: dir });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.split('\n')[0]).toBe('runbook rb: dry run on 1 host from inv.yaml');
+    expect(r.stdout).toMatch(/^\[\d\d:\d\d:\d\d\] l1: always fine: ok$/m);
+    expect(r.stdout).toMatch(/^[\x20-\x7e\n]*$/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('fixed_by', () => {
+  it('must name a runbook: validate and apply both refuse a typo, with the close match', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rb-fixedby-'));
+    const file = join(dir, 'diag.yaml');
+    writeFileSync(file, 'steps:\n  - name: ip_forward is on\n    fixed_by: fix-forwardin\n    check: "true"\n');
+    writeFileSync(join(dir, 'inv.yaml'), 'hosts:\n  l1: { connection: local }\n');
+    const want = `${file}:2:5: step "ip_forward is on": fixed_by names no runbook "fix-forwardin" (did you mean "fix-forwarding"?)`;
+    const v = run(['validate', file]);
+    expect(v.code).toBe(2);
+    expect(v.stdout + v.stderr).toContain(want);
+    const a = run(['apply', file, '--dry-run', '-i', join(dir, 'inv.yaml'), '--audit-file', join(auditDir, 'fb.jsonl')]);
+    expect([a.code, a.stderr]).toEqual([2, `${want}\n`]);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

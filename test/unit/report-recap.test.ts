@@ -7,8 +7,8 @@ function result(host: string, stepIndex: number, status: StepStatus, extra: Part
   return { type: 'step-result', ...base, host, step: `s${stepIndex}`, stepIndex, status, durationMs: 1, ...extra };
 }
 
-function recap(mode: 'dry-run' | 'apply', events: RunEvent[]): string {
-  const c = createRecapCollector();
+function recap(mode: 'dry-run' | 'apply', events: RunEvent[], fixedBy = new Map<string, string>()): string {
+  const c = createRecapCollector(fixedBy);
   c.listener({ type: 'run-start', ...base, runbook: 'rb', runbookFile: 'rb.yaml', runbookHash: 'h', operator: 'me', mode, hosts: ['a', 'b', 'c'], steps: ['s0', 's1'] });
   for (const e of events) c.listener(e);
   return renderRecap(c.state);
@@ -54,5 +54,46 @@ describe('recap', () => {
         "      $ echo 'x' > /c",
       ].join('\n'),
     );
+  });
+
+  it('lists every finding of a host, not only the first, and an unreachable host once', () => {
+    const text = recap('dry-run', [
+      result('a', 0, 'failed', { reason: 'check failed: exit 1: ip_forward is 0' }),
+      result('a', 1, 'failed', { reason: 'check failed: exit 1: FORWARD policy DROP' }),
+      result('b', 0, 'ok'),
+      result('b', 1, 'ok'),
+      result('c', 0, 'unreachable', { reason: 'unreachable: connection refused' }),
+      result('c', 1, 'unreachable', { reason: 'unreachable: connection refused' }),
+    ]);
+    const lines = text.split('\n');
+    expect(lines.filter((l) => /^[abc]: /.test(l))).toEqual([
+      'a: "s0" failed: check failed: exit 1: ip_forward is 0',
+      'a: "s1" failed: check failed: exit 1: FORWARD policy DROP',
+      'c: unreachable: connection refused',
+    ]);
+    // Failed checks are not a clean bill: no "nothing to change".
+    expect(text).not.toContain('nothing to change');
+  });
+
+  it('says "nothing to change" only when every host answered and nothing failed', () => {
+    expect(recap('dry-run', ['a', 'b', 'c'].flatMap((h) => [result(h, 0, 'ok'), result(h, 1, 'ok')]))).toContain('Plan: nothing to change.');
+  });
+
+  it('ends with the runbooks that fix what check-only steps found, and where (fixed_by)', () => {
+    const fixedBy = new Map([['s0', 'fix-forwarding'], ['s1', 'fix-stale-flannel-lease']]);
+    const text = recap(
+      'apply',
+      [
+        result('a', 0, 'ok'),
+        result('a', 1, 'failed', { reason: 'check failed: exit 1' }),
+        result('b', 0, 'failed', { reason: 'check failed: exit 1' }),
+        result('b', 1, 'ok'),
+        result('c', 0, 'failed', { reason: 'check failed: exit 1' }),
+        result('c', 1, 'failed', { reason: 'check failed: exit 1' }),
+      ],
+      fixedBy,
+    );
+    expect(text.endsWith(['', 'Next (the runbooks that fix what was found):', '  runbook apply fix-forwarding --hosts b,c', '  runbook apply fix-stale-flannel-lease --hosts a,c', ''].join('\n'))).toBe(true);
+    expect(recap('apply', [result('a', 0, 'ok'), result('a', 1, 'ok')], fixedBy)).not.toContain('Next');
   });
 });

@@ -2,6 +2,7 @@
  * The apply session: loads the model, builds the plan, refuses what cannot be asked, wires the
  * listeners (live view or --json, recap) and Ctrl-C, runs, and returns the exit code.
  */
+import { relative } from 'node:path';
 import { operatorName } from '../../model/operator.js';
 import {
   UserError,
@@ -9,6 +10,7 @@ import {
   contextSecrets,
   createRedactor,
   loadInventory,
+  fixedByProblems,
   loadRunbook,
   operatorVars,
   selectRunbookHosts,
@@ -24,6 +26,7 @@ import {
   autoApprove,
   buildPlan,
   createInteractiveGate,
+  neutralize,
   onceHostNames,
   runPlan,
   templateBindings,
@@ -32,6 +35,7 @@ import {
 import { createTransport, targetFromHost } from '../../transport/index.js';
 import type { Connection } from '../../transport/types.js';
 import { createJsonListener } from '../../report/json.js';
+import { createPlainView } from '../../report/plain.js';
 import { createRecapCollector, renderRecap } from '../../report/recap.js';
 import { createAuditListener, type AuditListener } from '../../report/audit-listener.js';
 import { resolveAuditPath } from '../../report/audit-path.js';
@@ -50,6 +54,8 @@ export interface ApplyOptions {
   var?: string[];
   varFile?: string[];
   json?: boolean;
+  /** Status glyphs in plain (non-terminal) output. */
+  glyphs?: boolean;
   become?: boolean;
   askBecomePass?: boolean;
   acceptNew?: boolean;
@@ -132,6 +138,9 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   }
 
   const runbook = loadRunbook(name, { runbookDirs: opts.runbooks, notice: (line) => process.stderr.write(`${line}\n`) });
+  // The recap names these runbooks as the next commands to run: they must exist (validate agrees).
+  const fixedBy = fixedByProblems(runbook, { runbookDirs: opts.runbooks });
+  if (fixedBy.length) throw new UserError(fixedBy);
   const inventory = loadInventory(resolveInventoryPath({ inventory: opts.inventory }));
   // --hosts, else the runbook's own default targets, else every host.
   const pattern = opts.hosts ?? runbook.hosts?.pattern ?? 'all';
@@ -177,7 +186,7 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   const operator = operatorName();
   const bus = new EventBus();
   const control = new RunControl();
-  const recap = createRecapCollector();
+  const recap = createRecapCollector(new Map([...runbook.steps, ...runbook.handlers].flatMap((s) => (s.fixedBy ? [[s.name, s.fixedBy] as const] : []))));
   bus.on(recap.listener);
   // Every command, dry-run checks included, leaves a record before the host's next command starts
   // (its fsync is awaited in afterAuditFlush).
@@ -190,20 +199,24 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   let gate: ApprovalGate | undefined = mode === 'apply' ? autoApprove(operator) : undefined;
   let confirm: ((host: string, message: string, signal: AbortSignal) => Promise<boolean>) | undefined;
   let liveDone: Promise<void> = Promise.resolve();
+  // A reader that goes away (`| head`) must not crash the run: the hosts' work goes on, unprinted.
+  let stdoutOpen = true;
+  process.stdout.on('error', () => (stdoutOpen = false));
+  const print = (text: string): void => void (stdoutOpen && process.stdout.write(text));
+  if (!opts.json) {
+    // Which fleet this is, before anything runs: a wrong inventory is the costliest mistake to spot late.
+    const inv = relative(process.cwd(), inventory.file);
+    print(neutralize(`runbook ${runbook.name}: ${mode === 'dry-run' ? 'dry run' : 'apply'} on ${hosts.length} host${hosts.length === 1 ? '' : 's'} from ${inv === '' || inv.startsWith('..') ? inventory.file : inv}\n`));
+  }
   if (opts.json) {
-    // A reader that goes away (`| head`) must not crash the run: the hosts' work goes on, unprinted.
-    let stdoutOpen = true;
-    process.stdout.on('error', () => (stdoutOpen = false));
-    bus.on(createJsonListener((line) => stdoutOpen && process.stdout.write(line)));
-  } else {
+    bus.on(createJsonListener(print));
+  } else if (tty && (interactive || !process.env.CI)) {
+    // CI logs keep every line: plain lines there even when a pseudo-terminal is attached.
     const { createLiveView } = await import('../../report/live.js');
-    // CI logs keep every line: plain timestamped lines there even when a pseudo-terminal is attached.
-    const liveTty = tty && !process.env.CI;
     const names = hosts.map((h) => h.name);
     const live = createLiveView({
       hosts: [...names, ...onceHostNames(runbook.steps, names, (p) => selectHosts(inventory, p))],
       steps: [...runbook.steps, ...runbook.handlers].map((s) => s.name),
-      tty: liveTty,
     });
     bus.on(live.listener);
     liveDone = live.done;
@@ -211,6 +224,8 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
       gate = createInteractiveGate(live.prompter, operator, control);
       confirm = live.confirm;
     }
+  } else {
+    bus.on(createPlainView({ glyphs: Boolean(opts.glyphs), write: print }));
   }
   const rollout = rolloutFor(
     { batch: opts.batch, canary: opts.canary, maxFailures: opts.maxFailures, forks: opts.forks },
@@ -218,7 +233,6 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
     { mode, interactive, hosts: hosts.length, control, ...(confirm ? { confirm } : {}) },
   );
   if (rollout.limit) bus.on(rollout.limit);
-
 
   let presses = 0;
   let graceTimer: NodeJS.Timeout | undefined;
@@ -250,7 +264,7 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
       connect: async (host) => afterAuditFlush(await transport.connect(targetFromHost(host, opts.become ? { become: true } : {})), audit, control),
     });
     await liveDone.catch(() => undefined);
-    if (!opts.json) process.stdout.write(renderRecap(recap.state));
+    if (!opts.json) print(renderRecap(recap.state));
     return result.exitCode;
   } finally {
     if (graceTimer) clearTimeout(graceTimer);

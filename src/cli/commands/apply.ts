@@ -40,6 +40,7 @@ export function register(program: Command): void {
     .option('--var <name=value>', 'set a variable, overriding runbook and inventory (repeatable); for a secret, prefer --var-file or RUNBOOK_VAR_<name> (argv is visible to every local user)', collect)
     .option('--var-file <file>', 'set variables from a YAML file of name: value, below --var (repeatable)', collect)
     .option('--json', 'print JSON Lines events (docs/events.md) instead of the live view')
+    .option('--glyphs', 'status glyphs (✔ ✖ …) in plain output too (without a terminal it is ASCII)')
     .option('--become', 'run every command through sudo')
     .option('--ask-become-pass', 'ask once for the sudo password (sent to sudo on stdin only)')
     .option('--accept-new', 'trust and record unknown host keys (a changed key is still refused)')
