@@ -17,7 +17,7 @@ export { loadRunbook, findRunbook, fixedByProblems, listRunbookFiles, runbookDir
 export { loadRunbookFile, checkRunbookFile, checkRunbookText } from './runbook-load.js';
 export { operatorVars, parseCliVars, VAR_ENV_PREFIX } from './operator-vars.js';
 export { renderProblems, type RenderCheckOptions } from './render-check.js';
-export { resolveInventoryPath, loadInventory, checkInventory, DEFAULT_INVENTORY, type InventoryLocation } from './inventory-load.js';
+export { resolveInventoryPath, loadInventory, checkInventory, refuseExampleInventory, DEFAULT_INVENTORY, type InventoryLocation } from './inventory-load.js';
 export { selectHosts, selectRunbookHosts, splitPattern, type SelectOptions } from './host-pattern.js';
 export {
   buildTemplateContext,

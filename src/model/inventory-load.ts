@@ -27,6 +27,20 @@ export function resolveInventoryPath(opt: { inventory?: string; cwd?: string; en
   return { path: resolve(cwd, DEFAULT_INVENTORY), source: 'default' };
 }
 
+/**
+ * For commands that connect: the example inventory, found by default (in runbook's own directory),
+ * is nobody's fleet, and a run against it only reports its five hosts unreachable. Named with -i,
+ * it is used as asked; read-only commands (show, inventory) may show it.
+ */
+export function refuseExampleInventory(loc: InventoryLocation): void {
+  if (loc.source === 'default' && existsSync(loc.path) && existsSync(EXAMPLE_INVENTORY) && realpathSync(loc.path) === realpathSync(EXAMPLE_INVENTORY)) {
+    throw new UserError({
+      message: `no inventory given, and ${loc.path} is the example shipped with runbook (the incident's fleet on 198.18.0.0/24), not your fleet`,
+      hint: 'pass -i FILE or set $RUNBOOK_INVENTORY; for the lab: -i .lab/inventory.yaml',
+    });
+  }
+}
+
 /** Every problem in the inventory file (empty when it is valid), plus the inventory when it is. */
 export function checkInventory(file: string): { inventory?: Inventory; problems: Problem[] } {
   const text = readSourceFile(file, 'inventory');
@@ -54,14 +68,6 @@ export function loadInventory(location: string | InventoryLocation): Inventory {
           ? 'fix $RUNBOOK_INVENTORY or pass -i FILE'
           : 'check the -i path';
     throw new UserError({ message: `inventory ${loc.path} not found (from ${loc.source})`, hint });
-  }
-  // Found by default (in runbook's own directory): running against it would only report the
-  // example's five hosts as unreachable. Named with -i, it is used as asked.
-  if (loc.source === 'default' && existsSync(EXAMPLE_INVENTORY) && realpathSync(loc.path) === realpathSync(EXAMPLE_INVENTORY)) {
-    throw new UserError({
-      message: `no inventory given, and ${loc.path} is the example shipped with runbook (the incident's fleet on 198.18.0.0/24), not your fleet`,
-      hint: 'pass -i FILE or set $RUNBOOK_INVENTORY; for the lab: -i .lab/inventory.yaml',
-    });
   }
   const { inventory, problems } = checkInventory(loc.path);
   if (problems.length || !inventory) throw new UserError(problems.length ? problems : { message: `cannot load inventory ${loc.path}` });

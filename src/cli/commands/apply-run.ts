@@ -10,6 +10,7 @@ import {
   contextSecrets,
   createRedactor,
   loadInventory,
+  refuseExampleInventory,
   fixedByProblems,
   loadRunbook,
   operatorVars,
@@ -141,7 +142,9 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   // The recap names these runbooks as the next commands to run: they must exist (validate agrees).
   const fixedBy = fixedByProblems(runbook, { runbookDirs: opts.runbooks });
   if (fixedBy.length) throw new UserError(fixedBy);
-  const inventory = loadInventory(resolveInventoryPath({ inventory: opts.inventory }));
+  const inventoryAt = resolveInventoryPath({ inventory: opts.inventory });
+  refuseExampleInventory(inventoryAt);
+  const inventory = loadInventory(inventoryAt);
   // --hosts, else the runbook's own default targets, else every host.
   const pattern = opts.hosts ?? runbook.hosts?.pattern ?? 'all';
   const byRunbook = opts.hosts === undefined ? runbook.hosts : undefined;
