@@ -1,11 +1,11 @@
 /** Option parsers shared by the commands. */
 import { InvalidArgumentError } from 'commander';
 
-/** A parser for a count flag (`--workers`, `--forks`, …): a whole number ≥ 1. */
-export function wholeNumber(flag: string): (value: string) => number {
+/** A parser for a count flag (`--workers`, `--forks`, …): a whole number ≥ `min` (1 unless said). */
+export function wholeNumber(flag: string, min = 1): (value: string) => number {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} needs a whole number ≥ 1, got "${value}"`);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${flag} needs a whole number ≥ ${min}, got "${value}"`);
     return n;
   };
 }

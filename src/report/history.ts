@@ -232,16 +232,45 @@ function readLinesIfAny(file: string): Iterable<{ text: string }> {
   return existsSync(file) ? readLines(file) : [];
 }
 
-/** The last run of that runbook, if the file has one. */
-export function lastRun(auditFile: string, runbookName: string): RunDetail | undefined {
-  const runs = collect(auditFile, false).filter((r) => r.runbook === runbookName);
-  return runs[runs.length - 1];
+/** `@failed`: the hosts that need another look after a run, and the run they come from. */
+export interface FailedSet {
+  run: RunSummary;
+  hosts: string[];
 }
 
 /**
- * Hosts that failed, were unreachable or whose outcome is unknown (or interrupted) in the last run
- * of `runbookName`, in that run's host order. Empty when there is no such run or nothing failed.
+ * Hosts that failed, were unreachable or whose outcome is unknown (or interrupted) in the last
+ * apply of `runbookName` (a dry run changes nothing, so it does not replace what an apply left to
+ * retry; with no apply on record, the last dry run), in that run's host order. Undefined when the
+ * runbook has no run on record.
  */
-export function lastFailedHosts(auditFile: string, runbookName: string): string[] {
-  return lastRun(auditFile, runbookName)?.perHost.filter((h) => h.failed).map((h) => h.host) ?? [];
+export function lastFailedSet(auditFile: string, runbookName: string): FailedSet | undefined {
+  const runs = collect(auditFile, false).filter((r) => r.runbook === runbookName);
+  const applies = runs.filter((r) => r.mode === 'apply');
+  const run = (applies.length ? applies : runs).at(-1);
+  if (!run) return undefined;
+  const { perHost, commands: _c, unfinished: _u, ...summary } = run;
+  return { run: summary, hosts: perHost.filter((h) => h.failed).map((h) => h.host) };
+}
+
+/** `runbook history` filters; `limit` keeps the newest runs (0: all). */
+export interface RunFilter {
+  operator?: string;
+  runbook?: string;
+  host?: string;
+  since?: Date;
+  limit?: number;
+}
+
+/** The runs that pass every filter, oldest first, and how many more the limit left out. */
+export function filterRuns(runs: RunSummary[], f: RunFilter): { runs: RunSummary[]; leftOut: number } {
+  const kept = runs.filter(
+    (r) =>
+      (f.operator === undefined || r.operator === f.operator) &&
+      (f.runbook === undefined || r.runbook === f.runbook) &&
+      (f.host === undefined || r.hosts.includes(f.host)) &&
+      (f.since === undefined || Date.parse(r.time) >= f.since.getTime()),
+  );
+  const limit = f.limit ?? 0;
+  return limit > 0 && kept.length > limit ? { runs: kept.slice(-limit), leftOut: kept.length - limit } : { runs: kept, leftOut: 0 };
 }

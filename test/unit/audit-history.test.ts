@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RunEvent } from '../../src/engine/events.js';
 import { createAuditListener } from '../../src/report/audit-listener.js';
-import { findRun, lastFailedHosts, listRuns } from '../../src/report/history.js';
+import { filterRuns, findRun, lastFailedSet, listRuns } from '../../src/report/history.js';
 import { syntheticRun } from './audit-fixtures.js';
 
 let dir: string;
@@ -17,16 +17,18 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 function record(events: RunEvent[]): void {
-  const l = createAuditListener({ file, operator: 'alice' });
+  // The trail's operator is the listener's (the run-start event's is the same in a real run).
+  const start = events.find((e) => e.type === 'run-start');
+  const l = createAuditListener({ file, operator: start?.type === 'run-start' ? start.operator : 'alice' });
   for (const e of events) l(e);
   l.close();
 }
 
 /** A run of `runbook` in which only `bad` fails (failed) and everything else is ok. */
-function simpleRun(runId: string, runbook: string, hosts: string[], bad: string[]): RunEvent[] {
-  const time = '2025-01-02T00:00:00.000Z';
+function simpleRun(runId: string, runbook: string, hosts: string[], bad: string[], o: { mode?: 'apply' | 'dry-run'; operator?: string; time?: string } = {}): RunEvent[] {
+  const time = o.time ?? '2025-01-02T00:00:00.000Z';
   return [
-    { type: 'run-start', time, runId, runbook, runbookFile: 'x.yaml', runbookHash: 'h', operator: 'alice', mode: 'apply', hosts, steps: ['s'] },
+    { type: 'run-start', time, runId, runbook, runbookFile: 'x.yaml', runbookHash: 'h', operator: o.operator ?? 'alice', mode: o.mode ?? 'apply', hosts, steps: ['s'] },
     ...hosts.map((host): RunEvent => ({ type: 'step-result', time, runId, host, step: 's', stepIndex: 0, status: bad.includes(host) ? 'failed' : 'ok', durationMs: 1 })),
     {
       type: 'run-end', time, runId, exitCode: bad.length ? 1 : 0, aborted: false, durationMs: 1,
@@ -73,16 +75,39 @@ describe('history', () => {
   });
 });
 
-describe('lastFailedHosts', () => {
-  it('gives the failed, unreachable and unknown hosts of the last run of that runbook only', () => {
-    expect(lastFailedHosts(file, 'fix-forwarding')).toEqual([]);
+describe('lastFailedSet (@failed)', () => {
+  it('gives the failed, unreachable and unknown hosts of the last run of that runbook only, and names the run', () => {
+    expect(lastFailedSet(file, 'fix-forwarding')).toBeUndefined();
     record(simpleRun('r1', 'fix-forwarding', ['w1', 'w2', 'w3', 'w4'], ['w4']));
     record(syntheticRun('r2'));
     record(simpleRun('r3', 'other', ['w1', 'w2'], ['w1']));
-    expect(lastFailedHosts(file, 'fix-forwarding')).toEqual(['w1', 'w2', 'w3']);
-    expect(lastFailedHosts(file, 'other')).toEqual(['w1']);
+    expect(lastFailedSet(file, 'fix-forwarding')).toMatchObject({ run: { runId: 'r2' }, hosts: ['w1', 'w2', 'w3'] });
+    expect(lastFailedSet(file, 'other')?.hosts).toEqual(['w1']);
     record(simpleRun('r4', 'fix-forwarding', ['w1', 'w2'], []));
-    expect(lastFailedHosts(file, 'fix-forwarding')).toEqual([]);
+    expect(lastFailedSet(file, 'fix-forwarding')).toMatchObject({ run: { runId: 'r4' }, hosts: [] });
+  });
+
+  it('a later dry run does not replace what the last apply left to retry; with no apply, the last dry run counts', () => {
+    record(simpleRun('d1', 'rb', ['w1', 'w2'], ['w2'], { mode: 'dry-run' }));
+    expect(lastFailedSet(file, 'rb')).toMatchObject({ run: { runId: 'd1', mode: 'dry-run' }, hosts: ['w2'] });
+    record(simpleRun('a1', 'rb', ['w1', 'w2'], ['w1']));
+    record(simpleRun('d2', 'rb', ['w1', 'w2'], [], { mode: 'dry-run' }));
+    expect(lastFailedSet(file, 'rb')).toMatchObject({ run: { runId: 'a1', mode: 'apply' }, hosts: ['w1'] });
+  });
+});
+
+describe('history filters', () => {
+  it('by operator, runbook, host and time, keeping the newest N and saying how many were left out', () => {
+    record(simpleRun('r1', 'fix-forwarding', ['a', 'b'], [], { operator: 'alice', time: '2026-11-30T10:00:00.000Z' }));
+    record(simpleRun('r2', 'fix-forwarding', ['c'], [], { operator: 'bob', time: '2026-12-01T10:00:00.000Z' }));
+    record(simpleRun('r3', 'other', ['a'], [], { operator: 'alice', time: '2026-12-02T10:00:00.000Z' }));
+    const ids = (f: Parameters<typeof filterRuns>[1]) => filterRuns(listRuns(file), f).runs.map((r) => r.runId);
+    expect(ids({ operator: 'alice' })).toEqual(['r1', 'r3']);
+    expect(ids({ runbook: 'fix-forwarding' })).toEqual(['r1', 'r2']);
+    expect(ids({ host: 'a' })).toEqual(['r1', 'r3']);
+    expect(ids({ since: new Date('2026-12-01T00:00:00Z') })).toEqual(['r2', 'r3']);
+    expect(filterRuns(listRuns(file), { limit: 2 })).toMatchObject({ runs: [{ runId: 'r2' }, { runId: 'r3' }], leftOut: 1 });
+    expect(filterRuns(listRuns(file), { limit: 0 }).runs).toHaveLength(3);
   });
 });
 
@@ -128,5 +153,16 @@ describe('CLI', () => {
     const none = cli(['history', 'zzz']);
     expect(none.status).toBe(2);
     expect(none.stderr).toMatch(/no run zzz/);
+  });
+
+  it('history takes filters, shows the newest 20 by default and says how to see the rest', () => {
+    for (let i = 0; i < 22; i++) record(simpleRun(`r${String(i).padStart(2, '0')}`, i % 2 ? 'odd' : 'even', ['w1'], [], { operator: i < 2 ? 'bob' : 'alice' }));
+    const list = cli(['history']);
+    expect(list.stdout.trim().split('\n').slice(1, -1)).toHaveLength(20);
+    expect(list.stdout.trim().split('\n').at(-1)).toBe('(2 older runs not shown: --limit 0 shows all)');
+    expect(cli(['history', '--operator', 'bob']).stdout).toMatch(/^RUN .*\nr00 .*\nr01 .*\n$/);
+    expect(cli(['history', '--runbook', 'nope']).stdout).toBe(`no run in ${file} matches these filters (22 runs recorded)\n`);
+    const bad = cli(['history', '--since', 'yesterday']);
+    expect([bad.status, bad.stderr.split('\n')[0]]).toEqual([2, 'error: option \'--since <when>\' argument \'yesterday\' is invalid. --since needs a duration such as "2h" or a date such as 2026-12-01, got "yesterday"']);
   });
 });

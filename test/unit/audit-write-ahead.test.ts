@@ -12,7 +12,7 @@ import { runEventSchema } from '../../src/engine/events-schema.js';
 import { createAuditListener } from '../../src/report/audit-listener.js';
 import { GENESIS_HASH, recordHash } from '../../src/report/audit-record.js';
 import { verifyAuditFile } from '../../src/report/audit-verify.js';
-import { findRun, lastFailedHosts } from '../../src/report/history.js';
+import { findRun, lastFailedSet } from '../../src/report/history.js';
 import { formatRunDetail } from '../../src/report/history-format.js';
 import { testKillPoint } from '../../src/cli/test-kill-point.js';
 
@@ -78,7 +78,7 @@ describe('write-ahead records', () => {
     expect(text).toContain('ended abnormally: no run-end record');
     expect(text).toMatch(/^d +s +fix +sleep 6 && touch \/x$/m);
     expect(text).toContain('  d: a command may have run there, all of it, part of it, or none. Read the host\'s state before anything else: `runbook apply rb --hosts d --dry-run` runs only the checks.');
-    expect(lastFailedHosts(file, 'rb')).toEqual(['d']);
+    expect(lastFailedSet(file, 'rb')?.hosts).toEqual(['d']);
   });
 
   it('a version 1 trail (outcomes only, no commandId) still verifies', () => {

@@ -8,6 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { RunEvent } from '../../src/engine/events.js';
+import { createAuditListener } from '../../src/report/audit-listener.js';
 
 const bin = join(resolve('.'), 'bin/runbook.js');
 const auditDir = mkdtempSync(join(tmpdir(), 'rb-fric-'));
@@ -97,6 +99,35 @@ describe('fixed_by', () => {
     expect(v.stdout + v.stderr).toContain(want);
     const a = run(['apply', file, '--dry-run', '-i', join(dir, 'inv.yaml'), '--audit-file', join(auditDir, 'fb.jsonl')]);
     expect([a.code, a.stderr]).toEqual([2, `${want}\n`]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('--hosts @failed', () => {
+  it('names the run it comes from, and refuses a failed host this inventory does not have', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rb-failed-'));
+    const trail = join(dir, 'audit.jsonl');
+    const inv = join(dir, 'inv.yaml');
+    writeFileSync(inv, 'hosts:\n  l1: { connection: local }\n');
+    writeFileSync(join(dir, 'rb.yaml'), 'steps:\n  - name: s\n    check: "true"\n');
+    const time = '2026-12-01T10:00:00.000Z';
+    const failedRun = (runId: string, hosts: string[]) => {
+      const l = createAuditListener({ file: trail, operator: 'alice' });
+      const events: RunEvent[] = [
+        { type: 'run-start', time, runId, runbook: 'rb', runbookFile: 'rb.yaml', runbookHash: 'h', operator: 'alice', mode: 'apply', hosts, steps: ['s'] },
+        ...hosts.map((host): RunEvent => ({ type: 'step-result', time, runId, host, step: 's', stepIndex: 0, status: 'failed', durationMs: 1 })),
+        { type: 'run-end', time, runId, exitCode: 1, aborted: false, durationMs: 1, summary: Object.fromEntries(hosts.map((h) => [h, { failed: 1 }])) },
+      ];
+      for (const e of events) l(e);
+      l.close();
+    };
+    const retry = () => run(['apply', join(dir, 'rb.yaml'), '--hosts', '@failed', '--dry-run', '-i', inv, '--audit-file', trail]);
+    failedRun('r1', ['l1', 'w9']);
+    const refused = retry();
+    expect([refused.code, refused.stderr]).toEqual([2, `@failed: w9 from run r1 (apply of rb by alice, ${time}) is not in the inventory ${inv} (use the inventory that run used (-i FILE), or name the hosts to retry)\n`]);
+    failedRun('r2', ['l1']);
+    const ok = retry();
+    expect([ok.code, ok.stderr]).toEqual([0, `runbook: @failed is l1, from run r2 (apply of rb by alice, ${time})\n`]);
     rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -3,19 +3,34 @@
  */
 import { UserError, selectHosts, type Host, type Inventory, type Runbook } from '../../model/index.js';
 import { failureLimit, rolloutStrategy, type CanaryReport, type CountSpec, type RunControl, type RunEventListener, type Strategy } from '../../engine/index.js';
-import { lastFailedHosts } from '../../report/history.js';
+import { lastFailedSet } from '../../report/history.js';
 
-/** The targets of `--hosts`; `@failed` is the hosts that failed or were unreachable in the last run of this runbook. */
-export function selectTargets(inventory: Inventory, pattern: string, runbook: Runbook, auditFile: string): Host[] {
+/**
+ * The targets of `--hosts`. `@failed` is the hosts that failed or were unreachable in the last
+ * apply of this runbook (history.ts); `notice` hears which run that was. A failed host that this
+ * inventory does not have is refused by name: silently dropping it would skip the host that
+ * most needs another look.
+ */
+export function selectTargets(inventory: Inventory, pattern: string, runbook: Runbook, auditFile: string, notice: (line: string) => void): Host[] {
   if (!/(^|[,:&!])@failed\b/.test(pattern)) return selectHosts(inventory, pattern);
-  const failed = lastFailedHosts(auditFile, runbook.name);
-  if (failed.length === 0) {
+  const set = lastFailedSet(auditFile, runbook.name);
+  if (!set) {
+    throw new UserError({ message: `@failed is empty: ${auditFile} has no run of ${runbook.name}`, hint: 'see `runbook history`; target hosts by name instead' });
+  }
+  const from = `run ${set.run.runId} (${set.run.mode} of ${runbook.name} by ${set.run.operator}, ${set.run.time})`;
+  if (set.hosts.length === 0) {
+    throw new UserError({ message: `@failed is empty: no host failed or was unreachable in the last ${from}`, hint: 'see `runbook history`; target hosts by name instead' });
+  }
+  const known = new Set(inventory.hosts.map((h) => h.name));
+  const missing = set.hosts.filter((h) => !known.has(h));
+  if (missing.length) {
     throw new UserError({
-      message: `@failed is empty: the last run of ${runbook.name} recorded in ${auditFile} has no failed or unreachable host (or there is no such run)`,
-      hint: 'see `runbook history`; target hosts by name instead',
+      message: `@failed: ${missing.join(', ')} from ${from} ${missing.length === 1 ? 'is' : 'are'} not in the inventory ${inventory.file}`,
+      hint: 'use the inventory that run used (-i FILE), or name the hosts to retry',
     });
   }
-  return selectHosts(inventory, pattern, { namedSets: { failed } });
+  notice(`runbook: @failed is ${set.hosts.join(', ')}, from ${from}`);
+  return selectHosts(inventory, pattern, { namedSets: { failed: set.hosts } });
 }
 
 export interface RolloutFlags {

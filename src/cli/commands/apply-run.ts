@@ -123,6 +123,9 @@ async function askBecomePassword(): Promise<string> {
   }
 }
 
+/** Notices (which file, which run @failed came from): stderr, so stdout stays the run's own output. */
+const stderrLine = (line: string): void => void process.stderr.write(`${line}\n`);
+
 export async function runApply(name: string, opts: ApplyOptions): Promise<number> {
   const mode = opts.dryRun ? 'dry-run' : 'apply';
   const interactive = mode === 'apply' && !opts.yes;
@@ -138,7 +141,7 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
     throw new UserError({ message: '--ask-become-pass needs a terminal to ask on', hint: 'set become_password as a secret var in the inventory instead' });
   }
 
-  const runbook = loadRunbook(name, { runbookDirs: opts.runbooks, notice: (line) => process.stderr.write(`${line}\n`) });
+  const runbook = loadRunbook(name, { runbookDirs: opts.runbooks, notice: stderrLine });
   // The recap names these runbooks as the next commands to run: they must exist (validate agrees).
   const fixedBy = fixedByProblems(runbook, { runbookDirs: opts.runbooks });
   if (fixedBy.length) throw new UserError(fixedBy);
@@ -148,10 +151,10 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   // --hosts, else the runbook's own default targets, else every host.
   const pattern = opts.hosts ?? runbook.hosts?.pattern ?? 'all';
   const byRunbook = opts.hosts === undefined ? runbook.hosts : undefined;
-  const auditFile = resolveAuditPath(opts.auditFile, process.env, (line) => process.stderr.write(`${line}\n`));
+  const auditFile = resolveAuditPath(opts.auditFile, process.env, stderrLine);
   const hosts = byRunbook
-    ? selectRunbookHosts(inventory, byRunbook, (inv, p) => selectTargets(inv, p, runbook, auditFile))
-    : selectTargets(inventory, pattern, runbook, auditFile);
+    ? selectRunbookHosts(inventory, byRunbook, (inv, p) => selectTargets(inv, p, runbook, auditFile, stderrLine))
+    : selectTargets(inventory, pattern, runbook, auditFile, stderrLine);
   if (hosts.length === 0) throw new UserError({ pos: byRunbook?.pos, message: `no hosts match "${pattern}"`, hint: byRunbook ? 'pass --hosts PATTERN' : 'see `runbook inventory` for the hosts and groups' });
   const cliVars = operatorVars({ env: process.env, varFiles: opts.varFile ?? [], vars: opts.var ?? [] });
 
@@ -196,7 +199,7 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   const audit = createAuditListener({ file: auditFile, operator, redact, deferSync: true });
   bus.on(audit);
   // After the audit listener, so that an `-end` kill point comes after the outcome's record.
-  const killPoint = testKillPoint(process.env, (line) => process.stderr.write(`${line}\n`));
+  const killPoint = testKillPoint(process.env, stderrLine);
   if (killPoint) bus.on(killPoint);
 
   let gate: ApprovalGate | undefined = mode === 'apply' ? autoApprove(operator) : undefined;

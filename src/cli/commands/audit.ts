@@ -1,6 +1,27 @@
 /** `runbook audit verify [FILE]` and `runbook history [RUN]`: reading the audit trail back. */
-import type { Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ExitCode } from '../../model/exit-codes.js';
+import { parseDuration } from '../../model/duration.js';
+import { wholeNumber } from '../options.js';
+
+interface HistoryOptions {
+  auditFile?: string;
+  operator?: string;
+  runbook?: string;
+  host?: string;
+  since?: Date;
+  limit: number;
+  json?: boolean;
+}
+
+/** `--since`: a duration back from now ("2h") or a date; one line naming both forms otherwise. */
+function parseSince(value: string): Date {
+  const ms = parseDuration(value);
+  if (ms !== undefined) return new Date(Date.now() - ms);
+  const at = /^\d{4}-\d\d-\d\d/.test(value) ? Date.parse(value) : NaN;
+  if (Number.isNaN(at)) throw new InvalidArgumentError(`--since needs a duration such as "2h" or a date such as 2026-12-01, got "${value}"`);
+  return new Date(at);
+}
 
 const auditFileHelp = 'audit file (default: $RUNBOOK_AUDIT_FILE, else $XDG_STATE_HOME/runbook/audit.jsonl, else ~/.local/state/runbook/audit.jsonl)';
 
@@ -38,10 +59,15 @@ export function register(program: Command): void {
     .description('List past runs, or show one run\'s outcome per host and step')
     .argument('[run]', 'run id or a unique prefix of one')
     .option('--audit-file <path>', auditFileHelp)
+    .option('--operator <name>', 'only runs by this operator')
+    .option('--runbook <name>', 'only runs of this runbook')
+    .option('--host <name>', 'only runs that targeted this host')
+    .option('--since <when>', 'only runs started since then: a duration back from now ("2h", "90m") or a date ("2026-12-01", ISO 8601)', parseSince)
+    .addOption(new Option('--limit <n>', 'the newest N runs; 0 for all').argParser(wholeNumber('--limit', 0)).default(20))
     .option('--json', 'print JSON instead of a table')
-    .action(async (run: string | undefined, opts: { auditFile?: string; json?: boolean }) => {
+    .action(async (run: string | undefined, opts: HistoryOptions) => {
       const { resolveAuditPath } = await import('../../report/audit-path.js');
-      const { findRun, listRuns } = await import('../../report/history.js');
+      const { filterRuns, findRun, listRuns } = await import('../../report/history.js');
       const { formatRunDetail, formatRunList } = await import('../../report/history-format.js');
       const path = resolveAuditPath(opts.auditFile, process.env, (line) => process.stderr.write(`${line}\n`));
       if (run !== undefined) {
@@ -49,8 +75,12 @@ export function register(program: Command): void {
         process.stdout.write(`${opts.json ? JSON.stringify(detail) : formatRunDetail(detail)}\n`);
         return;
       }
-      const runs = listRuns(path);
-      if (opts.json) process.stdout.write(`${JSON.stringify(runs)}\n`);
-      else process.stdout.write(runs.length ? `${formatRunList(runs)}\n` : `no runs recorded in ${path}\n`);
+      const all = listRuns(path);
+      const { runs, leftOut } = filterRuns(all, opts);
+      if (opts.json) return void process.stdout.write(`${JSON.stringify(runs)}\n`);
+      if (all.length === 0) return void process.stdout.write(`no runs recorded in ${path}\n`);
+      if (runs.length === 0) return void process.stdout.write(`no run in ${path} matches these filters (${all.length} runs recorded)\n`);
+      process.stdout.write(`${formatRunList(runs)}\n`);
+      if (leftOut) process.stdout.write(`(${leftOut} older run${leftOut === 1 ? '' : 's'} not shown: --limit 0 shows all)\n`);
     });
 }
