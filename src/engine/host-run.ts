@@ -149,6 +149,11 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   }
 
   const checkTail = outputTail(check.result.stdout, check.result.stderr, false, ctx.redact).tail;
+  // The check itself says the fix must not run here (e.g. a firewall rule only the operator may
+  // remove): the step fails in a dry run exactly as in an apply, with nothing proposed.
+  if (ps.source.refuseExit !== undefined && check.result.outcome === 'exit' && check.result.code === ps.source.refuseExit) {
+    return done('failed', { reason: failureReason('refused', check, ctx), checkOutput: checkTail }, check);
+  }
   const fixCommands = ps.fix.map((f) => ctx.redact(f.display));
   const pending = { checkOutput: checkTail, fixCommands };
   const why = failureReason('check failed', check, ctx);

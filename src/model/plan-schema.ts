@@ -31,6 +31,7 @@ const StepSchema = z.strictObject({
   json: z.boolean(),
   notify: z.array(z.string()),
   fixedBy: z.string().optional(),
+  refuseExit: z.int().optional(),
 });
 
 const compareOp = z.enum(['==', '!=', '<', '<=', '>', '>=', 'in', 'not in']);

@@ -38,6 +38,7 @@ function convertStep(src: YamlSource, s: StepYaml, path: PathSeg[], problems: Pr
     json: s.json ?? false,
     notify: s.notify === undefined ? [] : typeof s.notify === 'string' ? [s.notify] : s.notify,
     ...(s.fixed_by !== undefined ? { fixedBy: s.fixed_by } : {}),
+    ...(s.refuse_exit !== undefined ? { refuseExit: s.refuse_exit } : {}),
   };
   if (s.expect !== undefined) {
     if (typeof s.expect === 'object') {

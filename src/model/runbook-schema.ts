@@ -44,6 +44,12 @@ export const StepSchema = z
     json: z.boolean().optional().describe('Parse the registered stdout as JSON'),
     when: z.string().min(1).optional().describe('Condition evaluated by the controller; the step runs only when it holds'),
     notify: z.union([z.string().min(1), z.array(z.string().min(1))]).optional().describe('Handler(s) to run when this step fixed something'),
+    refuse_exit: z
+      .int()
+      .min(1, 'refuse_exit is an exit code from 1 to 255')
+      .max(255, 'refuse_exit is an exit code from 1 to 255')
+      .optional()
+      .describe("The check's exit code for \"broken, and this step's fix must not run here\": the step fails with the check's last line, and no fix is proposed (dry run) or run (apply)"),
     fixed_by: RunbookName.optional().describe('The runbook that fixes what this (check-only) step finds: the recap ends with `runbook apply <it> --hosts <where it was found>`'),
   })
   .describe('One check → fix → verify step');

@@ -8,6 +8,7 @@
  * {name,address,groups}), hosts.<name>.<var> (another host's vars and registered values),
  * groups.<group> (during a run: the run's targets in that group and what they registered).
  */
+import { createHash } from 'node:crypto';
 import { UserError, type Problem } from './errors.js';
 import { MASK, UnavailableSecret } from './secrets.js';
 import { didYouMean } from './suggest.js';
@@ -235,8 +236,23 @@ function toText(v: unknown): string {
 export interface Rendered {
   /** What is sent to the host. */
   command: string;
-  /** The same with every secret value replaced by ********: for output, events and the audit trail. */
+  /**
+   * The same with every secret value replaced by ********, and every bulky value (a shell library,
+   * a JSON blob) by `{{ name: N lines, sha256 <12 hex> }}`: for output, events and the audit trail.
+   * The digest pins the exact text; `runbook show NAME --hosts H` prints it whole.
+   */
   display: string;
+}
+
+/** A substituted value longer than this (or of more lines) is summarised in displays. */
+const BULKY_CHARS = 400;
+const BULKY_LINES = 4;
+
+function brief(name: string, text: string): string {
+  const lines = text.split('\n').length;
+  if (text.length <= BULKY_CHARS && lines <= BULKY_LINES) return text;
+  const size = lines > 1 ? `${lines} lines` : `${text.length} chars`;
+  return `{{ ${name}: ${size}, sha256 ${createHash('sha256').update(text).digest('hex').slice(0, 12)} }}`;
 }
 
 function whereText(ctx: TemplateContext, step?: string): string {
@@ -319,7 +335,7 @@ export function renderCommand(t: CommandTemplate | string, ctx: TemplateContext,
     let text = p.filters.includes('json') ? JSON.stringify(found.value) : toText(found.value);
     if (!p.filters.includes('raw')) text = shellQuote(text);
     command += text;
-    display += found.secret ? MASK : text;
+    display += found.secret ? MASK : brief(p.path.join('.'), text);
   }
   command += tpl.text.slice(at);
   display += tpl.text.slice(at);

@@ -42,6 +42,8 @@ export interface Step {
   notify: string[];
   /** The runbook that fixes what this check-only step finds (named in the recap's next commands). */
   fixedBy?: string;
+  /** The check's exit code for "broken, and the fix must not run here": the step fails, no fix is proposed or run. */
+  refuseExit?: number;
 }
 
 export interface VarDef {

@@ -8,6 +8,7 @@
 import { neutralize } from '../engine/sanitize.js';
 import type { RunEvent, RunEventListener, StepStatus } from '../engine/events.js';
 import { isFailed } from '../engine/status.js';
+import { hostRanges } from './host-ranges.js';
 import { reasonText } from './step-line.js';
 import { textTable, type Align } from './text-table.js';
 
@@ -116,7 +117,7 @@ function plan(state: RecapState): string[] {
     const count = [...byCommands.values()].flat().length;
     lines.push(`  "${step}" would change ${count} host${count === 1 ? '' : 's'}:`);
     for (const [key, hosts] of byCommands) {
-      lines.push(`    on ${hosts.join(', ')}:`);
+      lines.push(`    on ${hostRanges(hosts)}:`);
       for (const cmd of JSON.parse(key) as string[]) lines.push(`      $ ${cmd.replace(/\n/g, '\n        ')}`);
     }
   });

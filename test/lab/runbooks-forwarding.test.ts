@@ -113,12 +113,16 @@ describe('fix-forwarding', () => {
     const before = await iptablesSave();
     expect(before).toContain(':FORWARD ACCEPT');
 
+    // The dry run proposes no fix that the apply would refuse: the check refuses (refuse_exit).
     const dry = apply(L(), RB, 'd', ['--dry-run']);
+    expect(dry.statuses.d).toEqual(['ok', 'ok', 'failed']);
+    expect(dry.results.d?.[POLICY]?.fixCommands).toBeUndefined();
     expect(dry.results.d?.[POLICY]?.checkOutput).toContain(`blocked by rule [nft] FORWARD rule 1: ${REJECT} blocks`);
     const a = apply(L(), RB, 'd', ['--yes']);
     expect(a.code).not.toBe(0);
     expect(a.statuses.d).toEqual(['ok', 'ok', 'failed']);
-    expect(said(a, POLICY)).toContain(`refused: blocked by rule [nft] FORWARD rule 1: ${REJECT} blocks 10.100.0.0/16`);
+    expect(said(a, POLICY)).toContain(`refused: exit code 3: blocked by rule [nft] FORWARD rule 1: ${REJECT} blocks 10.100.0.0/16`);
+    expect(a.events.filter((e) => e.type === 'command' && e.host === 'd' && e.step === POLICY).map((e) => e.type === 'command' && e.phase)).not.toContain('fix');
     expect(await iptablesSave()).toBe(before);
     expect(failingNodes(await probe())).toEqual(pairsWith('d'));
 
@@ -137,7 +141,7 @@ describe('fix-forwarding', () => {
     const a = apply(L(), RB, 'd', ['--yes']);
     expect(a.code).not.toBe(0);
     expect(a.statuses.d?.[2]).toBe('failed');
-    expect(said(a, POLICY)).toContain(`refused: blocked by rule [legacy] FORWARD rule 1: ${REJECT}`);
+    expect(said(a, POLICY)).toContain(`refused: exit code 3: blocked by rule [legacy] FORWARD rule 1: ${REJECT}`);
     expect(await iptablesSave()).toBe(before);
     expect(failingNodes(await probe())).toEqual(pairsWith('d'));
   });

@@ -19,6 +19,7 @@ import {
 //   get K=V     passes when state[K] === V, prints state[K]
 //   set K=V     sets state[K]
 //   fail MSG    exits 1 printing MSG
+//   refuse MSG  exits 3 printing MSG
 //   lose        the connection drops mid-command
 type State = Record<string, string>;
 
@@ -37,6 +38,8 @@ function fakeConnection(host: string, state: State, log: string[]): Connection {
         case 'set':
           state[k] = v;
           return { ...base, outcome: 'exit', code: 0, stdout: '' };
+        case 'refuse':
+          return { ...base, outcome: 'exit', code: 3, stdout: `${arg}\n` };
         case 'lose':
           return { ...base, outcome: 'lost', code: null, stdout: '', reason: 'connection reset' };
         default:
@@ -115,6 +118,23 @@ describe('engine: step semantics', () => {
     const res = r.events.find((e) => e.type === 'step-result');
     expect(res).toMatchObject({ status: 'would-fix', checkOutput: '0', fixCommands: ['set fwd=1', 'set other=********'] });
     expect(r.result.exitCode).toBe(3);
+  });
+
+  it("refuse_exit: the check's own refusal fails the step; a dry run proposes no fix and an apply runs none", async () => {
+    const rb = runbook([step('fwd', 'refuse blocked-by-rule-1', ['set fwd=1'], { refuseExit: 3 }), step('then', 'get y=1', ['set y=1'])]);
+    for (const mode of ['dry-run', 'apply'] as const) {
+      const states = { a: {} as State };
+      const r = await run(rb, states, { mode });
+      const res = r.events.find((e) => e.type === 'step-result');
+      expect(res).toMatchObject({ status: 'failed', reason: 'refused: exit code 3: blocked-by-rule-1', checkOutput: 'blocked-by-rule-1' });
+      expect(res && 'fixCommands' in res ? res.fixCommands : undefined).toBeUndefined();
+      expect(r.status('a')).toEqual(['failed', 'blocked']);
+      expect(r.log).toEqual(['a: refuse blocked-by-rule-1']);
+      expect(r.result.exitCode).toBe(1);
+    }
+    // Any other failing exit code is an ordinary finding, fixed as usual.
+    const other = await run(runbook([step('fwd', 'get fwd=1', ['set fwd=1'], { refuseExit: 3 })]), { a: {} });
+    expect(other.status('a')).toEqual(['fixed']);
   });
 
   it('a failed fix blocks later steps unless continue_on_failure', async () => {

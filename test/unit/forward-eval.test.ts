@@ -97,8 +97,8 @@ describe('forward_lib: FORWARD judged by the traffic', () => {
   it('REJECT ahead of every accept (policy ACCEPT): blocked, the rule is named, the fix refuses and runs nothing', () => {
     const rules = { nft: filter('ACCEPT', REJECT, ...FLANNEL) };
     const c = run('check', rules);
-    expect(c.code).toBe(1);
-    expect(c.last).toBe('blocked by rule [nft] FORWARD rule 1: -A FORWARD -j REJECT --reject-with icmp-host-prohibited blocks 10.100.0.0/16 ⇄ 10.100.41.0/24 (flannel.1 ⇄ docker0, icmp echo and tcp/80); not fixed automatically');
+    expect(c.code).toBe(3); // refuse_exit: no fix proposed
+    expect(c.last).toBe('blocked by rule [nft] FORWARD rule 1: -A FORWARD -j REJECT --reject-with icmp-host-prohibited blocks 10.100.0.0/16 ⇄ 10.100.41.0/24 (flannel.1 ⇄ docker0, icmp echo and tcp/80); not fixed automatically: a blocking rule is reported, not deleted (deleting or moving a firewall rule is the operator\'s call)');
     const f = run('fix', rules);
     expect(f.code).toBe(1);
     expect(f.last).toMatch(/^refused: blocked by rule \[nft\] FORWARD rule 1: -A FORWARD -j REJECT .*nothing changed$/);
@@ -107,7 +107,7 @@ describe('forward_lib: FORWARD judged by the traffic', () => {
 
   it('the same REJECT in the legacy backend while nft is clean: still found', () => {
     const c = run('check', { nft: filter('ACCEPT'), legacy: filter('ACCEPT', REJECT) });
-    expect(c.code).toBe(1);
+    expect(c.code).toBe(3); // refuse_exit: no fix proposed
     expect(c.last).toContain('blocked by rule [legacy] FORWARD rule 1: -A FORWARD -j REJECT');
     expect(run('fix', { nft: filter('ACCEPT'), legacy: filter('ACCEPT', REJECT) }).calls).toBe('');
   });
@@ -135,7 +135,7 @@ describe('forward_lib: FORWARD judged by the traffic', () => {
   it("docker 28's DROP of traffic into docker0 from outside blocks the remote pods, whatever the policy", () => {
     const rules = { nft: filter('ACCEPT', ...chains('DOCKER'), '-A FORWARD -o docker0 -j DOCKER', '-A DOCKER ! -i docker0 -o docker0 -j DROP') };
     const c = run('check', rules);
-    expect(c.code).toBe(1);
+    expect(c.code).toBe(3); // refuse_exit: no fix proposed
     expect(c.out).toContain('[nft] DOCKER rule 1: -A DOCKER ! -i docker0 -o docker0 -j DROP blocks 10.100.0.0/16 → 10.100.41.0/24 (flannel.1 → docker0, icmp echo)');
     expect(c.out).toContain('10.100.41.0/24 → 10.100.0.0/16 (docker0 → flannel.1, icmp echo): accepted by the FORWARD policy ACCEPT');
     expect(run('fix', rules).calls).toBe('');
@@ -155,7 +155,7 @@ describe('forward_lib: FORWARD judged by the traffic', () => {
     ['an nft table iptables cannot show', "# Table `filter' is incompatible, use 'nft' tool.", 'incompatible'],
   ])('unknown, never guessed forwarded: %s; the fix refuses', (_name, nft, evidence) => {
     const c = run('check', { nft });
-    expect(c.code).toBe(1);
+    expect(c.code).toBe(3); // refuse_exit: no fix proposed
     expect(c.out).toContain(evidence);
     expect(c.last).toContain('not fixed automatically');
     const f = run('fix', { nft });
@@ -166,7 +166,7 @@ describe('forward_lib: FORWARD judged by the traffic', () => {
 
   it('a /26 node: a DROP of the /24 around it blocks its own pods going out, and may block some remote pods coming in', () => {
     const c = run('check', { nft: filter('ACCEPT', '-A FORWARD -s 10.100.41.0/24 -j DROP') }, { subnet: 'FLANNEL_NETWORK=10.100.0.0/16\nFLANNEL_SUBNET=10.100.41.65/26\n' });
-    expect(c.code).toBe(1);
+    expect(c.code).toBe(3); // refuse_exit: no fix proposed
     expect(c.out).toContain('[nft] FORWARD rule 1: -A FORWARD -s 10.100.41.0/24 -j DROP blocks 10.100.41.64/26 → 10.100.0.0/16');
     expect(c.out).toContain('cannot tell whether 10.100.0.0/16 → 10.100.41.64/26');
   });
