@@ -21,6 +21,8 @@ interface HostView {
   task?: Task;
   pending: Array<(t: Task) => void>;
   results: StepStatus[];
+  /** The current step's title, without the run-wide notice. */
+  doing: string;
   unreachable: boolean;
   finish: (failed: boolean) => void;
   finished: boolean;
@@ -32,11 +34,18 @@ export interface LiveView {
   prompter: Prompter;
   /** A yes/no question inside `host`'s task (the rollout's canary pause). Only valid with tty: true. */
   confirm: (host: string, message: string, signal: AbortSignal) => Promise<boolean>;
+  /**
+   * A run-wide notice (the first Ctrl-C's "stopping: …"), shown at once on every host still at
+   * work and kept there until it finishes: listr2 holds back other terminal output until the end.
+   */
+  notice: (text: string) => void;
   /** Resolves once every host's task has finished drawing. */
   done: Promise<void>;
 }
 
 const FULL_OUTPUT_LINES = 200;
+/** Columns listr2 indents a task's prompt by. */
+const PROMPT_INDENT = 4;
 
 function indent(text: string, pad: string): string {
   return text
@@ -70,6 +79,10 @@ function replayingPromptOutput(task: Task): { stream: Writable; stop: () => void
       cb();
     },
   });
+  // inquirer wraps the question at its output's width, 80 when the output has none: the fix being
+  // approved would break mid-statement in a wide terminal. The terminal's width, less listr2's
+  // indent of the task's prompt.
+  Object.defineProperty(stream, 'columns', { get: () => Math.max(40, (process.stdout.columns || 80) - PROMPT_INDENT) });
   return { stream, stop: () => clearInterval(timer) };
 }
 
@@ -80,7 +93,7 @@ export function createLiveView(opts: { hosts: string[]; steps: string[] }): Live
     let finish!: (failed: boolean) => void;
     // The output lines already say what failed and why; the error only turns the headline red.
     finishes.push(new Promise<void>((resolve, reject) => (finish = (failed) => (failed ? reject(new Error(host)) : resolve()))));
-    views.set(host, { pending: [], results: [], unreachable: false, finish, finished: false });
+    views.set(host, { pending: [], results: [], doing: host, unreachable: false, finish, finished: false });
   }
 
   const listr = new Listr(
@@ -103,6 +116,11 @@ export function createLiveView(opts: { hosts: string[]; steps: string[] }): Live
     },
   );
   const done = listr.run().then(() => undefined);
+  let note = '';
+  const showTitle = (host: string): void => {
+    const view = views.get(host)!;
+    withTask(host, (t) => (t.title = neutralize(note ? `${view.doing}   [${note}]` : view.doing)));
+  };
 
   function withTask(host: string, fn: (t: Task) => void): void {
     const view = views.get(host);
@@ -126,7 +144,10 @@ export function createLiveView(opts: { hosts: string[]; steps: string[] }): Live
   const listener: RunEventListener = (e) => {
     switch (e.type) {
       case 'step-start':
-        withTask(e.host, (t) => (t.title = neutralize(`${e.host} › [${e.stepIndex + 1}/${opts.steps.length}] ${e.step}`)));
+        if (views.has(e.host)) {
+          views.get(e.host)!.doing = `${e.host} › [${e.stepIndex + 1}/${opts.steps.length}] ${e.step}`;
+          showTitle(e.host);
+        }
         break;
       case 'step-result': {
         const view = views.get(e.host);
@@ -195,5 +216,10 @@ export function createLiveView(opts: { hosts: string[]; steps: string[] }): Live
     return answer === 'yes';
   };
 
-  return { listener, prompter, confirm, done };
+  const notice = (text: string): void => {
+    note = text;
+    for (const [host, view] of views) if (!view.finished) showTitle(host);
+  };
+
+  return { listener, prompter, confirm, notice, done };
 }

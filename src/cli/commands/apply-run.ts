@@ -205,6 +205,13 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   let gate: ApprovalGate | undefined = mode === 'apply' ? autoApprove(operator) : undefined;
   let confirm: ((host: string, message: string, signal: AbortSignal) => Promise<boolean>) | undefined;
   let liveDone: Promise<void> = Promise.resolve();
+  // Where the first Ctrl-C's notice goes: the live view holds back other terminal output.
+  let notice = (text: string): void => void process.stderr.write(`\nrunbook: ${text}\n`);
+  // Commands sent and not yet answered, for that notice (the host lock is held all run long: not one).
+  let running = 0;
+  bus.on((e) => {
+    if ((e.type === 'command-start' || e.type === 'command') && e.phase !== 'lock') running += e.type === 'command-start' ? 1 : -1;
+  });
   // A reader that goes away (`| head`) must not crash the run: the hosts' work goes on, unprinted.
   let stdoutOpen = true;
   process.stdout.on('error', () => (stdoutOpen = false));
@@ -226,6 +233,7 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
     });
     bus.on(live.listener);
     liveDone = live.done;
+    notice = live.notice;
     if (interactive) {
       gate = createInteractiveGate(live.prompter, operator, control);
       confirm = live.confirm;
@@ -246,11 +254,11 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
     presses += 1;
     if (presses === 1) {
       control.stop('interrupted by the operator (Ctrl-C)', { byOperator: true });
-      process.stderr.write(`\nrunbook: stopping: no new steps will start; waiting up to ${opts.drainGrace}s for the steps in progress (Ctrl-C again to interrupt them)\n`);
+      notice(`stopping: no new steps will start; ${running} command${running === 1 ? '' : 's'} still running, given up to ${opts.drainGrace}s (Ctrl-C again to interrupt them)`);
       graceTimer = setTimeout(() => control.interrupt(`interrupted: running commands did not finish within ${opts.drainGrace}s of Ctrl-C`), opts.drainGrace * 1000);
       graceTimer.unref();
     } else {
-      process.stderr.write('\nrunbook: interrupting running commands\n');
+      notice('interrupting the running commands');
       control.interrupt('interrupted by the operator (second Ctrl-C)');
     }
   };
