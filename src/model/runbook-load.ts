@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { basename, dirname, extname } from 'node:path';
 import { UserError, type Problem } from './errors.js';
 import { parseDuration } from './duration.js';
-import { RunbookSchema, type StepYaml } from './runbook-schema.js';
+import { RunbookSchema, StepSchema, type StepYaml } from './runbook-schema.js';
 import { runbookDeps } from './runbook-deps.js';
 import { resolveVarMap } from './secrets.js';
 import { didYouMean } from './suggest.js';
@@ -73,8 +73,12 @@ function convertStep(src: YamlSource, s: StepYaml, path: PathSeg[], problems: Pr
   return step;
 }
 
-/** Template syntax problems in whatever command strings a schema-invalid runbook has, so they are reported together. */
-function rawTemplateProblems(src: YamlSource): Problem[] {
+/**
+ * For a schema-invalid runbook, what can still be checked, so that one bad key hides nothing else:
+ * a step that is valid on its own gets every step-level check (templates, expect, timeout,
+ * json/once); any other step, the template syntax of whatever command strings it has.
+ */
+function partialStepProblems(src: YamlSource): Problem[] {
   const out: Problem[] = [];
   const root = src.value as { steps?: unknown; handlers?: unknown } | null;
   for (const key of ['steps', 'handlers'] as const) {
@@ -82,6 +86,8 @@ function rawTemplateProblems(src: YamlSource): Problem[] {
     if (!Array.isArray(list)) continue;
     list.forEach((s: unknown, i) => {
       if (s === null || typeof s !== 'object') return;
+      const valid = StepSchema.safeParse(s);
+      if (valid.success) return void convertStep(src, valid.data, [key, i], out, []);
       const step = s as Record<string, unknown>;
       for (const field of ['check', 'verify', 'fix']) {
         const v = step[field];
@@ -101,7 +107,7 @@ export function checkRunbookText(text: string, file: string): { runbook?: Runboo
   if (src.value === undefined) return { problems: src.problems };
   const parsed = RunbookSchema.safeParse(src.value);
   if (!parsed.success) {
-    const problems = [...src.problems, ...zodProblems(src, RunbookSchema, parsed.error.issues), ...rawTemplateProblems(src)];
+    const problems = [...src.problems, ...zodProblems(src, RunbookSchema, parsed.error.issues), ...partialStepProblems(src)];
     return { problems: sortProblems(problems) };
   }
   const y = parsed.data;

@@ -120,6 +120,17 @@ describe('validate refuses what apply refuses, every problem at once', () => {
       '13:13: expect is not templated: "{{ want }}" is compared as written, so the check can never pass (compare in the check instead, e.g. check: test "$(cmd)" = {{ want }})',
     ]);
   });
+
+  it('a schema error (a bad key, a bad timeout) in one step hides nothing in the others', () => {
+    const yaml = ['steps:', '  - name: a', '    check: "true"', '    timeout: forever', '    chek: x', '  - name: b', '    check: echo {{ x', '    expect: "{{ want }}"', '    timeout: 0s', ''].join('\n');
+    expect(runbookProblems(yaml)).toEqual([
+      expect.stringMatching(/^4:14: steps\[0\]\.timeout: expected a duration/),
+      '5:5: unknown key "chek" in steps[0] (did you mean "check"?)',
+      expect.stringMatching(/^7:12: /),
+      expect.stringMatching(/^8:13: expect is not templated/),
+      '9:14: timeout must be positive (e.g. "30s")',
+    ]);
+  });
 });
 
 describe('inventory errors carry line:col', () => {
