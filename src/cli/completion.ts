@@ -35,15 +35,20 @@ function bash(root: Node): string {
           '      esac',
         ]
       : [`      words='${c.options.join(' ')}'`];
+    // Names are matched in a loop, never through compgen -W, which would expand them again.
     const runbook = TAKES_RUNBOOK.includes(c.name)
-      ? [`      if [ "$COMP_CWORD" -eq 2 ] && [[ $cur != -* ]]; then COMPREPLY=($(compgen -W "$(runbook list --names 2> /dev/null)" -- "$cur")); return; fi`]
+      ? [
+          '      if [ "$COMP_CWORD" -eq 2 ] && [[ $cur != -* ]]; then',
+          '        COMPREPLY=(); while IFS= read -r n; do [[ $n == "$cur"* ]] && COMPREPLY+=("$n"); done < <(runbook list --names 2> /dev/null); return',
+          '      fi',
+        ]
       : [];
     return [`    ${c.name})`, ...runbook, ...subs, '      ;;'].join('\n');
   });
   return [
     '# runbook completion for bash: eval "$(runbook completion bash)" in ~/.bashrc',
     '_runbook() {',
-    '  local cur=${COMP_WORDS[COMP_CWORD]} words=',
+    '  local cur=${COMP_WORDS[COMP_CWORD]} words= n',
     `  if [ "$COMP_CWORD" -eq 1 ]; then COMPREPLY=($(compgen -W '${root.subcommands.map((c) => c.name).join(' ')} ${root.options.join(' ')}' -- "$cur")); return; fi`,
     '  case ${COMP_WORDS[1]} in',
     ...cases,
@@ -84,5 +89,7 @@ export function completionScript(shell: Shell, program: Command): string {
   if (shell === 'fish') return fish(root);
   const script = bash(root);
   // zsh runs bash completion functions through its bashcompinit layer.
-  return shell === 'zsh' ? `# runbook completion for zsh: eval "$(runbook completion zsh)" in ~/.zshrc\nautoload -U +X bashcompinit && bashcompinit\n${script}` : script;
+  return shell === 'zsh'
+    ? `# runbook completion for zsh: eval "$(runbook completion zsh)" in ~/.zshrc\nautoload -U +X compinit && compinit\nautoload -U +X bashcompinit && bashcompinit\n${script}`
+    : script;
 }

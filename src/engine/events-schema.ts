@@ -91,6 +91,9 @@ export const runEventSchema = z.discriminatedUnion('type', [
     checkOutput: z.string().optional(),
     // Rendered fix commands (masked): what ran, or what a dry run would run.
     fixCommands: z.array(z.string()).optional(),
+    // A check-only step's check ran and found what it looks for: the recap's next commands
+    // (fixed_by) come from these only, never from a refusal, a missing tool or a held lock.
+    finding: z.literal(true).optional(),
     durationMs: z.number().nonnegative(),
   }),
   z.strictObject({

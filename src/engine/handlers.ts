@@ -31,12 +31,12 @@ export async function runNotifiedHandler(conn: Connection, host: string, ps: Pla
   const started = Date.now();
   ctx.emit({ type: 'step-start', time: ctx.now().toISOString(), runId: ctx.runId, host, step: ps.name, stepIndex: ps.index });
   const why = `notified by ${notifiedBy.map((n) => `"${n}"`).join(', ')}`;
-  const fixCommands = ps.fix.map((f) => ctx.redact(f.display));
+  const fixCommands = ps.fix.map((f) => ctx.redact(f.brief ?? f.display));
   const done = (status: StepStatus, reason?: string) => reportStepResult(ctx, host, ps, status, started, { ...(reason ? { reason } : {}), ...(fixCommands.length ? { fixCommands } : {}) });
   const statusOf = (kind: string): StepStatus => (kind === 'unknown' ? 'unknown' : kind === 'interrupted' ? 'interrupted' : 'failed');
 
   if (ps.fix.length > 0) {
-    const asking = ctx.gate.decide({ host, step: ps.name, stepIndex: ps.index, reason: why, checkTail: '', checkOutput: '', commands: fixCommands });
+    const asking = ctx.gate.decide({ host, step: ps.name, stepIndex: ps.index, reason: why, checkTail: '', checkOutput: '', commands: ps.fix.map((f) => ctx.redact(f.display)) });
     const approval = await (ctx.idle ? ctx.idle(asking) : asking);
     ctx.emit({ type: 'approval', time: ctx.now().toISOString(), runId: ctx.runId, host, step: ps.name, ...approval });
     if (!approves(approval.decision)) return done('skipped', approval.decision === 'quit' ? `not run: ${ctx.control.stopReason ?? 'the run was stopped'}` : `declined by ${approval.by}`);

@@ -154,10 +154,11 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   if (ps.source.refuseExit !== undefined && check.result.outcome === 'exit' && check.result.code === ps.source.refuseExit) {
     return done('failed', { reason: failureReason('refused', check, ctx), checkOutput: checkTail }, check);
   }
-  const fixCommands = ps.fix.map((f) => ctx.redact(f.display));
+  // The plan and the run's lines list the commands briefly; the approval shows them whole.
+  const fixCommands = ps.fix.map((f) => ctx.redact(f.brief ?? f.display));
   const pending = { checkOutput: checkTail, fixCommands };
   const why = failureReason('check failed', check, ctx);
-  if (ps.fix.length === 0) return done('failed', { reason: why, checkOutput: checkTail }, check);
+  if (ps.fix.length === 0) return done('failed', { reason: why, checkOutput: checkTail, finding: true }, check);
   if (ctx.mode === 'dry-run') return done('would-fix', { reason: why, ...pending }, check);
   if (ctx.control.stopping) return done('not-run', { reason: ctx.control.stopReason, ...pending });
 
@@ -168,7 +169,7 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
     reason: why,
     checkTail,
     checkOutput: safeFullOutput(check.result.stdout, check.result.stderr, ctx.redact),
-    commands: fixCommands,
+    commands: ps.fix.map((f) => ctx.redact(f.display)),
   });
   const approval = await (ctx.idle ? ctx.idle(asking) : asking);
   ctx.emit({ type: 'approval', time: ctx.now().toISOString(), runId: ctx.runId, host, step: ps.name, ...approval });

@@ -18,6 +18,8 @@ export interface RenderedCommand {
   command: string;
   /** The same command with secrets masked: what every output shows. */
   display: string;
+  /** The display with bulky values summarised, when any was (model/template.ts): for plans and run lines. */
+  brief?: string;
 }
 
 /**

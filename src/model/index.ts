@@ -35,4 +35,5 @@ export { shellQuote } from './shell-quote.js';
 export { parseDuration } from './duration.js';
 export { closeMatches, didYouMean } from './suggest.js';
 export { jsonSchema, jsonSchemaText, SCHEMA_KINDS, type SchemaKind } from './json-schema.js';
+export { RUNBOOK_NAME_RE } from './runbook-schema.js';
 export { MAX_FILE_BYTES, MAX_ALIAS_COUNT } from './yaml-source.js';

@@ -79,7 +79,8 @@ const HostSchema = z.strictObject({
 const Rendered = z
   .strictObject({
     command: z.string().describe('Sent to the host verbatim, secrets included'),
-    display: z.string().describe('The same with secrets masked: what every output shows'),
+    display: z.string().describe('The same with secrets masked: the approval prompt, show, the audit trail'),
+    brief: z.string().optional().describe('The display with bulky values summarised ({{ lease_lib: 84 lines }}): the dry-run plan and run lines'),
   })
   .describe('A command rendered for one host; in a deferred step, values registered at run time are still {{ }} references');
 

@@ -76,16 +76,18 @@ export function listRunbookFiles(o: RunbookDirsOptions = {}): RunbookEntry[] {
   return out;
 }
 
+/** What to tell someone who named a runbook that is not there. */
+function unknownRunbookHint(name: string, names: string[]): string {
+  const close = closeMatches(name, names);
+  return close.length ? `did you mean ${close.map((c) => `"${c}"`).join(', ')}?` : 'run `runbook list` to see the available runbooks';
+}
+
 /** The file of runbook `name`; an unknown name is a UserError listing close matches. */
 export function findRunbook(name: string, o: RunbookDirsOptions = {}): string {
   const entries = listRunbookFiles(o).filter((e) => !e.shadowedBy);
   const hit = entries.find((e) => e.name === name);
   if (hit) return hit.file;
-  const close = closeMatches(name, entries.map((e) => e.name));
-  throw new UserError({
-    message: `no runbook named "${name}"`,
-    hint: close.length ? `did you mean ${close.map((c) => `"${c}"`).join(', ')}?` : 'run `runbook list` to see the available runbooks',
-  });
+  throw new UserError({ message: `no runbook named "${name}"`, hint: unknownRunbookHint(name, entries.map((e) => e.name)) });
 }
 
 /** Each `fixed_by` must name a runbook in the search path: the recap tells the operator to run it. */
@@ -93,14 +95,7 @@ export function fixedByProblems(runbook: Runbook, o: RunbookDirsOptions = {}): P
   const names = [...new Set(listRunbookFiles(o).map((e) => e.name))];
   return [...runbook.steps, ...runbook.handlers]
     .filter((s) => s.fixedBy !== undefined && !names.includes(s.fixedBy))
-    .map((s) => {
-      const close = closeMatches(s.fixedBy!, names);
-      return {
-        pos: s.pos,
-        message: `step "${s.name}": fixed_by names no runbook "${s.fixedBy!}"`,
-        hint: close.length ? `did you mean ${close.map((c) => `"${c}"`).join(', ')}?` : 'run `runbook list` to see the available runbooks',
-      };
-    });
+    .map((s) => ({ pos: s.pos, message: `step "${s.name}": fixed_by names no runbook "${s.fixedBy!}"`, hint: unknownRunbookHint(s.fixedBy!, names) }));
 }
 
 /**

@@ -125,6 +125,9 @@ export function checkRunbookText(text: string, file: string): { runbook?: Runboo
     if (seen.has(s.name)) problems.push({ pos: src.posAt(['steps', i, 'name']), message: `duplicate step name "${s.name}"`, hint: 'step names identify steps in output and the audit trail; make them unique' });
     seen.add(s.name);
   });
+  (y.handlers ?? []).forEach((h, i) => {
+    if (h.refuse_exit !== undefined) problems.push({ pos: src.posAt(['handlers', i, 'refuse_exit']), message: `refuse_exit has no effect on handler "${h.name}": a notified handler runs no check first`, hint: 'remove it, or make the refusal a step' });
+  });
   const handlerNames = handlers.map((h) => h.name);
   for (const [list, key] of [[y.steps, 'steps'], [y.handlers ?? [], 'handlers']] as const) {
     list.forEach((s, i) => {

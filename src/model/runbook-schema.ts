@@ -13,7 +13,9 @@ const CountOrPercent = (what: string) =>
     error: `expected ${what} as a number or a percentage such as "25%"`,
   });
 
-const RunbookName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'runbook names are letters, digits, ., _ and -');
+/** What a runbook's name may be: also all that `list --names` prints (shell completion reads it). */
+export const RUNBOOK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const RunbookName = z.string().regex(RUNBOOK_NAME_RE, 'runbook names are letters, digits, ., _ and -');
 
 export const StepSchema = z
   .strictObject({

@@ -8,7 +8,6 @@
  * {name,address,groups}), hosts.<name>.<var> (another host's vars and registered values),
  * groups.<group> (during a run: the run's targets in that group and what they registered).
  */
-import { createHash } from 'node:crypto';
 import { UserError, type Problem } from './errors.js';
 import { MASK, UnavailableSecret } from './secrets.js';
 import { didYouMean } from './suggest.js';
@@ -236,23 +235,25 @@ function toText(v: unknown): string {
 export interface Rendered {
   /** What is sent to the host. */
   command: string;
-  /**
-   * The same with every secret value replaced by ********, and every bulky value (a shell library,
-   * a JSON blob) by `{{ name: N lines, sha256 <12 hex> }}`: for output, events and the audit trail.
-   * The digest pins the exact text; `runbook show NAME --hosts H` prints it whole.
-   */
+  /** The same with every secret value replaced by ********: the approval prompt, `show`, the audit trail. */
   display: string;
+  /**
+   * Where a value is bulky (a shell library, a JSON blob), the display with it summarised as
+   * `{{ lease_lib: 84 lines }}`: for the dry-run plan and the run's lines, which list many commands.
+   * Absent when nothing was summarised.
+   */
+  brief?: string;
 }
 
 /** A substituted value longer than this (or of more lines) is summarised in displays. */
 const BULKY_CHARS = 400;
 const BULKY_LINES = 4;
 
-function brief(name: string, text: string): string {
+/** The value as the brief display shows it: itself, or its name and size when bulky. */
+function briefly(name: string, text: string): string {
   const lines = text.split('\n').length;
   if (text.length <= BULKY_CHARS && lines <= BULKY_LINES) return text;
-  const size = lines > 1 ? `${lines} lines` : `${text.length} chars`;
-  return `{{ ${name}: ${size}, sha256 ${createHash('sha256').update(text).digest('hex').slice(0, 12)} }}`;
+  return `{{ ${name}: ${lines > 1 ? `${lines} lines` : `${text.length} chars`} }}`;
 }
 
 function whereText(ctx: TemplateContext, step?: string): string {
@@ -285,14 +286,17 @@ export function renderCommand(t: CommandTemplate | string, ctx: TemplateContext,
   if ('problem' in parsed) throw new UserError({ pos: tpl.pos, message: parsed.problem });
   let command = '';
   let display = '';
+  let brief = '';
   let at = 0;
   for (const [i, p] of parsed.placeholders.entries()) {
     command += tpl.text.slice(at, p.start);
     display += tpl.text.slice(at, p.start);
+    brief += tpl.text.slice(at, p.start);
     at = p.end;
     if (opts.references && readsRegistered(p.path, opts.references) && referable(ctx, p.path)) {
       command += p.source;
       display += p.source;
+      brief += p.source;
       continue;
     }
     const found = lookup(ctx, p.path);
@@ -323,6 +327,7 @@ export function renderCommand(t: CommandTemplate | string, ctx: TemplateContext,
     if (found.value instanceof UnavailableSecret && opts.unavailableSecretsOk) {
       command += MASK;
       display += MASK;
+      brief += MASK;
       continue;
     }
     if (found.value instanceof UnavailableSecret) {
@@ -335,10 +340,12 @@ export function renderCommand(t: CommandTemplate | string, ctx: TemplateContext,
     let text = p.filters.includes('json') ? JSON.stringify(found.value) : toText(found.value);
     if (!p.filters.includes('raw')) text = shellQuote(text);
     command += text;
-    display += found.secret ? MASK : brief(p.path.join('.'), text);
+    display += found.secret ? MASK : text;
+    brief += found.secret ? MASK : briefly(p.path.join('.'), text);
   }
   command += tpl.text.slice(at);
   display += tpl.text.slice(at);
+  brief += tpl.text.slice(at);
   // sshd and `sh -c` take the command as a C string: a NUL would silently cut it short there, and
   // the host would run a different command than the one approved.
   if (command.includes('\0')) {
@@ -348,7 +355,7 @@ export function renderCommand(t: CommandTemplate | string, ctx: TemplateContext,
       hint: 'remove the NUL from the value; to send binary data, encode it (e.g. base64) and decode it on the host',
     });
   }
-  return { command, display };
+  return brief === display ? { command, display } : { command, display, brief };
 }
 
 /** Every secret value visible through the context (own and other hosts'), for createRedactor. */

@@ -7,15 +7,16 @@ export function hostRanges(names: readonly string[]): string {
   const out: string[] = [];
   let i = 0;
   while (i < names.length) {
-    const m = /^(.*?)(\d+)$/.exec(names[i]!);
+    // Up to 15 digits: beyond that a Number no longer counts exactly.
+    const m = /^(.*?)(\d{1,15})$/.exec(names[i]!);
     let j = i + 1;
     if (m) {
       const prefix = m[1]!;
       const digits = m[2]!;
-      const width = digits.startsWith('0') ? digits.length : 0;
+      const width = digits.length > 1 && digits.startsWith('0') ? digits.length : 0;
       const next = (k: number, n: number): boolean => {
-        const x = /^(.*?)(\d+)$/.exec(names[k] ?? '');
-        return x !== null && x[1] === prefix && Number(x[2]) === n && (width ? x[2]!.length === width : !x[2]!.startsWith('0'));
+        const x = /^(.*?)(\d{1,15})$/.exec(names[k] ?? '');
+        return x !== null && x[1] === prefix && Number(x[2]) === n && (width ? x[2]!.length === width : x[2] === String(n));
       };
       while (j < names.length && next(j, Number(digits) + (j - i))) j++;
       if (j - i >= 3) {

@@ -7,7 +7,7 @@
  * pauses its redraw around them; the engine serialises them (one prompt at a time).
  */
 import { Writable } from 'node:stream';
-import { Listr, ListrTaskEventType, type ListrTaskWrapper, type ListrDefaultRenderer, type ListrSimpleRenderer } from 'listr2';
+import { Listr, ListrTaskEventType, type ListrTaskWrapper, type ListrDefaultRenderer } from 'listr2';
 import { ListrInquirerPromptAdapter } from '@listr2/prompt-adapter-inquirer';
 import { select } from '@inquirer/prompts';
 import type { RunEventListener, StepStatus } from '../engine/events.js';
@@ -15,7 +15,7 @@ import type { ApprovalRequest, PromptAnswer, Prompter } from '../engine/approval
 import { lastLines, neutralize } from '../engine/sanitize.js';
 import { hostVerdict, statusCounts, stepLine } from './step-line.js';
 
-type Task = ListrTaskWrapper<unknown, ListrDefaultRenderer, ListrSimpleRenderer>;
+type Task = ListrTaskWrapper<unknown, ListrDefaultRenderer, ListrDefaultRenderer>;
 
 interface HostView {
   task?: Task;

@@ -18,6 +18,7 @@ interface StepRecord {
   status: StepStatus;
   reason?: string;
   fixCommands?: string[];
+  finding?: true;
 }
 
 export interface RecapState {
@@ -28,10 +29,12 @@ export interface RecapState {
   end?: Extract<RunEvent, { type: 'run-end' }>;
   /** Step name → the runbook that fixes what it finds (`fixed_by`). */
   fixedBy: ReadonlyMap<string, string>;
+  /** The options the next commands need to reach the same fleet (` -i inv.yaml`), shell-quoted. */
+  nextOptions: string;
 }
 
-export function createRecapCollector(fixedBy: ReadonlyMap<string, string> = new Map()): { listener: RunEventListener; state: RecapState } {
-  const state: RecapState = { hosts: [], steps: [], results: new Map(), fixedBy };
+export function createRecapCollector(next: { fixedBy: ReadonlyMap<string, string>; options: string } = { fixedBy: new Map(), options: '' }): { listener: RunEventListener; state: RecapState } {
+  const state: RecapState = { hosts: [], steps: [], results: new Map(), fixedBy: next.fixedBy, nextOptions: next.options };
   const listener: RunEventListener = (e) => {
     if (e.type === 'run-start') {
       state.mode = e.mode;
@@ -39,7 +42,7 @@ export function createRecapCollector(fixedBy: ReadonlyMap<string, string> = new 
       state.steps = e.steps;
     } else if (e.type === 'step-result') {
       const list = state.results.get(e.host) ?? [];
-      list.push({ step: e.step, stepIndex: e.stepIndex, status: e.status, reason: e.reason, fixCommands: e.fixCommands });
+      list.push({ step: e.step, stepIndex: e.stepIndex, status: e.status, reason: e.reason, fixCommands: e.fixCommands, ...(e.finding ? { finding: true as const } : {}) });
       state.results.set(e.host, list);
     } else if (e.type === 'run-end') {
       state.end = e;
@@ -87,11 +90,14 @@ function findings(state: RecapState): string[] {
   return lines;
 }
 
-/** `runbook apply FIX --hosts H1,H2` for each runbook that fixes a step that failed its check. */
+/**
+ * `runbook apply FIX --hosts H1,H2 <the options this run used>` for each runbook that fixes a
+ * step whose check found something (a refusal, a missing tool or a held lock is no such finding).
+ */
 function nextCommands(state: RecapState): string[] {
   // In the runbook's step order, so the first cause it checks comes first.
   const where = new Map<string, string[]>();
-  const found = [...state.results].flatMap(([host, recs]) => recs.filter((r) => r.status === 'failed' && state.fixedBy.has(r.step)).map((r) => ({ host, r })));
+  const found = [...state.results].flatMap(([host, recs]) => recs.filter((r) => r.finding && state.fixedBy.has(r.step)).map((r) => ({ host, r })));
   found.sort((x, y) => x.r.stepIndex - y.r.stepIndex || state.hosts.indexOf(x.host) - state.hosts.indexOf(y.host));
   for (const { host, r } of found) {
     const fix = state.fixedBy.get(r.step)!;
@@ -99,7 +105,7 @@ function nextCommands(state: RecapState): string[] {
     if (!hosts.includes(host)) hosts.push(host);
     where.set(fix, hosts);
   }
-  return [...where].map(([fix, hosts]) => `  runbook apply ${fix} --hosts ${hosts.join(',')}`);
+  return [...where].map(([fix, hosts]) => `  runbook apply ${fix} --hosts ${hosts.join(',')}${state.nextOptions}`);
 }
 
 /** Per step, hosts grouped by the exact commands they would run (templated commands differ per host). */

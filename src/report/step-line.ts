@@ -6,7 +6,7 @@
 import type { StepStatus } from '../engine/events.js';
 import { isFailed, isGreen } from '../engine/status.js';
 
-export const GLYPH: Readonly<Record<StepStatus, string>> = {
+const GLYPH: Readonly<Record<StepStatus, string>> = {
   ok: '✔',
   fixed: '✚',
   'would-fix': '~',
@@ -39,7 +39,8 @@ export function stepLine(step: string, status: StepStatus, reason: string | unde
 /** How a host's run ended, for its headline: all green, something failed, or neither (pending, not done). */
 export function hostVerdict(results: StepStatus[]): 'green' | 'failed' | 'incomplete' {
   if (results.some(isFailed)) return 'failed';
-  return results.every(isGreen) ? 'green' : 'incomplete';
+  // A host where nothing ran (never reached its turn) is no success.
+  return results.length > 0 && results.every(isGreen) ? 'green' : 'incomplete';
 }
 
 /** "1 fixed, 2 ok", in the order the statuses first came. */

@@ -162,7 +162,10 @@ describe('CLI', () => {
     expect(list.stdout.trim().split('\n').at(-1)).toBe('(2 older runs not shown: --limit 0 shows all)');
     expect(cli(['history', '--operator', 'bob']).stdout).toMatch(/^RUN .*\nr00 .*\nr01 .*\n$/);
     expect(cli(['history', '--runbook', 'nope']).stdout).toBe(`no run in ${file} matches these filters (22 runs recorded)\n`);
+    expect(JSON.parse(cli(['history', '--json']).stdout)).toHaveLength(22);
+    expect(cli(['history', '--since', '2026']).status).toBe(2);
+    expect(cli(['history', '--since', '3d', '--json']).status).toBe(0);
     const bad = cli(['history', '--since', 'yesterday']);
-    expect([bad.status, bad.stderr.split('\n')[0]]).toEqual([2, 'error: option \'--since <when>\' argument \'yesterday\' is invalid. --since needs a duration such as "2h" or a date such as 2026-12-01, got "yesterday"']);
+    expect([bad.status, bad.stderr.split('\n')[0]]).toEqual([2, 'error: option \'--since <when>\' argument \'yesterday\' is invalid. --since needs a duration such as "2h" or "3d", or a date such as 2026-12-01, got "yesterday"']);
   });
 });

@@ -2,7 +2,7 @@
  * `runbook completion`: the bash script is run by a real bash, as Tab would run it.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -15,15 +15,18 @@ afterAll(() => rmSync(shim, { recursive: true, force: true }));
 
 const script = (shell: string) => spawnSync('node', [bin, 'completion', shell], { encoding: 'utf8' });
 
-/** What bash offers for the words typed so far (the last one is being completed). */
+/** What bash offers for the words typed so far (the last one is being completed), in `cwd`. */
 function tab(...words: string[]): string[] {
+  return tabIn(tmpdir(), ...words);
+}
+function tabIn(cwd: string, ...words: string[]): string[] {
   const line = ['runbook', ...words];
   const program = [
     'eval "$(runbook completion bash)"',
     `COMP_WORDS=(${line.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${line.length - 1}`,
     '_runbook; printf "%s\\n" "${COMPREPLY[@]}"',
   ].join('\n');
-  const r = spawnSync('bash', ['-c', program], { encoding: 'utf8', env: { ...process.env, PATH: `${shim}:${process.env.PATH}` }, cwd: tmpdir() });
+  const r = spawnSync('bash', ['-c', program], { encoding: 'utf8', env: { ...process.env, PATH: `${shim}:${process.env.PATH}` }, cwd });
   expect(r.stderr).toBe('');
   return r.stdout.split('\n').filter((l) => l !== '');
 }
@@ -35,6 +38,17 @@ describe('runbook completion', () => {
     expect(tab('apply', 'fix-forwarding', '--dry')).toEqual(['--dry-run']);
     expect(tab('lab', 'br')).toEqual(['break']);
     expect(tab('lab', 'up', '--wo')).toEqual(['--workers']);
+  });
+
+  it("Tab never runs what a runbook's file name says: a ./runbooks/$(touch PWNED).yaml is not offered, and nothing runs", () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'rb-compl-cwd-'));
+    mkdirSync(join(cwd, 'runbooks'));
+    writeFileSync(join(cwd, 'runbooks', '$(touch PWNED).yaml'), 'steps:\n  - name: s\n    check: "true"\n');
+    writeFileSync(join(cwd, 'runbooks', 'mine.yaml'), 'steps:\n  - name: s\n    check: "true"\n');
+    expect(tabIn(cwd, 'apply', '')).toContain('mine');
+    expect(tabIn(cwd, 'apply', '')).not.toContain('$(touch PWNED)');
+    expect(existsSync(join(cwd, 'PWNED'))).toBe(false);
+    rmSync(cwd, { recursive: true, force: true });
   });
 
   it('zsh reuses the bash function through bashcompinit; fish gets its own complete lines', () => {

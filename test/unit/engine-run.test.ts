@@ -96,7 +96,7 @@ describe('engine: step semantics', () => {
     const rb = runbook([step('diagnose', 'fail lease-of-d-is-stale')]);
     const r = await run(rb, { a: {} });
     const res = r.events.find((e) => e.type === 'step-result');
-    expect(res).toMatchObject({ status: 'failed', reason: 'check failed: exit code 1: lease-of-d-is-stale' });
+    expect(res).toMatchObject({ status: 'failed', reason: 'check failed: exit code 1: lease-of-d-is-stale', finding: true });
   });
 
   it('ok when the check passes; fixes and verifies when it does not', async () => {
@@ -128,6 +128,7 @@ describe('engine: step semantics', () => {
       const res = r.events.find((e) => e.type === 'step-result');
       expect(res).toMatchObject({ status: 'failed', reason: 'refused: exit code 3: blocked-by-rule-1', checkOutput: 'blocked-by-rule-1' });
       expect(res && 'fixCommands' in res ? res.fixCommands : undefined).toBeUndefined();
+      expect(res && 'finding' in res ? res.finding : undefined).toBeUndefined();
       expect(r.status('a')).toEqual(['failed', 'blocked']);
       expect(r.log).toEqual(['a: refuse blocked-by-rule-1']);
       expect(r.result.exitCode).toBe(1);

@@ -9,6 +9,7 @@ describe('hostRanges', () => {
     expect(hostRanges(['n1', 'n2', 'm3', 'n4', 'n5', 'n6'])).toBe('n1, n2, m3, n[4:6]');
     expect(hostRanges(['n9', 'n10', 'n11'])).toBe('n[9:11]');
     expect(hostRanges(['n1', 'n01', 'n2'])).toBe('n1, n01, n2');
+    expect(hostRanges(['web0', 'web1', 'web2'])).toBe('web[0:2]');
     expect(hostRanges([])).toBe('');
   });
 });

@@ -7,8 +7,8 @@ function result(host: string, stepIndex: number, status: StepStatus, extra: Part
   return { type: 'step-result', ...base, host, step: `s${stepIndex}`, stepIndex, status, durationMs: 1, ...extra };
 }
 
-function recap(mode: 'dry-run' | 'apply', events: RunEvent[], fixedBy = new Map<string, string>()): string {
-  const c = createRecapCollector(fixedBy);
+function recap(mode: 'dry-run' | 'apply', events: RunEvent[], fixedBy = new Map<string, string>(), options = ''): string {
+  const c = createRecapCollector({ fixedBy, options });
   c.listener({ type: 'run-start', ...base, runbook: 'rb', runbookFile: 'rb.yaml', runbookHash: 'h', operator: 'me', mode, hosts: ['a', 'b', 'c'], steps: ['s0', 's1'] });
   for (const e of events) c.listener(e);
   return renderRecap(c.state);
@@ -79,21 +79,29 @@ describe('recap', () => {
     expect(recap('dry-run', ['a', 'b', 'c'].flatMap((h) => [result(h, 0, 'ok'), result(h, 1, 'ok')]))).toContain('Plan: nothing to change.');
   });
 
-  it('ends with the runbooks that fix what check-only steps found, and where (fixed_by)', () => {
+  it('ends with the runbooks that fix what check-only steps found, where, with the options that reach the same fleet (fixed_by)', () => {
     const fixedBy = new Map([['s0', 'fix-forwarding'], ['s1', 'fix-stale-flannel-lease']]);
+    const found = { reason: 'check failed: exit code 1', finding: true as const };
     const text = recap(
       'apply',
       [
         result('a', 0, 'ok'),
-        result('a', 1, 'failed', { reason: 'check failed: exit 1' }),
-        result('b', 0, 'failed', { reason: 'check failed: exit 1' }),
+        result('a', 1, 'failed', found),
+        result('b', 0, 'failed', found),
         result('b', 1, 'ok'),
-        result('c', 0, 'failed', { reason: 'check failed: exit 1' }),
-        result('c', 1, 'failed', { reason: 'check failed: exit 1' }),
+        result('c', 0, 'failed', found),
+        result('c', 1, 'failed', found),
       ],
       fixedBy,
+      " -i 'my inv.yaml'",
     );
-    expect(text.endsWith(['', 'Next (the runbooks that fix what was found):', '  runbook apply fix-forwarding --hosts b,c', '  runbook apply fix-stale-flannel-lease --hosts a,c', ''].join('\n'))).toBe(true);
+    expect(text.endsWith(['', 'Next (the runbooks that fix what was found):', "  runbook apply fix-forwarding --hosts b,c -i 'my inv.yaml'", "  runbook apply fix-stale-flannel-lease --hosts a,c -i 'my inv.yaml'", ''].join('\n'))).toBe(true);
     expect(recap('apply', [result('a', 0, 'ok'), result('a', 1, 'ok')], fixedBy)).not.toContain('Next');
+  });
+
+  it('a failure that is no finding (a refusal, a missing tool, a held lock) names no next command', () => {
+    const fixedBy = new Map([['s0', 'fix-forwarding']]);
+    const text = recap('apply', [result('a', 0, 'failed', { reason: 'refused: exit code 3: blocked by rule 1' }), result('b', 0, 'failed', { reason: 'needs awk on b: install it there' })], fixedBy);
+    expect(text).not.toContain('Next');
   });
 });

@@ -1,7 +1,7 @@
 /**
  * apply's fleet control wiring: `--hosts @failed` and the rollout (serial/--batch, --canary, max_failures/--max-failures).
  */
-import { UserError, selectHosts, type Host, type Inventory, type Runbook } from '../../model/index.js';
+import { UserError, selectHosts, splitPattern, type Host, type Inventory, type Runbook } from '../../model/index.js';
 import { failureLimit, rolloutStrategy, type CanaryReport, type CountSpec, type RunControl, type RunEventListener, type Strategy } from '../../engine/index.js';
 import { lastFailedSet } from '../../report/history.js';
 
@@ -12,7 +12,7 @@ import { lastFailedSet } from '../../report/history.js';
  * most needs another look.
  */
 export function selectTargets(inventory: Inventory, pattern: string, runbook: Runbook, auditFile: string, notice: (line: string) => void): Host[] {
-  if (!/(^|[,:&!])@failed\b/.test(pattern)) return selectHosts(inventory, pattern);
+  if (!splitPattern(pattern).some((t) => t.replace(/^[!&]/, '') === '@failed')) return selectHosts(inventory, pattern);
   const set = lastFailedSet(auditFile, runbook.name);
   if (!set) {
     throw new UserError({ message: `@failed is empty: ${auditFile} has no run of ${runbook.name}`, hint: 'see `runbook history`; target hosts by name instead' });

@@ -18,6 +18,7 @@ import {
   renderProblems,
   resolveInventoryPath,
   selectHosts,
+  shellQuote,
   type Host,
   type TemplateContext,
 } from '../../model/index.js';
@@ -124,7 +125,7 @@ async function askBecomePassword(): Promise<string> {
 }
 
 /** Notices (which file, which run @failed came from): stderr, so stdout stays the run's own output. */
-const stderrLine = (line: string): void => void process.stderr.write(`${line}\n`);
+const stderrLine = (line: string): void => void process.stderr.write(`${neutralize(line)}\n`);
 
 export async function runApply(name: string, opts: ApplyOptions): Promise<number> {
   const mode = opts.dryRun ? 'dry-run' : 'apply';
@@ -192,7 +193,16 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   const operator = operatorName();
   const bus = new EventBus();
   const control = new RunControl();
-  const recap = createRecapCollector(new Map([...runbook.steps, ...runbook.handlers].flatMap((s) => (s.fixedBy ? [[s.name, s.fixedBy] as const] : []))));
+  // The next commands reach the same fleet the same way (vars are left out: they may be secrets).
+  const nextOptions = [
+    ...(opts.inventory ? ['-i', opts.inventory] : []),
+    ...(opts.runbooks ?? []).flatMap((d) => ['--runbooks', d]),
+    ...(opts.become ? ['--become'] : []),
+  ];
+  const recap = createRecapCollector({
+    fixedBy: new Map([...runbook.steps, ...runbook.handlers].flatMap((s) => (s.fixedBy ? [[s.name, s.fixedBy] as const] : []))),
+    options: nextOptions.map((w) => ` ${shellQuote(w)}`).join(''),
+  });
   bus.on(recap.listener);
   // Every command, dry-run checks included, leaves a record before the host's next command starts
   // (its fsync is awaited in afterAuditFlush).

@@ -1,5 +1,5 @@
 /** `runbook audit verify [FILE]` and `runbook history [RUN]`: reading the audit trail back. */
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { ExitCode } from '../../model/exit-codes.js';
 import { parseDuration } from '../../model/duration.js';
 import { wholeNumber } from '../options.js';
@@ -10,16 +10,21 @@ interface HistoryOptions {
   runbook?: string;
   host?: string;
   since?: Date;
-  limit: number;
+  limit?: number;
   json?: boolean;
 }
 
-/** `--since`: a duration back from now ("2h") or a date; one line naming both forms otherwise. */
+/**
+ * `--since`: a duration back from now with its unit ("90m", "2h", "3d": a bare number is refused,
+ * as "2026" could be a year) or an ISO date (UTC midnight) or date-time (UTC unless it says).
+ */
 function parseSince(value: string): Date {
-  const ms = parseDuration(value);
+  const days = /^(\d+(?:\.\d+)?)d$/.exec(value);
+  const ms = days ? Number(days[1]) * 86_400_000 : /\d(ms|s|m|h)$/.test(value) ? parseDuration(value) : undefined;
   if (ms !== undefined) return new Date(Date.now() - ms);
-  const at = /^\d{4}-\d\d-\d\d/.test(value) ? Date.parse(value) : NaN;
-  if (Number.isNaN(at)) throw new InvalidArgumentError(`--since needs a duration such as "2h" or a date such as 2026-12-01, got "${value}"`);
+  const iso = /^\d{4}-\d\d-\d\d(T\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)?)?$/.exec(value);
+  const at = iso ? Date.parse(iso[1] && !iso[4] ? `${value}Z` : value) : NaN;
+  if (Number.isNaN(at)) throw new InvalidArgumentError(`--since needs a duration such as "2h" or "3d", or a date such as 2026-12-01, got "${value}"`);
   return new Date(at);
 }
 
@@ -63,7 +68,7 @@ export function register(program: Command): void {
     .option('--runbook <name>', 'only runs of this runbook')
     .option('--host <name>', 'only runs that targeted this host')
     .option('--since <when>', 'only runs started since then: a duration back from now ("2h", "90m") or a date ("2026-12-01", ISO 8601)', parseSince)
-    .addOption(new Option('--limit <n>', 'the newest N runs; 0 for all').argParser(wholeNumber('--limit', 0)).default(20))
+    .option('--limit <n>', 'the newest N runs; 0 for all (default: 20, and all with --json)', wholeNumber('--limit', 0))
     .option('--json', 'print JSON instead of a table')
     .action(async (run: string | undefined, opts: HistoryOptions) => {
       const { resolveAuditPath } = await import('../../report/audit-path.js');
@@ -76,7 +81,8 @@ export function register(program: Command): void {
         return;
       }
       const all = listRuns(path);
-      const { runs, leftOut } = filterRuns(all, opts);
+      // A script reading --json gets every run it asked for; a person, the newest screenful.
+      const { runs, leftOut } = filterRuns(all, { ...opts, limit: opts.limit ?? (opts.json ? 0 : 20) });
       if (opts.json) return void process.stdout.write(`${JSON.stringify(runs)}\n`);
       if (all.length === 0) return void process.stdout.write(`no runs recorded in ${path}\n`);
       if (runs.length === 0) return void process.stdout.write(`no run in ${path} matches these filters (${all.length} runs recorded)\n`);

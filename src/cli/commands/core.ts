@@ -30,8 +30,9 @@ async function listAction(opts: CommonOptions): Promise<void> {
   const m = await model();
   const entries = m.listRunbookFiles({ runbookDirs: opts.runbooks });
   if (opts.names) {
-    // For shell completion: the names apply and show accept, each once.
-    for (const name of new Set(entries.map((e) => e.name))) out(name);
+    // For shell completion: the names apply and show accept, each once. A file named like
+    // `$(cmd).yaml` in ./runbooks is no runbook name: a shell must never be handed it.
+    for (const name of new Set(entries.map((e) => e.name))) if (m.RUNBOOK_NAME_RE.test(name)) out(name);
     return;
   }
   if (opts.json) {
