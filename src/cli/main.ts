@@ -10,6 +10,7 @@ import { UserError } from '../model/errors.js';
 import { neutralize } from '../engine/sanitize.js';
 import { register as registerCore } from './commands/core.js';
 import { register as registerApply } from './commands/apply.js';
+import { register as registerPlan } from './commands/plan.js';
 import { register as registerLab } from './commands/lab.js';
 import { register as registerAudit } from './commands/audit.js';
 import { completionScript, SHELLS, type Shell } from './completion.js';
@@ -25,6 +26,7 @@ const program = new Command('runbook')
 
 registerCore(program);
 registerApply(program);
+registerPlan(program);
 registerLab(program);
 registerAudit(program);
 

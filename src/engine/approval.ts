@@ -18,6 +18,8 @@ export interface ApprovalRequest {
   checkOutput: string;
   /** The exact commands, secrets masked. */
   commands: string[];
+  /** apply --plan: the host drifted since the plan; the operator decides with the difference in view. */
+  drift?: { reason: string; plannedOutput: string };
 }
 
 export interface Approval {
@@ -31,12 +33,14 @@ export function approves(decision: ApprovalDecision): boolean {
 }
 
 export interface ApprovalGate {
+  /** A human answers (a drifted planned fix is put to them); without one it is skipped. */
+  readonly asks: boolean;
   decide(request: ApprovalRequest): Promise<Approval>;
 }
 
 /** --yes: every fix is approved up front by the operator who ran the command. */
 export function autoApprove(by: string): ApprovalGate {
-  return { decide: async () => ({ decision: 'auto', by }) };
+  return { asks: false, decide: async () => ({ decision: 'auto', by }) };
 }
 
 export type PromptAnswer = 'yes' | 'no' | 'all-hosts' | 'all' | 'quit';
@@ -74,6 +78,7 @@ export function createInteractiveGate(prompter: Prompter, by: string, control: R
   }
 
   return {
+    asks: true,
     decide(req) {
       const next = queue.then(() => ask(req));
       queue = next.catch(() => undefined);

@@ -31,6 +31,8 @@ export const outputTail = z.strictObject({
   // sha256 of the full captured output.
   digest: z.string().regex(/^[0-9a-f]{64}$/),
   truncated: z.boolean(),
+  // A check whose step says `drift: { regex }`: the regex's matches in the masked output (a saved plan keeps them).
+  matches: z.array(z.string()).optional(),
 });
 
 /** What a command's start and its outcome both say of it. */
@@ -54,6 +56,8 @@ export const runEventSchema = z.discriminatedUnion('type', [
     runbookHash: z.string(),
     operator: z.string(),
     mode: z.enum(['dry-run', 'apply']),
+    // apply --plan: the saved plan this run applies, and the principals whose signatures it was checked for.
+    plan: z.strictObject({ id: z.string(), hash: z.string(), file: z.string(), approvers: z.array(z.string()) }).optional(),
     hosts: z.array(z.string()),
     steps: z.array(z.string()),
   }),

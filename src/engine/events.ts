@@ -14,4 +14,5 @@ export type Phase = z.infer<typeof phase>;
 export type ApprovalDecision = z.infer<typeof decision>;
 export type OutputTail = z.infer<typeof outputTail>;
 export type RunEvent = z.infer<typeof runEventSchema>;
+export type RunPlanRef = NonNullable<Extract<RunEvent, { type: 'run-start' }>['plan']>;
 export type RunEventListener = (event: RunEvent) => void;

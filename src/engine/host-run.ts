@@ -14,6 +14,8 @@ import { oneLine, outputTail, safeFullOutput } from './sanitize.js';
 import { failureReason, killReport, reportStepResult, startCommand, type HostOutcome, type Reporting, type StepOutcome, type StepResultExtra } from './step-report.js';
 import { lockHost, type HeldLock, type HostLockOptions } from './host-lock.js';
 import { leavesHostUnknown } from './status.js';
+import { driftMatches } from './drift.js';
+import type { PlanGuard } from './plan-guard.js';
 
 export interface HostRunContext extends Reporting {
   mode: RunMode;
@@ -27,6 +29,8 @@ export interface HostRunContext extends Reporting {
   hostLock?: HostLockOptions & { operator: string };
   /** Fleet control (fleet.ts): targeting, once, when, registered values, barriers and handlers. */
   fleet: FleetHooks;
+  /** apply --plan: which fixes may run (plan-guard.ts). */
+  planGuard?: PlanGuard;
 }
 
 /** How fleet control runs each of a host's steps (through runStep) and then its handlers. */
@@ -99,7 +103,8 @@ export async function execAndReport(
       reason: errorMessage(err),
     };
   }
-  report.ended(result);
+  const drift = ps.source.drift;
+  report.ended(result, phase === 'check' && drift?.kind === 'regex' ? driftMatches(result.stdout, result.stderr, drift.value, ctx.redact) : undefined);
   return { result, verdict: judge(result, expect) };
 }
 
@@ -136,8 +141,10 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   }
   const check = await execAndReport(conn, host, ps, 'check', ps.check, ps.expect, ctx);
   switch (check.verdict.kind) {
-    case 'pass':
-      return done('ok', {}, check);
+    case 'pass': {
+      const noLonger = ctx.planGuard?.passed(host, ps);
+      return done('ok', noLonger ? { reason: noLonger } : {}, check);
+    }
     case 'unknown':
       return done('unknown', { reason: failureReason('check', check, ctx) });
     case 'interrupted':
@@ -161,6 +168,8 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   if (ps.fix.length === 0) return done('failed', { reason: why, checkOutput: checkTail, finding: true }, check);
   if (ctx.mode === 'dry-run') return done('would-fix', { reason: why, ...pending }, check);
   if (ctx.control.stopping) return done('not-run', { reason: ctx.control.stopReason, ...pending });
+  const planned = ctx.planGuard?.beforeFix(host, ps, check.result, ctx.redact);
+  if (planned?.kind === 'skip' || (planned?.kind === 'drifted' && !ctx.gate.asks)) return done('skipped', { reason: oneLine(planned.reason), ...pending });
 
   const asking = ctx.gate.decide({
     host,
@@ -170,6 +179,7 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
     checkTail,
     checkOutput: safeFullOutput(check.result.stdout, check.result.stderr, ctx.redact),
     commands: ps.fix.map((f) => ctx.redact(f.display)),
+    ...(planned?.kind === 'drifted' ? { drift: { reason: planned.reason, plannedOutput: planned.plannedOutput } } : {}),
   });
   const approval = await (ctx.idle ? ctx.idle(asking) : asking);
   ctx.emit({ type: 'approval', time: ctx.now().toISOString(), runId: ctx.runId, host, step: ps.name, ...approval });

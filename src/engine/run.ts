@@ -17,6 +17,8 @@ import type { Redact } from './sanitize.js';
 import type { HostLockOptions } from './host-lock.js';
 import { Fleet } from './fleet.js';
 import type { FleetBindings } from './bindings.js';
+import type { PlanGuard } from './plan-guard.js';
+import type { RunPlanRef } from './events.js';
 
 export interface RunOptions {
   operator: string;
@@ -34,6 +36,10 @@ export interface RunOptions {
   hostLock?: HostLockOptions;
   /** How to render deferred steps, read `when:` values and resolve `on:` patterns (bindings.ts). */
   bindings: FleetBindings;
+  /** apply --plan: only the planned fixes, while the hosts are as planned (plan-guard.ts). */
+  planGuard?: PlanGuard;
+  /** apply --plan: the plan, named in the run's start event (and so in the audit trail). */
+  plan?: RunPlanRef;
   now?: () => Date;
 }
 
@@ -54,6 +60,7 @@ export function newRunId(now = new Date()): string {
 }
 
 const neverAsked: ApprovalGate = {
+  asks: false,
   decide: () => Promise.reject(new Error('internal: an approval was requested without a gate')),
 };
 
@@ -78,6 +85,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     now,
     nextCommandId: commandIds(runId),
     ...(opts.hostLock ? { hostLock: { ...opts.hostLock, operator: opts.operator } } : {}),
+    ...(opts.planGuard ? { planGuard: opts.planGuard } : {}),
     fleet,
   };
 
@@ -90,6 +98,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     runbookHash: plan.runbook.hash,
     operator: opts.operator,
     mode: plan.mode,
+    ...(opts.plan ? { plan: opts.plan } : {}),
     // A once step's host that is not a target is listed too: its commands are part of the run.
     hosts: [...plan.hosts.map((h) => h.host.name), ...fleet.onceHosts()],
     steps: [...plan.steps, ...plan.handlers].map((s) => s.name),

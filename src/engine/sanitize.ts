@@ -37,12 +37,17 @@ export function combinedOutput(stdout: string, stderr: string): string {
 
 export const TAIL_LINES = 10;
 
+/** sha256 of what a command printed (stdout then stderr), as captured: in its audit record, and a saved plan's drift check. */
+export function outputDigest(stdout: string, stderr: string): string {
+  return createHash('sha256').update(combinedOutput(stdout, stderr)).digest('hex');
+}
+
 /** Display-safe output: redacted, neutralised, with the digest of what was captured. */
 export function outputTail(stdout: string, stderr: string, truncated: boolean, redact: Redact, lines = TAIL_LINES): OutputTail {
   const all = combinedOutput(stdout, stderr);
   return {
     tail: neutralize(redact(lastLines(all, lines))),
-    digest: createHash('sha256').update(all).digest('hex'),
+    digest: outputDigest(stdout, stderr),
     truncated,
   };
 }

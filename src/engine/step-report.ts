@@ -76,7 +76,8 @@ export function reportStepResult(
  */
 export interface CommandReport {
   readonly id: string;
-  ended(result: ExecResult): void;
+  /** `matches`: a check's drift regex matches (drift.ts), for a saved plan. */
+  ended(result: ExecResult, matches?: string[]): void;
 }
 
 export function startCommand(ctx: Reporting, host: string, step: string, phase: Phase, display: string, approval?: Approval): CommandReport {
@@ -85,7 +86,7 @@ export function startCommand(ctx: Reporting, host: string, step: string, phase: 
   ctx.emit({ type: 'command-start', time: ctx.now().toISOString(), runId: ctx.runId, host, step, phase, commandId: id, command, ...(approval ? { approval } : {}) });
   return {
     id,
-    ended(result) {
+    ended(result, matches) {
       ctx.emit({
         type: 'command',
         time: ctx.now().toISOString(),
@@ -98,7 +99,10 @@ export function startCommand(ctx: Reporting, host: string, step: string, phase: 
         outcome: result.outcome,
         exitCode: result.code,
         durationMs: result.durationMs,
-        output: outputTail(result.stdout, result.stderr, result.stdoutTruncated || result.stderrTruncated, ctx.redact),
+        output: {
+          ...outputTail(result.stdout, result.stderr, result.stdoutTruncated || result.stderrTruncated, ctx.redact),
+          ...(matches ? { matches } : {}),
+        },
         ...(approval ? { approval } : {}),
       });
     },

@@ -37,3 +37,15 @@ export { closeMatches, didYouMean } from './suggest.js';
 export { jsonSchema, jsonSchemaText, SCHEMA_KINDS, type SchemaKind } from './json-schema.js';
 export { RUNBOOK_NAME_RE } from './runbook-schema.js';
 export { MAX_FILE_BYTES, MAX_ALIAS_COUNT } from './yaml-source.js';
+export {
+  readPlanFile,
+  writePlanFile,
+  sealPlan,
+  planBodyHash,
+  DEFAULT_PLAN_TTL_MS,
+  type PlanFile,
+  type PlanBody,
+  type PlannedStepFile,
+  type PlannedHostFile,
+  type CheckPrint,
+} from './plan-file.js';

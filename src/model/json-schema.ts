@@ -3,14 +3,17 @@ import { z } from 'zod';
 import { InventorySchema } from './inventory-schema.js';
 import { RunbookSchema } from './runbook-schema.js';
 import { PlanSchema } from './plan-schema.js';
+import { PlanFileSchema } from './plan-file.js';
 
-export const SCHEMA_KINDS = ['runbook', 'inventory', 'plan'] as const;
-export type SchemaKind = (typeof SCHEMA_KINDS)[number];
+import { SCHEMA_KINDS, type SchemaKind } from './schema-kinds.js';
+
+export { SCHEMA_KINDS, type SchemaKind };
 
 const SCHEMAS: Record<SchemaKind, { schema: z.ZodType; title: string }> = {
   runbook: { schema: RunbookSchema, title: 'runbook runbook file' },
   inventory: { schema: InventorySchema, title: 'runbook inventory file' },
   plan: { schema: PlanSchema, title: 'runbook plan (planVersion 1)' },
+  'plan-file': { schema: PlanFileSchema, title: 'runbook saved plan (runbook plan -o; planFile 1)' },
 };
 
 export function jsonSchema(kind: SchemaKind): Record<string, unknown> {

@@ -32,6 +32,7 @@ const StepSchema = z.strictObject({
   notify: z.array(z.string()),
   fixedBy: z.string().optional(),
   refuseExit: z.int().optional(),
+  drift: z.union([z.strictObject({ kind: z.enum(['exit', 'output']) }), z.strictObject({ kind: z.literal('regex'), value: z.string() })]).optional(),
 });
 
 const compareOp = z.enum(['==', '!=', '<', '<=', '>', '>=', 'in', 'not in']);

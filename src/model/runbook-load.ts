@@ -58,6 +58,16 @@ function convertStep(src: YamlSource, s: StepYaml, path: PathSeg[], problems: Pr
       });
     }
   }
+  if (s.drift !== undefined) {
+    if (typeof s.drift === 'object') {
+      try {
+        new RegExp(s.drift.regex, 'gm');
+      } catch (err) {
+        problems.push({ pos: src.posAt([...path, 'drift', 'regex']), message: `bad regex: ${(err as Error).message}` });
+      }
+      step.drift = { kind: 'regex', value: s.drift.regex };
+    } else step.drift = { kind: s.drift };
+  }
   if (s.verify !== undefined) step.verify = tpl(s.verify, 'verify');
   if (s.timeout !== undefined) {
     const ms = parseDuration(s.timeout);

@@ -52,6 +52,10 @@ export const StepSchema = z
       .max(255, 'refuse_exit is an exit code from 1 to 255')
       .optional()
       .describe("The check's exit code for \"broken, and this step's fix must not run here\": the step fails with the check's last line, and no fix is proposed (dry run) or run (apply)"),
+    drift: z
+      .union([z.enum(['exit', 'output']), z.strictObject({ regex: z.string().min(1) })], { error: 'expected exit, output or { regex: "..." }' })
+      .optional()
+      .describe('apply --plan: what of the check must still be as planned for the fix to run: exit (its exit code), output (default: exit code and output), or { regex } (exit code and the regex\'s matches, for checks that print volatile values)'),
     fixed_by: RunbookName.optional().describe('The runbook that fixes what this (check-only) step finds: the recap ends with `runbook apply <it> --hosts <where it was found>`'),
   })
   .describe('One check → fix → verify step');

@@ -44,7 +44,12 @@ export interface Step {
   fixedBy?: string;
   /** The check's exit code for "broken, and the fix must not run here": the step fails, no fix is proposed or run. */
   refuseExit?: number;
+  /** How `apply --plan` compares the check with the plan's (default: exit code and output). */
+  drift?: Drift;
 }
+
+/** What of a check must be as planned for a saved plan's fix to run: exit code, + whole output, or + the regex's matches. */
+export type Drift = { kind: 'exit' | 'output' } | { kind: 'regex'; value: string };
 
 export interface VarDef {
   /** For a secret whose env var/file is missing: an UnavailableSecret (secrets.ts); rendering it is an error. */

@@ -102,6 +102,7 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
           runbookFile: e.runbookFile,
           runbookHash: e.runbookHash,
           mode: e.mode,
+          ...(e.plan ? { plan: e.plan } : {}),
           hosts: e.hosts,
           steps: e.steps,
         };

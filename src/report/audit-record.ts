@@ -4,7 +4,7 @@
  * its `prev` is the `hash` of the record with the previous `seq`. docs/audit.md describes it.
  */
 import { createHash } from 'node:crypto';
-import type { ApprovalDecision, RunEvent, StepStatus } from '../engine/events.js';
+import type { ApprovalDecision, RunEvent, RunPlanRef, StepStatus } from '../engine/events.js';
 
 /** A command record carries exactly what the engine's command event does, plus the runbook. */
 type CommandEvent = Extract<RunEvent, { type: 'command' }>;
@@ -33,6 +33,8 @@ export type AuditBody = RecordHeader &
         runbookFile: string;
         runbookHash: string;
         mode: 'dry-run' | 'apply';
+        /** apply --plan: the plan applied (id, hash, file) and whose signatures were counted. */
+        plan?: RunPlanRef;
         hosts: string[];
         steps: string[];
       }

@@ -58,6 +58,10 @@ function indent(text: string, pad: string): string {
 export function approvalMessage(req: ApprovalRequest, full: boolean): string {
   const output = full ? lastLines(req.checkOutput, FULL_OUTPUT_LINES) : req.checkTail;
   const lines = [`Fix "${req.step}" on ${req.host}?`, `  ${req.reason}`];
+  if (req.drift) {
+    lines.push(`  ${req.drift.reason}`);
+    if (req.drift.plannedOutput) lines.push('  the check output when planned (last lines):', indent(req.drift.plannedOutput, '    │ '));
+  }
   if (output) lines.push(full ? '  full check output:' : '  last lines of the check output:', indent(output, '    │ '));
   lines.push('  will run:', ...req.commands.map((c) => indent(`$ ${c}`, '    ')));
   return neutralize(lines.join('\n'));

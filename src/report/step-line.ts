@@ -32,7 +32,7 @@ export function reasonText(status: StepStatus, reason: string | undefined): stri
  * connection error already shown, so it is not printed again.
  */
 export function stepLine(step: string, status: StepStatus, reason: string | undefined, opts: { glyphs: boolean; repeat?: boolean }): string {
-  const why = status === 'ok' || opts.repeat ? '' : reasonText(status, reason);
+  const why = opts.repeat ? '' : reasonText(status, reason);
   return `${opts.glyphs ? `${GLYPH[status]} ` : ''}${step}: ${status}${why ? ` (${why})` : ''}`;
 }
 

@@ -2,7 +2,7 @@
  * The apply session: loads the model, builds the plan, refuses what cannot be asked, wires the
  * listeners (live view or --json, recap) and Ctrl-C, runs, and returns the exit code.
  */
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { operatorName } from '../../model/operator.js';
 import {
   UserError,
@@ -19,6 +19,11 @@ import {
   resolveInventoryPath,
   selectHosts,
   shellQuote,
+  readPlanFile,
+  writePlanFile,
+  sealPlan,
+  DEFAULT_PLAN_TTL_MS,
+  type PlanFile,
   type Host,
   type TemplateContext,
 } from '../../model/index.js';
@@ -32,8 +37,14 @@ import {
   onceHostNames,
   runPlan,
   templateBindings,
+  hostIdentity,
+  planIdentity,
+  planGuard,
   type ApprovalGate,
 } from '../../engine/index.js';
+import { createPlanRecorder } from '../../report/plan-recorder.js';
+import { checkPlanIdentities, checkPlanRunbook, planTargets, savedPlanBody } from '../saved-plan.js';
+import { checkApprovals, launcherKeys, removeStaleSignatures } from '../plan-signatures.js';
 import { createTransport, targetFromHost } from '../../transport/index.js';
 import type { Connection } from '../../transport/types.js';
 import { createJsonListener } from '../../report/json.js';
@@ -69,6 +80,15 @@ export interface ApplyOptions {
   batch?: number | string;
   canary?: number;
   maxFailures?: number | string;
+  /** `runbook plan -o FILE`: the dry run is saved as a plan. */
+  planOut?: string;
+  /** How long a saved plan may be applied (ms). */
+  planTtlMs?: number;
+  /** `apply --plan FILE`: only the planned fixes, while the hosts are as planned. */
+  plan?: string;
+  requireApprovals?: number;
+  allowedSigners?: string;
+  allowSelfApproval?: boolean;
 }
 
 /**
@@ -127,8 +147,31 @@ async function askBecomePassword(): Promise<string> {
 /** Notices (which file, which run @failed came from): stderr, so stdout stays the run's own output. */
 const stderrLine = (line: string): void => void process.stderr.write(`${neutralize(line)}\n`);
 
-export async function runApply(name: string, opts: ApplyOptions): Promise<number> {
-  const mode = opts.dryRun ? 'dry-run' : 'apply';
+/** apply --plan's file, read and checked (format, own hash, expiry) before anything else. */
+function savedPlanFor(name: string | undefined, opts: ApplyOptions): PlanFile | undefined {
+  if (!opts.plan) {
+    if (name === undefined) throw new UserError({ message: 'apply needs a runbook name, or --plan FILE', hint: 'see `runbook list`' });
+    if (opts.requireApprovals !== undefined || opts.allowedSigners !== undefined || opts.allowSelfApproval) {
+      throw new UserError({ message: '--require-approvals, --allowed-signers and --allow-self-approval apply to a saved plan', hint: 'make one with `runbook plan NAME -o plan.json`, then `runbook apply --plan plan.json`' });
+    }
+    return undefined;
+  }
+  if (opts.dryRun) throw new UserError({ message: '--plan applies a saved plan; --dry-run does not go with it', hint: `\`runbook show --plan ${opts.plan}\` prints what it would do` });
+  if (opts.requireApprovals !== undefined && opts.allowedSigners === undefined) {
+    throw new UserError({ message: '--require-approvals needs --allowed-signers FILE: the keys whose signatures count', hint: 'the file lists "principal key" lines (ssh-keygen(1), ALLOWED SIGNERS)' });
+  }
+  const saved = readPlanFile(opts.plan, new Date());
+  if (name !== undefined && name !== saved.body.runbook.name) {
+    throw new UserError({ message: `${opts.plan}: plan ${saved.id} is for runbook ${saved.body.runbook.name}, not ${name}`, hint: `run \`runbook apply --plan ${opts.plan}\` without a name` });
+  }
+  return saved;
+}
+
+export async function runApply(nameArg: string | undefined, opts: ApplyOptions): Promise<number> {
+  const saved = savedPlanFor(nameArg, opts);
+  // A plan is applied with the very file it was made from (its hash is checked below).
+  const name = saved ? saved.body.runbook.file : nameArg!;
+  const mode = opts.dryRun || opts.planOut ? 'dry-run' : 'apply';
   const interactive = mode === 'apply' && !opts.yes;
   const tty = Boolean(process.stdout.isTTY);
   if (interactive && opts.json) {
@@ -143,6 +186,7 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   }
 
   const runbook = loadRunbook(name, { runbookDirs: opts.runbooks, notice: stderrLine });
+  if (saved) checkPlanRunbook(opts.plan!, saved, runbook);
   // The recap names these runbooks as the next commands to run: they must exist (validate agrees).
   const fixedBy = fixedByProblems(runbook, { runbookDirs: opts.runbooks });
   if (fixedBy.length) throw new UserError(fixedBy);
@@ -153,9 +197,11 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   const pattern = opts.hosts ?? runbook.hosts?.pattern ?? 'all';
   const byRunbook = opts.hosts === undefined ? runbook.hosts : undefined;
   const auditFile = resolveAuditPath(opts.auditFile, process.env, stderrLine);
-  const hosts = byRunbook
-    ? selectRunbookHosts(inventory, byRunbook, (inv, p) => selectTargets(inv, p, runbook, auditFile, stderrLine))
-    : selectTargets(inventory, pattern, runbook, auditFile, stderrLine);
+  const hosts = saved
+    ? planTargets(opts.plan!, saved, inventory, opts.hosts !== undefined ? selectTargets(inventory, opts.hosts, runbook, auditFile, stderrLine) : undefined)
+    : byRunbook
+      ? selectRunbookHosts(inventory, byRunbook, (inv, p) => selectTargets(inv, p, runbook, auditFile, stderrLine))
+      : selectTargets(inventory, pattern, runbook, auditFile, stderrLine);
   if (hosts.length === 0) throw new UserError({ pos: byRunbook?.pos, message: `no hosts match "${pattern}"`, hint: byRunbook ? 'pass --hosts PATTERN' : 'see `runbook inventory` for the hosts and groups' });
   const cliVars = operatorVars({ env: process.env, varFiles: opts.varFile ?? [], vars: opts.var ?? [] });
 
@@ -172,6 +218,27 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   const renderErrors = renderProblems(runbook, inventory, hosts, { cliVars, secretsNeeded: true });
   if (renderErrors.length) throw new UserError(renderErrors);
   const plan = buildPlan(runbook, hosts, bindings, { mode, become: opts.become });
+  // What each host is planned against (its commands masked): saved with a plan, compared by apply --plan.
+  const identityRedact = createRedactor([...contexts.values()].flatMap(contextSecrets));
+  const identities = new Map(plan.hosts.map((hp) => [hp.host.name, hostIdentity(hp, plan, bindings, identityRedact)]));
+  let approvers: string[] = [];
+  if (saved) {
+    checkPlanIdentities(opts.plan!, saved, plan, identities);
+    if (opts.allowedSigners !== undefined) {
+      const launcher = launcherKeys(hosts.flatMap((h) => (h.identityFile ? [h.identityFile] : [])));
+      const checked = checkApprovals(opts.plan!, opts.allowedSigners, launcher, Boolean(opts.allowSelfApproval));
+      approvers = checked.approvers;
+      const need = opts.requireApprovals ?? 0;
+      if (approvers.length < need) {
+        const have = approvers.length ? ` (${approvers.join(', ')})` : '';
+        const skipped = checked.notCounted.length ? `; not counted: ${checked.notCounted.join('; ')}` : '';
+        throw new UserError({
+          message: `${opts.plan}: plan ${saved.id} needs ${need} approval${need === 1 ? '' : 's'} from ${opts.allowedSigners}, has ${approvers.length}${have}${skipped}`,
+          hint: `each approver runs \`runbook sign ${opts.plan}\` after reviewing \`runbook show --plan ${opts.plan}\``,
+        });
+      }
+    }
+  }
   const canPrompt = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   // Asked before the live view starts drawing, so the prompt has the terminal to itself.
   const becomePassword = opts.askBecomePass ? await askBecomePassword() : undefined;
@@ -208,6 +275,8 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   // (its fsync is awaited in afterAuditFlush).
   const audit = createAuditListener({ file: auditFile, operator, redact, deferSync: true });
   bus.on(audit);
+  const recorder = opts.planOut ? createPlanRecorder() : undefined;
+  if (recorder) bus.on(recorder.listener);
   // After the audit listener, so that an `-end` kill point comes after the outcome's record.
   const killPoint = testKillPoint(process.env, stderrLine);
   if (killPoint) bus.on(killPoint);
@@ -229,7 +298,8 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
   if (!opts.json) {
     // Which fleet this is, before anything runs: a wrong inventory is the costliest mistake to spot late.
     const inv = relative(process.cwd(), inventory.file);
-    print(neutralize(`runbook ${runbook.name}: ${mode === 'dry-run' ? 'dry run' : 'apply'} on ${hosts.length} host${hosts.length === 1 ? '' : 's'} from ${inv === '' || inv.startsWith('..') ? inventory.file : inv}\n`));
+    const what = saved ? `apply of plan ${saved.id}` : opts.planOut ? 'plan (a dry run)' : mode === 'dry-run' ? 'dry run' : 'apply';
+    print(neutralize(`runbook ${runbook.name}: ${what} on ${hosts.length} host${hosts.length === 1 ? '' : 's'} from ${inv === '' || inv.startsWith('..') ? inventory.file : inv}\n`));
   }
   if (opts.json) {
     bus.on(createJsonListener(print));
@@ -283,12 +353,32 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
       redact,
       strategy: rollout.strategy,
       bindings,
+      ...(saved ? { planGuard: planGuard(saved), plan: { id: saved.id, hash: saved.hash, file: resolve(opts.plan!), approvers } } : {}),
       // Another operator's apply on the same host refuses this one there (exit 4), naming the holder.
       hostLock: { waitMs: 0 },
       connect: async (host) => afterAuditFlush(await transport.connect(targetFromHost(host, opts.become ? { become: true } : {})), audit, control),
     });
     await liveDone.catch(() => undefined);
     if (!opts.json) print(renderRecap(recap.state));
+    if (recorder && opts.planOut) {
+      const body = savedPlanBody(plan, recorder, {
+        identities,
+        identity: planIdentity(runbook.hash, [...identities.values()]),
+        by: operator,
+        at: new Date(),
+        ttlMs: opts.planTtlMs ?? DEFAULT_PLAN_TTL_MS,
+        inventory: inventory.file,
+        runId: result.runId,
+      });
+      const sealed = sealPlan(body);
+      const stale = removeStaleSignatures(opts.planOut);
+      writePlanFile(opts.planOut, sealed);
+      const fixes = body.hosts.reduce((n, h) => n + h.steps.filter((s) => s.status === 'would-fix').length, 0);
+      if (stale.length) stderrLine(`runbook: removed ${stale.length} signature${stale.length === 1 ? '' : 's'} of an earlier plan at ${opts.planOut} (${stale.join(', ')})`);
+      const out = opts.json ? stderrLine : (l: string) => print(`${neutralize(l)}\n`);
+      out(`Plan ${sealed.id} written to ${opts.planOut}: ${fixes} fix${fixes === 1 ? '' : 'es'} on ${body.hosts.length} host${body.hosts.length === 1 ? '' : 's'}, valid until ${body.planned.expires}`);
+      out(`  review: runbook show --plan ${shellQuote(opts.planOut)}   sign: runbook sign ${shellQuote(opts.planOut)}   apply: runbook apply --plan ${shellQuote(opts.planOut)}`);
+    }
     return result.exitCode;
   } finally {
     if (graceTimer) clearTimeout(graceTimer);

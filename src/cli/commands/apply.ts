@@ -23,8 +23,12 @@ export function register(program: Command): void {
   program
     .command('apply')
     .description('Check each step on each host and fix what fails (asks before each fix unless --yes)')
-    .argument('<name>', 'runbook name (or path to a runbook file)')
-    .option('--hosts <pattern>', "hosts to run on (inventory host pattern; default: the runbook's hosts:, else all)")
+    .argument('[name]', 'runbook name (or path to a runbook file); not needed with --plan')
+    .option('--plan <file>', 'apply a saved plan (runbook plan -o): only its fixes, on its hosts, while they are as planned')
+    .addOption(new Option('--require-approvals <n>', 'with --plan: refuse unless N others signed it (runbook sign), checked against --allowed-signers').argParser(wholeNumber('--require-approvals')))
+    .option('--allowed-signers <file>', "with --plan: whose signatures count (ssh-keygen's allowed-signers format)")
+    .option('--allow-self-approval', "with --plan: the launcher's own signature counts too")
+    .option('--hosts <pattern>', "hosts to run on (inventory host pattern; default: the runbook's hosts:, else all; with --plan, may narrow it)")
     .option('-i, --inventory <file>', 'inventory file (default: $RUNBOOK_INVENTORY, else inventory/default.yaml)')
     .option('--runbooks <dir>', 'extra runbook directory (repeatable)', collect)
     .option('--dry-run', 'run only the checks; report what would be fixed and the exact commands')
@@ -51,7 +55,7 @@ export function register(program: Command): void {
         .argParser(wholeNumber('--drain-grace'))
         .default(30),
     )
-    .action(async (name: string, opts: ApplyOptions) => {
+    .action(async (name: string | undefined, opts: ApplyOptions) => {
       const { runApply } = await import('./apply-run.js');
       process.exit(await runApply(name, opts));
     });

@@ -2,7 +2,7 @@
  * The read-only commands: list, show, validate, inventory, schema. Each action imports the model
  * lazily so `runbook --help` does not load zod and yaml.
  */
-import type { SchemaKind } from '../../model/json-schema.js';
+import { SCHEMA_KINDS, type SchemaKind } from '../../model/schema-kinds.js';
 import { Argument, type Command } from 'commander';
 import { textTable } from '../../report/text-table.js';
 import { collect } from '../options.js';
@@ -302,14 +302,24 @@ export function register(program: Command): void {
 
   program
     .command('show')
-    .description("Show a runbook's steps; with --hosts, the commands as rendered for each host")
-    .argument('<name>', 'runbook name (or path to a runbook file)')
+    .description("Show a runbook's steps; with --hosts, the commands as rendered for each host; with --plan, a saved plan")
+    .argument('[name]', 'runbook name (or path to a runbook file)')
+    .option('--plan <file>', 'print a saved plan (runbook plan -o) as its dry run did')
+    .option('--glyphs', 'status glyphs (✔ ✖ …) in a plan\'s lines')
     .option('--hosts <pattern>', 'render the commands for these hosts (host pattern)')
     .option(...inventoryOpt)
     .option(...runbooksOpt)
     .option('--var <name=value>', 'set a variable, overriding runbook and inventory (repeatable)', collect)
     .option('--var-file <file>', 'set variables from a YAML file of name: value, below --var (repeatable)', collect)
-    .action((name: string, opts: CommonOptions) => showAction(name, opts));
+    .action(async (name: string | undefined, opts: CommonOptions & { plan?: string; glyphs?: boolean }) => {
+      if (opts.plan !== undefined) {
+        if (name !== undefined || opts.hosts !== undefined) throw new (await model()).UserError({ message: 'show --plan prints the plan alone', hint: `run \`runbook show --plan ${opts.plan}\` without a name or --hosts` });
+        const { showPlan } = await import('./plan.js');
+        return showPlan(opts.plan, opts);
+      }
+      if (name === undefined) throw new (await model()).UserError({ message: 'show needs a runbook name, or --plan FILE', hint: 'see `runbook list`' });
+      return showAction(name, opts);
+    });
 
   program
     .command('validate')
@@ -330,6 +340,6 @@ export function register(program: Command): void {
   program
     .command('schema')
     .description('Print the JSON Schema of the runbook, inventory or plan format (for editors and tools)')
-    .addArgument(new Argument('[kind]', 'which format').choices(['runbook', 'inventory', 'plan'] satisfies SchemaKind[]).default('runbook'))
+    .addArgument(new Argument('[kind]', 'which format').choices([...SCHEMA_KINDS]).default('runbook'))
     .action((kind: SchemaKind) => schemaAction(kind));
 }

@@ -1,0 +1,112 @@
+/**
+ * Change control: `runbook plan NAME -o plan.json` (a dry run saved as a plan), `runbook show
+ * --plan plan.json` (the plan as its dry run printed it), and `runbook sign plan.json` (an
+ * approval, signed with the operator's SSH key). `apply --plan` is apply's (apply-run.ts).
+ */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { collect, wholeNumber } from '../options.js';
+import type { ApplyOptions } from './apply-run.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../../transport/types.js';
+
+const DURATION_HINT = 'a duration such as 24h, 90m or 2d';
+
+function ttl(value: string): number {
+  const m = /^(\d+)([mhd])$/.exec(value);
+  if (!m || Number(m[1]) < 1) throw new InvalidArgumentError(`--expires needs ${DURATION_HINT}, got "${value}"`);
+  return Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd'];
+}
+
+/** `show --plan FILE`: the plan's header, then its results as the dry run printed them. */
+export async function showPlan(file: string, opts: { glyphs?: boolean }): Promise<void> {
+  const { readPlanFile } = await import('../../model/index.js');
+  const { neutralize } = await import('../../engine/index.js');
+  const { stepStatus } = await import('../../engine/events-schema.js');
+  const { createPlainView } = await import('../../report/plain.js');
+  const { createRecapCollector, renderRecap } = await import('../../report/recap.js');
+  const { signaturesDir } = await import('../plan-signatures.js');
+  const { existsSync, readdirSync } = await import('node:fs');
+  const plan = readPlanFile(file);
+  const b = plan.body;
+  const out = (line: string): void => void process.stdout.write(`${neutralize(line)}\n`);
+  const expired = Date.parse(b.planned.expires) <= Date.now();
+  out(`plan ${plan.id}: runbook ${b.runbook.name} (sha256 ${b.runbook.hash.slice(0, 12)}) on ${b.hosts.length} host${b.hosts.length === 1 ? '' : 's'}${b.become ? ', every command through sudo' : ''}`);
+  out(`planned by ${b.planned.by} at ${b.planned.at} (dry run ${b.planned.runId}), ${expired ? 'EXPIRED at' : 'valid until'} ${b.planned.expires}`);
+  out(`inventory: ${b.inventory}`);
+  const dir = signaturesDir(file);
+  const sigs = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.sig')) : [];
+  out(`signatures: ${sigs.length ? `${sigs.join(', ')} (checked by apply --plan --allowed-signers)` : 'none'}`);
+  out('');
+  const time = new Date(b.planned.at);
+  const recap = createRecapCollector();
+  const plain = createPlainView({ glyphs: Boolean(opts.glyphs), write: (t) => void process.stdout.write(t), now: () => time });
+  const emit = (e: Parameters<typeof plain>[0]): void => {
+    recap.listener(e);
+    plain(e);
+  };
+  const base = { time: b.planned.at, runId: b.planned.runId };
+  const steps = b.hosts[0] ? [...b.hosts[0].steps, ...(b.hosts[0].handlers ?? [])].map((s) => s.name) : [];
+  emit({ type: 'run-start', ...base, runbook: b.runbook.name, runbookFile: b.runbook.file, runbookHash: b.runbook.hash, operator: b.planned.by, mode: 'dry-run', hosts: b.hosts.map((h) => h.name), steps });
+  for (const h of b.hosts) {
+    const all = [...h.steps, ...(h.handlers ?? [])];
+    const down = all.find((s) => s.status === 'unreachable');
+    if (down) emit({ type: 'host-connect', ...base, host: h.name, ok: false, error: down.reason ?? '', durationMs: 0 });
+    for (const s of all) {
+      const status = stepStatus.safeParse(s.status);
+      emit({
+        type: 'step-result',
+        ...base,
+        host: h.name,
+        step: s.name,
+        stepIndex: s.index,
+        status: status.success ? status.data : 'unknown',
+        ...(s.reason !== undefined ? { reason: s.reason } : {}),
+        ...(s.checkOutput !== undefined ? { checkOutput: s.checkOutput } : {}),
+        ...(s.fixCommands !== undefined ? { fixCommands: s.fixCommands } : {}),
+        durationMs: 0,
+      });
+    }
+  }
+  process.stdout.write(renderRecap(recap.state));
+}
+
+export function register(program: Command): void {
+  program
+    .command('plan')
+    .description('Run the checks (read-only, like apply --dry-run) and save what would be fixed as a plan to review, sign and apply later')
+    .argument('<name>', 'runbook name (or path to a runbook file)')
+    .requiredOption('-o, --out <file>', 'where to write the plan (JSON)')
+    .addOption(new Option('--expires <duration>', `how long the plan may be applied: ${DURATION_HINT}`).argParser(ttl).default(24 * 3_600_000, '24h'))
+    .option('--hosts <pattern>', "hosts to plan for (default: the runbook's hosts:, else all)")
+    .option('-i, --inventory <file>', 'inventory file (default: $RUNBOOK_INVENTORY, else inventory/default.yaml)')
+    .option('--runbooks <dir>', 'extra runbook directory (repeatable)', collect)
+    .option('--var <name=value>', 'set a variable (repeatable); apply --plan must be given the same', collect)
+    .option('--var-file <file>', 'set variables from a YAML file of name: value, below --var (repeatable)', collect)
+    .option('--json', 'print JSON Lines events (docs/events.md) instead of the live view')
+    .option('--glyphs', 'status glyphs (✔ ✖ …) in plain output too')
+    .option('--become', 'run every command through sudo')
+    .option('--ask-become-pass', 'ask once for the sudo password (sent to sudo on stdin only)')
+    .option('--accept-new', 'trust and record unknown host keys (a changed key is still refused)')
+    .addOption(new Option('--forks <n>', 'hosts worked on at once').argParser(wholeNumber('--forks')))
+    .addOption(new Option('--connect-timeout <seconds>', `connection timeout (default: ${DEFAULT_CONNECT_TIMEOUT_MS / 1000})`).argParser(wholeNumber('--connect-timeout')))
+    .option('--audit-file <path>', 'audit trail to append to (the plan names its dry run there)')
+    .action(async (name: string, opts: ApplyOptions & { out: string; expires: number }) => {
+      const { runApply } = await import('./apply-run.js');
+      process.exit(await runApply(name, { ...opts, drainGrace: 30, planOut: opts.out, planTtlMs: opts.expires }));
+    });
+
+  program
+    .command('sign')
+    .description('Approve a plan: sign it with your SSH key (ssh-keygen -Y sign), stored as PLAN.sigs/PRINCIPAL.sig')
+    .argument('<plan>', 'the plan file')
+    .option('--key <file>', 'private key, or a .pub whose key is in ssh-agent (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa)')
+    .option('--principal <name>', 'your name in the allowed-signers file (default: your user name)')
+    .action(async (file: string, opts: { key?: string; principal?: string }) => {
+      const { readPlanFile } = await import('../../model/index.js');
+      const { operatorName } = await import('../../model/operator.js');
+      const { signPlan } = await import('../plan-signatures.js');
+      // An edited or expired plan is not worth an approval.
+      const plan = readPlanFile(file, new Date());
+      const sig = signPlan(file, opts.principal ?? operatorName(), opts.key);
+      process.stdout.write(`signed plan ${plan.id} (${plan.body.runbook.name} on ${plan.body.hosts.map((h) => h.name).join(', ')}): ${sig}\n`);
+    });
+}

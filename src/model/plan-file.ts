@@ -1,0 +1,148 @@
+/**
+ * A saved plan (`runbook plan -o plan.json`): what a dry run found and would run, per host and
+ * step, bound to what it was planned against, for `apply --plan` to run later exactly as reviewed.
+ * docs/change-control.md is the operator's view; this is the format. Only masked forms are kept:
+ * `apply --plan` renders the commands again (secrets included) and compares their masked forms,
+ * so no secret ever sits in the file. The file's `hash` covers its body: an edit is refused.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { z } from 'zod';
+import { UserError, type Problem } from './errors.js';
+import { parseYaml, readSourceFile } from './yaml-source.js';
+import { zodProblems } from './zod-problems.js';
+
+export const PLAN_FILE_VERSION = 1;
+/** How long a plan may be applied after it was made, unless `--expires` says otherwise. */
+export const DEFAULT_PLAN_TTL_MS = 24 * 3600_000;
+
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+const Drift = z.union([z.strictObject({ kind: z.enum(['exit', 'output']) }), z.strictObject({ kind: z.literal('regex'), value: z.string() })]);
+
+/** What drift is judged on: the check as it ran when planned (the same fields `apply --plan` computes again). */
+export const CheckPrintSchema = z.strictObject({
+  outcome: z.enum(['exit', 'signal', 'timeout', 'lost', 'interrupted']),
+  exitCode: z.int().nullable(),
+  // sha256 of the whole captured output (as in the check's audit record).
+  digest: sha256,
+  // The step's drift regex: its matches in the masked output.
+  matches: z.array(z.string()).optional(),
+});
+export type CheckPrint = z.infer<typeof CheckPrintSchema>;
+
+const PlannedStepFile = z.strictObject({
+  index: z.int().nonnegative(),
+  name: z.string(),
+  // The dry run's result for this step on this host.
+  status: z.string(),
+  reason: z.string().optional(),
+  // The check output's last lines, masked: what the reviewer reads.
+  checkOutput: z.string().optional(),
+  // The commands, masked, as rendered when planned (a deferred step's registered values as {{ }} references).
+  check: z.string(),
+  fix: z.array(z.string()),
+  verify: z.string(),
+  // The fix commands as the dry run rendered them (registered values filled in, bulky ones summarised).
+  fixCommands: z.array(z.string()).optional(),
+  drift: Drift,
+  // The check as it ran: absent when it did not run (blocked, not for this host, unreachable).
+  print: CheckPrintSchema.optional(),
+});
+export type PlannedStepFile = z.infer<typeof PlannedStepFile>;
+
+const PlannedHost = z.strictObject({
+  name: z.string(),
+  address: z.string(),
+  port: z.int(),
+  user: z.string(),
+  // sha256 of what this host was planned against: its connection, every command masked, the vars `when:` reads.
+  identity: sha256,
+  steps: z.array(PlannedStepFile),
+  handlers: z.array(PlannedStepFile).optional(),
+});
+export type PlannedHostFile = z.infer<typeof PlannedHost>;
+
+export const PlanBodySchema = z.strictObject({
+  planVersion: z.literal(1),
+  runbook: z.strictObject({ name: z.string(), file: z.string(), hash: sha256 }),
+  planned: z.strictObject({
+    by: z.string(),
+    at: z.iso.datetime(),
+    expires: z.iso.datetime(),
+    // The dry run in the audit trail that made this plan.
+    runId: z.string(),
+  }),
+  inventory: z.string(),
+  become: z.boolean().optional(),
+  // sha256 over the runbook's hash and every host's identity.
+  identity: sha256,
+  hosts: z.array(PlannedHost),
+});
+export type PlanBody = z.infer<typeof PlanBodySchema>;
+
+export const PlanFileSchema = z
+  .strictObject({
+    planFile: z.literal(PLAN_FILE_VERSION),
+    // The hash's first 12 hex digits: what reviews and the audit trail call the plan.
+    id: z.string().regex(/^[0-9a-f]{12}$/),
+    // sha256 of the body as JSON: any edit to the body changes it.
+    hash: sha256,
+    body: PlanBodySchema,
+  })
+  .describe('A saved plan (runbook plan -o): what a dry run found, bound to what it was planned against');
+export type PlanFile = z.infer<typeof PlanFileSchema>;
+
+export function planBodyHash(body: PlanBody): string {
+  return createHash('sha256').update(JSON.stringify(body)).digest('hex');
+}
+
+export function sealPlan(body: PlanBody): PlanFile {
+  const hash = planBodyHash(body);
+  return { planFile: PLAN_FILE_VERSION, id: hash.slice(0, 12), hash, body };
+}
+
+/** Written whole or not at all (a reviewer must never sign half a plan). */
+export function writePlanFile(file: string, plan: PlanFile): void {
+  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+  const fd = openSync(tmp, 'w', 0o644);
+  try {
+    writeSync(fd, `${JSON.stringify(plan, null, 2)}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+}
+
+const REMAKE = 'make a new one with `runbook plan`';
+
+/**
+ * Reads and checks a plan file: its format, its own hash (an edited plan is refused) and, when
+ * `now` is given, its expiry. Every refusal is one located line.
+ */
+export function readPlanFile(file: string, now?: Date): PlanFile {
+  const text = readSourceFile(file, 'plan');
+  const src = parseYaml(text, file);
+  if (src.problems.length) throw new UserError(src.problems);
+  const parsed = PlanFileSchema.safeParse(src.value);
+  if (!parsed.success) {
+    const problems: Problem[] = zodProblems(src, PlanFileSchema, parsed.error.issues).map((p) => ({ ...p, hint: p.hint ?? `this is not a plan runbook can read; ${REMAKE}` }));
+    throw new UserError(problems);
+  }
+  const plan = parsed.data;
+  const actual = planBodyHash(plan.body);
+  if (actual !== plan.hash || plan.id !== plan.hash.slice(0, 12)) {
+    throw new UserError({
+      message: `${file}: plan ${plan.id} was edited after it was written (its content hashes to ${actual.slice(0, 12)}, not ${plan.hash.slice(0, 12)})`,
+      hint: `a plan runs exactly as reviewed or not at all; ${REMAKE}`,
+    });
+  }
+  if (now && Date.parse(plan.body.planned.expires) <= now.getTime()) {
+    throw new UserError({
+      message: `${file}: plan ${plan.id} expired at ${plan.body.planned.expires} (made by ${plan.body.planned.by} at ${plan.body.planned.at})`,
+      hint: `the fleet may have changed since; ${REMAKE}`,
+    });
+  }
+  return plan;
+}
