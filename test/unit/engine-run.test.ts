@@ -11,6 +11,7 @@ import {
   parallelStrategy,
   runPlan,
   type CommandRenderer,
+  type PlanGuard,
   type PromptAnswer,
   type RunEvent,
 } from '../../src/engine/index.js';
@@ -55,7 +56,7 @@ const render: CommandRenderer = (_h, _s, t) => ({ command: t.text, display: t.te
 async function run(
   rb: Runbook,
   states: Record<string, State>,
-  opts: { mode?: 'dry-run' | 'apply'; answers?: PromptAnswer[]; unreachable?: string[]; forks?: number } = {},
+  opts: { mode?: 'dry-run' | 'apply'; answers?: PromptAnswer[]; unreachable?: string[]; forks?: number; planGuard?: PlanGuard } = {},
 ) {
   const log: string[] = [];
   const events: RunEvent[] = [];
@@ -64,10 +65,12 @@ async function run(
   const control = new RunControl();
   const answers = [...(opts.answers ?? [])];
   const asked: string[] = [];
+  const drifts: string[] = [];
   const gate = opts.answers
     ? createInteractiveGate(
         async (req) => {
           asked.push(`${req.host}/${req.step}`);
+          if (req.drift) drifts.push(`${req.drift.reason} | planned: ${req.drift.plannedOutput}`);
           return answers.shift() ?? 'no';
         },
         'tester',
@@ -82,13 +85,14 @@ async function run(
     bus,
     control,
     strategy: parallelStrategy(opts.forks),
+    ...(opts.planGuard ? { planGuard: opts.planGuard } : {}),
     connect: async (h) => {
       if (opts.unreachable?.includes(h.name)) throw Object.assign(new Error(`${h.name}: connection refused`), { hint: 'is sshd running?' });
       return fakeConnection(h.name, states[h.name]!, log);
     },
   });
   const status = (h: string) => result.hosts.find((x) => x.host === h)!.steps.map((s) => s.status);
-  return { result, events, log, status, asked };
+  return { result, events, log, status, asked, drifts };
 }
 
 describe('engine: step semantics', () => {
@@ -285,5 +289,36 @@ describe('engine: approvals', () => {
     const result = await done;
     expect(maxOpen).toBe(1);
     expect(result.exitCode).toBe(0);
+  });
+});
+
+describe('engine: apply --plan (the plan guard)', () => {
+  const guard = (decision: ReturnType<PlanGuard['beforeFix']>): PlanGuard => ({ passed: () => 'no longer needed: the check passes now (plan p1 had a fix for it)', beforeFix: () => decision });
+  const rb = runbook([step('fwd', 'get fwd=1', ['set fwd=1'])]);
+  const reasonOf = (r: Awaited<ReturnType<typeof run>>, h: string) => r.events.find((e) => e.type === 'step-result' && e.host === h)?.reason;
+
+  it('a check that passes now is ok, no longer needed; a planned fix runs', async () => {
+    const states = { a: { fwd: '1' }, b: { fwd: '0' } };
+    const r = await run(rb, states, { planGuard: guard({ kind: 'planned' }) });
+    expect(r.status('a')).toEqual(['ok']);
+    expect(reasonOf(r, 'a')).toBe('no longer needed: the check passes now (plan p1 had a fix for it)');
+    expect(r.status('b')).toEqual(['fixed']);
+  });
+
+  it('a fix not in the plan is skipped without asking; a drifted one is skipped with --yes and put to the operator in a terminal', async () => {
+    const notPlanned = await run(rb, { b: { fwd: '0' } }, { planGuard: guard({ kind: 'skip', reason: 'not in plan p1: its check passed when planned; make a new plan to fix it' }), answers: ['yes'] });
+    expect(notPlanned.status('b')).toEqual(['skipped']);
+    expect(notPlanned.asked).toEqual([]);
+    expect(notPlanned.log).not.toContain('b: set fwd=1');
+
+    const drifted = { kind: 'drifted' as const, reason: "drifted since plan p1: the check's output changed; drift: output", plannedOutput: 'unset' };
+    const yes = await run(rb, { b: { fwd: '0' } }, { planGuard: guard(drifted) });
+    expect(yes.status('b')).toEqual(['skipped']);
+    expect(reasonOf(yes, 'b')).toBe("drifted since plan p1: the check's output changed; drift: output");
+    expect(yes.log).not.toContain('b: set fwd=1');
+
+    const asked = await run(rb, { b: { fwd: '0' } }, { planGuard: guard(drifted), answers: ['yes'] });
+    expect(asked.drifts).toEqual(["drifted since plan p1: the check's output changed; drift: output | planned: unset"]);
+    expect(asked.status('b')).toEqual(['fixed']);
   });
 });

@@ -33,4 +33,24 @@ describe('approval prompt text', () => {
     expect(text).toContain('full check output:');
     expect(text).toContain('    │ line 0\n');
   });
+
+  it('apply --plan: a drifted fix shows what drifted and the check output when planned, above the current one', () => {
+    const text = approvalMessage({ ...req, drift: { reason: "drifted since plan 8c19c1599764: the check's output changed; drift: output", plannedOutput: 'line 19\n1' } }, false);
+    expect(text).toBe(
+      [
+        'Fix "ip_forward is on" on d?',
+        '  check failed: output did not match "1": 0',
+        "  drifted since plan 8c19c1599764: the check's output changed; drift: output",
+        '  the check output when planned (last lines):',
+        '    │ line 19',
+        '    │ 1',
+        '  last lines of the check output:',
+        '    │ line 19',
+        '    │ 0',
+        '  will run:',
+        '    $ sysctl -w net.ipv4.ip_forward=1',
+        "    $ printf 'a\\n' > /x",
+      ].join('\n'),
+    );
+  });
 });
