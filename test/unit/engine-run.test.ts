@@ -295,7 +295,7 @@ describe('engine: approvals', () => {
 describe('engine: apply --plan (the plan guard)', () => {
   const guard = (decision: ReturnType<PlanGuard['beforeFix']>): PlanGuard => ({ passed: () => 'no longer needed: the check passes now (plan p1 had a fix for it)', beforeFix: () => decision });
   const rb = runbook([step('fwd', 'get fwd=1', ['set fwd=1'])]);
-  const reasonOf = (r: Awaited<ReturnType<typeof run>>, h: string) => r.events.find((e) => e.type === 'step-result' && e.host === h)?.reason;
+  const reasonOf = (r: Awaited<ReturnType<typeof run>>, h: string) => r.events.flatMap((e) => (e.type === 'step-result' && e.host === h ? [e.reason] : []))[0];
 
   it('a check that passes now is ok, no longer needed; a planned fix runs', async () => {
     const states = { a: { fwd: '1' }, b: { fwd: '0' } };
