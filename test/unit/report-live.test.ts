@@ -11,21 +11,12 @@ const req = {
   commands: ['sysctl -w net.ipv4.ip_forward=1', "printf 'a\\n' > /x"],
 };
 
+const HEAD = ['Fix "ip_forward is on" on d?', '  check failed: output did not match "1": 0'];
+const CHECK_AND_COMMANDS = ['  last lines of the check output:', '    │ line 19', '    │ 0', '  will run:', '    $ sysctl -w net.ipv4.ip_forward=1', "    $ printf 'a\\n' > /x"];
+
 describe('approval prompt text', () => {
   it('shows host, step, why, the last output lines and the exact commands', () => {
-    const text = approvalMessage(req, false);
-    expect(text).toBe(
-      [
-        'Fix "ip_forward is on" on d?',
-        '  check failed: output did not match "1": 0',
-        '  last lines of the check output:',
-        '    │ line 19',
-        '    │ 0',
-        '  will run:',
-        '    $ sysctl -w net.ipv4.ip_forward=1',
-        "    $ printf 'a\\n' > /x",
-      ].join('\n'),
-    );
+    expect(approvalMessage(req, false)).toBe([...HEAD, ...CHECK_AND_COMMANDS].join('\n'));
   });
 
   it('"show full output" shows all of it', () => {
@@ -36,21 +27,7 @@ describe('approval prompt text', () => {
 
   it('apply --plan: a drifted fix shows what drifted and the check output when planned, above the current one', () => {
     const text = approvalMessage({ ...req, drift: { reason: "drifted since plan 8c19c1599764: the check's output changed; drift: output", plannedOutput: 'line 19\n1' } }, false);
-    expect(text).toBe(
-      [
-        'Fix "ip_forward is on" on d?',
-        '  check failed: output did not match "1": 0',
-        "  drifted since plan 8c19c1599764: the check's output changed; drift: output",
-        '  the check output when planned (last lines):',
-        '    │ line 19',
-        '    │ 1',
-        '  last lines of the check output:',
-        '    │ line 19',
-        '    │ 0',
-        '  will run:',
-        '    $ sysctl -w net.ipv4.ip_forward=1',
-        "    $ printf 'a\\n' > /x",
-      ].join('\n'),
-    );
+    const drift = ["  drifted since plan 8c19c1599764: the check's output changed; drift: output", '  the check output when planned (last lines):', '    │ line 19', '    │ 1'];
+    expect(text).toBe([...HEAD, ...drift, ...CHECK_AND_COMMANDS].join('\n'));
   });
 });

@@ -19,28 +19,12 @@ function countOrPercent(flag: string) {
 }
 
 
-export function register(program: Command): void {
-  program
-    .command('apply')
-    .description('Check each step on each host and fix what fails (asks before each fix unless --yes)')
-    .argument('[name]', 'runbook name (or path to a runbook file); not needed with --plan')
-    .option('--plan <file>', 'apply a saved plan (runbook plan -o): only its fixes, on its hosts, while they are as planned')
-    .addOption(new Option('--require-approvals <n>', 'with --plan: refuse unless N others signed it (runbook sign), checked against --allowed-signers').argParser(wholeNumber('--require-approvals')))
-    .option('--allowed-signers <file>', "with --plan: whose signatures count (ssh-keygen's allowed-signers format)")
-    .option('--allow-self-approval', "with --plan: the launcher's own signature counts too")
-    .option('--hosts <pattern>', "hosts to run on (inventory host pattern; default: the runbook's hosts:, else all; with --plan, may narrow it)")
+/** The options apply and plan share: which fleet and runbooks, vars, how to reach the hosts, output, the audit trail. */
+export function withRunOptions(cmd: Command): Command {
+  return cmd
     .option('-i, --inventory <file>', 'inventory file (default: $RUNBOOK_INVENTORY, else inventory/default.yaml)')
     .option('--runbooks <dir>', 'extra runbook directory (repeatable)', collect)
-    .option('--dry-run', 'run only the checks; report what would be fixed and the exact commands')
-    .option('-y, --yes', 'approve every fix without asking')
     .addOption(new Option('--forks <n>', `hosts worked on at once (default: ${DEFAULT_FORKS})`).argParser(wholeNumber('--forks')))
-    .addOption(new Option('--batch <n|N%>', "hosts per batch; the next batch starts when this one is done (overrides the runbook's serial)").argParser(countOrPercent('--batch')))
-    .addOption(new Option('--canary <n>', 'run the first N hosts, then pause for approval before the rest (with --yes: go on only if they are all green)').argParser(wholeNumber('--canary')))
-    .addOption(
-      new Option('--max-failures <n|N%>', "stop starting new steps anywhere once this many hosts have failed (unreachable counts; overrides the runbook's max_failures)").argParser(
-        countOrPercent('--max-failures'),
-      ),
-    )
     .option('--var <name=value>', 'set a variable, overriding runbook and inventory (repeatable); for a secret, prefer --var-file or RUNBOOK_VAR_<name> (argv is visible to every local user)', collect)
     .option('--var-file <file>', 'set variables from a YAML file of name: value, below --var (repeatable)', collect)
     .option('--json', 'print JSON Lines events (docs/events.md) instead of the live view')
@@ -49,7 +33,27 @@ export function register(program: Command): void {
     .option('--ask-become-pass', 'ask once for the sudo password (sent to sudo on stdin only)')
     .option('--accept-new', 'trust and record unknown host keys (a changed key is still refused)')
     .addOption(new Option('--connect-timeout <seconds>', `connection timeout (default: ${DEFAULT_CONNECT_TIMEOUT_MS / 1000}, or ConnectTimeout from ssh config)`).argParser(wholeNumber('--connect-timeout')))
-    .option('--audit-file <path>', 'audit trail to append to (default: $RUNBOOK_AUDIT_FILE, else $XDG_STATE_HOME/runbook/audit.jsonl, else ~/.local/state/runbook/audit.jsonl)')
+    .option('--audit-file <path>', 'audit trail to append to (default: $RUNBOOK_AUDIT_FILE, else $XDG_STATE_HOME/runbook/audit.jsonl, else ~/.local/state/runbook/audit.jsonl)');
+}
+
+export function register(program: Command): void {
+  withRunOptions(program.command('apply'))
+    .description('Check each step on each host and fix what fails (asks before each fix unless --yes)')
+    .argument('[name]', 'runbook name (or path to a runbook file); not needed with --plan')
+    .option('--plan <file>', 'apply a saved plan (runbook plan -o): only its fixes, on its hosts, while they are as planned')
+    .addOption(new Option('--require-approvals <n>', 'with --plan: refuse unless N others signed it (runbook sign), checked against --allowed-signers').argParser(wholeNumber('--require-approvals')))
+    .option('--allowed-signers <file>', "with --plan: whose signatures count (ssh-keygen's allowed-signers format)")
+    .option('--allow-self-approval', "with --plan: the launcher's own signature counts too")
+    .option('--hosts <pattern>', "hosts to run on (inventory host pattern; default: the runbook's hosts:, else all; with --plan, may narrow it)")
+    .option('--dry-run', 'run only the checks; report what would be fixed and the exact commands')
+    .option('-y, --yes', 'approve every fix without asking')
+    .addOption(new Option('--batch <n|N%>', "hosts per batch; the next batch starts when this one is done (overrides the runbook's serial)").argParser(countOrPercent('--batch')))
+    .addOption(new Option('--canary <n>', 'run the first N hosts, then pause for approval before the rest (with --yes: go on only if they are all green)').argParser(wholeNumber('--canary')))
+    .addOption(
+      new Option('--max-failures <n|N%>', "stop starting new steps anywhere once this many hosts have failed (unreachable counts; overrides the runbook's max_failures)").argParser(
+        countOrPercent('--max-failures'),
+      ),
+    )
     .addOption(
       new Option('--drain-grace <seconds>', 'after Ctrl-C, how long running commands may finish before they are interrupted')
         .argParser(wholeNumber('--drain-grace'))

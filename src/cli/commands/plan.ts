@@ -4,9 +4,8 @@
  * approval, signed with the operator's SSH key). `apply --plan` is apply's (apply-run.ts).
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { collect, wholeNumber } from '../options.js';
+import { withRunOptions } from './apply.js';
 import type { ApplyOptions } from './apply-run.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS } from '../../transport/types.js';
 
 const DURATION_HINT = 'a duration such as 24h, 90m or 2d';
 
@@ -70,25 +69,12 @@ export async function showPlan(file: string, opts: { glyphs?: boolean }): Promis
 }
 
 export function register(program: Command): void {
-  program
-    .command('plan')
+  withRunOptions(program.command('plan'))
     .description('Run the checks (read-only, like apply --dry-run) and save what would be fixed as a plan to review, sign and apply later')
     .argument('<name>', 'runbook name (or path to a runbook file)')
     .requiredOption('-o, --out <file>', 'where to write the plan (JSON)')
     .addOption(new Option('--expires <duration>', `how long the plan may be applied: ${DURATION_HINT}`).argParser(ttl).default(24 * 3_600_000, '24h'))
     .option('--hosts <pattern>', "hosts to plan for (default: the runbook's hosts:, else all)")
-    .option('-i, --inventory <file>', 'inventory file (default: $RUNBOOK_INVENTORY, else inventory/default.yaml)')
-    .option('--runbooks <dir>', 'extra runbook directory (repeatable)', collect)
-    .option('--var <name=value>', 'set a variable (repeatable); apply --plan must be given the same', collect)
-    .option('--var-file <file>', 'set variables from a YAML file of name: value, below --var (repeatable)', collect)
-    .option('--json', 'print JSON Lines events (docs/events.md) instead of the live view')
-    .option('--glyphs', 'status glyphs (✔ ✖ …) in plain output too')
-    .option('--become', 'run every command through sudo')
-    .option('--ask-become-pass', 'ask once for the sudo password (sent to sudo on stdin only)')
-    .option('--accept-new', 'trust and record unknown host keys (a changed key is still refused)')
-    .addOption(new Option('--forks <n>', 'hosts worked on at once').argParser(wholeNumber('--forks')))
-    .addOption(new Option('--connect-timeout <seconds>', `connection timeout (default: ${DEFAULT_CONNECT_TIMEOUT_MS / 1000})`).argParser(wholeNumber('--connect-timeout')))
-    .option('--audit-file <path>', 'audit trail to append to (the plan names its dry run there)')
     .action(async (name: string, opts: ApplyOptions & { out: string; expires: number }) => {
       const { runApply } = await import('./apply-run.js');
       process.exit(await runApply(name, { ...opts, drainGrace: 30, planOut: opts.out, planTtlMs: opts.expires }));
