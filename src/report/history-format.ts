@@ -34,6 +34,7 @@ export function formatRunDetail(r: RunDetail): string {
     `started ${r.time}${r.endTime ? `, ended ${r.endTime}` : ', ended abnormally: no run-end record (the controller was killed, or the run is still going)'}`,
     `exit ${exitOf(r)}${r.aborted ? ', aborted' : ''}${r.stopReason ? `: ${r.stopReason}` : ''}; ${counts(r.counts)}`,
     `runbook sha256 ${r.runbookHash}`,
+    ...(r.plan ? [`plan ${r.plan.id} (${r.plan.file}), ${r.plan.approvers.length ? `approved by ${r.plan.approvers.join(', ')}` : 'no approvals counted'}`] : []),
   ].map(printable);
   const rows = [['HOST', 'STEP', 'STATUS', 'REASON']];
   for (const h of r.perHost) {

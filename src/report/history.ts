@@ -4,7 +4,7 @@
  * Lines that are not records are skipped here; `runbook audit verify` is what judges them.
  */
 import { existsSync } from 'node:fs';
-import type { ApprovalDecision, StepStatus } from '../engine/events.js';
+import type { ApprovalDecision, RunPlanRef, StepStatus } from '../engine/events.js';
 import { isFailed, statusesOf } from '../engine/status.js';
 import type { StepOutcome } from '../engine/step-report.js';
 import { UserError } from '../model/errors.js';
@@ -46,6 +46,8 @@ export interface RunSummary {
   runbook: string;
   runbookHash: string;
   mode: 'dry-run' | 'apply' | 'unknown';
+  /** apply --plan: the saved plan it applied, and whose approvals it counted. */
+  plan?: RunPlanRef;
   hosts: string[];
   /** Step outcomes over all hosts. */
   counts: Partial<Record<StepStatus, number>>;
@@ -114,7 +116,7 @@ function newAcc(r: AuditRecord): Acc {
 function add(acc: Acc, r: AuditRecord, keepCommands: boolean): void {
   switch (r.kind) {
     case 'run-start':
-      Object.assign(acc.run, { time: r.time, runbook: r.runbook, runbookHash: r.runbookHash, mode: r.mode, hosts: r.hosts });
+      Object.assign(acc.run, { time: r.time, runbook: r.runbook, runbookHash: r.runbookHash, mode: r.mode, hosts: r.hosts, ...(r.plan ? { plan: r.plan } : {}) });
       break;
     case 'command-start':
       acc.started.set(r.commandId, { time: r.time, commandId: r.commandId, host: r.host, step: r.step, phase: r.phase, command: r.command });

@@ -172,5 +172,7 @@ describe('saved plans on the lab', () => {
     await expectProbeHealthy();
     const trail = readFileSync(join(L().scratch, 'audit.jsonl'), 'utf8');
     expect(trail).toContain(`"plan":{"id":"${p.id}","hash":"${p.hash}","file":"${file}","approvers":["alice","bob"]}`);
+    const runId = two.start?.runId ?? '';
+    expect(cli(['history', runId]).stdout).toContain(`plan ${p.id} (${file}), approved by alice, bob`);
   });
 });
