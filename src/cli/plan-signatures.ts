@@ -111,13 +111,15 @@ export interface ApprovalCheck {
   notCounted: string[];
 }
 
-/** Every signature in the plan's signatures directory, checked with ssh-keygen against `allowedSigners`. */
-export function checkApprovals(planFile: string, allowedSigners: string, launcher: ReadonlySet<string>, allowSelf: boolean): ApprovalCheck {
+/**
+ * Every signature in the plan's signatures directory, checked with ssh-keygen against `allowedSigners`,
+ * over `plan`: the very bytes apply checked and runs (a file swapped meanwhile cannot borrow approvals).
+ */
+export function checkApprovals(planFile: string, plan: Buffer, allowedSigners: string, launcher: ReadonlySet<string>, allowSelf: boolean): ApprovalCheck {
   if (!existsSync(allowedSigners)) throw new UserError({ message: `--allowed-signers ${allowedSigners} does not exist`, hint: 'the file lists "principal key" lines (ssh-keygen(1), ALLOWED SIGNERS)' });
   const dir = signaturesDir(planFile);
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.sig')).sort() : [];
   if (files.length > MAX_SIGNATURES) throw new UserError({ message: `${dir} holds ${files.length} signatures; at most ${MAX_SIGNATURES} are read`, hint: 'remove the ones that are not for this plan' });
-  const plan = readFileSync(planFile);
   const approvers: string[] = [];
   const notCounted: string[] = [];
   for (const f of files) {

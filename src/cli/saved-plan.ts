@@ -78,11 +78,14 @@ export function planTargets(file: string, saved: PlanFile, inventory: Inventory,
 
 /** Each target's identity today against the plan's; the first difference is named. */
 export function checkPlanIdentities(file: string, saved: PlanFile, plan: Plan, identities: ReadonlyMap<string, string>): void {
+  if (Boolean(saved.body.become) !== Boolean(plan.become)) {
+    throw new UserError({ message: `${file}: plan ${saved.id} was made ${saved.body.become ? 'with' : 'without'} --become, and this apply is ${plan.become ? 'with' : 'without'} it`, hint: `give --become exactly as the plan was made, or ${REMAKE}` });
+  }
   for (const hp of plan.hosts) {
     const was = saved.body.hosts.find((h) => h.name === hp.host.name)!;
     if (identities.get(hp.host.name) === was.identity) continue;
     const h = hp.host;
-    let what = 'its connection settings or the vars its when: conditions read differ';
+    let what = 'how it is reached (connection, ProxyJump) or a value its when: conditions read differs';
     if (h.address !== was.address || h.port !== was.port || h.user !== was.user) what = `it is now reached as ${h.user}@${h.address}:${h.port}, planned ${was.user}@${was.address}:${was.port}`;
     else {
       const steps = [...hp.steps, ...(hp.handlers ?? [])];

@@ -39,6 +39,7 @@ export { RUNBOOK_NAME_RE } from './runbook-schema.js';
 export { MAX_FILE_BYTES, MAX_ALIAS_COUNT } from './yaml-source.js';
 export {
   readPlanFile,
+  readPlanFileBytes,
   writePlanFile,
   sealPlan,
   planBodyHash,

@@ -122,7 +122,20 @@ const REMAKE = 'make a new one with `runbook plan`';
  * `now` is given, its expiry. Every refusal is one located line.
  */
 export function readPlanFile(file: string, now?: Date): PlanFile {
+  return parsePlanFile(readSourceFile(file, 'plan'), file, now);
+}
+
+/**
+ * readPlanFile, with the bytes it checked: signatures are verified over these, so a file swapped
+ * after the check cannot borrow another plan's approvals. (Not valid UTF-8: the bytes differ, and
+ * no signature verifies.)
+ */
+export function readPlanFileBytes(file: string, now?: Date): { plan: PlanFile; bytes: Buffer } {
   const text = readSourceFile(file, 'plan');
+  return { plan: parsePlanFile(text, file, now), bytes: Buffer.from(text, 'utf8') };
+}
+
+function parsePlanFile(text: string, file: string, now?: Date): PlanFile {
   const src = parseYaml(text, file);
   if (src.problems.length) throw new UserError(src.problems);
   const parsed = PlanFileSchema.safeParse(src.value);

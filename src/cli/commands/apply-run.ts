@@ -19,7 +19,7 @@ import {
   resolveInventoryPath,
   selectHosts,
   shellQuote,
-  readPlanFile,
+  readPlanFileBytes,
   writePlanFile,
   sealPlan,
   DEFAULT_PLAN_TTL_MS,
@@ -148,7 +148,7 @@ async function askBecomePassword(): Promise<string> {
 const stderrLine = (line: string): void => void process.stderr.write(`${neutralize(line)}\n`);
 
 /** apply --plan's file, read and checked (format, own hash, expiry) before anything else. */
-function savedPlanFor(name: string | undefined, opts: ApplyOptions): PlanFile | undefined {
+function savedPlanFor(name: string | undefined, opts: ApplyOptions): (PlanFile & { bytes: Buffer }) | undefined {
   if (!opts.plan) {
     if (name === undefined) throw new UserError({ message: 'apply needs a runbook name, or --plan FILE', hint: 'see `runbook list`' });
     if (opts.requireApprovals !== undefined || opts.allowedSigners !== undefined || opts.allowSelfApproval) {
@@ -160,7 +160,8 @@ function savedPlanFor(name: string | undefined, opts: ApplyOptions): PlanFile | 
   if (opts.requireApprovals !== undefined && opts.allowedSigners === undefined) {
     throw new UserError({ message: '--require-approvals needs --allowed-signers FILE: the keys whose signatures count', hint: 'the file lists "principal key" lines (ssh-keygen(1), ALLOWED SIGNERS)' });
   }
-  const saved = readPlanFile(opts.plan, new Date());
+  const { plan, bytes } = readPlanFileBytes(opts.plan, new Date());
+  const saved = { ...plan, bytes };
   if (name !== undefined && name !== saved.body.runbook.name) {
     throw new UserError({ message: `${opts.plan}: plan ${saved.id} is for runbook ${saved.body.runbook.name}, not ${name}`, hint: `run \`runbook apply --plan ${opts.plan}\` without a name` });
   }
@@ -226,7 +227,7 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
     checkPlanIdentities(opts.plan!, saved, plan, identities);
     if (opts.allowedSigners !== undefined) {
       const launcher = launcherKeys(hosts.flatMap((h) => (h.identityFile ? [h.identityFile] : [])));
-      const checked = checkApprovals(opts.plan!, opts.allowedSigners, launcher, Boolean(opts.allowSelfApproval));
+      const checked = checkApprovals(opts.plan!, saved.bytes, opts.allowedSigners, launcher, Boolean(opts.allowSelfApproval));
       approvers = checked.approvers;
       const need = opts.requireApprovals ?? 0;
       if (approvers.length < need) {
