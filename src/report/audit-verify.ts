@@ -3,11 +3,10 @@
  * edited, deleted, reordered or truncated away, telling a torn last write (a crash) apart from
  * tampering. docs/audit.md states what each check can and cannot prove.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { readLines } from './audit-lines.js';
 import { headPathOf } from './audit-path.js';
 import { GENESIS_HASH, looksTorn, parseRecordLine } from './audit-record.js';
-import type { AuditHead } from './audit-writer.js';
+import { readHead } from './audit-writer.js';
 
 export interface AuditProblem {
   /** 1-based line of the file the problem is on (the line after the last one for a truncation). */
@@ -44,18 +43,6 @@ interface Entry {
 }
 
 type Item = { record: Entry } | { bad: { line: number; text: string; terminated: boolean; json: boolean } };
-
-function readHead(file: string): AuditHead | 'bad' | undefined {
-  const headPath = headPathOf(file);
-  if (!existsSync(headPath)) return undefined;
-  try {
-    const h = JSON.parse(readFileSync(headPath, 'utf8')) as Partial<AuditHead>;
-    if (typeof h.seq === 'number' && typeof h.hash === 'string') return h as AuditHead;
-  } catch {
-    // reported as 'bad' below
-  }
-  return 'bad';
-}
 
 /** A command as one short line for a problem message (the full text is in the record). */
 function oneLineOf(text: string): string {
@@ -171,8 +158,9 @@ export function verifyAuditFile(file: string, opts: VerifyOptions = {}): AuditVe
   const endLine = lines + 1;
   if (head === 'bad') warn(endLine, `head file ${headPathOf(file)} is unreadable (power loss?): truncation of whole records at the end cannot be detected`);
   else if (head === undefined) {
-    // Every append writes the head: a trail without one had it deleted, which is how a cut tail hides.
-    if (records.length > 0) error(endLine, `no head file ${headPathOf(file)} next to a trail of ${records.length} records: it was deleted, so a truncation of the end cannot be ruled out (restore it, or check against an anchor kept elsewhere)`);
+    // The writer gives a new trail its head as it creates it: a trail without one (even an empty
+    // one) had it deleted, which is how a cut tail hides.
+    error(endLine, `no head file ${headPathOf(file)} next to a trail of ${records.length} records: it was deleted, so a truncation of the end cannot be ruled out (restore it, or check against an anchor kept elsewhere)`);
   } else if (head.seq > maxSeq) {
     error(endLine, `file truncated: it ends at record #${maxSeq} but record #${head.seq} was written (${head.seq - maxSeq} missing at the end)`);
   } else {
