@@ -36,6 +36,8 @@ interface Entry {
   intact: boolean;
   runId: string;
   kind: string;
+  operator: string;
+  time: string;
   /** run-end's own count of its run's records. */
   runRecords?: number;
   /** A command-start, or the outcome that ends one. */
@@ -86,6 +88,8 @@ export function verifyAuditFile(file: string, opts: VerifyOptions = {}): AuditVe
           intact: parsed.intact,
           runId: r.runId,
           kind: r.kind,
+          operator: typeof r.operator === 'string' ? r.operator : '?',
+          time: typeof r.time === 'string' ? r.time : '?',
           runRecords: r.kind === 'run-end' && typeof r.records === 'number' ? r.records : undefined,
           command:
             r.kind === 'command-start' ? { id: r.commandId, host: r.host, step: r.step, phase: r.phase, text: r.command } : r.kind === 'command' && r.commandId ? { id: r.commandId } : undefined,
@@ -166,12 +170,31 @@ export function verifyAuditFile(file: string, opts: VerifyOptions = {}): AuditVe
   } else {
     const at = bySeq.get(head.seq);
     if (at && at.hash !== head.hash) error(at.line, `record #${head.seq} does not match the head file's hash (altered after it was written)`);
+    // The writer moves the head past a run's end when it closes, under the lock and never back: a
+    // run that ended after the head was written without it, by something other than runbook.
+    const behind = records.filter((r) => r.seq > head.seq && r.kind === 'run-end');
+    if (behind.length > 0) {
+      const runIds = behind.map((r) => r.runId).join(', ');
+      warn(
+        behind[0]!.line,
+        `records #${head.seq + 1}-#${maxSeq} come after the head file's record #${head.seq} and include the end of run${behind.length > 1 ? 's' : ''} ${runIds}: runbook moves the head past every run it ends, so they were appended by something else, or the machine lost power as the run closed (compare them with the hosts' logs of RUNBOOK_COMMAND_ID)`,
+      );
+    }
   }
 
   if (opts.anchor) {
     const at = bySeq.get(opts.anchor.seq);
     if (!at) error(endLine, `anchor record #${opts.anchor.seq} is not in the file (truncated or rewritten)`);
     else if (at.hash !== opts.anchor.hash) error(at.line, `record #${opts.anchor.seq} does not match the anchor's hash (the chain was rewritten)`);
+    else {
+      // The anchor vouches for nothing after it: a forged run appended there chains correctly.
+      const after = new Map<string, Entry>();
+      for (const r of records) if (r.seq > opts.anchor.seq && !after.has(r.runId)) after.set(r.runId, r);
+      if (after.size > 0) {
+        const list = [...after.values()].map((r) => `run ${r.runId} by ${r.operator} at ${r.time}`).join(', ');
+        warn([...after.values()][0]!.line, `not covered by the anchor: ${list}; check them against the hosts' logs (RUNBOOK_COMMAND_ID)`);
+      }
+    }
   }
 
   // Runs: every run should end with a run-end that counts its records.

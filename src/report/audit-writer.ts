@@ -104,6 +104,8 @@ export class AuditWriter {
   private written = 0;
   private synced = 0;
   private headSeq = 0;
+  /** The last head this writer made durable (close() fsyncs the head it moved). */
+  private durableHeadSeq = 0;
   private inflight?: Promise<void>;
   private failure?: Error;
 
@@ -220,7 +222,18 @@ export class AuditWriter {
     try {
       if (this.unsynced) {
         fsyncSync(fd);
-        this.moveHead();
+        this.moveHead({ locked: false });
+      }
+      // Once per run: after a power loss the head still names the end of every run that closed,
+      // so verify's check for runs appended behind the writer's back (see there) cannot misfire.
+      if (this.headSeq > this.durableHeadSeq) {
+        this.durableHeadSeq = this.headSeq;
+        try {
+          fsyncPath(headPathOf(this.file));
+          fsyncPath(dirname(this.file));
+        } catch {
+          // As in writeHeadQuietly: the records are durable; a lagging head only weakens a check.
+        }
       }
     } finally {
       // A background fsync still holds the descriptor: close it when that one is done.
@@ -244,28 +257,39 @@ export class AuditWriter {
         } else {
           this.synced = Math.max(this.synced, upTo);
           // After a rotation the head file belongs to the new log: an old head would claim a truncation.
-          if (head && ino === this.ino) this.writeHeadQuietly(head);
+          if (head && ino === this.ino) this.writeHeadQuietly(head, { locked: false });
         }
         resolve();
       });
     });
   }
 
-  private moveHead(): void {
+  private moveHead(opts: { locked: boolean }): void {
     const head = this.unsynced;
     this.unsynced = undefined;
-    if (head) this.writeHeadQuietly(head);
+    if (head) this.writeHeadQuietly(head, opts);
   }
 
-  /** Never moves the head back (a background fsync may finish after a newer synchronous one). */
-  private writeHeadQuietly(head: AuditHead): void {
+  /**
+   * Never moves the head back: not past this writer's own newer head (a background fsync may
+   * finish after a newer synchronous one), nor past another writer's, which is why it reads and
+   * replaces the head under the lock. Otherwise a writer could put the head back behind a run
+   * another one ended, and verify would take that run for one appended behind runbook's back.
+   */
+  private writeHeadQuietly(head: AuditHead, opts: { locked: boolean }): void {
     if (head.seq <= this.headSeq) return;
     this.headSeq = head.seq;
+    let release: (() => void) | undefined;
     try {
+      if (!opts.locked) release = acquireLock(lockPathOf(this.file), { timeoutMs: this.lockTimeoutMs });
+      const onDisk = readHead(this.file);
+      if (onDisk !== 'bad' && onDisk !== undefined && onDisk.seq >= head.seq) return;
       this.writeHead(head);
     } catch {
       // The record is already durable; a head that lags only weakens the truncation check,
       // which verify reports, so it must not fail the command that was just recorded.
+    } finally {
+      release?.();
     }
   }
 
@@ -273,7 +297,7 @@ export class AuditWriter {
   private sync(): void {
     fsyncSync(this.fd);
     this.synced = this.written;
-    this.moveHead();
+    this.moveHead({ locked: true });
   }
 
   /** Someone moved the file away (rotation): start writing to the file at the path again. */
@@ -292,6 +316,7 @@ export class AuditWriter {
     this.unsynced = undefined;
     this.synced = this.written;
     this.headSeq = 0;
+    this.durableHeadSeq = 0;
     if (this.inflight) void this.inflight.finally(() => closeSync(old));
     else closeSync(old);
     const existed = ino !== undefined;
@@ -314,7 +339,7 @@ export class AuditWriter {
 
   /**
    * Written after the record is durable, so the head never names a record the file lacks. Not
-   * fsynced: it survives a killed process as it is; after a power
+   * fsynced here (close() does, once per run): it survives a killed process as it is; after a power
    * loss it may lag or be unreadable, which verify reports as a warning, and skipping the fsync
    * halves the cost of an append. It cannot go missing: createHead made its name durable.
    */

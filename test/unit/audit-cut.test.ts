@@ -1,7 +1,7 @@
 /**
  * A trail that was cut or rewritten stays that way: the writer refuses to chain on from a cut
- * (which would move the head there and make verify clean again), and a new trail has its head
- * from the start.
+ * (which would move the head there and make verify clean again), a new trail has its head from
+ * the start, and verify names what an anchor and the head cannot vouch for.
  */
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAuditListener } from '../../src/report/audit-listener.js';
 import { GENESIS_HASH, sealRecord, type AuditBody } from '../../src/report/audit-record.js';
 import { verifyAuditFile } from '../../src/report/audit-verify.js';
+import { formatVerify } from '../../src/report/history-format.js';
 import { syntheticRun } from './audit-fixtures.js';
 
 let dir: string;
@@ -117,5 +118,74 @@ describe('the head of a new trail', () => {
     // No flush, no close: this is what SIGKILL or a power loss right now would leave.
     expect(verifyAuditFile(file).problems.map((p) => p.message)).toEqual([expect.stringMatching(/^run run-1 has no run-end record: it ended abnormally/)]);
     l.close();
+  });
+});
+
+/** A run appended by hand, chained correctly, as someone who can write the trail could. */
+function forgeRun(runId: string, operator: string): void {
+  const ls = lines();
+  const last = JSON.parse(ls.at(-1)!) as { seq: number; hash: string };
+  const time = '2025-01-02T03:04:05.000Z';
+  const bodies: AuditBody[] = [
+    { kind: 'run-start', time, runId, operator, runbook: 'fix-forwarding', runbookFile: 'runbooks/fix-forwarding.yaml', runbookHash: 'cd'.repeat(32), mode: 'apply', hosts: ['w1'], steps: ['ip_forward'] },
+    { kind: 'run-end', time, runId, operator, runbook: 'fix-forwarding', runbookHash: 'cd'.repeat(32), exitCode: 0, aborted: false, summary: { w1: { fixed: 1 } }, durationMs: 1, records: 2 },
+  ];
+  let { seq, hash } = last;
+  for (const body of bodies) {
+    const sealed = sealRecord(body, ++seq, hash);
+    hash = sealed.record.hash;
+    appendFileSync(file, `${sealed.line}\n`);
+  }
+}
+
+describe('records appended after the head or the anchor', () => {
+  it('warns when the head lags behind a run that ended: runbook would have moved it', () => {
+    record('run-1');
+    const n = lines().length;
+    forgeRun('forged', 'alice');
+    const v = verifyAuditFile(file);
+    expect(v.ok).toBe(true);
+    expect(v.problems).toEqual([
+      {
+        line: n + 2,
+        severity: 'warning',
+        message: `records #${n + 1}-#${n + 2} come after the head file's record #${n} and include the end of run forged: runbook moves the head past every run it ends, so they were appended by something else, or the machine lost power as the run closed (compare them with the hosts' logs of RUNBOOK_COMMAND_ID)`,
+      },
+    ]);
+  });
+
+  it('never warns so on runbook\'s own trail, even when writers interleave and flush out of order', async () => {
+    const a = createAuditListener({ file, operator: 'alice', deferSync: true });
+    const runA = syntheticRun('run-a');
+    a(runA[0]!);
+    // Another run starts and ends while run-a's first record waits for its fsync.
+    const b = createAuditListener({ file, operator: 'bob', deferSync: true });
+    for (const e of syntheticRun('run-b')) b(e);
+    b.close();
+    // run-a's fsync finishes last: it must not put the head back behind run-b's end.
+    await a.flush();
+    expect(head().seq).toBe(lines().length);
+    expect(verifyAuditFile(file).problems.map((p) => p.message)).toEqual([expect.stringMatching(/^run run-a has no run-end record/)]);
+    for (const e of runA.slice(1)) a(e);
+    a.close();
+    expect(verifyAuditFile(file).problems).toEqual([]);
+  });
+
+  it('verify --anchor lists the runs recorded after the anchor, which it cannot vouch for', () => {
+    record('run-1');
+    const anchor = verifyAuditFile(file).tip!;
+    const n = lines().length;
+    record('run-2');
+    forgeRun('forged', 'alice');
+    const v = verifyAuditFile(file, { anchor });
+    expect(v.ok).toBe(true);
+    const runTwoStart = (JSON.parse(lines()[n]!) as { time: string }).time;
+    expect(formatVerify(v).split('\n')).toEqual([
+      `${file}:${n + 1}: warning: not covered by the anchor: run run-2 by alice at ${runTwoStart}, run forged by alice at 2025-01-02T03:04:05.000Z; check them against the hosts' logs (RUNBOOK_COMMAND_ID)`,
+      expect.stringMatching(new RegExp(`^${file}:${lines().length}: warning: records #\\d+-#${lines().length} come after the head file's record`)),
+      `${file}: chain intact: ${lines().length} records, 3 runs; anchor ${lines().length}:${(JSON.parse(lines().at(-1)!) as { hash: string }).hash}`,
+    ]);
+    // Nothing after the anchor: nothing to list.
+    expect(verifyAuditFile(file, { anchor: verifyAuditFile(file).tip! }).problems.filter((p) => p.message.startsWith('not covered'))).toEqual([]);
   });
 });
