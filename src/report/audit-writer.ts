@@ -4,8 +4,8 @@
  * on disk before the listener returns, and so before the engine starts the next command.
  * A record appended with `durable: false` is written (so a killed process keeps it) but not
  * fsynced: the next durable append, flush() or close() makes it durable and moves the head past it.
- * Before its first append the writer checks the trail against its head, so that a cut trail is
- * refused instead of being chained on from the cut (which would hide the cut from verify).
+ * On opening, before any append, the writer checks the trail against its head, so that a cut trail
+ * is refused instead of being chained on from the cut (which would hide the cut from verify).
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, existsSync, fstatSync, fsync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
