@@ -75,3 +75,23 @@ export function readTail(fd: number): Tail {
     if (from === 0) return { size, endsMidLine };
   }
 }
+
+/**
+ * The record numbered `seq`, scanning back from the end (the writer's head lags its tip by a few
+ * records at most, so this reads little); undefined when no line holds it.
+ */
+export function findRecord(fd: number, seq: number): AuditRecord | undefined {
+  const size = fstatSync(fd).size;
+  for (let window = 64 * 1024; ; window *= 4) {
+    const from = Math.max(0, size - window);
+    const buf = Buffer.alloc(size - from);
+    readSync(fd, buf, 0, buf.length, from);
+    const lines = buf.toString('utf8').split('\n');
+    const firstWhole = from === 0 ? 0 : 1;
+    for (let i = lines.length - 1; i >= firstWhole; i--) {
+      const parsed = lines[i] ? parseRecordLine(lines[i]!) : undefined;
+      if (parsed?.ok && parsed.record.seq === seq) return parsed.record;
+    }
+    if (from === 0) return undefined;
+  }
+}

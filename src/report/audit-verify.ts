@@ -3,11 +3,10 @@
  * edited, deleted, reordered or truncated away, telling a torn last write (a crash) apart from
  * tampering. docs/audit.md states what each check can and cannot prove.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { readLines } from './audit-lines.js';
 import { headPathOf } from './audit-path.js';
 import { GENESIS_HASH, looksTorn, parseRecordLine } from './audit-record.js';
-import type { AuditHead } from './audit-writer.js';
+import { readHead } from './audit-writer.js';
 
 export interface AuditProblem {
   /** 1-based line of the file the problem is on (the line after the last one for a truncation). */
@@ -37,6 +36,8 @@ interface Entry {
   intact: boolean;
   runId: string;
   kind: string;
+  operator: string;
+  time: string;
   /** run-end's own count of its run's records. */
   runRecords?: number;
   /** A command-start, or the outcome that ends one. */
@@ -44,18 +45,6 @@ interface Entry {
 }
 
 type Item = { record: Entry } | { bad: { line: number; text: string; terminated: boolean; json: boolean } };
-
-function readHead(file: string): AuditHead | 'bad' | undefined {
-  const headPath = headPathOf(file);
-  if (!existsSync(headPath)) return undefined;
-  try {
-    const h = JSON.parse(readFileSync(headPath, 'utf8')) as Partial<AuditHead>;
-    if (typeof h.seq === 'number' && typeof h.hash === 'string') return h as AuditHead;
-  } catch {
-    // reported as 'bad' below
-  }
-  return 'bad';
-}
 
 /** A command as one short line for a problem message (the full text is in the record). */
 function oneLineOf(text: string): string {
@@ -99,6 +88,8 @@ export function verifyAuditFile(file: string, opts: VerifyOptions = {}): AuditVe
           intact: parsed.intact,
           runId: r.runId,
           kind: r.kind,
+          operator: typeof r.operator === 'string' ? r.operator : '?',
+          time: typeof r.time === 'string' ? r.time : '?',
           runRecords: r.kind === 'run-end' && typeof r.records === 'number' ? r.records : undefined,
           command:
             r.kind === 'command-start' ? { id: r.commandId, host: r.host, step: r.step, phase: r.phase, text: r.command } : r.kind === 'command' && r.commandId ? { id: r.commandId } : undefined,
@@ -171,19 +162,39 @@ export function verifyAuditFile(file: string, opts: VerifyOptions = {}): AuditVe
   const endLine = lines + 1;
   if (head === 'bad') warn(endLine, `head file ${headPathOf(file)} is unreadable (power loss?): truncation of whole records at the end cannot be detected`);
   else if (head === undefined) {
-    // Every append writes the head: a trail without one had it deleted, which is how a cut tail hides.
-    if (records.length > 0) error(endLine, `no head file ${headPathOf(file)} next to a trail of ${records.length} records: it was deleted, so a truncation of the end cannot be ruled out (restore it, or check against an anchor kept elsewhere)`);
+    // The writer gives a new trail its head as it creates it: a trail without one (even an empty
+    // one) had it deleted, which is how a cut tail hides.
+    error(endLine, `no head file ${headPathOf(file)} next to a trail of ${records.length} records: it was deleted, so a truncation of the end cannot be ruled out (restore it, or check against an anchor kept elsewhere)`);
   } else if (head.seq > maxSeq) {
     error(endLine, `file truncated: it ends at record #${maxSeq} but record #${head.seq} was written (${head.seq - maxSeq} missing at the end)`);
   } else {
     const at = bySeq.get(head.seq);
     if (at && at.hash !== head.hash) error(at.line, `record #${head.seq} does not match the head file's hash (altered after it was written)`);
+    // The writer moves the head past a run's end when it closes, under the lock and never back: a
+    // run that ended after the head was written without it, by something other than runbook.
+    const behind = records.filter((r) => r.seq > head.seq && r.kind === 'run-end');
+    if (behind.length > 0) {
+      const runIds = behind.map((r) => r.runId).join(', ');
+      warn(
+        behind[0]!.line,
+        `records #${head.seq + 1}-#${maxSeq} come after the head file's record #${head.seq} and include the end of run${behind.length > 1 ? 's' : ''} ${runIds}: runbook moves the head past every run it ends, so they were appended by something else, or the machine lost power as the run closed (compare them with the hosts' logs of RUNBOOK_COMMAND_ID)`,
+      );
+    }
   }
 
   if (opts.anchor) {
     const at = bySeq.get(opts.anchor.seq);
     if (!at) error(endLine, `anchor record #${opts.anchor.seq} is not in the file (truncated or rewritten)`);
     else if (at.hash !== opts.anchor.hash) error(at.line, `record #${opts.anchor.seq} does not match the anchor's hash (the chain was rewritten)`);
+    else {
+      // The anchor vouches for nothing after it: a forged run appended there chains correctly.
+      const after = new Map<string, Entry>();
+      for (const r of records) if (r.seq > opts.anchor.seq && !after.has(r.runId)) after.set(r.runId, r);
+      if (after.size > 0) {
+        const list = [...after.values()].map((r) => `run ${r.runId} by ${r.operator} at ${r.time}`).join(', ');
+        warn([...after.values()][0]!.line, `not covered by the anchor: ${list}; check them against the hosts' logs (RUNBOOK_COMMAND_ID)`);
+      }
+    }
   }
 
   // Runs: every run should end with a run-end that counts its records.

@@ -4,12 +4,16 @@
  * on disk before the listener returns, and so before the engine starts the next command.
  * A record appended with `durable: false` is written (so a killed process keeps it) but not
  * fsynced: the next durable append, flush() or close() makes it durable and moves the head past it.
+ * On opening, before any append, the writer checks the trail against its head, so that a cut trail
+ * is refused instead of being chained on from the cut (which would hide the cut from verify).
  */
-import { closeSync, constants, existsSync, fstatSync, fsync, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, existsSync, fstatSync, fsync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { ExitCode } from '../model/exit-codes.js';
 import { UserError } from '../model/errors.js';
 import { acquireLock } from './audit-lock.js';
-import { readTail } from './audit-lines.js';
+import { findRecord, readTail } from './audit-lines.js';
 import { checkAuditDir, headPathOf, lockPathOf } from './audit-path.js';
 import { GENESIS_HASH, sealRecord, type AuditBody, type AuditRecord } from './audit-record.js';
 
@@ -17,6 +21,19 @@ export interface AuditHead {
   seq: number;
   hash: string;
   time: string;
+}
+
+/** The head file as written, 'bad' when it is there but unreadable (a power loss can leave it so), undefined when absent. */
+export function readHead(file: string): AuditHead | 'bad' | undefined {
+  const headPath = headPathOf(file);
+  if (!existsSync(headPath)) return undefined;
+  try {
+    const h = JSON.parse(readFileSync(headPath, 'utf8')) as Partial<AuditHead>;
+    if (typeof h.seq === 'number' && typeof h.hash === 'string') return h as AuditHead;
+  } catch {
+    // reported as 'bad' below
+  }
+  return 'bad';
 }
 
 function fsyncPath(path: string): void {
@@ -49,6 +66,33 @@ function openTrail(file: string): number {
   }
 }
 
+/**
+ * Gives a new trail its head (#0, the genesis hash): fsynced, and linked into place so that a head
+ * already there, however it got there, is never replaced (unless `replace`). From then on a trail
+ * without its head was tampered with, even after a power loss (the caller fsyncs the directory).
+ */
+function createHead(file: string, opts: { replace?: boolean } = {}): void {
+  const headPath = headPathOf(file);
+  // O_EXCL under a fresh name: never opens a file, or follows a link, that someone planted.
+  const tmp = `${headPath}.new-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  try {
+    const head: AuditHead = { seq: 0, hash: GENESIS_HASH, time: new Date().toISOString() };
+    writeAll(fd, Buffer.from(`${JSON.stringify(head)}\n`, 'utf8'));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    if (opts.replace) renameSync(tmp, headPath);
+    else linkSync(tmp, headPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    if (!opts.replace) unlinkSync(tmp);
+  }
+}
+
 export class AuditWriter {
   private fd: number;
   private ino: number;
@@ -60,6 +104,8 @@ export class AuditWriter {
   private written = 0;
   private synced = 0;
   private headSeq = 0;
+  /** The last head this writer made durable (close() fsyncs the head it moved). */
+  private durableHeadSeq = 0;
   private inflight?: Promise<void>;
   private failure?: Error;
 
@@ -70,11 +116,56 @@ export class AuditWriter {
     const dir = dirname(file);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     checkAuditDir(file);
-    const existed = existsSync(file);
-    this.fd = openTrail(file);
-    this.ino = fstatSync(this.fd).ino;
-    // A new file must survive a crash too, not only its contents.
-    if (!existed) fsyncPath(dir);
+    // Under the lock, so that another writer never sees a new trail before its head exists.
+    const release = acquireLock(lockPathOf(file), { timeoutMs: lockTimeoutMs });
+    try {
+      const existed = existsSync(file);
+      this.fd = openTrail(file);
+      this.ino = fstatSync(this.fd).ino;
+      try {
+        if (!existed) {
+          createHead(file);
+          // A new file must survive a crash too, not only its contents; so must its head.
+          fsyncPath(dir);
+        }
+        this.checkAgainstHead();
+      } catch (err) {
+        closeSync(this.fd);
+        this.fd = -1;
+        throw err;
+      }
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * The head names a record the writer fsynced (or #0 for a new trail). A trail that ends before
+   * it, holds another record there, or has lost its head was cut or rewritten: appending would
+   * chain on from the cut and move the head there, and verify would find nothing wrong.
+   */
+  private checkAgainstHead(): void {
+    const tail = readTail(this.fd);
+    const tip = tail.last ? { seq: tail.last.seq, hash: tail.last.hash } : { seq: 0, hash: GENESIS_HASH };
+    const head = readHead(this.file);
+    const refusal = (what: string): UserError =>
+      new UserError(
+        {
+          message: `audit file ${this.file} ${what}`,
+          hint: `run \`runbook audit verify ${this.file}\`, keep the damaged trail as evidence, and start a new one with --audit-file`,
+        },
+        ExitCode.FAILED,
+      );
+    // Unreadable: what a power loss can leave. Verify warns of it; someone who can write the head
+    // can as well write a fitting one, so refusing here would stop operators and protect nothing.
+    if (head === 'bad') return;
+    if (head === undefined) {
+      // Every trail this writer creates gets its head at once, so a missing one was deleted.
+      throw refusal(`has no head file ${headPathOf(this.file)}: it was deleted, which is how a cut at the end of the trail hides`);
+    }
+    if (head.seq > tip.seq) throw refusal(`ends at record #${tip.seq} but its head file says record #${head.seq} was written: the trail was cut`);
+    const at = head.seq === tip.seq ? tip : head.seq === 0 ? { hash: GENESIS_HASH } : findRecord(this.fd, head.seq);
+    if (at?.hash !== head.hash) throw refusal(`does not hold its head file's record #${head.seq}: the trail was rewritten`);
   }
 
   append(body: AuditBody, opts: { durable?: boolean } = {}): AuditRecord {
@@ -131,7 +222,18 @@ export class AuditWriter {
     try {
       if (this.unsynced) {
         fsyncSync(fd);
-        this.moveHead();
+        this.moveHead({ locked: false });
+      }
+      // Once per run: after a power loss the head still names the end of every run that closed,
+      // so verify's check for runs appended behind the writer's back (see there) cannot misfire.
+      if (this.headSeq > this.durableHeadSeq) {
+        this.durableHeadSeq = this.headSeq;
+        try {
+          fsyncPath(headPathOf(this.file));
+          fsyncPath(dirname(this.file));
+        } catch {
+          // As in writeHeadQuietly: the records are durable; a lagging head only weakens a check.
+        }
       }
     } finally {
       // A background fsync still holds the descriptor: close it when that one is done.
@@ -155,28 +257,39 @@ export class AuditWriter {
         } else {
           this.synced = Math.max(this.synced, upTo);
           // After a rotation the head file belongs to the new log: an old head would claim a truncation.
-          if (head && ino === this.ino) this.writeHeadQuietly(head);
+          if (head && ino === this.ino) this.writeHeadQuietly(head, { locked: false });
         }
         resolve();
       });
     });
   }
 
-  private moveHead(): void {
+  private moveHead(opts: { locked: boolean }): void {
     const head = this.unsynced;
     this.unsynced = undefined;
-    if (head) this.writeHeadQuietly(head);
+    if (head) this.writeHeadQuietly(head, opts);
   }
 
-  /** Never moves the head back (a background fsync may finish after a newer synchronous one). */
-  private writeHeadQuietly(head: AuditHead): void {
+  /**
+   * Never moves the head back: not past this writer's own newer head (a background fsync may
+   * finish after a newer synchronous one), nor past another writer's, which is why it reads and
+   * replaces the head under the lock. Otherwise a writer could put the head back behind a run
+   * another one ended, and verify would take that run for one appended behind runbook's back.
+   */
+  private writeHeadQuietly(head: AuditHead, opts: { locked: boolean }): void {
     if (head.seq <= this.headSeq) return;
     this.headSeq = head.seq;
+    let release: (() => void) | undefined;
     try {
+      if (!opts.locked) release = acquireLock(lockPathOf(this.file), { timeoutMs: this.lockTimeoutMs });
+      const onDisk = readHead(this.file);
+      if (onDisk !== 'bad' && onDisk !== undefined && onDisk.seq >= head.seq) return;
       this.writeHead(head);
     } catch {
       // The record is already durable; a head that lags only weakens the truncation check,
       // which verify reports, so it must not fail the command that was just recorded.
+    } finally {
+      release?.();
     }
   }
 
@@ -184,7 +297,7 @@ export class AuditWriter {
   private sync(): void {
     fsyncSync(this.fd);
     this.synced = this.written;
-    this.moveHead();
+    this.moveHead({ locked: true });
   }
 
   /** Someone moved the file away (rotation): start writing to the file at the path again. */
@@ -203,6 +316,7 @@ export class AuditWriter {
     this.unsynced = undefined;
     this.synced = this.written;
     this.headSeq = 0;
+    this.durableHeadSeq = 0;
     if (this.inflight) void this.inflight.finally(() => closeSync(old));
     else closeSync(old);
     const existed = ino !== undefined;
@@ -216,13 +330,18 @@ export class AuditWriter {
     }
     this.ino = fstatSync(this.fd).ino;
     this.cached = undefined;
-    if (!existed) fsyncPath(dirname(this.file));
+    if (!existed) {
+      // The head left at the path belongs to the file moved away (if it was not moved with it).
+      createHead(this.file, { replace: true });
+      fsyncPath(dirname(this.file));
+    }
   }
 
   /**
    * Written after the record is durable, so the head never names a record the file lacks. Not
-   * fsynced: it survives a killed process as it is; after a power loss it may lag or be lost,
-   * which verify reports as a warning, and skipping it halves the cost of an append.
+   * fsynced here (close() does, once per run): it survives a killed process as it is; after a power
+   * loss it may lag or be unreadable, which verify reports as a warning, and skipping the fsync
+   * halves the cost of an append. It cannot go missing: createHead made its name durable.
    */
   private writeHead(head: AuditHead): void {
     const headPath = headPathOf(this.file);

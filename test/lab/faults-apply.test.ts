@@ -368,10 +368,23 @@ describe('faults during apply over all workers (lab tf)', () => {
   });
 });
 
-/** The node's own log of what its sshd received (ssh-command-log): the command ids of one run. */
-async function receivedIds(node: string, runId: string): Promise<string[]> {
-  const log = await inNode(node, 'cat /run/lab/log/ssh-commands.log');
-  return log.split('\n').map((l) => l.split(' ')[1] ?? '').filter((id) => id.startsWith(`${runId}.`));
+/** The node's own log of what its sshd received (ssh-command-log): one `TIME ID COMMAND` line each, `-` for no id. */
+async function receivedLines(node: string): Promise<string[]> {
+  return (await inNode(node, 'cat /run/lab/log/ssh-commands.log')).split('\n').filter(Boolean);
+}
+
+/** The command ids of one run among received lines. */
+function idsOf(lines: string[], runId: string): string[] {
+  return lines.map((l) => l.split(' ')[1] ?? '').filter((id) => id.startsWith(`${runId}.`));
+}
+
+/** `history RUN`'s table of unfinished commands: host, step and phase of each row. */
+function unfinishedRows(history: string): string[][] {
+  const at = history.indexOf('unknown: the controller stopped while these ran');
+  if (at < 0) return [];
+  const table = history.slice(at).split('\n').slice(2);
+  const end = table.findIndex((l) => l === '' || l.startsWith('  '));
+  return table.slice(0, end < 0 ? undefined : end).map((l) => l.split(/ {2,}/).slice(0, 3));
 }
 
 /** The trail's records of one run. */
@@ -403,6 +416,9 @@ async function locksFree(): Promise<void> {
  */
 async function killedAt(point: string, runbook: string, extra: string[], env: NodeJS.ProcessEnv = {}) {
   await reset();
+  // The run's window in each host's log: what sshd received from this run, and only from it.
+  const logged: Record<string, number> = {};
+  for (const n of WORKERS) logged[n] = (await receivedLines(n)).length;
   const r = await apply(runbook, extra, { RUNBOOK_TEST_HOOKS: '1', RUNBOOK_TEST_KILL_AT: point, ...env });
   expect(r.signal, `${point}: ${diag(r)}`).toBe('SIGKILL');
   const runId = r.events.find((e) => e.type === 'run-start')!.runId!;
@@ -413,7 +429,10 @@ async function killedAt(point: string, runbook: string, extra: string[], env: No
   const ended = new Set(records.filter((x) => x.kind === 'command').map((x) => x.commandId));
   const received: Record<string, string[]> = {};
   for (const n of WORKERS) {
-    received[n] = await receivedIds(n, runId);
+    const window = (await receivedLines(n)).slice(logged[n]);
+    // Every command the run sent carries its id: one without would escape the comparison below.
+    expect(window.filter((l) => l.split(' ')[1] === '-'), `${n} received commands without an id`).toEqual([]);
+    received[n] = idsOf(window, runId);
     // Write-ahead: nothing reached a host that is not on the record first.
     expect(received[n]!.filter((id) => !started.has(id)), `${n} received commands the trail never announced`).toEqual([]);
   }
@@ -422,6 +441,10 @@ async function killedAt(point: string, runbook: string, extra: string[], env: No
   expect(h.status, h.stderr).toBe(0);
   expect(h.stdout).toMatch(/ended abnormally/);
   if (unfinished.length) expect(h.stdout).toMatch(/unknown: the controller stopped while these ran/);
+  // One row per command that never reported back, naming its host and phase.
+  const startOf = new Map(records.filter((x) => x.kind === 'command-start').map((x) => [x.commandId, x]));
+  const expectedRows = unfinished.map((id) => `${startOf.get(id)!.host} ${startOf.get(id)!.phase}`).sort();
+  expect(unfinishedRows(h.stdout).map(([host, , phase]) => `${host} ${phase}`).sort(), h.stdout).toEqual(expectedRows);
   await locksFree();
   const next = await apply(runbook);
   expect(next.code, diag(next)).toBe(ExitCode.OK);
@@ -466,9 +489,15 @@ describe('write-ahead audit: the controller killed at named points (lab tf)', ()
   });
 
   it('while the lock is being taken: the lock command is on the record first; nothing else reached b', async () => {
-    const { records, received } = await killedAt('lock:b', 'rbf-faults', [], { RUNBOOK_TEST_KILL_DELAY_MS: '0' });
+    const { records, received, unfinished } = await killedAt('lock:b', 'rbf-faults', [], { RUNBOOK_TEST_KILL_DELAY_MS: '0' });
     const lock = records.find((x) => x.kind === 'command-start' && x.host === 'b' && x.phase === 'lock');
     expect(lock).toBeDefined();
+    // The kill is timed (delay 0) from the lock's announcement, and the lock goes out only after
+    // the fsync of its record: the kill and the send race, so b may or may not have the lock. What
+    // is certain: b got nothing but the lock, at most once, and the lock never reported back.
+    expect(received.b!.length).toBeLessThanOrEqual(1);
     expect(received.b!.filter((id) => id !== lock!.commandId)).toEqual([]);
+    expect(unfinished).toContain(lock!.commandId);
+    record(`killed at lock:b: b's lock ${received.b!.length ? 'reached b before the kill' : 'was killed before it was sent'}`);
   });
 });

@@ -46,14 +46,14 @@ import { createPlanRecorder } from '../../report/plan-recorder.js';
 import { checkPlanIdentities, checkPlanRunbook, planTargets, savedPlanBody } from '../saved-plan.js';
 import { checkApprovals, launcherKeys, removeStaleSignatures } from '../plan-signatures.js';
 import { createTransport, targetFromHost } from '../../transport/index.js';
-import type { Connection } from '../../transport/types.js';
 import { createJsonListener } from '../../report/json.js';
 import { createPlainView } from '../../report/plain.js';
 import { createRecapCollector, renderRecap } from '../../report/recap.js';
-import { createAuditListener, type AuditListener } from '../../report/audit-listener.js';
+import { createAuditListener } from '../../report/audit-listener.js';
 import { resolveAuditPath } from '../../report/audit-path.js';
 import { rolloutFor, selectTargets } from './apply-fleet.js';
 import { testKillPoint } from '../test-kill-point.js';
+import { afterAuditFlush } from '../audit-flush.js';
 import { ExitCode } from '../../model/exit-codes.js';
 
 /** apply's options as commander parses them (apply.ts declares them). */
@@ -89,32 +89,6 @@ export interface ApplyOptions {
   requireApprovals?: number;
   allowedSigners?: string;
   allowSelfApproval?: boolean;
-}
-
-/**
- * Write-ahead: every command's start record is on disk before the command is sent (a kill's too).
- * Waiting for that here, before each exec, lets one fsync cover the records of every host that
- * waits meanwhile, where an fsync inside the listener would stall all hosts once per record.
- */
-function afterAuditFlush(conn: Connection, audit: AuditListener, control: RunControl): Connection {
-  const durable = async (): Promise<void> => {
-    try {
-      await audit.flush();
-    } catch (err) {
-      control.stop((err as Error).message, { byOperator: false });
-      throw err;
-    }
-  };
-  return {
-    host: conn.host,
-    async exec(command, options) {
-      // The command's start record (emitted just before this call) is on disk before it is sent.
-      await durable();
-      const onKill = options?.onKill;
-      return conn.exec(command, onKill ? { ...options, onKill: { ...onKill, starting: async (kill) => { const id = await onKill.starting(kill); await durable(); return id; } } } : options);
-    },
-    close: () => conn.close(),
-  };
 }
 
 /** Restores the terminal whatever happened: a prompt killed mid-keypress must not leave raw mode on. */
