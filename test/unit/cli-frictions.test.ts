@@ -1,5 +1,5 @@
 /**
- * Frictions a first-time operator hit (issue 17), through the CLI as typed: the lab's name from
+ * Frictions a first-time operator hits, through the CLI as typed: the lab's name from
  * RUNBOOK_LAB, `lab down` of a lab that was not running, `lab ssh NODE CMD -opts` passed through,
  * and the defaults shown in apply's help.
  */
