@@ -43,7 +43,7 @@ import { createAuditListener, type AuditListener } from '../../report/audit-list
 import { resolveAuditPath } from '../../report/audit-path.js';
 import { rolloutFor, selectTargets } from './apply-fleet.js';
 import { testKillPoint } from '../test-kill-point.js';
-import { ExitCode } from '../../model/exit-codes.js';
+import { EXIT_CODE_FOR_VERDICT, ExitCode } from '../../model/exit-codes.js';
 
 /** apply's options as commander parses them (apply.ts declares them). */
 export interface ApplyOptions {
@@ -289,7 +289,7 @@ export async function runApply(name: string, opts: ApplyOptions): Promise<number
     });
     await liveDone.catch(() => undefined);
     if (!opts.json) print(renderRecap(recap.state));
-    return result.exitCode;
+    return EXIT_CODE_FOR_VERDICT[result.verdict];
   } finally {
     if (graceTimer) clearTimeout(graceTimer);
     process.off('SIGINT', onSigint);
