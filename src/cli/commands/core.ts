@@ -60,6 +60,9 @@ async function listAction(opts: CommonOptions): Promise<void> {
 async function showAction(name: string, opts: CommonOptions): Promise<void> {
   const m = await model();
   const runbook = m.loadRunbook(name, { runbookDirs: opts.runbooks, notice: (line) => process.stderr.write(`${line}\n`) });
+  // A runbook validate and apply refuse is not shown as if it could run.
+  const fixedBy = m.fixedByProblems(runbook, { runbookDirs: opts.runbooks });
+  if (fixedBy.length) throw new m.UserError(fixedBy);
   const cliVars = m.operatorVars({ env: process.env, varFiles: opts.varFile ?? [], vars: opts.var ?? [] });
   out(`${runbook.name}${runbook.description ? ` — ${runbook.description}` : ''}`);
   out(`file: ${runbook.file}`);
