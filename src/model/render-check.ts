@@ -68,7 +68,25 @@ function conditionProblems(step: Step, condition: ConditionNode, ctx: TemplateCo
   return problems;
 }
 
+/** Each step's `on:` pattern must select hosts of the inventory: one problem per pattern, at its step. */
+export function onPatternProblems(runbook: Runbook, inventory: Inventory): Problem[] {
+  const problems: Problem[] = [];
+  for (const s of [...runbook.steps, ...runbook.handlers]) {
+    if (!s.on) continue;
+    try {
+      selectHosts(inventory, s.on);
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      for (const p of e.problems) problems.push({ pos: s.pos, message: `step "${s.name}": on: ${p.message}`, hint: p.hint });
+    }
+  }
+  return problems;
+}
+
 export function renderProblems(runbook: Runbook, inventory: Inventory, hosts: readonly Host[], opts: RenderCheckOptions): Problem[] {
+  // Which hosts a step runs on decides where it is rendered: a bad `on:` first, at its step.
+  const patterns = onPatternProblems(runbook, inventory);
+  if (patterns.length) return patterns;
   const steps = [...runbook.steps, ...runbook.handlers];
   const orders = registerOrder(steps);
   const { deps } = runbookDeps(runbook);
