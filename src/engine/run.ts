@@ -45,8 +45,8 @@ export interface RunOptions {
 
 export interface RunResult {
   runId: string;
+  /** The CLI maps it to its exit code (model/exit-codes.ts EXIT_CODE_FOR_VERDICT). */
   verdict: RunVerdict;
-  exitCode: number;
   aborted: boolean;
   stopReason?: string;
   hosts: HostOutcome[];
@@ -118,16 +118,16 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
   hosts = [...hosts, ...fleet.extraOutcomes];
   const summary = summarize(hosts);
   const verdict = runVerdict(hosts, { aborted: control.aborted });
-  const exitCode = EXIT_CODE_FOR_VERDICT[verdict];
   ctx.emit({
     type: 'run-end',
     time: now().toISOString(),
     runId,
-    exitCode,
+    // The audit trail records the exit code the CLI will exit with.
+    exitCode: EXIT_CODE_FOR_VERDICT[verdict],
     aborted: control.aborted,
     ...(control.stopReason !== undefined ? { stopReason: control.stopReason } : {}),
     summary,
     durationMs: Date.now() - started,
   });
-  return { runId, verdict, exitCode, aborted: control.aborted, stopReason: control.stopReason, hosts, summary };
+  return { runId, verdict, aborted: control.aborted, stopReason: control.stopReason, hosts, summary };
 }

@@ -3,6 +3,7 @@
  * under /v2/keys, read with curl as flannel <= 0.17's client does over HTTP) or v3 (etcdctl).
  * Used by the faults, the heal and `lab status`; runbooks never see this module.
  */
+import { shellQuote as q } from '../model/shell-quote.js';
 import { FLANNEL_PREFIX } from './node-files.js';
 import { nodeExec } from './node-process.js';
 import { ETCD_CLIENT } from './pki.js';
@@ -22,8 +23,6 @@ export interface Lease {
 }
 
 export const SUBNETS = `${FLANNEL_PREFIX}/subnets`;
-
-const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** The node that talks to etcd for the lab: the first etcd member. */
 function etcdNode(state: LabState): string {

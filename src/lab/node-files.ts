@@ -13,6 +13,7 @@ import { nodeDir } from './paths.js';
 import { NON_ROOT_USER, UPSTREAM_DOCKER_OPTS, type Flavour } from './profiles.js';
 import { ETCD_PKI, FLANNEL_CLIENT } from './pki.js';
 import { UserError } from '../model/errors.js';
+import { shellQuote } from '../model/shell-quote.js';
 
 export const FLANNEL_NETWORK = '10.100.0.0/16';
 export const FLANNEL_PREFIX = '/coreos.com/network';
@@ -53,9 +54,8 @@ type UnitValue = string | string[];
  * systemd does.
  */
 function unit(fields: Record<string, UnitValue | undefined>): string {
-  const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
   const lines = Object.entries(fields).flatMap(([k, v]) =>
-    v === undefined ? [] : [Array.isArray(v) ? `${k}=(${v.map(q).join(' ')})` : `${k}=${q(v)}`],
+    v === undefined ? [] : [Array.isArray(v) ? `${k}=(${v.map(shellQuote).join(' ')})` : `${k}=${shellQuote(v)}`],
   );
   return `${lines.join('\n')}\n`;
 }

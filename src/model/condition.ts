@@ -235,15 +235,20 @@ export function parseCondition(text: string): ConditionNode {
 /** Everything a condition reads, so the engine can order it (barriers) and spot pending values. */
 export interface ConditionRefs {
   paths: string[][];
+  /** The paths tested with defined(...) (also in `paths`): they may be undefined. */
+  defined: string[][];
   changed: string[];
 }
 
 export function conditionRefs(node: ConditionNode): ConditionRefs {
-  const refs: ConditionRefs = { paths: [], changed: [] };
+  const refs: ConditionRefs = { paths: [], defined: [], changed: [] };
   const visit = (n: ConditionNode): void => {
     switch (n.kind) {
-      case 'path':
       case 'defined':
+        refs.defined.push(n.path);
+        refs.paths.push(n.path);
+        break;
+      case 'path':
         refs.paths.push(n.path);
         break;
       case 'changed':

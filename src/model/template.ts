@@ -268,6 +268,28 @@ function referable(ctx: TemplateContext, path: readonly string[]): boolean {
   return true;
 }
 
+/** The registered name a path reads (readsRegistered): `n` of `n.x` and of `hosts.a.n`. */
+const registeredName = (path: readonly string[]): string => (path[0] === 'hosts' ? path[2]! : path[0]!);
+
+/** What to do about an undefined name (not hosts.* or groups.*): a close match, then where names come from. */
+export function undefinedNameHint(path: readonly string[], candidates: Iterable<string>): string {
+  const head = path[0]!;
+  return [didYouMean(head, path.length === 1 ? candidates : []), `define it in the runbook's vars or the inventory, or pass --var ${head}=...`].filter(Boolean).join('; ');
+}
+
+/**
+ * Step `step` reads `path` before any step has registered it: `registrar` (a later step, or this
+ * one, whose value exists only once it has run) registers it, and no var of that name stands in.
+ */
+export function readTooEarly(step: string, path: readonly string[], registrar: string): Pick<Problem, 'message' | 'hint'> {
+  const name = registeredName(path);
+  const self = registrar === step;
+  return {
+    message: `step "${step}" reads ${path.join('.')} before any step registers it (${name} is registered by ${self ? `step "${step}" itself, once it has run` : `the later step "${registrar}"`})`,
+    hint: `${self ? `read ${name} in a later step` : `move step "${registrar}" before step "${step}"`}: a step reads only what earlier steps registered`,
+  };
+}
+
 export interface RenderOptions {
   step?: string;
   /**
@@ -275,6 +297,11 @@ export interface RenderOptions {
    * reference it is, `{{ name }}`, for a plan that renders it on the host's turn.
    */
   references?: ReadonlySet<string>;
+  /**
+   * Names that only this step or a later one registers (→ the first such step): a placeholder
+   * that reads one and finds no var of that name is reported as read too early (readTooEarly).
+   */
+  registeredLater?: ReadonlyMap<string, string>;
   /** `validate` checks commands without the secrets' values: an unavailable secret renders masked. */
   unavailableSecretsOk?: boolean;
 }
@@ -312,6 +339,8 @@ export function renderCommand(t: CommandTemplate | string, ctx: TemplateContext,
     }
     if (found === NOT_FOUND) {
       const name = p.path.join('.');
+      const registrar = p.path[0] !== 'groups' && opts.registeredLater && readsRegistered(p.path, opts.registeredLater) ? opts.registeredLater.get(registeredName(p.path)) : undefined;
+      if (registrar !== undefined) throw new UserError({ pos, host: ctx.where.host, ...readTooEarly(opts.step ?? ctx.where.step ?? '?', p.path, registrar) });
       throw new UserError({
         pos,
         host: ctx.where.host,
@@ -321,7 +350,7 @@ export function renderCommand(t: CommandTemplate | string, ctx: TemplateContext,
             ? 'hosts.<name>.<var> needs an inventory host and one of its vars or registered values'
             : p.path[0] === 'groups'
               ? 'groups.<group>.<var> needs an inventory group (or all), and exists only while a run renders the step'
-              : [didYouMean(p.path[0]!, p.path.length === 1 ? Object.keys(ctx.vars) : []), `define it in the runbook's vars or the inventory, or pass --var ${p.path[0]}=...`].filter(Boolean).join('; '),
+              : undefinedNameHint(p.path, Object.keys(ctx.vars)),
       });
     }
     if (found.value instanceof UnavailableSecret && opts.unavailableSecretsOk) {

@@ -7,6 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { UserError } from '../model/errors.js';
+import { expandHome } from '../model/secrets.js';
 
 /**
  * `notice` hears when a trail left at the default place is used although XDG_STATE_HOME names
@@ -15,7 +16,7 @@ import { UserError } from '../model/errors.js';
 export function resolveAuditPath(flag?: string, env: NodeJS.ProcessEnv = process.env, notice?: (line: string) => void): string {
   const home = env.HOME || homedir();
   const chosen = flag || env.RUNBOOK_AUDIT_FILE;
-  if (chosen) return resolve(chosen.startsWith('~/') ? join(home, chosen.slice(2)) : chosen);
+  if (chosen) return resolve(expandHome(chosen, home));
   const fallback = join(home, '.local', 'state', 'runbook', 'audit.jsonl');
   const xdg = env.XDG_STATE_HOME;
   if (!xdg || !isAbsolute(xdg)) return fallback;

@@ -69,8 +69,7 @@ export type AuditBody = RecordHeader &
 
 export type AuditRecord = { v: number; seq: number } & AuditBody & { prev: string; hash: string };
 
-/** Every line the writer produces starts with this; a torn line is a prefix of some record. */
-export const RECORD_PREFIX = `{"v":${AUDIT_VERSION},"seq":`;
+/** Every record line of a readable version starts with one of these; a torn line is a prefix of some record. */
 const PREFIXES = READABLE_VERSIONS.map((v) => `{"v":${v},"seq":`);
 
 function canonical(value: unknown): string {

@@ -121,7 +121,7 @@ export function describeRun(a: Applied): string {
   return `exit ${a.code}\n${lines.join('\n')}\n${a.stderr}`;
 }
 
-/** Asserts exit 0 and that every step on every host ended `ok` (the "second apply" of issue 7). */
+/** Asserts exit 0 and that every step on every host ended `ok` (a second apply finds nothing left to fix). */
 export function expectAllOk(a: Applied): void {
   expect(a.code, describeRun(a)).toBe(0);
   const steps = a.events.filter((e) => e.type === 'step-result');

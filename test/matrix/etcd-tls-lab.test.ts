@@ -1,5 +1,5 @@
 /**
- * Profile etcd-tls (issue 12), on an --ha lab (3 etcd members) with flannel-modern (leases in the
+ * Profile etcd-tls, on an --ha lab (3 etcd members) with flannel-modern (leases in the
  * v3 keyspace, so the flanneld stand-in talks to etcd through its private etcdctl): etcd serves
  * clients only over https with client certificates at kubeadm's paths, workers have no etcdctl,
  * flanneld holds its leases with its own client cert, and runbooks/check-etcd-health.yaml reads etcd

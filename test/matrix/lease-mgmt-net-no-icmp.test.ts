@@ -1,8 +1,7 @@
 /**
  * runbooks/fix-stale-flannel-lease.yaml with SSH over a management network and no ICMP (profiles
  * mgmt-net,no-icmp): the inventory's addresses are not flannel's PublicIPs and no node answers
- * ping, the case in which an earlier version deleted the leases of a, b and c (issue 12, finding
- * 2). The nodes' own flannel.1 addresses decide; a, b and c keep their leases (same create and
+ * ping, the case in which an earlier version deleted the leases of a, b and c. The nodes' own flannel.1 addresses decide; a, b and c keep their leases (same create and
  * mod revisions).
  */
 import { describe } from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * The do-no-harm matrix (issue 12): one lab per profile combination, every shipped flannel runbook
+ * The do-no-harm matrix: one lab per profile combination, every shipped flannel runbook
  * on it, and the invariants checked from outside the runbooks (the lab probe and node snapshots,
  * snapshot.ts), never from their own output:
  *  - healthy (and healthy-but-unusual) fleet: every runbook finds nothing (every step ok) and

@@ -1,5 +1,5 @@
 /**
- * Lab profile non-root (issue 12): every node is reached as `ops`, an unprivileged user with
+ * Lab profile non-root: every node is reached as `ops`, an unprivileged user with
  * passwordless sudo as a cloud image's default user has; root login is refused; ops's PATH is the
  * one sshd gives a non-root login (no /usr/sbin, no /sbin). Everything is shown from outside: real
  * ssh with the lab's key, the real CLI, and the node's own state read as root through the lab

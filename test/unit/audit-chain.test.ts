@@ -212,4 +212,9 @@ describe('resolveAuditPath', () => {
     expect(resolveAuditPath(undefined, { RUNBOOK_AUDIT_FILE: '/y/b.jsonl' })).toBe('/y/b.jsonl');
     expect(resolveAuditPath(undefined, {})).toMatch(/\/\.local\/state\/runbook\/audit\.jsonl$/);
   });
+
+  it('expands ~/ in the flag and in RUNBOOK_AUDIT_FILE to $HOME', () => {
+    expect(resolveAuditPath('~/a.jsonl', { HOME: '/home/op' })).toBe('/home/op/a.jsonl');
+    expect(resolveAuditPath(undefined, { RUNBOOK_AUDIT_FILE: '~/t/b.jsonl', HOME: '/home/op' })).toBe('/home/op/t/b.jsonl');
+  });
 });

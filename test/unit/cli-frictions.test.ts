@@ -1,5 +1,5 @@
 /**
- * Frictions a first-time operator hit (issue 17), through the CLI as typed: the lab's name from
+ * Frictions a first-time operator hits, through the CLI as typed: the lab's name from
  * RUNBOOK_LAB, `lab down` of a lab that was not running, `lab ssh NODE CMD -opts` passed through,
  * and the defaults shown in apply's help.
  */
@@ -88,7 +88,7 @@ describe('which fleet', () => {
 });
 
 describe('fixed_by', () => {
-  it('must name a runbook: validate and apply both refuse a typo, with the close match', () => {
+  it('must name a runbook: validate, show and apply all refuse a typo, with the close match', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rb-fixedby-'));
     const file = join(dir, 'diag.yaml');
     writeFileSync(file, 'steps:\n  - name: ip_forward is on\n    fixed_by: fix-forwardin\n    check: "true"\n');
@@ -99,6 +99,11 @@ describe('fixed_by', () => {
     expect(v.stdout + v.stderr).toContain(want);
     const a = run(['apply', file, '--dry-run', '-i', join(dir, 'inv.yaml'), '--audit-file', join(auditDir, 'fb.jsonl')]);
     expect([a.code, a.stderr]).toEqual([2, `${want}\n`]);
+    // show refuses before printing anything, with or without --hosts.
+    for (const args of [[], ['--hosts', 'all', '-i', join(dir, 'inv.yaml')]]) {
+      const s = run(['show', file, ...args]);
+      expect([s.code, s.stdout, s.stderr]).toEqual([2, '', `${want}\n`]);
+    }
     rmSync(dir, { recursive: true, force: true });
   });
 });

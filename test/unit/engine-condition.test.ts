@@ -1,5 +1,10 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConditionError, ConditionSyntaxError, conditionRefs, evaluateCondition, parseCondition } from '../../src/model/condition.js';
+import { buildTemplateContext, checkRunbookText, loadInventory } from '../../src/model/index.js';
+import { templateBindings } from '../../src/engine/bindings.js';
 
 const vars: Record<string, unknown> = {
   count: '3',
@@ -63,6 +68,24 @@ describe('when: conditions', () => {
     expect(() => ev('1 in 3')).toThrow(/"in" needs a list/);
   });
 
+  it("looks names up as own properties through the run's real lookup: toString is an undefined name", () => {
+    const runbook = checkRunbookText('vars: { count: 3 }\nsteps:\n  - name: s\n    check: "true"\n', '/rb/rb.yaml').runbook!;
+    const dir = mkdtempSync(join(tmpdir(), 'rb-cond-'));
+    writeFileSync(join(dir, 'inv.yaml'), 'hosts:\n  a: { address: 127.0.0.1 }\n');
+    const inventory = loadInventory(join(dir, 'inv.yaml'));
+    rmSync(dir, { recursive: true, force: true });
+    const host = inventory.hosts[0]!;
+    const bindings = templateBindings((h) => buildTemplateContext({ runbook, inventory, host: h }), { runbook, inventory, cliVars: {} });
+    const scope = { lookup: (path: string[]) => bindings.lookup(host, path, { own: {}, byHost: new Map(), targets: ['a'] }), changed: () => false };
+    const evalReal = (text: string) => evaluateCondition(parseCondition(text), scope);
+    expect(evalReal('count == 3')).toBe(true);
+    for (const name of ['toString', 'constructor', '__proto__', 'hasOwnProperty', 'count.toString', 'host.constructor']) {
+      expect(() => evalReal(`${name} == 1`), name).toThrow(ConditionError);
+      expect(() => evalReal(`${name} == 1`), name).toThrow(`"${name}" is not defined (use defined(${name}) to test for it)`);
+      expect(evalReal(`defined(${name})`), name).toBe(false);
+    }
+  });
+
   it('syntax errors name the column; nothing is ever evaluated as code', () => {
     const bad: Array<[string, RegExp]> = [
       ['count = 3', /use "==" to compare.*|column 7/],
@@ -84,6 +107,7 @@ describe('when: conditions', () => {
   it('lists what a condition reads, for ordering and dry-run dependencies', () => {
     const refs = conditionRefs(parseCondition('hosts.d.mac == mac and changed("x") or defined(leases.count)'));
     expect(refs.paths).toEqual([['hosts', 'd', 'mac'], ['mac'], ['leases', 'count']]);
+    expect(refs.defined).toEqual([['leases', 'count']]);
     expect(refs.changed).toEqual(['x']);
   });
 });

@@ -130,7 +130,7 @@ describe('rollout', () => {
   it('serial: 2 never has more than 2 hosts in a fix at once, and batches do not overlap', async () => {
     const rb = runbook([step('slow fix', 'get x=1', ['slow x=1'])], { serial: 2 });
     const { result, w } = await run(rb);
-    expect(result.exitCode).toBe(0);
+    expect(result.verdict).toBe('ok');
     expect(w.spans).toHaveLength(4);
     for (const s of w.spans) expect(w.spans.filter((o) => o.start < s.end && s.start < o.end).length).toBeLessThanOrEqual(2);
     const first = w.spans.filter((s) => ['a', 'b'].includes(s.host));
@@ -145,17 +145,17 @@ describe('rollout', () => {
     for (const h of ['b', 'c', 'd']) expect(status(h, 's')).toBe('not-run');
     expect(w.log.filter((l) => !l.startsWith('a:'))).toEqual([]);
     expect(result.stopReason).toMatch(/canary not all green \(a: "s" failed\), so the other 3 hosts were not started/);
-    expect(result.exitCode).toBe(1);
+    expect(result.verdict).toBe('failed');
   });
 
   it('--canary goes on when green (--yes), and stops when the operator says no', async () => {
     const rb = runbook([step('s', 'get x=1', ['set x=1'])]);
-    expect((await run(rb, { canary: 1 })).result.exitCode).toBe(0);
+    expect((await run(rb, { canary: 1 })).result.verdict).toBe('ok');
     const no = await run(rb, { canary: 2, confirm: false });
     expect(no.status('a', 's')).toBe('fixed');
     expect(no.status('c', 's')).toBe('not-run');
     expect(no.result.stopReason).toMatch(/operator stopped the rollout after the canary \(a, b\)/);
-    expect(no.result.exitCode).toBe(130);
+    expect(no.result.verdict).toBe('aborted');
   });
 
   it('max_failures: the run stops once reached; unreachable counts; later hosts are untouched', async () => {
@@ -342,7 +342,7 @@ describe('when, handlers, dry-run dependencies', () => {
     expect(status('a', 'reads')).toBe('ok');
     expect(status('a', 'uses v')).toBe('ok');
     expect(w.log.some((l) => l.includes('restart'))).toBe(false);
-    expect(result.exitCode).toBe(3);
+    expect(result.verdict).toBe('pending');
 
     const rb3 = runbook([step('fixme', 'get y=1', ['set y=1'], { register: 'y' }), step('uses y', 'get z={{ y }}')]);
     const r3 = await run(rb3, { mode: 'dry-run', targets: ['a'] });

@@ -111,7 +111,7 @@ describe('engine: step semantics', () => {
     expect(r.status('b')).toEqual(['fixed']);
     expect(states.b.fwd).toBe('1');
     expect(r.log).not.toContain('a: set fwd=1');
-    expect(r.result.exitCode).toBe(0);
+    expect(r.result.verdict).toBe('ok');
   });
 
   it('dry-run changes nothing, reports would-fix with check output and commands, exits 3', async () => {
@@ -121,7 +121,7 @@ describe('engine: step semantics', () => {
     expect(states.b).toEqual({ fwd: '0' });
     const res = r.events.find((e) => e.type === 'step-result');
     expect(res).toMatchObject({ status: 'would-fix', checkOutput: '0', fixCommands: ['set fwd=1', 'set other=********'] });
-    expect(r.result.exitCode).toBe(3);
+    expect(r.result.verdict).toBe('pending');
   });
 
   it("refuse_exit: the check's own refusal fails the step; a dry run proposes no fix and an apply runs none", async () => {
@@ -135,7 +135,7 @@ describe('engine: step semantics', () => {
       expect(res && 'finding' in res ? res.finding : undefined).toBeUndefined();
       expect(r.status('a')).toEqual(['failed', 'blocked']);
       expect(r.log).toEqual(['a: refuse blocked-by-rule-1']);
-      expect(r.result.exitCode).toBe(1);
+      expect(r.result.verdict).toBe('failed');
     }
     // Any other failing exit code is an ordinary finding, fixed as usual.
     const other = await run(runbook([step('fwd', 'get fwd=1', ['set fwd=1'], { refuseExit: 3 })]), { a: {} });
@@ -152,7 +152,7 @@ describe('engine: step semantics', () => {
     expect(r.status('a')).toEqual(['failed', 'blocked', 'blocked']);
     const failed = r.result.hosts[0]!.steps[0]!;
     expect(failed.reason).toContain('nope');
-    expect(r.result.exitCode).toBe(1);
+    expect(r.result.verdict).toBe('failed');
 
     const rb2 = runbook([step('one', 'get x=1', ['fail nope'], { continueOnFailure: true }), step('two', 'get y=1', ['set y=1'])]);
     const r2 = await run(rb2, { a: {} });
@@ -170,7 +170,7 @@ describe('engine: step semantics', () => {
     const rb = runbook([step('one', 'lose', [], { continueOnFailure: true }), step('two', 'get y=1')]);
     const r = await run(rb, { a: { y: '1' } });
     expect(r.status('a')).toEqual(['unknown', 'blocked']);
-    expect(r.result.exitCode).toBe(1);
+    expect(r.result.verdict).toBe('failed');
   });
 
   it('an unreachable host among others: the others complete', async () => {
@@ -181,7 +181,7 @@ describe('engine: step semantics', () => {
     expect(r.status('b')).toEqual(['unreachable']);
     expect(r.status('c')).toEqual(['fixed']);
     expect(r.result.hosts[1]!.steps[0]!.reason).toContain('is sshd running?');
-    expect(r.result.exitCode).toBe(1);
+    expect(r.result.verdict).toBe('failed');
   });
 
   it('expect matches stdout exactly or by regex', async () => {
@@ -202,7 +202,7 @@ describe('engine: approvals', () => {
     const all = [...r.status('a'), ...r.status('b')].sort();
     expect(all).toEqual(['fixed', 'skipped', 'skipped', 'skipped']);
     expect(r.asked).toHaveLength(4);
-    expect(r.result.exitCode).toBe(3);
+    expect(r.result.verdict).toBe('pending');
     const approvals = r.events.filter((e) => e.type === 'approval').map((e) => e.decision);
     expect(approvals.sort()).toEqual(['no', 'no', 'no', 'yes']);
   });
@@ -213,7 +213,7 @@ describe('engine: approvals', () => {
     const r = await run(rb, states, { answers: ['all-hosts'] });
     expect(r.asked).toHaveLength(1);
     expect(Object.values(states).map((s) => s.x)).toEqual(['1', '1', '1']);
-    expect(r.result.exitCode).toBe(0);
+    expect(r.result.verdict).toBe('ok');
   });
 
   it('yes to everything approves every later fix, on every step, without asking', async () => {
@@ -233,7 +233,7 @@ describe('engine: approvals', () => {
     expect(r.asked).toHaveLength(1);
     expect(Object.values(states).every((s) => s.x === undefined)).toBe(true);
     expect(r.result.aborted).toBe(true);
-    expect(r.result.exitCode).toBe(130);
+    expect(r.result.verdict).toBe('aborted');
     const end = r.events.at(-1);
     expect(end).toMatchObject({ type: 'run-end', aborted: true, exitCode: 130 });
   });
@@ -288,7 +288,7 @@ describe('engine: approvals', () => {
     release();
     const result = await done;
     expect(maxOpen).toBe(1);
-    expect(result.exitCode).toBe(0);
+    expect(result.verdict).toBe('ok');
   });
 });
 

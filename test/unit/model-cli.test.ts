@@ -75,13 +75,13 @@ describe("a runbook's default targets (hosts:)", () => {
     expect(hostsOf(['--hosts', 'all']).sort()).toEqual(['m1', 'w1']);
   });
 
-  it('a pattern that selects nothing is refused where the runbook says it, by apply and by validate -i', () => {
+  it('a pattern that selects nothing is refused where the runbook says it, by apply and by validate -i, in the same words', () => {
     const line = `${dir}/runbooks/q.yaml:1:8: hosts: host pattern "workers2" matches no host or group in ${dir}/inv.yaml (did you mean "workers"?`;
     const a = run(['apply', 'q', '--dry-run', '-i', 'inv.yaml'], { cwd: dir, env });
     expect(`${a.code} ${a.stderr.trim()}`).toBe(`${ExitCode.USAGE} ${line}; or pass --hosts PATTERN)`);
     const v = run(['validate', '-i', 'inv.yaml', 'runbooks/q.yaml'], { cwd: dir });
     expect(v.code).toBe(ExitCode.USAGE);
-    expect(v.stderr.trim().split('\n')).toEqual([`${line})`, '1 problem in 2 files']);
+    expect(v.stderr.trim().split('\n')).toEqual([`${line}; or pass --hosts PATTERN)`, '1 problem in 2 files']);
   });
 });
 

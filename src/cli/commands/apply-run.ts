@@ -54,7 +54,7 @@ import { resolveAuditPath } from '../../report/audit-path.js';
 import { rolloutFor, selectTargets } from './apply-fleet.js';
 import { testKillPoint } from '../test-kill-point.js';
 import { afterAuditFlush } from '../audit-flush.js';
-import { ExitCode } from '../../model/exit-codes.js';
+import { EXIT_CODE_FOR_VERDICT, ExitCode } from '../../model/exit-codes.js';
 
 /** apply's options as commander parses them (apply.ts declares them). */
 export interface ApplyOptions {
@@ -354,7 +354,7 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
       out(`Plan ${sealed.id} written to ${opts.planOut}: ${fixes} fix${fixes === 1 ? '' : 'es'} on ${body.hosts.length} host${body.hosts.length === 1 ? '' : 's'}, valid until ${body.planned.expires}`);
       out(`  review: runbook show --plan ${shellQuote(opts.planOut)}   sign: runbook sign ${shellQuote(opts.planOut)}   apply: runbook apply --plan ${shellQuote(opts.planOut)}`);
     }
-    return result.exitCode;
+    return EXIT_CODE_FOR_VERDICT[result.verdict];
   } finally {
     if (graceTimer) clearTimeout(graceTimer);
     process.off('SIGINT', onSigint);

@@ -60,6 +60,9 @@ async function listAction(opts: CommonOptions): Promise<void> {
 async function showAction(name: string, opts: CommonOptions): Promise<void> {
   const m = await model();
   const runbook = m.loadRunbook(name, { runbookDirs: opts.runbooks, notice: (line) => process.stderr.write(`${line}\n`) });
+  // A runbook validate and apply refuse is not shown as if it could run.
+  const fixedBy = m.fixedByProblems(runbook, { runbookDirs: opts.runbooks });
+  if (fixedBy.length) throw new m.UserError(fixedBy);
   const cliVars = m.operatorVars({ env: process.env, varFiles: opts.varFile ?? [], vars: opts.var ?? [] });
   out(`${runbook.name}${runbook.description ? ` — ${runbook.description}` : ''}`);
   out(`file: ${runbook.file}`);
@@ -196,33 +199,25 @@ async function validateAction(files: string[], opts: CommonOptions): Promise<voi
     guard(f, 'runbook', () => {
       if (!existsSync(f)) return [{ message: `runbook ${f} not found` }];
       const r = m.checkRunbookFile(f);
+      // In apply's order, so that both report the same problems: fixed_by, then (with an inventory
+      // at hand) the runbook's default targets and each step's `on:`, then the commands.
       if (r.runbook) r.problems.push(...m.fixedByProblems(r.runbook, { runbookDirs: opts.runbooks }));
-      if (!r.runbook || !inventory) return r.problems;
-      // With an inventory at hand, also check that each step's `on:` pattern selects hosts.
-      const onProblems: import('../../model/index.js').Problem[] = [];
-      for (const s of [...r.runbook.steps, ...r.runbook.handlers]) {
-        if (!s.on) continue;
-        try {
-          m.selectHosts(inventory, s.on);
-        } catch (e) {
-          if (!(e instanceof m.UserError)) throw e;
-          for (const p of e.problems) onProblems.push({ pos: s.pos, message: `step "${s.name}": on: ${p.message}`, hint: p.hint });
-        }
-      }
-      // And the runbook's default targets.
+      if (!r.runbook || !inventory || r.problems.length) return r.problems;
+      const runbook = r.runbook;
       let targets = inventory.hosts;
-      if (r.runbook.hosts) {
+      const patternProblems = m.onPatternProblems(runbook, inventory);
+      if (runbook.hosts) {
         try {
-          targets = m.selectHosts(inventory, r.runbook.hosts.pattern);
+          targets = m.selectRunbookHosts(inventory, runbook.hosts);
         } catch (e) {
           if (!(e instanceof m.UserError)) throw e;
-          for (const p of e.problems) onProblems.push({ pos: r.runbook.hosts.pos, message: `hosts: ${p.message}`, hint: p.hint });
+          patternProblems.unshift(...e.problems);
         }
       }
       // With -i, every command rendered for the hosts a bare apply would target (the runbook's
       // hosts:, else all), as apply renders them (without the secrets' values).
-      if (!opts.inventory || onProblems.length) return onProblems;
-      return m.renderProblems(r.runbook, inventory, targets, { secretsNeeded: false });
+      if (!opts.inventory || patternProblems.length) return patternProblems;
+      return m.renderProblems(runbook, inventory, targets, { secretsNeeded: false });
     });
   }
   if (problems.length) {

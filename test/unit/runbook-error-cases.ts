@@ -1,0 +1,32 @@
+/**
+ * Runbook texts the loader refuses, one problem each, with the exact line each yields ("line:col:
+ * message (hint)", file name stripped, or a pattern): model-errors.test.ts checks the loader's
+ * words, validate-apply-parity.test.ts that validate, show and apply refuse each alike.
+ */
+const STEP = 'steps:\n  - name: s\n    check: "true"\n';
+
+export const RUNBOOK_ERROR_CASES: Array<[kind: string, yaml: string, expected: string | RegExp]> = [
+  ['YAML syntax', 'steps: [\n  - name: s\n', /^\d+:\d+: .+/],
+  ['unknown top-level key', `desc: x\n${STEP}`, '1:1: unknown key "desc" (did you mean "description"?)'],
+  ['unknown step key', 'steps:\n  - name: s\n    chek: "true"\n    check: x\n', '3:5: unknown key "chek" in steps[0] (did you mean "check"?)'],
+  ['unknown key far from any', `zzzzzzzz: 1\n${STEP}`, /^1:1: unknown key "zzzzzzzz" \(allowed keys: name, description, vars/],
+  ['missing required key', 'steps:\n  - name: s\n    fix: x\n', '2:5: missing required key "check" in steps[0]'],
+  ['wrong type', 'steps:\n  - name: s\n    check: "true"\n    continue_on_failure: maybe\n', '4:26: steps[0].continue_on_failure: expected boolean, received string'],
+  ['fix of wrong type', 'steps:\n  - name: s\n    check: "true"\n    fix: { a: 1 }\n', '4:10: steps[0].fix: expected a command or a list of commands'],
+  ['bad timeout', 'steps:\n  - name: s\n    check: "true"\n    timeout: soon\n', '4:14: steps[0].timeout: expected a duration such as "30s", "2m", "500ms", or a number of seconds'],
+  ['bad serial', `serial: lots\n${STEP}`, '1:9: serial: expected a batch size as a number or a percentage such as "25%"'],
+  ['no steps', 'steps: []\n', '1:8: steps: a runbook needs at least one step'],
+  ['empty file', '', /^1:1: expected object, received null/],
+  ['not a mapping', '- a\n- b\n', /^1:1: expected object, received array/],
+  ['duplicate key', 'steps:\n  - name: s\n    check: a\n    check: b\n', '4:5: duplicate key "check" (a key may appear once in a mapping; remove or rename one)'],
+  ['duplicate step name', 'steps:\n  - name: s\n    check: a\n  - name: s\n    check: b\n', '4:11: duplicate step name "s" (step names identify steps in output and the audit trail; make them unique)'],
+  ['template syntax', 'steps:\n  - name: s\n    check: echo {{ x | upper }}\n', '3:12: unknown template filter "upper" in "{{ x | upper }}"; filters are: raw, json'],
+  ['unclosed template', 'steps:\n  - name: s\n    check: echo {{ x\n', '3:12: unclosed "{{" in command; to send a literal "{{", use a var holding it'],
+  ['bad regex', 'steps:\n  - name: s\n    check: a\n    expect: { regex: "(" }\n', /^4:22: bad regex: /],
+  ['unknown handler', 'steps:\n  - name: s\n    check: a\n    notify: restrat\nhandlers:\n  - name: restart\n    check: b\n', '4:13: notify names unknown handler "restrat" (did you mean "restart"?)'],
+  ['json without register', 'steps:\n  - name: s\n    check: a\n    json: true\n', '4:11: json: true needs register (add register: NAME to store the parsed output)'],
+  ['name mismatch', `name: other\n${STEP}`, '1:7: name "other" does not match the file name "rb" (rename the file to other.yaml or set name: rb)'],
+  ['bad secret', `vars:\n  t: { secret: true, value: a, env: B }\n${STEP}`, '2:6: vars.t: a secret needs exactly one of value, env or file'],
+  ['secret with unknown key', `vars:\n  t: { secret: true, envv: B }\n${STEP}`, /^2:6: vars.t: a secret needs exactly one of value, env or file$/],
+  ['secret with unknown key (hint)', `vars:\n  t: { secret: true, env: B, envv: B }\n${STEP}`, '2:30: unknown key "envv" in vars.t (did you mean "env"?)'],
+];
