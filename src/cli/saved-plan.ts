@@ -3,7 +3,7 @@
  * the dry run found), and the checks `apply --plan` makes before anything connects: the same
  * runbook, hosts within the plan, and each host planned against what it is today.
  */
-import { UserError, type Host, type Inventory, type PlanBody, type PlanFile, type PlannedStepFile, type Runbook } from '../model/index.js';
+import { REMAKE_PLAN, UserError, type Host, type Inventory, type PlanBody, type PlanFile, type PlannedStepFile, type Runbook } from '../model/index.js';
 import type { Plan, PlannedStep } from '../engine/plan.js';
 import type { PlanRecorder } from '../report/plan-recorder.js';
 
@@ -18,7 +18,10 @@ function stepFile(host: string, ps: PlannedStep, rec: PlanRecorder): PlannedStep
     check: ps.check.display,
     fix: ps.fix.map((f) => f.display),
     verify: ps.verify.display,
+    ...(ps.deferred ? { deferred: true as const } : {}),
     ...(r?.fixCommands !== undefined ? { fixCommands: r.fixCommands } : {}),
+    ...(r?.verifyCommand !== undefined ? { verifyCommand: r.verifyCommand } : {}),
+    ...(r?.commandsDigest !== undefined ? { commandsDigest: r.commandsDigest } : {}),
     drift: ps.source.drift ?? { kind: 'output' },
     ...(r?.print ? { print: r.print } : {}),
   };
@@ -27,7 +30,7 @@ function stepFile(host: string, ps: PlannedStep, rec: PlanRecorder): PlannedStep
 export function savedPlanBody(
   plan: Plan,
   rec: PlanRecorder,
-  meta: { identities: ReadonlyMap<string, string>; identity: string; by: string; at: Date; ttlMs: number; inventory: string; runId: string },
+  meta: { identities: ReadonlyMap<string, string>; by: string; at: Date; ttlMs: number; inventory: string; runId: string },
 ): PlanBody {
   return {
     planVersion: plan.planVersion,
@@ -35,7 +38,6 @@ export function savedPlanBody(
     planned: { by: meta.by, at: meta.at.toISOString(), expires: new Date(meta.at.getTime() + meta.ttlMs).toISOString(), runId: meta.runId },
     inventory: meta.inventory,
     ...(plan.become ? { become: true } : {}),
-    identity: meta.identity,
     hosts: plan.hosts.map((hp) => ({
       name: hp.host.name,
       address: hp.host.address,
@@ -48,7 +50,7 @@ export function savedPlanBody(
   };
 }
 
-const REMAKE = 'make a new plan with `runbook plan`, review and sign it again';
+const REMAKE = `${REMAKE_PLAN}, review and sign it again`;
 
 /** The runbook must be the one planned, byte for byte. */
 export function checkPlanRunbook(file: string, saved: PlanFile, runbook: Runbook): void {
@@ -85,7 +87,7 @@ export function checkPlanIdentities(file: string, saved: PlanFile, plan: Plan, i
     const was = saved.body.hosts.find((h) => h.name === hp.host.name)!;
     if (identities.get(hp.host.name) === was.identity) continue;
     const h = hp.host;
-    let what = 'how it is reached (connection, ProxyJump) or a value its when: conditions read differs';
+    let what = "how it is reached (connection, ProxyJump), a step's become, needs or on:, or a value a when: condition reads differs";
     if (h.address !== was.address || h.port !== was.port || h.user !== was.user) what = `it is now reached as ${h.user}@${h.address}:${h.port}, planned ${was.user}@${was.address}:${was.port}`;
     else {
       const steps = [...hp.steps, ...(hp.handlers ?? [])];

@@ -61,8 +61,9 @@ export function createInteractiveGate(prompter: Prompter, by: string, control: R
 
   async function ask(req: ApprovalRequest): Promise<Approval> {
     if (control.stopping) return { decision: 'quit', by };
-    if (approveAll) return { decision: 'all', by };
-    if (approvedSteps.has(req.stepIndex)) return { decision: 'all-hosts', by };
+    // A drifted planned fix is always put to the operator: "all" was said of fixes as planned.
+    if (approveAll && !req.drift) return { decision: 'all', by };
+    if (approvedSteps.has(req.stepIndex) && !req.drift) return { decision: 'all-hosts', by };
     let answer: PromptAnswer;
     try {
       answer = await prompter(req, cancel.signal);

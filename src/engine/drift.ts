@@ -6,7 +6,13 @@
 import type { CheckPrint } from '../model/plan-file.js';
 import type { Drift } from '../model/types.js';
 import type { ExecResult } from '../transport/types.js';
+import { createHash } from 'node:crypto';
 import { combinedOutput, neutralize, outputDigest, type Redact } from './sanitize.js';
+
+/** What a saved plan binds a fix by: its commands and the verify after them, whole and masked. */
+export function commandsDigest(fix: readonly string[], verify: string): string {
+  return createHash('sha256').update(JSON.stringify({ fix, verify })).digest('hex');
+}
 
 /** At most this many matches of at most this many characters: a host's output is bounded here too. */
 const MAX_MATCHES = 50;

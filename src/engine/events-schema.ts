@@ -95,6 +95,10 @@ export const runEventSchema = z.discriminatedUnion('type', [
     checkOutput: z.string().optional(),
     // Rendered fix commands (masked): what ran, or what a dry run would run.
     fixCommands: z.array(z.string()).optional(),
+    // With fixCommands: the verify that follows the fix (masked, bulky values summarised), and the
+    // sha256 of the fix and verify commands whole and masked (a saved plan binds the fix by it).
+    verifyCommand: z.string().optional(),
+    commandsDigest: z.string().regex(/^[0-9a-f]{64}$/).optional(),
     // A check-only step's check ran and found what it looks for: the recap's next commands
     // (fixed_by) come from these only, never from a refusal, a missing tool or a held lock.
     finding: z.literal(true).optional(),

@@ -36,6 +36,8 @@ export async function runNotifiedHandler(conn: Connection, host: string, ps: Pla
   const statusOf = (kind: string): StepStatus => (kind === 'unknown' ? 'unknown' : kind === 'interrupted' ? 'interrupted' : 'failed');
 
   if (ps.fix.length > 0) {
+    const planned = ctx.planGuard?.beforeHandler(host, ps);
+    if (planned && planned.kind !== 'planned') return done('skipped', planned.reason);
     const asking = ctx.gate.decide({ host, step: ps.name, stepIndex: ps.index, reason: why, checkTail: '', checkOutput: '', commands: ps.fix.map((f) => ctx.redact(f.display)) });
     const approval = await (ctx.idle ? ctx.idle(asking) : asking);
     ctx.emit({ type: 'approval', time: ctx.now().toISOString(), runId: ctx.runId, host, step: ps.name, ...approval });

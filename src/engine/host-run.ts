@@ -14,7 +14,7 @@ import { oneLine, outputTail, safeFullOutput } from './sanitize.js';
 import { failureReason, killReport, reportStepResult, startCommand, type HostOutcome, type Reporting, type StepOutcome, type StepResultExtra } from './step-report.js';
 import { lockHost, type HeldLock, type HostLockOptions } from './host-lock.js';
 import { leavesHostUnknown } from './status.js';
-import { driftMatches } from './drift.js';
+import { commandsDigest, driftMatches } from './drift.js';
 import type { PlanGuard } from './plan-guard.js';
 
 export interface HostRunContext extends Reporting {
@@ -163,7 +163,15 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   }
   // The plan and the run's lines list the commands briefly; the approval shows them whole.
   const fixCommands = ps.fix.map((f) => ctx.redact(f.brief ?? f.display));
-  const pending = { checkOutput: checkTail, fixCommands };
+  const pending = {
+    checkOutput: checkTail,
+    fixCommands,
+    verifyCommand: ctx.redact(ps.verify.brief ?? ps.verify.display),
+    commandsDigest: commandsDigest(
+      ps.fix.map((f) => ctx.redact(f.display)),
+      ctx.redact(ps.verify.display),
+    ),
+  };
   const why = failureReason('check failed', check, ctx);
   if (ps.fix.length === 0) return done('failed', { reason: why, checkOutput: checkTail, finding: true }, check);
   if (ctx.mode === 'dry-run') return done('would-fix', { reason: why, ...pending }, check);

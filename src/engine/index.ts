@@ -29,5 +29,5 @@ export { failureLimit } from './rollout-limit.js';
 export { parseCondition, evaluateCondition, ConditionError, ConditionSyntaxError, type ConditionNode, type ConditionScope } from '../model/condition.js';
 export { Registry, type RegisteredValues } from './registry.js';
 export { planGuard, type PlanGuard, type GuardDecision } from './plan-guard.js';
-export { hostIdentity, planIdentity } from './plan-identity.js';
+export { hostIdentity } from './plan-identity.js';
 export { checkPrint, driftBetween } from './drift.js';

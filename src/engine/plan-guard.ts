@@ -6,7 +6,7 @@
  */
 import type { PlanFile, PlannedStepFile } from '../model/plan-file.js';
 import type { ExecResult } from '../transport/types.js';
-import { checkPrint, driftBetween } from './drift.js';
+import { checkPrint, commandsDigest, driftBetween } from './drift.js';
 import type { PlannedStep } from './plan.js';
 import type { Redact } from './sanitize.js';
 
@@ -22,6 +22,11 @@ export interface PlanGuard {
   passed(host: string, ps: PlannedStep): string | undefined;
   /** The check failed and the step has a fix. */
   beforeFix(host: string, ps: PlannedStep, check: ExecResult, redact: Redact): GuardDecision;
+  /**
+   * A notified handler with a fix. Its commands were compared with the plan's before the run
+   * (the host's identity), unless they read values registered during the run: no plan shows those.
+   */
+  beforeHandler(host: string, ps: PlannedStep): GuardDecision;
 }
 
 export function planGuard(plan: PlanFile): PlanGuard {
@@ -32,6 +37,12 @@ export function planGuard(plan: PlanFile): PlanGuard {
     passed(host, ps) {
       return planned(host, ps)?.status === 'would-fix' ? `no longer needed: the check passes now (plan ${id} had a fix for it)` : undefined;
     },
+    beforeHandler(host, ps) {
+      const p = planned(host, ps);
+      if (!p) return { kind: 'skip', reason: `not in plan ${id}: it has no such handler for ${host}` };
+      if (p.deferred) return { kind: 'skip', reason: `not in plan ${id}: this handler's commands read values registered during the run, which a plan cannot show; apply the runbook itself to run it` };
+      return { kind: 'planned' };
+    },
     beforeFix(host, ps, check, redact) {
       const p = planned(host, ps);
       if (!p) return { kind: 'skip', reason: `not in plan ${id}: it has no such step for ${host}` };
@@ -39,11 +50,17 @@ export function planGuard(plan: PlanFile): PlanGuard {
         const then = p.status === 'ok' ? 'its check passed' : `it was ${p.status}`;
         return { kind: 'skip', reason: `not in plan ${id}: ${then} when planned; make a new plan to fix it` };
       }
-      const now = ps.fix.map((f) => redact(f.brief ?? f.display));
-      const want = p.fixCommands ?? p.fix;
-      if (now.length !== want.length || now.some((c, i) => c !== want[i])) {
-        const i = now.findIndex((c, k) => c !== want[k]);
-        return { kind: 'skip', reason: `not in plan ${id}: the fix is not the planned one (planned: ${want[i] ?? '(none)'}; now: ${now[i] ?? '(none)'})` };
+      // Whole and masked, fix and verify: a summarised value ({{ pids: 84 lines }}) hides no difference.
+      const now = commandsDigest(
+        ps.fix.map((f) => redact(f.display)),
+        redact(ps.verify.display),
+      );
+      if (now !== p.commandsDigest) {
+        const shown = ps.fix.map((f) => redact(f.brief ?? f.display));
+        const want = p.fixCommands ?? [];
+        const i = shown.findIndex((c, k) => c !== want[k]);
+        const which = i >= 0 ? `planned: ${want[i] ?? '(none)'}; now: ${shown[i]}` : 'a value too long to show, or the verify, differs';
+        return { kind: 'skip', reason: `not in plan ${id}: the fix is not the planned one (${which})` };
       }
       const diff = driftBetween(p.print, checkPrint(check, ps.source.drift, redact), ps.source.drift);
       if (diff === undefined) return { kind: 'planned' };

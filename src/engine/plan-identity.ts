@@ -39,7 +39,7 @@ function conditionPaths(node: ConditionNode | undefined, out: string[][] = []): 
 }
 
 /** One step of one host as the plan saw it: the fields that decide what runs there. */
-export function plannedStepFacts(ps: PlannedStep): Record<string, unknown> {
+function plannedStepFacts(ps: PlannedStep): Record<string, unknown> {
   return {
     index: ps.index,
     name: ps.name,
@@ -70,9 +70,4 @@ export function hostIdentity(hp: HostPlan, plan: Plan, bindings: FleetBindings, 
     steps: [...hp.steps, ...(hp.handlers ?? [])].map((ps) => ({ ...plannedStepFacts(ps), whenValues: whenValues(ps) })),
   };
   return createHash('sha256').update(JSON.stringify(facts)).digest('hex');
-}
-
-/** The whole plan's identity: the runbook's hash and each host's, in order. */
-export function planIdentity(runbookHash: string, hostIdentities: readonly string[]): string {
-  return createHash('sha256').update(JSON.stringify([runbookHash, ...hostIdentities])).digest('hex');
 }

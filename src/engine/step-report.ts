@@ -43,6 +43,8 @@ export interface StepResultExtra {
   reason?: string;
   checkOutput?: string;
   fixCommands?: string[];
+  verifyCommand?: string;
+  commandsDigest?: string;
   /** A check-only step's check ran and found what it looks for (not a refusal, a missing tool, a lock). */
   finding?: true;
 }

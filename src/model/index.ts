@@ -40,10 +40,12 @@ export { MAX_FILE_BYTES, MAX_ALIAS_COUNT } from './yaml-source.js';
 export {
   readPlanFile,
   readPlanFileBytes,
+  checkPlanOut,
   writePlanFile,
   sealPlan,
   planBodyHash,
   DEFAULT_PLAN_TTL_MS,
+  REMAKE_PLAN,
   type PlanFile,
   type PlanBody,
   type PlannedStepFile,

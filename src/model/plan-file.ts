@@ -6,16 +6,15 @@
  * so no secret ever sits in the file. The file's `hash` covers its body: an edit is refused.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { accessSync, closeSync, constants, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { UserError, type Problem } from './errors.js';
-import { parseYaml, readSourceFile } from './yaml-source.js';
+import { MAX_FILE_BYTES, parseYaml, readSourceFile } from './yaml-source.js';
 import { zodProblems } from './zod-problems.js';
 
 export const PLAN_FILE_VERSION = 1;
-/** How long a plan may be applied after it was made, unless `--expires` says otherwise. */
-export const DEFAULT_PLAN_TTL_MS = 24 * 3600_000;
+export { DEFAULT_PLAN_TTL_MS } from './plan-ttl.js';
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 const Drift = z.union([z.strictObject({ kind: z.enum(['exit', 'output']) }), z.strictObject({ kind: z.literal('regex'), value: z.string() })]);
@@ -34,7 +33,7 @@ export type CheckPrint = z.infer<typeof CheckPrintSchema>;
 const PlannedStepFile = z.strictObject({
   index: z.int().nonnegative(),
   name: z.string(),
-  // The dry run's result for this step on this host.
+  // The dry run's result for this step on this host (a step status: show --plan reads it as one).
   status: z.string(),
   reason: z.string().optional(),
   // The check output's last lines, masked: what the reviewer reads.
@@ -43,8 +42,13 @@ const PlannedStepFile = z.strictObject({
   check: z.string(),
   fix: z.array(z.string()),
   verify: z.string(),
-  // The fix commands as the dry run rendered them (registered values filled in, bulky ones summarised).
+  // Its commands read values registered during the run: as planned they hold {{ }} references.
+  deferred: z.literal(true).optional(),
+  // The fix and verify commands as the dry run rendered them (registered values filled in, bulky
+  // ones summarised), and the sha256 of them whole: apply --plan runs a fix only if it is the same.
   fixCommands: z.array(z.string()).optional(),
+  verifyCommand: z.string().optional(),
+  commandsDigest: sha256.optional(),
   drift: Drift,
   // The check as it ran: absent when it did not run (blocked, not for this host, unreachable).
   print: CheckPrintSchema.optional(),
@@ -75,8 +79,6 @@ export const PlanBodySchema = z.strictObject({
   }),
   inventory: z.string(),
   become: z.boolean().optional(),
-  // sha256 over the runbook's hash and every host's identity.
-  identity: sha256,
   hosts: z.array(PlannedHost),
 });
 export type PlanBody = z.infer<typeof PlanBodySchema>;
@@ -102,20 +104,39 @@ export function sealPlan(body: PlanBody): PlanFile {
   return { planFile: PLAN_FILE_VERSION, id: hash.slice(0, 12), hash, body };
 }
 
-/** Written whole or not at all (a reviewer must never sign half a plan). */
-export function writePlanFile(file: string, plan: PlanFile): void {
-  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w', 0o644);
+/** Where a plan can be written: checked before the dry run, so a typo costs no run. */
+export function checkPlanOut(file: string): void {
+  const dir = dirname(resolve(file));
   try {
-    writeSync(fd, `${JSON.stringify(plan, null, 2)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new UserError({ message: `-o ${file}: cannot write in ${dir} (missing, or not writable)`, hint: 'give a path in an existing directory you can write to' });
   }
-  renameSync(tmp, file);
 }
 
-const REMAKE = 'make a new one with `runbook plan`';
+/** Written whole or not at all (a reviewer must never sign half a plan), and only if it can be read back. */
+export function writePlanFile(file: string, plan: PlanFile): void {
+  const text = `${JSON.stringify(plan, null, 2)}\n`;
+  if (Buffer.byteLength(text) > MAX_FILE_BYTES) {
+    throw new UserError({ message: `plan ${plan.id} is ${Buffer.byteLength(text)} bytes, more than the ${MAX_FILE_BYTES} a plan may be; nothing was written to ${file}`, hint: 'plan fewer hosts at a time (--hosts)' });
+  }
+  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+  try {
+    const fd = openSync(tmp, 'w', 0o644);
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw new UserError({ message: `cannot write the plan to ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, hint: 'check the path and its permissions; the dry run is in the audit trail' });
+  }
+}
+
+export const REMAKE_PLAN = 'make a new plan with `runbook plan`';
 
 /**
  * Reads and checks a plan file: its format, its own hash (an edited plan is refused) and, when
@@ -140,7 +161,7 @@ function parsePlanFile(text: string, file: string, now?: Date): PlanFile {
   if (src.problems.length) throw new UserError(src.problems);
   const parsed = PlanFileSchema.safeParse(src.value);
   if (!parsed.success) {
-    const problems: Problem[] = zodProblems(src, PlanFileSchema, parsed.error.issues).map((p) => ({ ...p, hint: p.hint ?? `this is not a plan runbook can read; ${REMAKE}` }));
+    const problems: Problem[] = zodProblems(src, PlanFileSchema, parsed.error.issues).map((p) => ({ ...p, hint: p.hint ?? `this is not a plan runbook can read; ${REMAKE_PLAN}` }));
     throw new UserError(problems);
   }
   const plan = parsed.data;
@@ -148,13 +169,13 @@ function parsePlanFile(text: string, file: string, now?: Date): PlanFile {
   if (actual !== plan.hash || plan.id !== plan.hash.slice(0, 12)) {
     throw new UserError({
       message: `${file}: plan ${plan.id} was edited after it was written (its content hashes to ${actual.slice(0, 12)}, not ${plan.hash.slice(0, 12)})`,
-      hint: `a plan runs exactly as reviewed or not at all; ${REMAKE}`,
+      hint: `a plan runs exactly as reviewed or not at all; ${REMAKE_PLAN}`,
     });
   }
   if (now && Date.parse(plan.body.planned.expires) <= now.getTime()) {
     throw new UserError({
       message: `${file}: plan ${plan.id} expired at ${plan.body.planned.expires} (made by ${plan.body.planned.by} at ${plan.body.planned.at})`,
-      hint: `the fleet may have changed since; ${REMAKE}`,
+      hint: `the fleet may have changed since; ${REMAKE_PLAN}`,
     });
   }
   return plan;

@@ -11,24 +11,23 @@ export interface RecordedStep {
   reason?: string;
   checkOutput?: string;
   fixCommands?: string[];
+  verifyCommand?: string;
+  commandsDigest?: string;
   print?: CheckPrint;
 }
 
 export interface PlanRecorder {
   listener: RunEventListener;
-  runId(): string | undefined;
   /** The dry run's result for a host's step (by index), with its check's print. */
   step(host: string, index: number): RecordedStep | undefined;
 }
 
 export function createPlanRecorder(): PlanRecorder {
-  let runId: string | undefined;
   // A step's check is its last command of phase check (a `needs` lookup comes first).
   const prints = new Map<string, CheckPrint>();
   const results = new Map<string, RecordedStep>();
   const listener = (e: RunEvent): void => {
-    if (e.type === 'run-start') runId = e.runId;
-    else if (e.type === 'command' && e.phase === 'check') {
+    if (e.type === 'command' && e.phase === 'check') {
       prints.set(`${e.host}\n${e.step}`, { outcome: e.outcome, exitCode: e.exitCode, digest: e.output.digest, ...(e.output.matches ? { matches: e.output.matches } : {}) });
     } else if (e.type === 'step-result') {
       const print = prints.get(`${e.host}\n${e.step}`);
@@ -37,10 +36,12 @@ export function createPlanRecorder(): PlanRecorder {
         ...(e.reason !== undefined ? { reason: e.reason } : {}),
         ...(e.checkOutput !== undefined ? { checkOutput: e.checkOutput } : {}),
         ...(e.fixCommands !== undefined ? { fixCommands: e.fixCommands } : {}),
+        ...(e.verifyCommand !== undefined ? { verifyCommand: e.verifyCommand } : {}),
+        ...(e.commandsDigest !== undefined ? { commandsDigest: e.commandsDigest } : {}),
         ...(print ? { print } : {}),
       });
       prints.delete(`${e.host}\n${e.step}`);
     }
   };
-  return { listener, runId: () => runId, step: (host, index) => results.get(`${host}\n${index}`) };
+  return { listener, step: (host, index) => results.get(`${host}\n${index}`) };
 }

@@ -96,6 +96,19 @@ describe('runbook plan and show --plan', () => {
     expect(shown.stdout).toContain('signatures: none');
     expect(shown.stdout).toContain('a: marker exists: would-fix');
     expect(shown.stdout).toContain(`$ touch ${state}/marker`);
+    expect(shown.stdout).toContain(`runbook file: ${rbFile}`);
+    // The verify after each fix is part of what is approved: shown, with the step's drift setting.
+    expect(shown.stdout).toContain('  "marker exists" verifies its fix with (drift: output) on a, b:');
+    expect(shown.stdout).toContain(`  "clock" verifies its fix with (drift: { regex: "^(\\\\S+)$" }) on a, b:`);
+  });
+
+  it('refuses an -o it cannot write and an --expires out of bounds before the dry run', () => {
+    const r = run(['plan', rbFile, '-i', inv, '-o', join(dir, 'no-such-dir', 'p.json')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`-o ${join(dir, 'no-such-dir', 'p.json')}: cannot write in ${join(dir, 'no-such-dir')} (missing, or not writable) (give a path in an existing directory you can write to)`);
+    const e = run(['plan', rbFile, '-i', inv, '-o', join(dir, 'p.json'), '--expires', '400d']);
+    expect(e.code).toBe(2);
+    expect(e.stderr).toContain('--expires needs a duration such as 24h, 90m or 2d, at most 30d, got "400d"');
   });
 
   it('refuses an edited plan, an expired one, a changed runbook, changed vars and a wider --hosts, before anything connects', () => {
@@ -105,13 +118,13 @@ describe('runbook plan and show --plan', () => {
     writeFileSync(edited, readFileSync(file, 'utf8').replace(`touch ${state}/marker`, 'rm -rf /'));
     const e = run(['apply', '--plan', edited, '-i', inv, '--yes']);
     expect(e.code).toBe(2);
-    expect(e.stderr).toMatch(new RegExp(`^${edited}: plan ${p.id} was edited after it was written \\(its content hashes to [0-9a-f]{12}, not ${p.id}\\) \\(a plan runs exactly as reviewed or not at all; make a new one with \`runbook plan\`\\)$`));
+    expect(e.stderr).toMatch(new RegExp(`^${edited}: plan ${p.id} was edited after it was written \\(its content hashes to [0-9a-f]{12}, not ${p.id}\\) \\(a plan runs exactly as reviewed or not at all; make a new plan with \`runbook plan\`\\)$`));
 
     const old = join(dir, 'p2-old.json');
     writePlanFile(old, sealPlan({ ...p.body, planned: { ...p.body.planned, expires: '2026-01-01T00:00:00.000Z' } }));
     const x = run(['apply', '--plan', old, '-i', inv, '--yes']);
     expect(x.code).toBe(2);
-    expect(x.stderr).toContain(`expired at 2026-01-01T00:00:00.000Z (made by launcher at ${p.body.planned.at}) (the fleet may have changed since; make a new one with \`runbook plan\`)`);
+    expect(x.stderr).toContain(`expired at 2026-01-01T00:00:00.000Z (made by launcher at ${p.body.planned.at}) (the fleet may have changed since; make a new plan with \`runbook plan\`)`);
 
     const inv2 = join(dir, 'inv-c.yaml');
     writeFileSync(inv2, 'hosts:\n  a: { connection: local }\n  b: { connection: local }\n  c: { connection: local }\n');
@@ -185,7 +198,7 @@ describe('signed approvals', () => {
 
     // The launcher's own signature does not count, unless asked.
     expect(run(['sign', file, '--principal', 'launcher']).code).toBe(0);
-    expect(applyWith(2).stderr).toContain('launcher.sig: launcher is the launcher (signed with a key this operator holds; --allow-self-approval counts it)');
+    expect(applyWith(2).stderr).toContain('launcher.sig: launcher is the launcher (a key this operator holds, or their name; --allow-self-approval counts it)');
     // Counted with --allow-self-approval (3 required, so the run is still refused before it connects).
     expect(applyWith(3, ['--allow-self-approval']).stderr).toContain(needs(3, '2 (alice, launcher)'));
   });
@@ -221,10 +234,21 @@ describe('drift and the plan guard', () => {
   it('lets a planned fix run, skips one that was not planned or is not the planned command, and reports drift', () => {
     const p = readPlanFile(join(dir, 'p1.json'));
     const guard = planGuard(p);
-    const step = (index: number, fix: string): PlannedStep => ({ index, name: 'x', source: { drift: undefined } as never, check: { command: '', display: '' }, fix: [{ command: fix, display: fix }], verify: { command: '', display: '' }, become: false, continueOnFailure: false, needs: [] });
     const planned = p.body.hosts[0]!.steps[0]!;
+    const step = (index: number, fix: string, verify = planned.verify): PlannedStep => ({
+      index,
+      name: 'x',
+      source: { drift: undefined } as never,
+      check: { command: '', display: '' },
+      fix: [{ command: fix, display: fix }],
+      verify: { command: verify, display: verify },
+      become: false,
+      continueOnFailure: false,
+      needs: [],
+    });
     expect(guard.beforeFix('a', step(0, `touch ${state}/marker`), res(1, `no marker in ${state}\n`), id)).toEqual({ kind: 'planned' });
     expect(guard.beforeFix('a', step(0, 'rm -rf /'), res(1, `no marker in ${state}\n`), id)).toEqual({ kind: 'skip', reason: `not in plan ${p.id}: the fix is not the planned one (planned: touch ${state}/marker; now: rm -rf /)` });
+    expect(guard.beforeFix('a', step(0, `touch ${state}/marker`, 'rm -rf /'), res(1, `no marker in ${state}\n`), id)).toEqual({ kind: 'skip', reason: `not in plan ${p.id}: the fix is not the planned one (a value too long to show, or the verify, differs)` });
     expect(guard.beforeFix('a', step(0, `touch ${state}/marker`), res(1, 'something else\n'), id)).toEqual({ kind: 'drifted', reason: `drifted since plan ${p.id}: the check's output changed; drift: output`, plannedOutput: planned.checkOutput });
     expect(guard.beforeFix('z', step(0, 'x'), res(1, ''), id)).toEqual({ kind: 'skip', reason: `not in plan ${p.id}: it has no such step for z` });
     expect(guard.passed('a', step(0, ''))).toBe(`no longer needed: the check passes now (plan ${p.id} had a fix for it)`);

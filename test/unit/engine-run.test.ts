@@ -293,7 +293,11 @@ describe('engine: approvals', () => {
 });
 
 describe('engine: apply --plan (the plan guard)', () => {
-  const guard = (decision: ReturnType<PlanGuard['beforeFix']>): PlanGuard => ({ passed: () => 'no longer needed: the check passes now (plan p1 had a fix for it)', beforeFix: () => decision });
+  const guard = (decision: ReturnType<PlanGuard['beforeFix']>): PlanGuard => ({
+    passed: () => 'no longer needed: the check passes now (plan p1 had a fix for it)',
+    beforeFix: () => decision,
+    beforeHandler: () => decision,
+  });
   const rb = runbook([step('fwd', 'get fwd=1', ['set fwd=1'])]);
   const reasonOf = (r: Awaited<ReturnType<typeof run>>, h: string) => r.events.flatMap((e) => (e.type === 'step-result' && e.host === h ? [e.reason] : []))[0];
 
@@ -320,5 +324,19 @@ describe('engine: apply --plan (the plan guard)', () => {
     const asked = await run(rb, { b: { fwd: '0' } }, { planGuard: guard(drifted), answers: ['yes'] });
     expect(asked.drifts).toEqual(["drifted since plan p1: the check's output changed; drift: output | planned: unset"]);
     expect(asked.status('b')).toEqual(['fixed']);
+  });
+
+  it("a notified handler runs only if the guard lets it: a plan cannot show a handler's registered values", async () => {
+    const rb2 = runbook([step('fwd', 'get fwd=1', ['set fwd=1'], { notify: ['restart'] })], { handlers: [step('restart', 'get up=1', ['set restarted=1'])] });
+    const states = { b: { fwd: '0', up: '1' } as State };
+    const deferred: PlanGuard = {
+      passed: () => undefined,
+      beforeFix: () => ({ kind: 'planned' }),
+      beforeHandler: () => ({ kind: 'skip', reason: "not in plan p1: this handler's commands read values registered during the run, which a plan cannot show; apply the runbook itself to run it" }),
+    };
+    const r = await run(rb2, states, { planGuard: deferred });
+    expect(r.status('b')).toEqual(['fixed', 'skipped']);
+    expect(states.b.restarted).toBeUndefined();
+    expect(r.log).not.toContain('b: set restarted=1');
   });
 });

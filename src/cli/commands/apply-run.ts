@@ -2,6 +2,7 @@
  * The apply session: loads the model, builds the plan, refuses what cannot be asked, wires the
  * listeners (live view or --json, recap) and Ctrl-C, runs, and returns the exit code.
  */
+import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { operatorName } from '../../model/operator.js';
 import {
@@ -20,6 +21,7 @@ import {
   selectHosts,
   shellQuote,
   readPlanFileBytes,
+  checkPlanOut,
   writePlanFile,
   sealPlan,
   DEFAULT_PLAN_TTL_MS,
@@ -38,7 +40,6 @@ import {
   runPlan,
   templateBindings,
   hostIdentity,
-  planIdentity,
   planGuard,
   type ApprovalGate,
 } from '../../engine/index.js';
@@ -144,8 +145,9 @@ function savedPlanFor(name: string | undefined, opts: ApplyOptions): (PlanFile &
 
 export async function runApply(nameArg: string | undefined, opts: ApplyOptions): Promise<number> {
   const saved = savedPlanFor(nameArg, opts);
-  // A plan is applied with the very file it was made from (its hash is checked below).
-  const name = saved ? saved.body.runbook.file : nameArg!;
+  // A plan is applied with the file it was made from, or (another checkout) the runbook of that
+  // name in the search path; either way its hash must be the plan's (checked below).
+  const name = saved ? (existsSync(saved.body.runbook.file) ? saved.body.runbook.file : saved.body.runbook.name) : nameArg!;
   const mode = opts.dryRun || opts.planOut ? 'dry-run' : 'apply';
   const interactive = mode === 'apply' && !opts.yes;
   const tty = Boolean(process.stdout.isTTY);
@@ -160,6 +162,7 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
     throw new UserError({ message: '--ask-become-pass needs a terminal to ask on', hint: 'set become_password as a secret var in the inventory instead' });
   }
 
+  if (opts.planOut) checkPlanOut(opts.planOut);
   const runbook = loadRunbook(name, { runbookDirs: opts.runbooks, notice: stderrLine });
   if (saved) checkPlanRunbook(opts.plan!, saved, runbook);
   // The recap names these runbooks as the next commands to run: they must exist (validate agrees).
@@ -201,7 +204,7 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
     checkPlanIdentities(opts.plan!, saved, plan, identities);
     if (opts.allowedSigners !== undefined) {
       const launcher = launcherKeys(hosts.flatMap((h) => (h.identityFile ? [h.identityFile] : [])));
-      const checked = checkApprovals(opts.plan!, saved.bytes, opts.allowedSigners, launcher, Boolean(opts.allowSelfApproval));
+      const checked = checkApprovals(opts.plan!, saved.bytes, opts.allowedSigners, { keys: launcher, name: operatorName() }, Boolean(opts.allowSelfApproval));
       approvers = checked.approvers;
       const need = opts.requireApprovals ?? 0;
       if (approvers.length < need) {
@@ -338,7 +341,6 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
     if (recorder && opts.planOut) {
       const body = savedPlanBody(plan, recorder, {
         identities,
-        identity: planIdentity(runbook.hash, [...identities.values()]),
         by: operator,
         at: new Date(),
         ttlMs: opts.planTtlMs ?? DEFAULT_PLAN_TTL_MS,
@@ -346,8 +348,8 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
         runId: result.runId,
       });
       const sealed = sealPlan(body);
-      const stale = removeStaleSignatures(opts.planOut);
       writePlanFile(opts.planOut, sealed);
+      const stale = removeStaleSignatures(opts.planOut);
       const fixes = body.hosts.reduce((n, h) => n + h.steps.filter((s) => s.status === 'would-fix').length, 0);
       if (stale.length) stderrLine(`runbook: removed ${stale.length} signature${stale.length === 1 ? '' : 's'} of an earlier plan at ${opts.planOut} (${stale.join(', ')})`);
       const out = opts.json ? stderrLine : (l: string) => print(`${neutralize(l)}\n`);

@@ -5,14 +5,17 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { withRunOptions } from './apply.js';
+import { DEFAULT_PLAN_TTL_MS, MAX_PLAN_TTL_MS } from '../../model/plan-ttl.js';
 import type { ApplyOptions } from './apply-run.js';
+import type { PlanBody } from '../../model/plan-file.js';
 
 const DURATION_HINT = 'a duration such as 24h, 90m or 2d';
 
 function ttl(value: string): number {
   const m = /^(\d+)([mhd])$/.exec(value);
-  if (!m || Number(m[1]) < 1) throw new InvalidArgumentError(`--expires needs ${DURATION_HINT}, got "${value}"`);
-  return Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd'];
+  const ms = m ? Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd'] : 0;
+  if (ms < 60_000 || ms > MAX_PLAN_TTL_MS) throw new InvalidArgumentError(`--expires needs ${DURATION_HINT}, at most ${MAX_PLAN_TTL_MS / 86_400_000}d, got "${value}"`);
+  return ms;
 }
 
 /** `show --plan FILE`: the plan's header, then its results as the dry run printed them. */
@@ -22,17 +25,16 @@ export async function showPlan(file: string, opts: { glyphs?: boolean }): Promis
   const { stepStatus } = await import('../../engine/events-schema.js');
   const { createPlainView } = await import('../../report/plain.js');
   const { createRecapCollector, renderRecap } = await import('../../report/recap.js');
-  const { signaturesDir } = await import('../plan-signatures.js');
-  const { existsSync, readdirSync } = await import('node:fs');
+  const { signatureFiles } = await import('../plan-signatures.js');
   const plan = readPlanFile(file);
   const b = plan.body;
   const out = (line: string): void => void process.stdout.write(`${neutralize(line)}\n`);
   const expired = Date.parse(b.planned.expires) <= Date.now();
   out(`plan ${plan.id}: runbook ${b.runbook.name} (sha256 ${b.runbook.hash.slice(0, 12)}) on ${b.hosts.length} host${b.hosts.length === 1 ? '' : 's'}${b.become ? ', every command through sudo' : ''}`);
   out(`planned by ${b.planned.by} at ${b.planned.at} (dry run ${b.planned.runId}), ${expired ? 'EXPIRED at' : 'valid until'} ${b.planned.expires}`);
+  out(`runbook file: ${b.runbook.file}`);
   out(`inventory: ${b.inventory}`);
-  const dir = signaturesDir(file);
-  const sigs = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.sig')) : [];
+  const sigs = signatureFiles(file);
   out(`signatures: ${sigs.length ? `${sigs.join(', ')} (checked by apply --plan --allowed-signers)` : 'none'}`);
   out('');
   const time = new Date(b.planned.at);
@@ -66,6 +68,29 @@ export async function showPlan(file: string, opts: { glyphs?: boolean }): Promis
     }
   }
   process.stdout.write(renderRecap(recap.state));
+  for (const line of alsoRuns(b)) out(line);
+}
+
+/** What the recap's plan does not list: the verify after each planned fix, and the handlers a fix may notify. */
+function alsoRuns(b: PlanBody): string[] {
+  // A heading and its commands, keyed as JSON, with the hosts that share them.
+  const groups = new Map<string, string[]>();
+  const add = (heading: string, commands: string[], host: string): void => {
+    const key = JSON.stringify([heading, ...commands]);
+    groups.set(key, [...(groups.get(key) ?? []), host]);
+  };
+  const drift = (d: PlanBody['hosts'][number]['steps'][number]['drift']): string => (d.kind === 'regex' ? `{ regex: ${JSON.stringify(d.value)} }` : d.kind);
+  for (const h of b.hosts) {
+    for (const s of h.steps) if (s.status === 'would-fix') add(`"${s.name}" verifies its fix with (drift: ${drift(s.drift)})`, [s.verifyCommand ?? s.verify], h.name);
+    for (const s of h.handlers ?? []) if (s.fix.length) add(`handler "${s.name}", if a fix notifies it, runs then verifies`, [...s.fix, s.verify], h.name);
+  }
+  if (groups.size === 0) return [];
+  const lines = ['Also runs:'];
+  for (const [key, hosts] of groups) {
+    const [heading, ...commands] = JSON.parse(key) as string[];
+    lines.push(`  ${heading} on ${hosts.join(', ')}:`, ...commands.map((c) => `      $ ${c.replace(/\n/g, '\n        ')}`));
+  }
+  return lines;
 }
 
 export function register(program: Command): void {
@@ -73,7 +98,7 @@ export function register(program: Command): void {
     .description('Run the checks (read-only, like apply --dry-run) and save what would be fixed as a plan to review, sign and apply later')
     .argument('<name>', 'runbook name (or path to a runbook file)')
     .requiredOption('-o, --out <file>', 'where to write the plan (JSON)')
-    .addOption(new Option('--expires <duration>', `how long the plan may be applied: ${DURATION_HINT}`).argParser(ttl).default(24 * 3_600_000, '24h'))
+    .addOption(new Option('--expires <duration>', `how long the plan may be applied: ${DURATION_HINT}`).argParser(ttl).default(DEFAULT_PLAN_TTL_MS, `${DEFAULT_PLAN_TTL_MS / 3_600_000}h`))
     .option('--hosts <pattern>', "hosts to plan for (default: the runbook's hosts:, else all)")
     .action(async (name: string, opts: ApplyOptions & { out: string; expires: number }) => {
       const { runApply } = await import('./apply-run.js');
@@ -87,12 +112,12 @@ export function register(program: Command): void {
     .option('--key <file>', 'private key, or a .pub whose key is in ssh-agent (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa)')
     .option('--principal <name>', 'your name in the allowed-signers file (default: your user name)')
     .action(async (file: string, opts: { key?: string; principal?: string }) => {
-      const { readPlanFile } = await import('../../model/index.js');
+      const { readPlanFileBytes } = await import('../../model/index.js');
       const { operatorName } = await import('../../model/operator.js');
       const { signPlan } = await import('../plan-signatures.js');
-      // An edited or expired plan is not worth an approval.
-      const plan = readPlanFile(file, new Date());
-      const sig = signPlan(file, opts.principal ?? operatorName(), opts.key);
+      // An edited or expired plan is not worth an approval; the bytes checked are the bytes signed.
+      const { plan, bytes } = readPlanFileBytes(file, new Date());
+      const sig = signPlan(file, bytes, opts.principal ?? operatorName(), opts.key);
       process.stdout.write(`signed plan ${plan.id} (${plan.body.runbook.name} on ${plan.body.hosts.map((h) => h.name).join(', ')}): ${sig}\n`);
     });
 }
