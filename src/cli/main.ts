@@ -74,7 +74,7 @@ function fail(err: unknown): never {
 // keeps going (its hosts may be mid-fix), unprinted: the recap and the audit trail still hold.
 let keepRunningWithoutStdout = false;
 program.hook('preAction', (_program, action) => {
-  keepRunningWithoutStdout = action.name() === 'apply';
+  keepRunningWithoutStdout = action.name() === 'apply' || action.name() === 'plan';
 });
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code !== 'EPIPE') fail(err);

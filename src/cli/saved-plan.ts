@@ -78,31 +78,32 @@ export function planTargets(file: string, saved: PlanFile, inventory: Inventory,
   return narrow;
 }
 
-/** Each target's identity today against the plan's; the first difference is named. */
+/** The first difference between a planned step and today's rendering of it, or undefined. */
+function stepDifference(ps: PlannedStep, p: PlannedStepFile | undefined): string | undefined {
+  const now = { check: ps.check.display, fix: ps.fix.map((f) => f.display).join('\n'), verify: ps.verify.display, drift: JSON.stringify(ps.source.drift ?? { kind: 'output' }) };
+  const then = p ? { check: p.check, fix: p.fix.join('\n'), verify: p.verify, drift: JSON.stringify(p.drift) } : undefined;
+  const field = (['check', 'fix', 'verify', 'drift'] as const).find((k) => then?.[k] !== now[k]);
+  return field ? `step "${ps.name}": its ${field} is now \`${now[field]}\`, planned \`${then?.[field] ?? '(none)'}\`` : undefined;
+}
+
+/**
+ * Each target against the plan: every command the reviewer read must be today's rendering of it
+ * (whatever the plan's own digests say: anyone can rehash a plan), then the host's identity
+ * (connection, become, needs, on:, the values when: reads). The first difference is named.
+ */
 export function checkPlanIdentities(file: string, saved: PlanFile, plan: Plan, identities: ReadonlyMap<string, string>): void {
   if (Boolean(saved.body.become) !== Boolean(plan.become)) {
     throw new UserError({ message: `${file}: plan ${saved.id} was made ${saved.body.become ? 'with' : 'without'} --become, and this apply is ${plan.become ? 'with' : 'without'} it`, hint: `give --become exactly as the plan was made, or ${REMAKE}` });
   }
   for (const hp of plan.hosts) {
     const was = saved.body.hosts.find((h) => h.name === hp.host.name)!;
-    if (identities.get(hp.host.name) === was.identity) continue;
     const h = hp.host;
-    let what = "how it is reached (connection, ProxyJump), a step's become, needs or on:, or a value a when: condition reads differs";
-    if (h.address !== was.address || h.port !== was.port || h.user !== was.user) what = `it is now reached as ${h.user}@${h.address}:${h.port}, planned ${was.user}@${was.address}:${was.port}`;
-    else {
-      const steps = [...hp.steps, ...(hp.handlers ?? [])];
-      const wasSteps = [...was.steps, ...(was.handlers ?? [])];
-      for (const ps of steps) {
-        const p = wasSteps.find((s) => s.index === ps.index);
-        const now = { check: ps.check.display, fix: ps.fix.map((f) => f.display).join('\n'), verify: ps.verify.display };
-        const then = p ? { check: p.check, fix: p.fix.join('\n'), verify: p.verify } : undefined;
-        const field = (['check', 'fix', 'verify'] as const).find((k) => then?.[k] !== now[k]);
-        if (field) {
-          what = `step "${ps.name}": its ${field} is now \`${now[field]}\`, planned \`${then?.[field] ?? '(none)'}\``;
-          break;
-        }
-      }
-    }
-    throw new UserError({ message: `${file}: ${h.name} is not what plan ${saved.id} was made against: ${what}`, hint: `the runbook, the inventory or --var differ from the plan's; ${REMAKE}` });
+    const wasSteps = [...was.steps, ...(was.handlers ?? [])];
+    let what: string | undefined;
+    for (const ps of [...hp.steps, ...(hp.handlers ?? [])]) if ((what = stepDifference(ps, wasSteps.find((s) => s.index === ps.index)))) break;
+    if (!what && wasSteps.length !== hp.steps.length + (hp.handlers?.length ?? 0)) what = 'the runbook has another number of steps';
+    if (!what && (h.address !== was.address || h.port !== was.port || h.user !== was.user)) what = `it is now reached as ${h.user}@${h.address}:${h.port}, planned ${was.user}@${was.address}:${was.port}`;
+    if (!what && identities.get(hp.host.name) !== was.identity) what = "how it is reached (connection, ProxyJump), a step's become, needs or on:, or a value a when: condition reads differs";
+    if (what) throw new UserError({ message: `${file}: ${h.name} is not what plan ${saved.id} was made against: ${what}`, hint: `the runbook, the inventory or --var differ from the plan's; ${REMAKE}` });
   }
 }

@@ -18,6 +18,8 @@ export interface ApprovalRequest {
   checkOutput: string;
   /** The exact commands, secrets masked. */
   commands: string[];
+  /** The step's preview: what its file would become, as a diff. */
+  preview?: string;
   /** apply --plan: the host drifted since the plan; the operator decides with the difference in view. */
   drift?: { reason: string; plannedOutput: string };
 }

@@ -19,8 +19,9 @@ export const stepStatus = z.enum([
   'not-applicable',
   'not-run',
 ]);
-// lock/unlock: the host lock (host-lock.ts); kill: what a timeout or abort sends to stop a command.
-export const phase = z.enum(['check', 'fix', 'verify', 'lock', 'unlock', 'kill']);
+// lock/unlock: the host lock (host-lock.ts); kill: what a timeout or abort sends to stop a command;
+// capture: a read-only capture of what a fix may change (its files and snapshots, capture.ts).
+export const phase = z.enum(['check', 'fix', 'verify', 'lock', 'unlock', 'kill', 'capture']);
 // Unique across runs: the run's id, then the command's number within the run.
 const commandId = z.string().regex(/^\S+\.\d+$/);
 export const decision = z.enum(['yes', 'no', 'all-hosts', 'all', 'quit', 'auto']);
@@ -99,6 +100,19 @@ export const runEventSchema = z.discriminatedUnion('type', [
     // sha256 of the fix and verify commands whole and masked (a saved plan binds the fix by it).
     verifyCommand: z.string().optional(),
     commandsDigest: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    // What the fix changed (its files and snapshots, before → after), or in a dry run what its
+    // preview says it would: sha256 digests and a masked unified diff.
+    changes: z
+      .array(
+        z.strictObject({
+          target: z.string(),
+          kind: z.enum(['file', 'snapshot', 'preview']),
+          before: z.string().optional(),
+          after: z.string().optional(),
+          diff: z.string(),
+        }),
+      )
+      .optional(),
     // A check-only step's check ran and found what it looks for: the recap's next commands
     // (fixed_by) come from these only, never from a refusal, a missing tool or a held lock.
     finding: z.literal(true).optional(),

@@ -16,6 +16,7 @@ import { lockHost, type HeldLock, type HostLockOptions } from './host-lock.js';
 import { leavesHostUnknown } from './status.js';
 import { commandsDigest, driftMatches } from './drift.js';
 import type { PlanGuard } from './plan-guard.js';
+import { captureStep, changesBetween, previewChange, storeCaptures, type CaptureStore, type Change } from './capture.js';
 
 export interface HostRunContext extends Reporting {
   mode: RunMode;
@@ -31,6 +32,8 @@ export interface HostRunContext extends Reporting {
   fleet: FleetHooks;
   /** apply --plan: which fixes may run (plan-guard.ts). */
   planGuard?: PlanGuard;
+  /** Where captured content is kept, by digest (capture.ts). */
+  captureStore?: CaptureStore;
 }
 
 /** How fleet control runs each of a host's steps (through runStep) and then its handlers. */
@@ -174,7 +177,9 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   };
   const why = failureReason('check failed', check, ctx);
   if (ps.fix.length === 0) return done('failed', { reason: why, checkOutput: checkTail, finding: true }, check);
-  if (ctx.mode === 'dry-run') return done('would-fix', { reason: why, ...pending }, check);
+  const capture = captureExec(conn, host, ps, ctx);
+  const preview = ps.preview ? await previewStep(ps, ps.preview, capture, ctx) : undefined;
+  if (ctx.mode === 'dry-run') return done('would-fix', { reason: why, ...pending, ...(preview ? { changes: [preview] } : {}) }, check);
   if (ctx.control.stopping) return done('not-run', { reason: ctx.control.stopReason, ...pending });
   const planned = ctx.planGuard?.beforeFix(host, ps, check.result, ctx.redact);
   if (planned?.kind === 'skip' || (planned?.kind === 'drifted' && !ctx.gate.asks)) return done('skipped', { reason: oneLine(planned.reason), ...pending });
@@ -188,6 +193,7 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
     checkOutput: safeFullOutput(check.result.stdout, check.result.stderr, ctx.redact),
     commands: ps.fix.map((f) => ctx.redact(f.display)),
     ...(planned?.kind === 'drifted' ? { drift: { reason: planned.reason, plannedOutput: planned.plannedOutput } } : {}),
+    ...(preview ? { preview: preview.diff } : {}),
   });
   const approval = await (ctx.idle ? ctx.idle(asking) : asking);
   ctx.emit({ type: 'approval', time: ctx.now().toISOString(), runId: ctx.runId, host, step: ps.name, ...approval });
@@ -197,32 +203,64 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   }
   if (ctx.control.stopping) return done('not-run', { reason: ctx.control.stopReason, ...pending });
 
+  // What the fix may change, as it is now; captured again after the fix, for the diff.
+  const capturing = ps.files.length > 0 || ps.snapshot.length > 0;
+  const before = capturing ? await captureStep(ps, capture, ctx) : [];
+  storeCaptures(before, ctx.captureStore);
+  const changed = async (): Promise<{ changes?: Change[] }> => {
+    if (!capturing) return {};
+    const after = await captureStep(ps, capture, ctx);
+    storeCaptures(after, ctx.captureStore);
+    const changes = changesBetween(before, after, ctx.redact);
+    return changes.length ? { changes } : {};
+  };
+
   for (const [i, fix] of ps.fix.entries()) {
     const ran = await execAndReport(conn, host, ps, 'fix', fix, undefined, ctx, approval);
     const what = ps.fix.length > 1 ? `fix command ${i + 1} of ${ps.fix.length}` : 'fix';
     switch (ran.verdict.kind) {
       case 'pass':
         continue;
+      // Nothing more is sent to a host in an unknown state, not even a capture.
       case 'unknown':
         return done('unknown', { reason: failureReason(what, ran, ctx), ...pending });
       case 'interrupted':
         return done('interrupted', { reason: failureReason(what, ran, ctx), ...pending });
       default:
-        return done('failed', { reason: failureReason(what, ran, ctx), ...pending });
+        return done('failed', { reason: failureReason(what, ran, ctx), ...pending, ...(await changed()) });
     }
   }
+  // Captured before the verify: what the fix itself changed.
+  const changes = await changed();
 
   const verify = await execAndReport(conn, host, ps, 'verify', ps.verify, ps.verifyExpect, ctx);
   switch (verify.verdict.kind) {
     case 'pass':
-      return done('fixed', pending, verify);
+      return done('fixed', { ...pending, ...changes }, verify);
     case 'unknown':
-      return done('unknown', { reason: failureReason('verify', verify, ctx), ...pending });
+      return done('unknown', { reason: failureReason('verify', verify, ctx), ...pending, ...changes });
     case 'interrupted':
-      return done('interrupted', { reason: failureReason('verify', verify, ctx), ...pending });
+      return done('interrupted', { reason: failureReason('verify', verify, ctx), ...pending, ...changes });
     default:
-      return done('failed', { reason: failureReason('verify after fix', verify, ctx), ...pending });
+      return done('failed', { reason: failureReason('verify after fix', verify, ctx), ...pending, ...changes });
   }
+}
+
+/** Runs a capture (read-only) and reports it like any command. */
+function captureExec(conn: Connection, host: string, ps: PlannedStep, ctx: HostRunContext) {
+  return async (cmd: RenderedCommand) => {
+    const ran = await execAndReport(conn, host, ps, 'capture', cmd, undefined, ctx);
+    return { ok: ran.verdict.kind === 'pass', stdout: ran.result.stdout, why: failureReason('capture', ran, ctx) };
+  };
+}
+
+/** The step's one file against what its preview command says it would become. */
+async function previewStep(ps: PlannedStep, preview: RenderedCommand, capture: ReturnType<typeof captureExec>, ctx: HostRunContext): Promise<Change | undefined> {
+  const [current] = await captureStep({ ...ps, snapshot: [] }, capture, ctx);
+  const ran = await capture(preview);
+  if (!current) return undefined;
+  if (!ran.ok) return { target: current.target, kind: 'preview', diff: `no preview: ${ran.why}` };
+  return previewChange(current, ran.stdout, ctx.redact) ?? { target: current.target, kind: 'preview', diff: `${current.target}: no change` };
 }
 
 /** Every step of a host that could not be reached gets the same status and reason. */

@@ -29,9 +29,10 @@ export interface PlanGuard {
   beforeHandler(host: string, ps: PlannedStep): GuardDecision;
 }
 
-export function planGuard(plan: PlanFile): PlanGuard {
+/** `targets`: the hosts this run applies the plan to (--hosts may narrow it): no other host's planned fix runs. */
+export function planGuard(plan: PlanFile, targets: readonly string[]): PlanGuard {
   const id = plan.id;
-  const steps = new Map(plan.body.hosts.map((h) => [h.name, new Map([...h.steps, ...(h.handlers ?? [])].map((s) => [s.index, s]))]));
+  const steps = new Map(plan.body.hosts.filter((h) => targets.includes(h.name)).map((h) => [h.name, new Map([...h.steps, ...(h.handlers ?? [])].map((s) => [s.index, s]))]));
   const planned = (host: string, ps: PlannedStep): PlannedStepFile | undefined => steps.get(host)?.get(ps.index);
   return {
     passed(host, ps) {
@@ -50,16 +51,17 @@ export function planGuard(plan: PlanFile): PlanGuard {
         const then = p.status === 'ok' ? 'its check passed' : `it was ${p.status}`;
         return { kind: 'skip', reason: `not in plan ${id}: ${then} when planned; make a new plan to fix it` };
       }
-      // Whole and masked, fix and verify: a summarised value ({{ pids: 84 lines }}) hides no difference.
-      const now = commandsDigest(
+      // As shown to the reviewer (summarised) and whole (by digest): the plan's shown form cannot
+      // differ from what runs, and a summarised value ({{ pids: 84 lines }}) hides no difference.
+      const shown = [...ps.fix.map((f) => redact(f.brief ?? f.display)), redact(ps.verify.brief ?? ps.verify.display)];
+      const want = [...(p.fixCommands ?? []), p.verifyCommand ?? ''];
+      const whole = commandsDigest(
         ps.fix.map((f) => redact(f.display)),
         redact(ps.verify.display),
       );
-      if (now !== p.commandsDigest) {
-        const shown = ps.fix.map((f) => redact(f.brief ?? f.display));
-        const want = p.fixCommands ?? [];
+      if (whole !== p.commandsDigest || shown.length !== want.length || shown.some((c, k) => c !== want[k])) {
         const i = shown.findIndex((c, k) => c !== want[k]);
-        const which = i >= 0 ? `planned: ${want[i] ?? '(none)'}; now: ${shown[i]}` : 'a value too long to show, or the verify, differs';
+        const which = i >= 0 ? `planned: ${want[i] ?? '(none)'}; now: ${shown[i]}` : 'a value too long to show differs';
         return { kind: 'skip', reason: `not in plan ${id}: the fix is not the planned one (${which})` };
       }
       const diff = driftBetween(p.print, checkPrint(check, ps.source.drift, redact), ps.source.drift);

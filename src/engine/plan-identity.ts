@@ -49,6 +49,9 @@ function plannedStepFacts(ps: PlannedStep): Record<string, unknown> {
     check: ps.check.display,
     fix: ps.fix.map((f) => f.display),
     verify: ps.verify.display,
+    files: ps.files.map((f) => [f.path.display, f.sensitive]),
+    snapshot: ps.snapshot.map((c) => c.display),
+    preview: ps.preview?.display ?? null,
     when: ps.source.when?.text ?? null,
   };
 }

@@ -48,6 +48,11 @@ export interface PlannedStep {
   continueOnFailure: boolean;
   /** Programs the host must have before the check runs (the step's `needs`). */
   needs: string[];
+  /** What the fix may change, captured before and after it (capture.ts): files (each path a shell word) and snapshot commands. */
+  files: { path: RenderedCommand; sensitive: boolean }[];
+  snapshot: RenderedCommand[];
+  /** Prints what the one file would become. */
+  preview?: RenderedCommand;
   /** Its commands read registered values: they hold references, and are rendered on the host's turn. */
   deferred?: boolean;
   /** Not this host's step (`on:` does not select it): nothing was rendered for it, and nothing runs. */
@@ -119,6 +124,9 @@ export function planStep(
     become: plan.become || (step.become ?? plan.runbook.become ?? host.become ?? false),
     continueOnFailure: step.continueOnFailure,
     needs: step.needs,
+    files: step.files.map((f) => ({ path: render(host, step, f.path), sensitive: f.sensitive })),
+    snapshot: step.snapshot.map((t) => render(host, step, t)),
+    ...(step.preview ? { preview: render(host, step, step.preview) } : {}),
     ...(values === 'references' ? { deferred: true } : {}),
   };
 }

@@ -18,6 +18,7 @@ import type { HostLockOptions } from './host-lock.js';
 import { Fleet } from './fleet.js';
 import type { FleetBindings } from './bindings.js';
 import type { PlanGuard } from './plan-guard.js';
+import type { CaptureStore } from './capture.js';
 import type { RunPlanRef } from './events.js';
 
 export interface RunOptions {
@@ -38,6 +39,8 @@ export interface RunOptions {
   bindings: FleetBindings;
   /** apply --plan: only the planned fixes, while the hosts are as planned (plan-guard.ts). */
   planGuard?: PlanGuard;
+  /** Where captured content is kept, by digest (capture.ts), for undo. */
+  captureStore?: CaptureStore;
   /** apply --plan: the plan, named in the run's start event (and so in the audit trail). */
   plan?: RunPlanRef;
   now?: () => Date;
@@ -86,6 +89,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     nextCommandId: commandIds(runId),
     ...(opts.hostLock ? { hostLock: { ...opts.hostLock, operator: opts.operator } } : {}),
     ...(opts.planGuard ? { planGuard: opts.planGuard } : {}),
+    ...(opts.captureStore ? { captureStore: opts.captureStore } : {}),
     fleet,
   };
 

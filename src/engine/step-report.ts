@@ -5,6 +5,7 @@
  */
 import type { ExecResult, KillReport } from '../transport/types.js';
 import type { Approval } from './approval.js';
+import type { Change } from './capture.js';
 import type { Phase, RunEvent, StepStatus } from './events.js';
 import type { Verdict } from './judge.js';
 import { lastLines, oneLine, outputTail, type Redact } from './sanitize.js';
@@ -45,6 +46,7 @@ export interface StepResultExtra {
   fixCommands?: string[];
   verifyCommand?: string;
   commandsDigest?: string;
+  changes?: Change[];
   /** A check-only step's check ran and found what it looks for (not a refusal, a missing tool, a lock). */
   finding?: true;
 }

@@ -43,12 +43,10 @@ export {
   checkPlanOut,
   writePlanFile,
   sealPlan,
-  planBodyHash,
   DEFAULT_PLAN_TTL_MS,
   REMAKE_PLAN,
   type PlanFile,
   type PlanBody,
   type PlannedStepFile,
-  type PlannedHostFile,
   type CheckPrint,
 } from './plan-file.js';

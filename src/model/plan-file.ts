@@ -15,8 +15,12 @@ import { zodProblems } from './zod-problems.js';
 
 export const PLAN_FILE_VERSION = 1;
 export { DEFAULT_PLAN_TTL_MS } from './plan-ttl.js';
+import { MAX_PLAN_TTL_MS } from './plan-ttl.js';
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+// Names, paths and times are printed on one line each by show --plan and sign: no control characters.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const Line = z.string().regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, 'a control character: not written by runbook plan');
 const Drift = z.union([z.strictObject({ kind: z.enum(['exit', 'output']) }), z.strictObject({ kind: z.literal('regex'), value: z.string() })]);
 
 /** What drift is judged on: the check as it ran when planned (the same fields `apply --plan` computes again). */
@@ -32,7 +36,7 @@ export type CheckPrint = z.infer<typeof CheckPrintSchema>;
 
 const PlannedStepFile = z.strictObject({
   index: z.int().nonnegative(),
-  name: z.string(),
+  name: Line,
   // The dry run's result for this step on this host (a step status: show --plan reads it as one).
   status: z.string(),
   reason: z.string().optional(),
@@ -56,30 +60,29 @@ const PlannedStepFile = z.strictObject({
 export type PlannedStepFile = z.infer<typeof PlannedStepFile>;
 
 const PlannedHost = z.strictObject({
-  name: z.string(),
-  address: z.string(),
+  name: Line,
+  address: Line,
   port: z.int(),
-  user: z.string(),
+  user: Line,
   // sha256 of what this host was planned against: its connection, every command masked, the vars `when:` reads.
   identity: sha256,
   steps: z.array(PlannedStepFile),
   handlers: z.array(PlannedStepFile).optional(),
 });
-export type PlannedHostFile = z.infer<typeof PlannedHost>;
 
 export const PlanBodySchema = z.strictObject({
   planVersion: z.literal(1),
-  runbook: z.strictObject({ name: z.string(), file: z.string(), hash: sha256 }),
+  runbook: z.strictObject({ name: Line, file: Line, hash: sha256 }),
   planned: z.strictObject({
-    by: z.string(),
+    by: Line,
     at: z.iso.datetime(),
     expires: z.iso.datetime(),
     // The dry run in the audit trail that made this plan.
-    runId: z.string(),
+    runId: Line,
   }),
-  inventory: z.string(),
+  inventory: Line,
   become: z.boolean().optional(),
-  hosts: z.array(PlannedHost),
+  hosts: z.array(PlannedHost).min(1, 'a plan is for at least one host'),
 });
 export type PlanBody = z.infer<typeof PlanBodySchema>;
 
@@ -95,7 +98,7 @@ export const PlanFileSchema = z
   .describe('A saved plan (runbook plan -o): what a dry run found, bound to what it was planned against');
 export type PlanFile = z.infer<typeof PlanFileSchema>;
 
-export function planBodyHash(body: PlanBody): string {
+function planBodyHash(body: PlanBody): string {
   return createHash('sha256').update(JSON.stringify(body)).digest('hex');
 }
 
@@ -171,6 +174,9 @@ function parsePlanFile(text: string, file: string, now?: Date): PlanFile {
       message: `${file}: plan ${plan.id} was edited after it was written (its content hashes to ${actual.slice(0, 12)}, not ${plan.hash.slice(0, 12)})`,
       hint: `a plan runs exactly as reviewed or not at all; ${REMAKE_PLAN}`,
     });
+  }
+  if (Date.parse(plan.body.planned.expires) - Date.parse(plan.body.planned.at) > MAX_PLAN_TTL_MS) {
+    throw new UserError({ message: `${file}: plan ${plan.id} is valid for longer than ${MAX_PLAN_TTL_MS / 86_400_000} days, which runbook plan never writes`, hint: REMAKE_PLAN });
   }
   if (now && Date.parse(plan.body.planned.expires) <= now.getTime()) {
     throw new UserError({

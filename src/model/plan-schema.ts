@@ -33,6 +33,9 @@ const StepSchema = z.strictObject({
   fixedBy: z.string().optional(),
   refuseExit: z.int().optional(),
   drift: z.union([z.strictObject({ kind: z.enum(['exit', 'output']) }), z.strictObject({ kind: z.literal('regex'), value: z.string() })]).optional(),
+  files: z.array(z.strictObject({ path: Template, sensitive: z.boolean() })),
+  snapshot: z.array(Template),
+  preview: Template.optional(),
 });
 
 const compareOp = z.enum(['==', '!=', '<', '<=', '>', '>=', 'in', 'not in']);
@@ -98,6 +101,9 @@ const PlannedStepSchema = z.strictObject({
   become: z.boolean(),
   continueOnFailure: z.boolean(),
   needs: z.array(z.string()),
+  files: z.array(z.strictObject({ path: Rendered, sensitive: z.boolean() })),
+  snapshot: z.array(Rendered),
+  preview: Rendered.optional(),
   deferred: z.boolean().optional().describe('Reads registered values: rendered again on the host\'s turn'),
   elsewhere: z.boolean().optional().describe('Not this host\'s step (on:): nothing rendered, nothing runs'),
 });

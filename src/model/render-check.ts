@@ -14,7 +14,7 @@ import { UserError, formatProblem, type Problem } from './errors.js';
 import { selectHosts } from './host-pattern.js';
 import { runbookDeps } from './runbook-deps.js';
 import { buildTemplateContext, readTooEarly, readsRegistered, renderCommand, undefinedNameHint, type TemplateContext } from './template.js';
-import type { Host, Inventory, Runbook, Step } from './types.js';
+import { stepTemplates, type Host, type Inventory, type Runbook, type Step } from './types.js';
 
 export interface RenderCheckOptions {
   cliVars?: Record<string, string>;
@@ -117,7 +117,7 @@ export function renderProblems(runbook: Runbook, inventory: Inventory, hosts: re
       const order = orders[i]!;
       const condition = conditions[i];
       if (condition) report(conditionProblems(step, condition, ctx, order), host);
-      for (const t of [step.check, ...step.fix, ...(step.verify ? [step.verify] : [])]) {
+      for (const t of stepTemplates(step)) {
         try {
           renderCommand(t, ctx, { step: step.name, references: order.earlier, registeredLater: order.later, unavailableSecretsOk: !opts.secretsNeeded });
         } catch (err) {

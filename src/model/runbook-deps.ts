@@ -8,7 +8,7 @@
  */
 import { UserError, type Problem } from './errors.js';
 import { rawTemplatePaths, readsRegistered, templatePaths } from './template.js';
-import type { CommandTemplate, Runbook, Step } from './types.js';
+import { stepTemplates, type Runbook, type Step } from './types.js';
 import { ConditionSyntaxError, conditionRefs, parseCondition, type ConditionNode } from './condition.js';
 
 export interface StepDeps {
@@ -29,9 +29,6 @@ export interface RunbookDeps {
   handlers: StepDeps[];
 }
 
-function commandTemplates(step: Step): CommandTemplate[] {
-  return [step.check, ...step.fix, ...(step.verify ? [step.verify] : [])];
-}
 
 /** The runbook's dependencies; throws a UserError listing every problem (see runbookDeps). */
 export function analyzeRunbook(runbook: Runbook): RunbookDeps {
@@ -59,9 +56,9 @@ export function runbookDeps(runbook: Pick<Runbook, 'steps' | 'handlers'>): { dep
         });
       }
     };
-    for (const t of commandTemplates(step)) unregistered(templatePaths(t.text), t.pos);
+    for (const t of stepTemplates(step)) unregistered(templatePaths(t.text), t.pos);
     // What a host sends back is never code: registered values (and hosts.*, groups.* of anything) are always quoted.
-    for (const t of commandTemplates(step)) {
+    for (const t of stepTemplates(step)) {
       for (const p of rawTemplatePaths(t.text)) {
         if (p[0] !== 'hosts' && p[0] !== 'groups' && !readsRegistered(p, allRegistered)) continue;
         problems.push({
@@ -71,7 +68,7 @@ export function runbookDeps(runbook: Pick<Runbook, 'steps' | 'handlers'>): { dep
         });
       }
     }
-    const commandPaths = commandTemplates(step)
+    const commandPaths = stepTemplates(step)
       .flatMap((t) => templatePaths(t.text))
       .filter(reads);
     let condition: ConditionNode | undefined;

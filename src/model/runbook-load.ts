@@ -37,6 +37,8 @@ function convertStep(src: YamlSource, s: StepYaml, path: PathSeg[], problems: Pr
     once: s.once ?? false,
     json: s.json ?? false,
     notify: s.notify === undefined ? [] : typeof s.notify === 'string' ? [s.notify] : s.notify,
+    files: (s.files ?? []).map((f, i) => (typeof f === 'string' ? { path: tpl(f, 'files', i), sensitive: false } : { path: tpl(f.path, 'files', i, 'path'), sensitive: f.sensitive ?? false })),
+    snapshot: s.snapshot === undefined ? [] : typeof s.snapshot === 'string' ? [tpl(s.snapshot, 'snapshot')] : s.snapshot.map((c, i) => tpl(c, 'snapshot', i)),
     ...(s.fixed_by !== undefined ? { fixedBy: s.fixed_by } : {}),
     ...(s.refuse_exit !== undefined ? { refuseExit: s.refuse_exit } : {}),
   };
@@ -69,6 +71,15 @@ function convertStep(src: YamlSource, s: StepYaml, path: PathSeg[], problems: Pr
     } else step.drift = { kind: s.drift };
   }
   if (s.verify !== undefined) step.verify = tpl(s.verify, 'verify');
+  if (s.preview !== undefined) {
+    step.preview = tpl(s.preview, 'preview');
+    if (step.files.length !== 1 || step.files[0]!.sensitive) {
+      problems.push({ pos: src.posAt([...path, 'preview']), message: 'preview prints what the step\'s one file would become, so it needs exactly one entry in files, not sensitive', hint: 'list that file under files:, or drop preview' });
+    }
+  }
+  if ((step.files.length || step.snapshot.length) && step.fix.length === 0) {
+    problems.push({ pos: src.posAt([...path, step.files.length ? 'files' : 'snapshot']), message: 'files and snapshot capture what a fix changes, and this step has no fix', hint: 'drop them, or add the fix' });
+  }
   if (s.timeout !== undefined) {
     const ms = parseDuration(s.timeout);
     if (ms === undefined) problems.push({ pos: src.posAt([...path, 'timeout']), message: `timeout must be positive`, hint: 'e.g. "30s"' });

@@ -4,6 +4,7 @@ import { DURATION_RE } from './duration.js';
 import { VarsSchema } from './var-schema.js';
 
 const Command = z.string().min(1, 'command is empty');
+const Commands = z.union([Command, z.array(Command)], { error: 'expected a command or a list of commands' });
 const TOOL_HINT = 'expected a program name such as "jq", or a list of them';
 const Tools = z.union([z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, TOOL_HINT), z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, TOOL_HINT))], { error: TOOL_HINT });
 const DURATION_HINT = 'expected a duration such as "30s", "2m", "500ms", or a number of seconds';
@@ -27,9 +28,7 @@ export const StepSchema = z
       })
       .optional()
       .describe('Exact stdout (trailing newline ignored), or { regex } matched against stdout'),
-    fix: z
-      .union([Command, z.array(Command)], { error: 'expected a command or a list of commands' })
-      .optional()
+    fix: Commands.optional()
       .describe('Command(s) that repair the host; a list runs in order and stops at the first failure'),
     verify: Command.optional().describe('Run after the fix; defaults to the check'),
     timeout: Duration.optional().describe('Per-command deadline, e.g. "30s" or "2m"'),
@@ -56,6 +55,13 @@ export const StepSchema = z
       .union([z.enum(['exit', 'output']), z.strictObject({ regex: z.string().min(1) })], { error: 'expected exit, output or { regex: "..." }' })
       .optional()
       .describe('apply --plan: what of the check must still be as planned for the fix to run: exit (its exit code), output (default: exit code and output), or { regex } (exit code and the regex\'s matches, for checks that print volatile values)'),
+    files: z
+      .array(z.union([z.string().min(1), z.strictObject({ path: z.string().min(1), sensitive: z.boolean().optional() })], { error: 'expected a path, or { path, sensitive: true }' }))
+      .optional()
+      .describe('Files the fix may change: captured (content, mode, owner, link) before and after it and shown as a diff; sensitive: true keeps only digests'),
+    snapshot: Commands.optional()
+      .describe('Read-only commands whose output the fix changes (iptables-save -t filter): captured before and after it and shown as a diff'),
+    preview: Command.optional().describe("Read-only command that prints what the step's one file would become: dry runs and the approval prompt show the diff"),
     fixed_by: RunbookName.optional().describe('The runbook that fixes what this (check-only) step finds: the recap ends with `runbook apply <it> --hosts <where it was found>`'),
   })
   .describe('One check → fix → verify step');

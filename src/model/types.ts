@@ -46,6 +46,23 @@ export interface Step {
   refuseExit?: number;
   /** How `apply --plan` compares the check with the plan's (default: exit code and output). */
   drift?: Drift;
+  /** Files the fix may change: captured before and after it, and shown as a diff. */
+  files: StepFile[];
+  /** Read-only commands that capture other state the fix changes (iptables-save, sysctl …). */
+  snapshot: CommandTemplate[];
+  /** Prints what the step's one file would become: a dry run shows it as a diff. */
+  preview?: CommandTemplate;
+}
+
+export interface StepFile {
+  path: CommandTemplate;
+  /** Only digests are kept and shown: the content is never stored or displayed. */
+  sensitive: boolean;
+}
+
+/** Every command template of a step, in the order they can run: what is rendered and analysed. */
+export function stepTemplates(step: Step): CommandTemplate[] {
+  return [step.check, ...step.fix, ...(step.verify ? [step.verify] : []), ...step.files.map((f) => f.path), ...step.snapshot, ...(step.preview ? [step.preview] : [])];
 }
 
 /** What of a check must be as planned for a saved plan's fix to run: exit code, + whole output, or + the regex's matches. */

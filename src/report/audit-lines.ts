@@ -52,13 +52,8 @@ export interface Tail {
   endsMidLine: boolean;
 }
 
-/** Scans back from the end of an open file in growing windows until it finds a record. */
-export function readTail(fd: number): Tail {
-  const size = fstatSync(fd).size;
-  if (size === 0) return { size, endsMidLine: false };
-  const lastByte = Buffer.alloc(1);
-  readSync(fd, lastByte, 0, 1, size - 1);
-  const endsMidLine = lastByte[0] !== 10;
+/** The last record, scanning back from the end of an open file in growing windows, that `wanted` accepts. */
+function scanBack(fd: number, size: number, wanted: (r: AuditRecord) => boolean): AuditRecord | undefined {
   for (let window = 64 * 1024; ; window *= 4) {
     const from = Math.max(0, size - window);
     const buf = Buffer.alloc(size - from);
@@ -67,13 +62,22 @@ export function readTail(fd: number): Tail {
     // The first piece of a window that does not start at 0 may be a partial line.
     const firstWhole = from === 0 ? 0 : 1;
     for (let i = lines.length - 1; i >= firstWhole; i--) {
-      const text = lines[i];
-      if (!text) continue;
-      const parsed = parseRecordLine(text);
-      if (parsed.ok) return { last: parsed.record, size, endsMidLine };
+      const parsed = lines[i] ? parseRecordLine(lines[i]!) : undefined;
+      if (parsed?.ok && wanted(parsed.record)) return parsed.record;
     }
-    if (from === 0) return { size, endsMidLine };
+    if (from === 0) return undefined;
   }
+}
+
+/** The file's last record, and whether it ends mid-line (a torn write). */
+export function readTail(fd: number): Tail {
+  const size = fstatSync(fd).size;
+  if (size === 0) return { size, endsMidLine: false };
+  const lastByte = Buffer.alloc(1);
+  readSync(fd, lastByte, 0, 1, size - 1);
+  const endsMidLine = lastByte[0] !== 10;
+  const last = scanBack(fd, size, () => true);
+  return last ? { last, size, endsMidLine } : { size, endsMidLine };
 }
 
 /**
@@ -81,17 +85,5 @@ export function readTail(fd: number): Tail {
  * records at most, so this reads little); undefined when no line holds it.
  */
 export function findRecord(fd: number, seq: number): AuditRecord | undefined {
-  const size = fstatSync(fd).size;
-  for (let window = 64 * 1024; ; window *= 4) {
-    const from = Math.max(0, size - window);
-    const buf = Buffer.alloc(size - from);
-    readSync(fd, buf, 0, buf.length, from);
-    const lines = buf.toString('utf8').split('\n');
-    const firstWhole = from === 0 ? 0 : 1;
-    for (let i = lines.length - 1; i >= firstWhole; i--) {
-      const parsed = lines[i] ? parseRecordLine(lines[i]!) : undefined;
-      if (parsed?.ok && parsed.record.seq === seq) return parsed.record;
-    }
-    if (from === 0) return undefined;
-  }
+  return scanBack(fd, fstatSync(fd).size, (r) => r.seq === seq);
 }

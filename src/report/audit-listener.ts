@@ -130,6 +130,7 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
           stepIndex: e.stepIndex,
           status: e.status,
           reason: e.reason === undefined ? undefined : keepHead(e.reason, MAX_TEXT),
+          ...(e.changes ? { changes: e.changes.map(({ diff: _diff, ...digests }) => digests) } : {}),
           durationMs: Math.round(e.durationMs),
         };
       case 'host-connect':

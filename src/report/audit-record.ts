@@ -50,6 +50,8 @@ export type AuditBody = RecordHeader &
         stepIndex: number;
         status: StepStatus;
         reason?: string;
+        /** What the fix changed (or a preview says it would): targets and content digests, no content. */
+        changes?: { target: string; kind: 'file' | 'snapshot' | 'preview'; before?: string; after?: string }[];
         durationMs: number;
       }
     | { kind: 'connect'; runbook: string; host: string; ok: boolean; error?: string; durationMs: number }

@@ -68,10 +68,10 @@ function openTrail(file: string): number {
 
 /**
  * Gives a new trail its head (#0, the genesis hash): fsynced, and linked into place so that a head
- * already there, however it got there, is never replaced (unless `replace`). From then on a trail
+ * already there, however it got there, is never replaced. From then on a trail
  * without its head was tampered with, even after a power loss (the caller fsyncs the directory).
  */
-function createHead(file: string, opts: { replace?: boolean } = {}): void {
+function createHead(file: string): void {
   const headPath = headPathOf(file);
   // O_EXCL under a fresh name: never opens a file, or follows a link, that someone planted.
   const tmp = `${headPath}.new-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -84,12 +84,11 @@ function createHead(file: string, opts: { replace?: boolean } = {}): void {
     closeSync(fd);
   }
   try {
-    if (opts.replace) renameSync(tmp, headPath);
-    else linkSync(tmp, headPath);
+    linkSync(tmp, headPath);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   } finally {
-    if (!opts.replace) unlinkSync(tmp);
+    unlinkSync(tmp);
   }
 }
 
@@ -330,10 +329,17 @@ export class AuditWriter {
     }
     this.ino = fstatSync(this.fd).ino;
     this.cached = undefined;
-    if (!existed) {
-      // The head left at the path belongs to the file moved away (if it was not moved with it).
-      createHead(this.file, { replace: true });
-      fsyncPath(dirname(this.file));
+    try {
+      // Rotated with its head (the path has none): a new trail. A head left behind, or a file put
+      // in the trail's place, is checked as at opening: a trail cut or removed mid-run stops the run.
+      if (!existed && !existsSync(headPathOf(this.file))) {
+        createHead(this.file);
+        fsyncPath(dirname(this.file));
+      }
+      this.checkAgainstHead();
+    } catch (err) {
+      this.failure = err as Error;
+      throw err;
     }
   }
 

@@ -63,6 +63,7 @@ export function approvalMessage(req: ApprovalRequest, full: boolean): string {
     if (req.drift.plannedOutput) lines.push('  the check output when planned (last lines):', indent(req.drift.plannedOutput, '    │ '));
   }
   if (output) lines.push(full ? '  full check output:' : '  last lines of the check output:', indent(output, '    │ '));
+  if (req.preview) lines.push('  would change:', indent(req.preview, '    '));
   lines.push('  will run:', ...req.commands.map((c) => indent(`$ ${c}`, '    ')));
   return neutralize(lines.join('\n'));
 }

@@ -6,7 +6,7 @@
 import type { RunEvent, RunEventListener, StepStatus } from '../engine/events.js';
 import type { CheckPrint } from '../model/plan-file.js';
 
-export interface RecordedStep {
+export interface PlannedResult {
   status: StepStatus;
   reason?: string;
   checkOutput?: string;
@@ -19,13 +19,13 @@ export interface RecordedStep {
 export interface PlanRecorder {
   listener: RunEventListener;
   /** The dry run's result for a host's step (by index), with its check's print. */
-  step(host: string, index: number): RecordedStep | undefined;
+  step(host: string, index: number): PlannedResult | undefined;
 }
 
 export function createPlanRecorder(): PlanRecorder {
   // A step's check is its last command of phase check (a `needs` lookup comes first).
   const prints = new Map<string, CheckPrint>();
-  const results = new Map<string, RecordedStep>();
+  const results = new Map<string, PlannedResult>();
   const listener = (e: RunEvent): void => {
     if (e.type === 'command' && e.phase === 'check') {
       prints.set(`${e.host}\n${e.step}`, { outcome: e.outcome, exitCode: e.exitCode, digest: e.output.digest, ...(e.output.matches ? { matches: e.output.matches } : {}) });

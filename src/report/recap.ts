@@ -18,6 +18,7 @@ interface StepRecord {
   status: StepStatus;
   reason?: string;
   fixCommands?: string[];
+  changes?: { target: string; diff: string }[];
   finding?: true;
 }
 
@@ -42,7 +43,15 @@ export function createRecapCollector(next: { fixedBy: ReadonlyMap<string, string
       state.steps = e.steps;
     } else if (e.type === 'step-result') {
       const list = state.results.get(e.host) ?? [];
-      list.push({ step: e.step, stepIndex: e.stepIndex, status: e.status, reason: e.reason, fixCommands: e.fixCommands, ...(e.finding ? { finding: true as const } : {}) });
+      list.push({
+        step: e.step,
+        stepIndex: e.stepIndex,
+        status: e.status,
+        reason: e.reason,
+        fixCommands: e.fixCommands,
+        ...(e.changes ? { changes: e.changes } : {}),
+        ...(e.finding ? { finding: true as const } : {}),
+      });
       state.results.set(e.host, list);
     } else if (e.type === 'run-end') {
       state.end = e;
@@ -130,6 +139,19 @@ function plan(state: RecapState): string[] {
   return lines;
 }
 
+/** Each step's diffs: what its fix changed, or (dry run) what its preview says it would. */
+function changes(state: RecapState): string[] {
+  const lines: string[] = [];
+  for (const host of state.hosts) {
+    for (const r of state.results.get(host) ?? []) {
+      if (!r.changes?.length) continue;
+      lines.push(`  ${host}: "${r.step}" ${r.status === 'would-fix' ? 'would change' : 'changed'}:`);
+      for (const c of r.changes) lines.push(...c.diff.split('\n').map((l) => `    ${l}`));
+    }
+  }
+  return lines;
+}
+
 export function renderRecap(state: RecapState): string {
   const out = ['', 'Recap:', statusTable(state)];
   const why = findings(state);
@@ -140,6 +162,8 @@ export function renderRecap(state: RecapState): string {
     if (p.length) out.push('', 'Plan (dry run, nothing was changed):', ...p);
     else if (why.length === 0) out.push('', 'Plan: nothing to change.');
   }
+  const diffs = changes(state);
+  if (diffs.length) out.push('', state.mode === 'dry-run' ? 'Changes (previews):' : 'Changes:', ...diffs);
   if (state.end?.stopReason) out.push('', `Stopped early: ${state.end.stopReason}.`);
   const next = nextCommands(state);
   if (next.length) out.push('', 'Next (the runbooks that fix what was found):', ...next);

@@ -41,6 +41,20 @@ const hint = (): string => `(run \`runbook audit verify ${file}\`, keep the dama
 const errors = (): string[] => verifyAuditFile(file).problems.filter((p) => p.severity === 'error').map((p) => p.message);
 
 describe('a cut trail does not heal itself', () => {
+  it('a trail removed while a run writes to it stops that run instead of starting a fresh one', () => {
+    const listener = createAuditListener({ file, operator: 'alice' });
+    const events = syntheticRun('run-1', 'fix-forwarding');
+    listener(events[0]!);
+    listener.close();
+    const w = createAuditListener({ file, operator: 'alice' });
+    w(events[0]!);
+    const n = head().seq;
+    rmSync(file);
+    // The next record the run writes (a connection that worked writes none).
+    expect(refusalOf(() => events.slice(1).forEach((e) => w(e)))).toBe(`audit file ${file} ends at record #0 but its head file says record #${n} was written: the trail was cut ${hint()}`);
+    expect(refusalOf(() => w(events.at(-1)!))).toContain('the trail was cut');
+  });
+
   it('cut, then append, then verify fails: the append is refused and the cut stays visible', () => {
     record('run-1');
     const n = lines().length;

@@ -120,6 +120,16 @@ describe('runbook plan and show --plan', () => {
     expect(e.code).toBe(2);
     expect(e.stderr).toMatch(new RegExp(`^${edited}: plan ${p.id} was edited after it was written \\(its content hashes to [0-9a-f]{12}, not ${p.id}\\) \\(a plan runs exactly as reviewed or not at all; make a new plan with \`runbook plan\`\\)$`));
 
+    // Edited and rehashed, so its own hash holds: what a reviewer would read is still checked
+    // against what would run, command by command.
+    const rehashed = join(dir, 'p2-rehashed.json');
+    const harmless = structuredClone(p.body);
+    harmless.hosts[0]!.steps[0]!.fix = ['echo harmless'];
+    writePlanFile(rehashed, sealPlan(harmless));
+    const h = run(['apply', '--plan', rehashed, '-i', inv, '--yes']);
+    expect(h.code).toBe(2);
+    expect(h.stderr).toContain(`a is not what plan ${readPlanFile(rehashed).id} was made against: step "marker exists": its fix is now \`touch ${state}/marker\`, planned \`echo harmless\``);
+
     const old = join(dir, 'p2-old.json');
     writePlanFile(old, sealPlan({ ...p.body, planned: { ...p.body.planned, expires: '2026-01-01T00:00:00.000Z' } }));
     const x = run(['apply', '--plan', old, '-i', inv, '--yes']);
@@ -171,6 +181,7 @@ describe('signed approvals', () => {
     expect(signatureKey(readFileSync(`${file}.sigs/alice.sig`, 'utf8'))).toBe(pub('alice').split(' ')[1]);
 
     // Too few: one approver where two are required.
+    expect(applyWith(2).code).toBe(2);
     expect(applyWith(2).stderr).toBe(`${needs(2, '1 (alice)')} (each approver runs \`runbook sign ${file}\` after reviewing \`runbook show --plan ${file}\`)`);
 
     // The same signer twice (under another file name) counts once.
@@ -232,8 +243,8 @@ describe('drift and the plan guard', () => {
   });
 
   it('lets a planned fix run, skips one that was not planned or is not the planned command, and reports drift', () => {
-    const p = readPlanFile(join(dir, 'p1.json'));
-    const guard = planGuard(p);
+    const p = plan(join(dir, 'p5.json'));
+    const guard = planGuard(p, ['a', 'b']);
     const planned = p.body.hosts[0]!.steps[0]!;
     const step = (index: number, fix: string, verify = planned.verify): PlannedStep => ({
       index,
@@ -245,10 +256,12 @@ describe('drift and the plan guard', () => {
       become: false,
       continueOnFailure: false,
       needs: [],
+      files: [],
+      snapshot: [],
     });
     expect(guard.beforeFix('a', step(0, `touch ${state}/marker`), res(1, `no marker in ${state}\n`), id)).toEqual({ kind: 'planned' });
     expect(guard.beforeFix('a', step(0, 'rm -rf /'), res(1, `no marker in ${state}\n`), id)).toEqual({ kind: 'skip', reason: `not in plan ${p.id}: the fix is not the planned one (planned: touch ${state}/marker; now: rm -rf /)` });
-    expect(guard.beforeFix('a', step(0, `touch ${state}/marker`, 'rm -rf /'), res(1, `no marker in ${state}\n`), id)).toEqual({ kind: 'skip', reason: `not in plan ${p.id}: the fix is not the planned one (a value too long to show, or the verify, differs)` });
+    expect(guard.beforeFix('a', step(0, `touch ${state}/marker`, 'rm -rf /'), res(1, `no marker in ${state}\n`), id)).toEqual({ kind: 'skip', reason: `not in plan ${p.id}: the fix is not the planned one (planned: ${planned.verify}; now: rm -rf /)` });
     expect(guard.beforeFix('a', step(0, `touch ${state}/marker`), res(1, 'something else\n'), id)).toEqual({ kind: 'drifted', reason: `drifted since plan ${p.id}: the check's output changed; drift: output`, plannedOutput: planned.checkOutput });
     expect(guard.beforeFix('z', step(0, 'x'), res(1, ''), id)).toEqual({ kind: 'skip', reason: `not in plan ${p.id}: it has no such step for z` });
     expect(guard.passed('a', step(0, ''))).toBe(`no longer needed: the check passes now (plan ${p.id} had a fix for it)`);

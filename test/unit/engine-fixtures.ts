@@ -17,6 +17,8 @@ export function step(name: string, check: string, fix: string[] = [], extra: Par
     notify: [],
     ...rest,
     needs: rest.needs ?? [],
+    files: rest.files ?? [],
+    snapshot: rest.snapshot ?? [],
     ...(when ? { when: { text: when, pos } } : {}),
   };
 }

@@ -30,4 +30,9 @@ describe('approval prompt text', () => {
     const drift = ["  drifted since plan 8c19c1599764: the check's output changed; drift: output", '  the check output when planned (last lines):', '    │ line 19', '    │ 1'];
     expect(text).toBe([...HEAD, ...drift, ...CHECK_AND_COMMANDS].join('\n'));
   });
+
+  it('a preview shows what the file would become, between the check output and the commands', () => {
+    const text = approvalMessage({ ...req, preview: '@@ -1 +1 @@\n-net.ipv4.ip_forward = 0\n+net.ipv4.ip_forward = 1' }, false);
+    expect(text).toBe([...HEAD, ...CHECK_AND_COMMANDS.slice(0, 3), '  would change:', '    @@ -1 +1 @@', '    -net.ipv4.ip_forward = 0', '    +net.ipv4.ip_forward = 1', ...CHECK_AND_COMMANDS.slice(3)].join('\n'));
+  });
 });

@@ -104,4 +104,13 @@ describe('recap', () => {
     const text = recap('apply', [result('a', 0, 'failed', { reason: 'refused: exit code 3: blocked by rule 1' }), result('b', 0, 'failed', { reason: 'needs awk on b: install it there' })], fixedBy);
     expect(text).not.toContain('Next');
   });
+
+  it('shows what each fix changed (apply) or would change (dry run, from its preview), host by host', () => {
+    const diff = '--- f\tbefore\n+++ f\tafter\n@@ -1 +1 @@\n-x = 0\n+x = 1';
+    const applied = recap('apply', [result('a', 0, 'fixed', { changes: [{ target: 'f', kind: 'file', before: 'b'.repeat(64), after: 'a'.repeat(64), diff }] }), result('b', 0, 'ok')]);
+    expect(applied).toContain(['Changes:', '  a: "s0" changed:', '    --- f\tbefore', '    +++ f\tafter', '    @@ -1 +1 @@', '    -x = 0', '    +x = 1'].join('\n'));
+    const dry = recap('dry-run', [result('a', 0, 'would-fix', { fixCommands: ['fix'], changes: [{ target: 'f', kind: 'preview', diff }] })]);
+    expect(dry).toContain('Changes (previews):\n  a: "s0" would change:\n    --- f');
+    expect(recap('apply', [result('a', 0, 'ok')])).not.toContain('Changes');
+  });
 });

@@ -3,7 +3,7 @@
  * listeners (live view or --json, recap) and Ctrl-C, runs, and returns the exit code.
  */
 import { existsSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { operatorName } from '../../model/operator.js';
 import {
   UserError,
@@ -44,6 +44,7 @@ import {
   type ApprovalGate,
 } from '../../engine/index.js';
 import { createPlanRecorder } from '../../report/plan-recorder.js';
+import { captureStore } from '../../report/capture-store.js';
 import { checkPlanIdentities, checkPlanRunbook, planTargets, savedPlanBody } from '../saved-plan.js';
 import { checkApprovals, launcherKeys, removeStaleSignatures } from '../plan-signatures.js';
 import { createTransport, targetFromHost } from '../../transport/index.js';
@@ -331,14 +332,19 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
       redact,
       strategy: rollout.strategy,
       bindings,
-      ...(saved ? { planGuard: planGuard(saved), plan: { id: saved.id, hash: saved.hash, file: resolve(opts.plan!), approvers } } : {}),
+      captureStore: captureStore(join(dirname(auditFile), 'captures'), stderrLine),
+      ...(saved ? { planGuard: planGuard(saved, hosts.map((h) => h.name)), plan: { id: saved.id, hash: saved.hash, file: resolve(opts.plan!), approvers } } : {}),
       // Another operator's apply on the same host refuses this one there (exit 4), naming the holder.
       hostLock: { waitMs: 0 },
       connect: async (host) => afterAuditFlush(await transport.connect(targetFromHost(host, opts.become ? { become: true } : {})), audit, control),
     });
+    // The run's end is on disk (and the head moved) before anything else is written.
+    await audit.flush();
     await liveDone.catch(() => undefined);
     if (!opts.json) print(renderRecap(recap.state));
-    if (recorder && opts.planOut) {
+    if (recorder && opts.planOut && (result.aborted || result.stopReason !== undefined)) {
+      stderrLine(`runbook: no plan written to ${opts.planOut}: the dry run was stopped (${result.stopReason ?? 'aborted'}), so it did not check every host`);
+    } else if (recorder && opts.planOut) {
       const body = savedPlanBody(plan, recorder, {
         identities,
         by: operator,

@@ -118,6 +118,7 @@ export function register(program: Command): void {
       // An edited or expired plan is not worth an approval; the bytes checked are the bytes signed.
       const { plan, bytes } = readPlanFileBytes(file, new Date());
       const sig = signPlan(file, bytes, opts.principal ?? operatorName(), opts.key);
-      process.stdout.write(`signed plan ${plan.id} (${plan.body.runbook.name} on ${plan.body.hosts.map((h) => h.name).join(', ')}): ${sig}\n`);
+      const { neutralize } = await import('../../engine/index.js');
+      process.stdout.write(`${neutralize(`signed plan ${plan.id} (${plan.body.runbook.name} on ${plan.body.hosts.map((h) => h.name).join(', ')}): ${sig}`)}\n`);
     });
 }

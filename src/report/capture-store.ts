@@ -1,0 +1,31 @@
+/**
+ * Captured content (a file before and after a fix, a snapshot's output), kept by its sha256 beside
+ * the audit trail (`captures/<sha256>`), which records only the digests. Content-addressed: the
+ * same content is stored once, and a stored file is never rewritten. Private to the operator
+ * (0700/0600): a captured file may hold what only root could read on the host.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CaptureStore } from '../engine/capture.js';
+
+export function captureStore(dir: string, warn: (line: string) => void): CaptureStore {
+  let warned = false;
+  return (content) => {
+    const digest = createHash('sha256').update(content).digest('hex');
+    const file = join(dir, digest);
+    try {
+      if (!existsSync(file)) {
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        const tmp = `${file}.${process.pid}.tmp`;
+        writeFileSync(tmp, content, { mode: 0o600 });
+        renameSync(tmp, file);
+      }
+    } catch (err) {
+      // The diff is still shown and the digest recorded; only a later undo would miss the content.
+      if (!warned) warn(`runbook: cannot keep captured content in ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (the diffs and digests are still recorded)`);
+      warned = true;
+    }
+    return digest;
+  };
+}

@@ -1,0 +1,98 @@
+/**
+ * Captures and their diffs, on this machine's own shell (the capture script is what a host runs):
+ * content, mode, owner and a symlink's target; a sensitive file only digested; snapshots; a
+ * preview against the file as it is; secrets masked in every diff.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { captureStep, changesBetween, previewChange, storeCaptures, type Capture } from '../../src/engine/capture.js';
+import type { PlannedStep, RenderedCommand } from '../../src/engine/plan.js';
+import { shellQuote } from '../../src/model/shell-quote.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'rb-capture-'));
+const redact = (s: string): string => s.replaceAll('hunter2', '********');
+const sh = async (cmd: RenderedCommand) => {
+  const r = spawnSync('sh', ['-c', cmd.command], { encoding: 'utf8' });
+  return { ok: r.status === 0, stdout: r.stdout, why: `exit ${r.status}: ${r.stderr.trim()}` };
+};
+const word = (p: string): RenderedCommand => ({ command: shellQuote(p), display: shellQuote(p) });
+const step = (files: { path: string; sensitive?: boolean }[], snapshot: string[] = []): PlannedStep =>
+  ({ files: files.map((f) => ({ path: word(f.path), sensitive: f.sensitive ?? false })), snapshot: snapshot.map((c) => ({ command: c, display: c })) }) as unknown as PlannedStep;
+
+describe('captures and diffs', () => {
+  it('a file through its link: content, mode, owner and link target, and the diff of a change', async () => {
+    const target = join(dir, 'sysctl.conf');
+    const link = join(dir, '99-sysctl.conf');
+    writeFileSync(target, 'kernel.x = 1\nnet.ipv4.ip_forward = 0\npassword = hunter2\n');
+    chmodSync(target, 0o644);
+    symlinkSync(target, link);
+    const ps = step([{ path: link }], [`cat ${shellQuote(target)} | wc -l`]);
+    const before = await captureStep(ps, sh, { redact });
+    expect(before[0]).toMatchObject({ kind: 'file', exists: true, link: target, mode: '644', truncated: false });
+    expect(before[0]!.owner).toMatch(/^\S+:\S+$/);
+    writeFileSync(target, 'kernel.x = 1\nnet.ipv4.ip_forward = 1\npassword = hunter2\n');
+    chmodSync(target, 0o600);
+    const after = await captureStep(ps, sh, { redact });
+    const [file, ...rest] = changesBetween(before, after, redact);
+    expect(rest).toEqual([]);
+    expect(file!.diff).toBe(
+      [
+        `${shellQuote(link)}: mode 644, owner ${before[0]!.owner}, link → ${target} → mode 600, owner ${before[0]!.owner}, link → ${target}`,
+        `--- ${shellQuote(link)}\tbefore`,
+        `+++ ${shellQuote(link)}\tafter`,
+        '@@ -1,3 +1,3 @@',
+        ' kernel.x = 1',
+        '-net.ipv4.ip_forward = 0',
+        '+net.ipv4.ip_forward = 1',
+        ' password = ********',
+      ].join('\n'),
+    );
+    expect(file!.before).toMatch(/^[0-9a-f]{64}$/);
+    expect(file!.before).not.toBe(file!.after);
+  });
+
+  it('a sensitive file is only digested on the host: its content is never captured or shown', async () => {
+    const secret = join(dir, 'secret.conf');
+    writeFileSync(secret, 'token = a\n');
+    const ps = step([{ path: secret, sensitive: true }]);
+    const before = await captureStep(ps, sh, { redact });
+    expect(before[0]!.content).toBeUndefined();
+    writeFileSync(secret, 'token = b\n');
+    const after = await captureStep(ps, sh, { redact });
+    const [c] = changesBetween(before, after, redact);
+    expect(c!.diff).toBe(`${shellQuote(secret)}: content changed (sha256 ${before[0]!.sha256!.slice(0, 12)} → ${after[0]!.sha256!.slice(0, 12)}; sensitive: not shown)`);
+    expect(c!.diff).not.toContain('token');
+    const stored: Buffer[] = [];
+    storeCaptures([...before, ...after], (b) => (stored.push(b), 'x'));
+    expect(stored).toEqual([]);
+  });
+
+  it('nothing changed: no change at all; a missing file is captured as absent', async () => {
+    const ps = step([{ path: join(dir, 'missing') }, { path: join(dir, 'sysctl.conf') }]);
+    const a = await captureStep(ps, sh, { redact });
+    expect(a[0]).toMatchObject({ exists: false });
+    expect(changesBetween(a, await captureStep(ps, sh, { redact }), redact)).toEqual([]);
+  });
+
+  it('a preview: what the preview prints against the file as it is, masked', async () => {
+    const f = join(dir, 'p.conf');
+    writeFileSync(f, 'a = 1\nkey = hunter2\n');
+    const [current] = (await captureStep(step([{ path: f }]), sh, { redact })) as [Capture];
+    const c = previewChange(current, 'a = 2\nkey = hunter2\n', redact);
+    expect(c?.kind).toBe('preview');
+    expect(c?.diff.split('\n').slice(2)).toEqual(['@@ -1,2 +1,2 @@', '-a = 1', '+a = 2', ' key = ********']);
+  });
+
+  it('a host cannot forge a capture line into another field: the content is base64 on the wire', async () => {
+    const f = join(dir, 'forge.conf');
+    writeFileSync(f, 'stat 777 evil:evil\nsha256 0000\nlink /etc/shadow\n');
+    const [c] = await captureStep(step([{ path: f }]), sh, { redact });
+    expect(c!.link).toBeUndefined();
+    expect(c!.mode).not.toBe('777');
+    expect(c!.content?.toString()).toBe('stat 777 evil:evil\nsha256 0000\nlink /etc/shadow\n');
+    expect(execFileSync('sha256sum', [f], { encoding: 'utf8' }).split(' ')[0]).toBe(c!.sha256);
+  });
+});
