@@ -101,6 +101,9 @@ async function showAction(name: string, opts: CommonOptions): Promise<void> {
       for (const f of s.fix) out(`${ind}  - ${render(f)}`);
     }
     if (s.fix.length) out(`${ind}verify: ${s.verify ? render(s.verify) : '(the check again)'}`);
+    if (s.files.length) out(`${ind}files:  ${s.files.map((f) => `${render(f.path)}${f.sensitive ? ' (sensitive)' : ''}`).join(', ')}`);
+    for (const c of s.snapshot) out(`${ind}snapshot: ${render(c)}`);
+    if (s.preview) out(`${ind}preview: ${render(s.preview)}`);
   };
   const printAll = (render: (t: Step['check']) => string, label: string): void => {
     runbook.steps.forEach((s, i) => describe(s, i, render, label));
@@ -129,7 +132,16 @@ async function showAction(name: string, opts: CommonOptions): Promise<void> {
     out(`== ${hp.host.name} (${hp.host.user}@${hp.host.address}:${hp.host.port})`);
     hp.steps.forEach((ps, i) => {
       const s = ps.source;
-      describe(s, i, (t) => neutralize(ps.elsewhere ? `(not this host's step: on: ${s.on})` : t === s.check ? ps.check.display : t === s.verify ? ps.verify.display : ps.fix[s.fix.indexOf(t)]!.display), '');
+      // Each template of the step, as rendered for this host.
+      const rendered = new Map([
+        [s.check, ps.check],
+        ...(s.verify ? [[s.verify, ps.verify] as const] : []),
+        ...s.fix.map((t, k) => [t, ps.fix[k]!] as const),
+        ...s.files.map((f, k) => [f.path, ps.files[k]!.path] as const),
+        ...s.snapshot.map((t, k) => [t, ps.snapshot[k]!] as const),
+        ...(s.preview && ps.preview ? [[s.preview, ps.preview] as const] : []),
+      ]);
+      describe(s, i, (t) => neutralize(ps.elsewhere ? `(not this host's step: on: ${s.on})` : (rendered.get(t)?.display ?? t.text)), '');
     });
   }
 }

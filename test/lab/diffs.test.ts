@@ -1,0 +1,58 @@
+/**
+ * Honest diffs on the lab: fix-forwarding's dry run shows what d's sysctl file would become (its
+ * preview), and its apply shows what the fix changed in that file, in the runtime value and in
+ * the filter tables, as --json carries it. The captured "before" is checked byte for byte against
+ * the file read straight from d, and the audit trail holds the digests.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { labBreak } from '../../src/lab/index.js';
+import { apply, describeRun, LAB, onNode, useLab } from './runbooks-support.js';
+
+const L = useLab();
+const [RUNTIME, PERSISTED, FORWARD] = ['ip_forward is on at runtime', 'ip_forward is persisted', 'pod traffic is forwarded'];
+
+describe('diffs', () => {
+  it('a dry run previews the sysctl file; the apply shows the file, the runtime value and nothing for an untouched table', async () => {
+    await labBreak(LAB, 'ip-forward-off', 'd');
+    const original = await onNode('d', 'cat /etc/sysctl.conf');
+    const dry = apply(L(), 'fix-forwarding', 'd', ['--dry-run']);
+    expect(dry.code, describeRun(dry)).toBe(3);
+    const preview = dry.results.d?.[PERSISTED]?.changes;
+    expect(preview).toHaveLength(1);
+    expect(preview![0]).toMatchObject({ kind: 'preview', target: '/etc/sysctl.d/99-sysctl.conf' });
+    expect(preview![0]!.diff).toContain('\n-net.ipv4.ip_forward = 0\n+net.ipv4.ip_forward = 1');
+    // A preview changes nothing.
+    expect(await onNode('d', 'cat /etc/sysctl.conf')).toBe(original);
+
+    const a = apply(L(), 'fix-forwarding', 'd', ['--yes']);
+    expect(a.code, describeRun(a)).toBe(0);
+    const [file] = a.results.d?.[PERSISTED]?.changes ?? [];
+    expect(file).toMatchObject({ kind: 'file', target: '/etc/sysctl.d/99-sysctl.conf' });
+    expect(file!.diff).toContain('\n-net.ipv4.ip_forward = 0\n+net.ipv4.ip_forward = 1');
+    // The captured "before" is d's file as it was, byte for byte, kept by its digest.
+    const before = readFileSync(join(L().scratch, 'captures', file!.before!));
+    expect(before.toString()).toBe(`${original}\n`);
+    expect(createHash('sha256').update(before).digest('hex')).toBe(file!.before);
+    const [runtime] = a.results.d?.[RUNTIME]?.changes ?? [];
+    expect(runtime).toMatchObject({ kind: 'snapshot', target: 'sysctl net.ipv4.ip_forward' });
+    expect(runtime!.diff).toContain('-net.ipv4.ip_forward = 0\n+net.ipv4.ip_forward = 1');
+    // The FORWARD step was ok: nothing captured, nothing shown.
+    expect(a.results.d?.[FORWARD]?.changes).toBeUndefined();
+    const trail = readFileSync(join(L().scratch, 'audit.jsonl'), 'utf8');
+    expect(trail).toContain(`"changes":[{"target":"/etc/sysctl.d/99-sysctl.conf","kind":"file","before":"${file!.before}","after":"${file!.after}"}]`);
+    expect(trail).toContain('"phase":"capture"');
+  });
+
+  it('forward-drop: the filter table before and after, without packet counters', async () => {
+    await labBreak(LAB, 'forward-drop', 'd');
+    const a = apply(L(), 'fix-forwarding', 'd', ['--yes']);
+    expect(a.code, describeRun(a)).toBe(0);
+    const [table] = a.results.d?.[FORWARD]?.changes ?? [];
+    expect(table?.kind).toBe('snapshot');
+    expect(table!.diff).toMatch(/\n-:FORWARD DROP\n\+:FORWARD ACCEPT/);
+    expect(table!.diff).not.toMatch(/\[\d+:\d+\]/);
+  });
+});
