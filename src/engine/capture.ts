@@ -15,6 +15,8 @@ import { neutralize, type Redact } from './sanitize.js';
 export const CAPTURE_MAX_BYTES = 256 * 1024;
 /** Lines of a diff shown; a longer one is cut, with how much was left out. */
 const DIFF_MAX_LINES = 200;
+/** …and of characters (one long line is no less a flood). */
+const DIFF_MAX_CHARS = 32 * 1024;
 
 export interface Capture {
   /** The path or the snapshot command, masked: what the operator reads. */
@@ -47,37 +49,58 @@ export type CaptureStore = (content: Buffer) => string;
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-/** The host-side script for one file: its path is a rendered shell word. */
+/**
+ * The host-side script for one file; its path is a rendered shell word (literal parts are checked
+ * to be one word when the runbook loads). Only a regular file no larger than the cap is ever
+ * opened: a FIFO, a device (opening /dev/watchdog arms it), a directory or a huge file is named,
+ * never read. Every field is on its own line, the content and link as base64, so what the file
+ * holds cannot pass for a field.
+ */
 function fileScript(path: string, sensitive: boolean): string {
   return [
     `p=${path}`,
     `if [ -L "$p" ]; then printf 'link %s\\n' "$(printf '%s' "$(readlink -- "$p")" | base64 | tr -d '\\n')"; fi`,
-    `if [ -e "$p" ]; then`,
-    `  stat -L -c 'stat %a %U:%G' -- "$p" && printf 'sha256 %s\\n' "$(sha256sum < "$p" | cut -d' ' -f1)"`,
-    ...(sensitive ? [] : [`  printf 'content '; head -c ${CAPTURE_MAX_BYTES + 1} -- "$p" | base64 | tr -d '\\n'; echo`]),
-    `else echo absent; fi`,
+    `if [ ! -e "$p" ]; then echo absent`,
+    `elif [ ! -f "$p" ]; then echo notfile`,
+    `elif [ ! -r "$p" ]; then echo unreadable`,
+    `elif [ "$(stat -L -c %s -- "$p")" -gt ${CAPTURE_MAX_BYTES} ]; then stat -L -c 'stat %a %U:%G' -- "$p"; echo toolarge`,
+    `else`,
+    `  stat -L -c 'stat %a %U:%G' -- "$p"`,
+    ...(sensitive ? [] : [`  printf 'content '; base64 < "$p" | tr -d '\\n'; echo`]),
+    `  printf 'sha256 %s\\n' "$(sha256sum < "$p" | cut -d' ' -f1)"`,
+    `fi`,
   ].join('\n');
 }
 
-function parseFile(target: string, stdout: string): Capture {
+const WHY: Record<string, string> = {
+  notfile: 'not a regular file (a directory, device or FIFO is never opened)',
+  unreadable: 'not readable by the user the step runs as',
+  toolarge: `larger than ${CAPTURE_MAX_BYTES} bytes: not captured`,
+};
+const LINK_MAX = 4096;
+
+/** A file's capture from what the host printed; every field checked, anything else a problem. */
+function parseFile(target: string, stdout: string, sensitive: boolean, redact: Redact): Capture {
   const c: Capture = { target, kind: 'file', exists: true };
+  let content: Buffer | undefined;
   for (const line of stdout.split('\n')) {
-    const [word, ...rest] = line.split(' ');
+    const [word = '', ...rest] = line.split(' ');
     const value = rest.join(' ');
     if (word === 'absent') c.exists = false;
-    else if (word === 'link') c.link = Buffer.from(value, 'base64').toString('utf8');
-    else if (word === 'stat') [c.mode, c.owner] = value.split(' ');
-    else if (word === 'sha256') c.sha256 = value;
-    else if (word === 'content') {
-      const buf = Buffer.from(value, 'base64');
-      c.truncated = buf.length > CAPTURE_MAX_BYTES;
-      c.content = c.truncated ? buf.subarray(0, CAPTURE_MAX_BYTES) : buf;
-    }
+    else if (WHY[word]) c.problem = WHY[word];
+    else if (word === 'link') c.link = neutralize(redact(Buffer.from(value, 'base64').toString('utf8'))).slice(0, LINK_MAX);
+    else if (word === 'stat' && /^[0-7]{3,4} [^\s:]{1,64}:[^\s:]{1,64}$/.test(value)) [c.mode, c.owner] = value.split(' ');
+    else if (word === 'sha256' && /^[0-9a-f]{64}$/.test(value)) c.sha256 = value;
+    else if (word === 'content') content = Buffer.from(value, 'base64');
   }
-  return c;
+  if (!c.exists || c.problem) return c;
+  if (!c.mode || !c.sha256 || (!sensitive && !content)) return { ...c, problem: 'could not be read (the host lacks stat, base64 or sha256sum?)' };
+  // Read twice on the host (content, then hash): a file that changed in between is not one capture.
+  if (content && sha(content) !== c.sha256) return { ...c, problem: 'changed while it was captured' };
+  return content ? { ...c, content } : c;
 }
 
-type Exec = (cmd: RenderedCommand) => Promise<{ ok: boolean; stdout: string; why: string }>;
+type Exec = (cmd: RenderedCommand) => Promise<{ ok: boolean; stdout: string; truncated: boolean; why: string }>;
 
 /** Captures every file and snapshot of the step, one read-only command each. */
 export async function captureStep(ps: PlannedStep, exec: Exec, ctx: { redact: Redact }): Promise<Capture[]> {
@@ -85,13 +108,15 @@ export async function captureStep(ps: PlannedStep, exec: Exec, ctx: { redact: Re
   for (const f of ps.files) {
     const target = ctx.redact(f.path.display);
     const ran = await exec({ command: fileScript(f.path.command, f.sensitive), display: fileScript(f.path.display, f.sensitive) });
-    out.push(ran.ok ? parseFile(target, ran.stdout) : { target, kind: 'file', exists: false, problem: ran.why });
+    if (!ran.ok || ran.truncated) out.push({ target, kind: 'file', exists: false, problem: ran.ok ? 'its capture was cut: the host sent more than expected' : ran.why });
+    else out.push(parseFile(target, ran.stdout, f.sensitive, ctx.redact));
   }
   for (const s of ps.snapshot) {
     const target = ctx.redact(s.display);
     const ran = await exec(s);
+    // Compared as the text the host printed; an output cut by the transport's bound is said to be.
     const content = Buffer.from(ran.stdout, 'utf8');
-    out.push(ran.ok ? { target, kind: 'snapshot', exists: true, sha256: sha(content), content } : { target, kind: 'snapshot', exists: false, problem: ran.why });
+    out.push(ran.ok ? { target, kind: 'snapshot', exists: true, sha256: sha(content), content, truncated: ran.truncated } : { target, kind: 'snapshot', exists: false, problem: ran.why });
   }
   return out;
 }
@@ -118,13 +143,14 @@ function unified(label: string, a: string, b: string, redact: (s: string) => str
   const lines = patch.split('\n').filter((l) => !/^={10,}$/.test(l) && !l.startsWith('Index: '));
   while (lines.length && lines.at(-1) === '') lines.pop();
   const cut = lines.length > DIFF_MAX_LINES ? [...lines.slice(0, DIFF_MAX_LINES), `… ${lines.length - DIFF_MAX_LINES} more lines`] : lines;
-  return neutralize(cut.join('\n'));
+  const text = neutralize(cut.join('\n'));
+  return text.length > DIFF_MAX_CHARS ? `${text.slice(0, DIFF_MAX_CHARS)}\n… cut at ${DIFF_MAX_CHARS} characters` : text;
 }
 
 /** What changed between two captures of the same target; undefined when nothing did. */
 export function changeBetween(before: Capture, after: Capture, redact: (s: string) => string, kind: Change['kind'] = before.kind): Change | undefined {
   const digests = { ...(before.sha256 ? { before: before.sha256 } : {}), ...(after.sha256 ? { after: after.sha256 } : {}) };
-  if (before.problem || after.problem) return { target: before.target, kind, ...digests, diff: `not captured: ${redact(before.problem ?? after.problem ?? '')}` };
+  if (before.problem || after.problem) return { target: before.target, kind, ...digests, diff: neutralize(`${before.target}: not compared: ${redact(before.problem ?? after.problem ?? '')}`) };
   const a = attrs(before).join(', ');
   const b = attrs(after).join(', ');
   if (before.sha256 === after.sha256 && a === b && before.exists === after.exists) return undefined;
@@ -136,7 +162,7 @@ export function changeBetween(before: Capture, after: Capture, redact: (s: strin
     ta === undefined || tb === undefined
       ? `${before.target}: content changed (sha256 ${before.sha256?.slice(0, 12) ?? '-'} → ${after.sha256?.slice(0, 12) ?? '-'}; ${before.content || after.content ? 'binary' : 'sensitive: not shown'})`
       : unified(before.target, ta, tb, redact);
-  const cut = before.truncated || after.truncated ? [`(only the first ${CAPTURE_MAX_BYTES} bytes were compared)`] : [];
+  const cut = before.truncated || after.truncated ? [`(its output was cut at the transport's bound: only what was captured was compared)`] : [];
   return { target: before.target, kind, ...digests, diff: neutralize([...head, body, ...cut].join('\n')) };
 }
 

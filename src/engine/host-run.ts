@@ -177,12 +177,17 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   };
   const why = failureReason('check failed', check, ctx);
   if (ps.fix.length === 0) return done('failed', { reason: why, checkOutput: checkTail, finding: true }, check);
+  // The preview (read-only, like the check) runs in a dry run, and in an apply just before the
+  // question, so the operator sees what the fix would change.
   const capture = captureExec(conn, host, ps, ctx);
-  const preview = ps.preview ? await previewStep(ps, ps.preview, capture, ctx) : undefined;
-  if (ctx.mode === 'dry-run') return done('would-fix', { reason: why, ...pending, ...(preview ? { changes: [preview] } : {}) }, check);
+  if (ctx.mode === 'dry-run') {
+    const preview = ps.preview ? await previewStep(ps, ps.preview, capture, ctx) : undefined;
+    return done('would-fix', { reason: why, ...pending, ...(preview ? { changes: [preview] } : {}) }, check);
+  }
   if (ctx.control.stopping) return done('not-run', { reason: ctx.control.stopReason, ...pending });
   const planned = ctx.planGuard?.beforeFix(host, ps, check.result, ctx.redact);
   if (planned?.kind === 'skip' || (planned?.kind === 'drifted' && !ctx.gate.asks)) return done('skipped', { reason: oneLine(planned.reason), ...pending });
+  const preview = ps.preview ? await previewStep(ps, ps.preview, capture, ctx) : undefined;
 
   const asking = ctx.gate.decide({
     host,
@@ -207,6 +212,12 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   const capturing = ps.files.length > 0 || ps.snapshot.length > 0;
   const before = capturing ? await captureStep(ps, capture, ctx) : [];
   storeCaptures(before, ctx.captureStore);
+  // A stop that came while capturing still keeps the fix from starting.
+  if (ctx.control.stopping) return done('not-run', { reason: ctx.control.stopReason, ...pending });
+  // Nothing more is sent to a host in an unknown state, not even a capture: the trail keeps the
+  // "before" digests, the way back to what the host held.
+  const unknownAfter = (): { changes?: Change[] } =>
+    before.length ? { changes: before.map((c) => ({ target: c.target, kind: c.kind, ...(c.sha256 ? { before: c.sha256 } : {}), diff: `${c.target}: after not captured: the host's state is unknown` })) } : {};
   const changed = async (): Promise<{ changes?: Change[] }> => {
     if (!capturing) return {};
     const after = await captureStep(ps, capture, ctx);
@@ -221,11 +232,10 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
     switch (ran.verdict.kind) {
       case 'pass':
         continue;
-      // Nothing more is sent to a host in an unknown state, not even a capture.
       case 'unknown':
-        return done('unknown', { reason: failureReason(what, ran, ctx), ...pending });
+        return done('unknown', { reason: failureReason(what, ran, ctx), ...pending, ...unknownAfter() });
       case 'interrupted':
-        return done('interrupted', { reason: failureReason(what, ran, ctx), ...pending });
+        return done('interrupted', { reason: failureReason(what, ran, ctx), ...pending, ...unknownAfter() });
       default:
         return done('failed', { reason: failureReason(what, ran, ctx), ...pending, ...(await changed()) });
     }
@@ -250,7 +260,7 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
 function captureExec(conn: Connection, host: string, ps: PlannedStep, ctx: HostRunContext) {
   return async (cmd: RenderedCommand) => {
     const ran = await execAndReport(conn, host, ps, 'capture', cmd, undefined, ctx);
-    return { ok: ran.verdict.kind === 'pass', stdout: ran.result.stdout, why: failureReason('capture', ran, ctx) };
+    return { ok: ran.verdict.kind === 'pass', stdout: ran.result.stdout, truncated: ran.result.stdoutTruncated, why: failureReason('capture', ran, ctx) };
   };
 }
 

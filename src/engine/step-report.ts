@@ -104,7 +104,10 @@ export function startCommand(ctx: Reporting, host: string, step: string, phase: 
         exitCode: result.code,
         durationMs: result.durationMs,
         output: {
+          // A capture's output is file content as base64, which masking cannot see into: only its
+          // digest is reported (the step's diff shows the content, masked).
           ...outputTail(result.stdout, result.stderr, result.stdoutTruncated || result.stderrTruncated, ctx.redact),
+          ...(phase === 'capture' ? { tail: '' } : {}),
           ...(matches ? { matches } : {}),
         },
         ...(approval ? { approval } : {}),

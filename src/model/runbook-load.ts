@@ -71,6 +71,18 @@ function convertStep(src: YamlSource, s: StepYaml, path: PathSeg[], problems: Pr
     } else step.drift = { kind: s.drift };
   }
   if (s.verify !== undefined) step.verify = tpl(s.verify, 'verify');
+  for (const f of step.files) {
+    // The path is spliced into the capture script as one shell word: its values are quoted by
+    // templating, so only the literal text around them must hold no shell syntax.
+    const literal = f.path.text.replace(/\{\{[^}]*\}\}/g, '');
+    if (/[\s;&|<>()$`'"\\*?[\]{}~#!]/.test(literal) || /\|\s*raw\b/.test(f.path.text)) {
+      problems.push({
+        pos: f.path.pos,
+        message: `files: "${f.path.text}" is not one plain path: a capture is a read-only command, and this would be shell syntax`,
+        hint: 'write the path without spaces, quotes or shell characters, or put it in a var ({{ my_file }}): values are quoted',
+      });
+    }
+  }
   if (s.preview !== undefined) {
     step.preview = tpl(s.preview, 'preview');
     if (step.files.length !== 1 || step.files[0]!.sensitive) {

@@ -4,8 +4,8 @@
  * same content is stored once, and a stored file is never rewritten. Private to the operator
  * (0700/0600): a captured file may hold what only root could read on the host.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CaptureStore } from '../engine/capture.js';
 
@@ -17,9 +17,16 @@ export function captureStore(dir: string, warn: (line: string) => void): Capture
     try {
       if (!existsSync(file)) {
         mkdirSync(dir, { recursive: true, mode: 0o700 });
-        const tmp = `${file}.${process.pid}.tmp`;
-        writeFileSync(tmp, content, { mode: 0o600 });
-        renameSync(tmp, file);
+        // Not a link, ours, and private: a directory someone else prepared is not used.
+        const st = lstatSync(dir);
+        if (!st.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o077) !== 0) throw new Error('not a private directory of this user (mode 0700)');
+        const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+        try {
+          writeFileSync(tmp, content, { mode: 0o600, flag: 'wx' });
+          renameSync(tmp, file);
+        } finally {
+          rmSync(tmp, { force: true });
+        }
       }
     } catch (err) {
       // The diff is still shown and the digest recorded; only a later undo would miss the content.

@@ -164,7 +164,8 @@ function finish(acc: Acc): RunDetail {
     // A command sent with no outcome: it may have changed the host, or not. (An unfinished lock
     // changes nothing: its shell ends with the connection.)
     for (const u of unfinished) {
-      if (u.host !== host || u.phase === 'lock' || u.phase === 'unlock' || steps.some((s) => s.step === u.step)) continue;
+      // A capture only reads; like the lock, it cannot have changed the host.
+      if (u.host !== host || u.phase === 'lock' || u.phase === 'unlock' || u.phase === 'capture' || steps.some((s) => s.step === u.step)) continue;
       steps.push({ step: u.step, status: 'unknown', reason: `unknown: the controller stopped while it ran (${u.phase}: ${u.command.split('\n')[0]})` });
     }
     // A command with no step result: the controller stopped before judging it.

@@ -8,15 +8,17 @@ import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { captureStep, changesBetween, previewChange, storeCaptures, type Capture } from '../../src/engine/capture.js';
+import { CAPTURE_MAX_BYTES, captureStep, changesBetween, previewChange, storeCaptures, type Capture } from '../../src/engine/capture.js';
 import type { PlannedStep, RenderedCommand } from '../../src/engine/plan.js';
 import { shellQuote } from '../../src/model/shell-quote.js';
+import { checkRunbookText } from '../../src/model/runbook-load.js';
+import { formatProblem } from '../../src/model/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rb-capture-'));
 const redact = (s: string): string => s.replaceAll('hunter2', '********');
 const sh = async (cmd: RenderedCommand) => {
   const r = spawnSync('sh', ['-c', cmd.command], { encoding: 'utf8' });
-  return { ok: r.status === 0, stdout: r.stdout, why: `exit ${r.status}: ${r.stderr.trim()}` };
+  return { ok: r.status === 0, stdout: r.stdout, truncated: false, why: `exit ${r.status}: ${r.stderr.trim()}` };
 };
 const word = (p: string): RenderedCommand => ({ command: shellQuote(p), display: shellQuote(p) });
 const step = (files: { path: string; sensitive?: boolean }[], snapshot: string[] = []): PlannedStep =>
@@ -31,7 +33,7 @@ describe('captures and diffs', () => {
     symlinkSync(target, link);
     const ps = step([{ path: link }], [`cat ${shellQuote(target)} | wc -l`]);
     const before = await captureStep(ps, sh, { redact });
-    expect(before[0]).toMatchObject({ kind: 'file', exists: true, link: target, mode: '644', truncated: false });
+    expect(before[0]).toMatchObject({ kind: 'file', exists: true, link: target, mode: '644' });
     expect(before[0]!.owner).toMatch(/^\S+:\S+$/);
     writeFileSync(target, 'kernel.x = 1\nnet.ipv4.ip_forward = 1\npassword = hunter2\n');
     chmodSync(target, 0o600);
@@ -94,5 +96,46 @@ describe('captures and diffs', () => {
     expect(c!.mode).not.toBe('777');
     expect(c!.content?.toString()).toBe('stat 777 evil:evil\nsha256 0000\nlink /etc/shadow\n');
     expect(execFileSync('sha256sum', [f], { encoding: 'utf8' }).split(' ')[0]).toBe(c!.sha256);
+  });
+
+  it('only a regular file within the bound is ever opened: a FIFO, a device or a huge file is named, not read', async () => {
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const big = join(dir, 'big');
+    writeFileSync(big, Buffer.alloc(CAPTURE_MAX_BYTES + 1, 97));
+    const started = Date.now();
+    const [f, d, z, b] = await captureStep(step([{ path: fifo }, { path: dir }, { path: '/dev/zero' }, { path: big }]), sh, { redact });
+    // A FIFO opened for reading would block until a writer came: this returns at once.
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect([f!.problem, d!.problem, z!.problem]).toEqual(Array(3).fill('not a regular file (a directory, device or FIFO is never opened)'));
+    expect(b).toMatchObject({ problem: `larger than ${CAPTURE_MAX_BYTES} bytes: not captured`, mode: '644' });
+    expect(b!.content).toBeUndefined();
+    // Never "unchanged": a capture that could not be taken is said to be.
+    expect(changesBetween([b!], [b!], redact)[0]!.diff).toBe(`${shellQuote(big)}: not compared: larger than ${CAPTURE_MAX_BYTES} bytes: not captured`);
+  });
+
+  it('a host without the tools, or one that sends a forged hash, gets "could not be read", never "unchanged"', async () => {
+    const f = join(dir, 'plain.conf');
+    writeFileSync(f, 'x\n');
+    const forged = async () => ({ ok: true, stdout: `stat 644 root:root\ncontent ${Buffer.from('x\n').toString('base64')}\nsha256 ${'0'.repeat(64)}\n`, truncated: false, why: '' });
+    const [c] = await captureStep(step([{ path: f }]), forged, { redact });
+    expect(c!.problem).toBe('changed while it was captured');
+    const bare = async () => ({ ok: true, stdout: 'stat 644 root:root\n', truncated: false, why: '' });
+    const [e] = await captureStep(step([{ path: f }]), bare, { redact });
+    expect(e!.problem).toBe('could not be read (the host lacks stat, base64 or sha256sum?)');
+    const cut = async () => ({ ok: true, stdout: 'content AAAA', truncated: true, why: '' });
+    expect((await captureStep(step([{ path: f }]), cut, { redact }))[0]!.problem).toBe('its capture was cut: the host sent more than expected');
+  });
+
+  it('a files path is one plain word: shell syntax in its literal text is refused when the runbook loads', () => {
+    const rb = (path: string) => `steps:\n  - name: s\n    check: "false"\n    fix: "true"\n    files: ['${path}']\n`;
+    const problems = (path: string) => checkRunbookText(rb(path), 'rb.yaml').problems.map(formatProblem);
+    expect(problems('/etc/My File')).toEqual([
+      'rb.yaml:5:13: files: "/etc/My File" is not one plain path: a capture is a read-only command, and this would be shell syntax (write the path without spaces, quotes or shell characters, or put it in a var ({{ my_file }}): values are quoted)',
+    ]);
+    expect(problems('/tmp/x;reboot')).toHaveLength(1);
+    expect(problems('$(reboot)')).toHaveLength(1);
+    expect(problems('{{ f | raw }}')).toHaveLength(1);
+    expect(checkRunbookText(`vars: { f: /etc/x }\n${rb('{{ f }}/y.conf')}`, 'rb.yaml').problems).toEqual([]);
   });
 });
