@@ -18,7 +18,7 @@ interface StepRecord {
   status: StepStatus;
   reason?: string;
   fixCommands?: string[];
-  changes?: { target: string; diff: string }[];
+  changes?: { target: string; kind: string; diff: string }[];
   finding?: true;
 }
 
@@ -125,15 +125,18 @@ function plan(state: RecapState): string[] {
     for (const host of state.hosts) {
       const rec = (state.results.get(host) ?? []).find((r) => r.stepIndex === index && r.status === 'would-fix');
       if (!rec) continue;
-      const key = JSON.stringify(rec.fixCommands ?? []);
+      // A step without a preview says so: its commands are all a dry run can show of it.
+      const key = JSON.stringify([rec.changes?.some((c) => c.kind === 'preview') ?? false, ...(rec.fixCommands ?? [])]);
       byCommands.set(key, [...(byCommands.get(key) ?? []), host]);
     }
     if (byCommands.size === 0) return;
     const count = [...byCommands.values()].flat().length;
     lines.push(`  "${step}" would change ${count} host${count === 1 ? '' : 's'}:`);
     for (const [key, hosts] of byCommands) {
+      const [previewed, ...commands] = JSON.parse(key) as [boolean, ...string[]];
       lines.push(`    on ${hostRanges(hosts)}:`);
-      for (const cmd of JSON.parse(key) as string[]) lines.push(`      $ ${cmd.replace(/\n/g, '\n        ')}`);
+      for (const cmd of commands) lines.push(`      $ ${cmd.replace(/\n/g, '\n        ')}`);
+      if (!previewed) lines.push('      (no preview: these commands are all a dry run can show of this change)');
     }
   });
   return lines;

@@ -39,19 +39,23 @@ describe('recap', () => {
       result('b', 0, 'ok'),
       result('c', 0, 'would-fix', { fixCommands: ['sysctl -w net.ipv4.ip_forward=1'] }),
       result('a', 1, 'would-fix', { fixCommands: ["echo 'x' > /a"] }),
-      result('c', 1, 'would-fix', { fixCommands: ["echo 'x' > /c"] }),
+      result('c', 1, 'would-fix', { fixCommands: ["echo 'x' > /c"], changes: [{ target: '/c', kind: 'preview', diff: '+x' }] }),
     ]);
+    const none = '      (no preview: these commands are all a dry run can show of this change)';
     expect(text).toContain(
       [
         'Plan (dry run, nothing was changed):',
         '  "s0" would change 2 hosts:',
         '    on a, c:',
         '      $ sysctl -w net.ipv4.ip_forward=1',
+        none,
         '  "s1" would change 2 hosts:',
         '    on a:',
         "      $ echo 'x' > /a",
+        none,
         '    on c:',
         "      $ echo 'x' > /c",
+        '',
       ].join('\n'),
     );
   });
