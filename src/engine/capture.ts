@@ -10,6 +10,7 @@ import { createTwoFilesPatch } from 'diff';
 
 import type { PlannedStep, RenderedCommand } from './plan.js';
 import { neutralize, type Redact } from './sanitize.js';
+import type { FileState } from './events.js';
 
 /** Bytes of a file's content captured (past this the diff says it was cut). */
 export const CAPTURE_MAX_BYTES = 256 * 1024;
@@ -41,6 +42,8 @@ export interface Change {
   kind: 'file' | 'snapshot' | 'preview';
   before?: string;
   after?: string;
+  /** A file's state before the fix besides its content: what undo restores. */
+  beforeFile?: FileState;
   diff: string;
 }
 
@@ -147,9 +150,17 @@ function unified(label: string, a: string, b: string, redact: (s: string) => str
   return text.length > DIFF_MAX_CHARS ? `${text.slice(0, DIFF_MAX_CHARS)}\n… cut at ${DIFF_MAX_CHARS} characters` : text;
 }
 
+function fileState(c: Capture): FileState {
+  return { exists: c.exists, ...(c.mode ? { mode: c.mode } : {}), ...(c.owner ? { owner: c.owner } : {}), ...(c.link !== undefined ? { link: c.link } : {}) };
+}
+
 /** What changed between two captures of the same target; undefined when nothing did. */
 export function changeBetween(before: Capture, after: Capture, redact: (s: string) => string, kind: Change['kind'] = before.kind): Change | undefined {
-  const digests = { ...(before.sha256 ? { before: before.sha256 } : {}), ...(after.sha256 ? { after: after.sha256 } : {}) };
+  const digests = {
+    ...(before.sha256 ? { before: before.sha256 } : {}),
+    ...(after.sha256 ? { after: after.sha256 } : {}),
+    ...(kind === 'file' && !before.problem ? { beforeFile: fileState(before) } : {}),
+  };
   if (before.problem || after.problem) return { target: before.target, kind, ...digests, diff: neutralize(`${before.target}: not compared: ${redact(before.problem ?? after.problem ?? '')}`) };
   const a = attrs(before).join(', ');
   const b = attrs(after).join(', ');

@@ -48,6 +48,9 @@ const commandHead = {
   approval: z.strictObject({ decision, by: z.string() }).optional(),
 };
 
+/** A file's state as captured, besides its content (capture.ts). */
+export const fileState = z.strictObject({ exists: z.boolean(), mode: z.string().optional(), owner: z.string().optional(), link: z.string().optional() });
+
 export const runEventSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('run-start'),
@@ -59,6 +62,8 @@ export const runEventSchema = z.discriminatedUnion('type', [
     mode: z.enum(['dry-run', 'apply']),
     // apply --plan: the saved plan this run applies, and the principals whose signatures it was checked for.
     plan: z.strictObject({ id: z.string(), hash: z.string(), file: z.string(), approvers: z.array(z.string()) }).optional(),
+    // runbook undo: the run whose fixes this run undoes.
+    undoes: z.string().optional(),
     hosts: z.array(z.string()),
     steps: z.array(z.string()),
   }),
@@ -109,6 +114,9 @@ export const runEventSchema = z.discriminatedUnion('type', [
           kind: z.enum(['file', 'snapshot', 'preview']),
           before: z.string().optional(),
           after: z.string().optional(),
+          // A file's state before the fix besides its content (undo restores it): whether it
+          // existed, its mode, owner and symlink target.
+          beforeFile: fileState.optional(),
           diff: z.string(),
         }),
       )

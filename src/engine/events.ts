@@ -6,7 +6,7 @@
  */
 
 import type { z } from 'zod';
-import type { decision, outputTail, phase, runEventSchema, stepStatus } from './events-schema.js';
+import type { decision, fileState, outputTail, phase, runEventSchema, stepStatus } from './events-schema.js';
 
 // One definition: the types are the schema's.
 export type StepStatus = z.infer<typeof stepStatus>;
@@ -15,4 +15,5 @@ export type ApprovalDecision = z.infer<typeof decision>;
 export type OutputTail = z.infer<typeof outputTail>;
 export type RunEvent = z.infer<typeof runEventSchema>;
 export type RunPlanRef = NonNullable<Extract<RunEvent, { type: 'run-start' }>['plan']>;
+export type FileState = z.infer<typeof fileState>;
 export type RunEventListener = (event: RunEvent) => void;

@@ -43,6 +43,8 @@ export interface RunOptions {
   captureStore?: CaptureStore;
   /** apply --plan: the plan, named in the run's start event (and so in the audit trail). */
   plan?: RunPlanRef;
+  /** runbook undo: the run being undone, named in the start event. */
+  undoes?: string;
   now?: () => Date;
 }
 
@@ -103,6 +105,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     operator: opts.operator,
     mode: plan.mode,
     ...(opts.plan ? { plan: opts.plan } : {}),
+    ...(opts.undoes ? { undoes: opts.undoes } : {}),
     // A once step's host that is not a target is listed too: its commands are part of the run.
     hosts: [...plan.hosts.map((h) => h.host.name), ...fleet.onceHosts()],
     steps: [...plan.steps, ...plan.handlers].map((s) => s.name),

@@ -103,6 +103,7 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
           runbookHash: e.runbookHash,
           mode: e.mode,
           ...(e.plan ? { plan: e.plan } : {}),
+          ...(e.undoes ? { undoes: e.undoes } : {}),
           hosts: e.hosts,
           steps: e.steps,
         };

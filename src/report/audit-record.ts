@@ -4,7 +4,16 @@
  * its `prev` is the `hash` of the record with the previous `seq`. docs/audit.md describes it.
  */
 import { createHash } from 'node:crypto';
-import type { ApprovalDecision, RunEvent, RunPlanRef, StepStatus } from '../engine/events.js';
+import type { ApprovalDecision, FileState, RunEvent, RunPlanRef, StepStatus } from '../engine/events.js';
+
+/** What a fix changed, as the trail keeps it: targets, digests and a file's former state; no content. */
+export interface RecordedChange {
+  target: string;
+  kind: 'file' | 'snapshot' | 'preview';
+  before?: string;
+  after?: string;
+  beforeFile?: FileState;
+}
 
 /** A command record carries exactly what the engine's command event does, plus the runbook. */
 type CommandEvent = Extract<RunEvent, { type: 'command' }>;
@@ -35,6 +44,8 @@ export type AuditBody = RecordHeader &
         mode: 'dry-run' | 'apply';
         /** apply --plan: the plan applied (id, hash, file) and whose signatures were counted. */
         plan?: RunPlanRef;
+        /** runbook undo: the run it undoes. */
+        undoes?: string;
         hosts: string[];
         steps: string[];
       }
@@ -51,7 +62,7 @@ export type AuditBody = RecordHeader &
         status: StepStatus;
         reason?: string;
         /** What the fix changed (or a preview says it would): targets and content digests, no content. */
-        changes?: { target: string; kind: 'file' | 'snapshot' | 'preview'; before?: string; after?: string }[];
+        changes?: RecordedChange[];
         durationMs: number;
       }
     | { kind: 'connect'; runbook: string; host: string; ok: boolean; error?: string; durationMs: number }

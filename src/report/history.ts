@@ -9,7 +9,7 @@ import { isFailed, statusesOf } from '../engine/status.js';
 import type { StepOutcome } from '../engine/step-report.js';
 import { UserError } from '../model/errors.js';
 import { readLines } from './audit-lines.js';
-import { parseRecordLine, type AuditRecord } from './audit-record.js';
+import { parseRecordLine, type AuditRecord, type RecordedChange } from './audit-record.js';
 
 /** Statuses that put a host in `@failed` (engine/status.ts): it did not end up healthy and someone should look again. */
 const FAILED_STATUSES = statusesOf('failed');
@@ -17,6 +17,8 @@ const FAILED_STATUSES = statusesOf('failed');
 /** A step's outcome as the trail recorded it (the engine's, with how long it took). */
 export interface RecordedStep extends StepOutcome {
   durationMs?: number;
+  /** What its fix changed (digests, a file's former state). */
+  changes?: RecordedChange[];
 }
 
 /** A host of a past run: its recorded steps, and whether it belongs in `@failed`. */
@@ -48,6 +50,8 @@ export interface RunSummary {
   mode: 'dry-run' | 'apply' | 'unknown';
   /** apply --plan: the saved plan it applied, and whose approvals it counted. */
   plan?: RunPlanRef;
+  /** runbook undo: the run it undid. */
+  undoes?: string;
   hosts: string[];
   /** Step outcomes over all hosts. */
   counts: Partial<Record<StepStatus, number>>;
@@ -116,7 +120,7 @@ function newAcc(r: AuditRecord): Acc {
 function add(acc: Acc, r: AuditRecord, keepCommands: boolean): void {
   switch (r.kind) {
     case 'run-start':
-      Object.assign(acc.run, { time: r.time, runbook: r.runbook, runbookHash: r.runbookHash, mode: r.mode, hosts: r.hosts, ...(r.plan ? { plan: r.plan } : {}) });
+      Object.assign(acc.run, { time: r.time, runbook: r.runbook, runbookHash: r.runbookHash, mode: r.mode, hosts: r.hosts, ...(r.plan ? { plan: r.plan } : {}), ...(r.undoes ? { undoes: r.undoes } : {}) });
       break;
     case 'command-start':
       acc.started.set(r.commandId, { time: r.time, commandId: r.commandId, host: r.host, step: r.step, phase: r.phase, command: r.command });
@@ -141,7 +145,7 @@ function add(acc: Acc, r: AuditRecord, keepCommands: boolean): void {
       break;
     }
     case 'step':
-      nested(acc.steps, r.host).set(r.step, { step: r.step, status: r.status, reason: r.reason, durationMs: r.durationMs });
+      nested(acc.steps, r.host).set(r.step, { step: r.step, status: r.status, reason: r.reason, durationMs: r.durationMs, ...(r.changes ? { changes: r.changes } : {}) });
       if (!acc.run.hosts.includes(r.host)) acc.run.hosts.push(r.host);
       break;
     case 'connect':
@@ -213,8 +217,16 @@ export function listRuns(auditFile: string): RunSummary[] {
   return collect(auditFile, false).map(({ perHost: _p, commands: _c, unfinished: _u, ...summary }) => summary);
 }
 
-/** One run by id or unique id prefix; a UserError naming the choices otherwise. */
-export function findRun(auditFile: string, idOrPrefix: string): RunDetail {
+/**
+ * One run by id, unique id prefix, or `last` (the newest run that passes `last`'s filter, e.g. the
+ * newest apply); a UserError naming the choices otherwise.
+ */
+export function findRun(auditFile: string, idOrPrefix: string, last?: { accept: (run: RunSummary) => boolean; what: string }): RunDetail {
+  if (idOrPrefix === 'last') {
+    const run = collect(auditFile, false).filter((r) => last?.accept(r) ?? true).at(-1);
+    if (!run) throw new UserError({ message: `no ${last?.what ?? 'run'} in ${auditFile}`, hint: 'run `runbook history` to list runs' });
+    idOrPrefix = run.runId;
+  }
   const ids = new Set<string>();
   for (const { text } of readLinesIfAny(auditFile)) {
     const parsed = parseRecordLine(text);
