@@ -31,3 +31,4 @@ export { Registry, type RegisteredValues } from './registry.js';
 export { planGuard, type PlanGuard, type GuardDecision } from './plan-guard.js';
 export { hostIdentity } from './plan-identity.js';
 export { checkPrint, driftBetween } from './drift.js';
+export { undoPlan, undoStepName, UNDO_MAX_BYTES, type FixedStep, type ReadCapture } from './undo.js';

@@ -52,6 +52,7 @@ function plannedStepFacts(ps: PlannedStep): Record<string, unknown> {
     files: ps.files.map((f) => [f.path.display, f.sensitive]),
     snapshot: ps.snapshot.map((c) => c.display),
     preview: ps.preview?.display ?? null,
+    undo: ps.undo?.display ?? null,
     when: ps.source.when?.text ?? null,
   };
 }

@@ -53,6 +53,8 @@ export interface PlannedStep {
   snapshot: RenderedCommand[];
   /** Prints what the one file would become. */
   preview?: RenderedCommand;
+  /** What `runbook undo` runs after restoring the files (undo.ts). */
+  undo?: RenderedCommand;
   /** Its commands read registered values: they hold references, and are rendered on the host's turn. */
   deferred?: boolean;
   /** Not this host's step (`on:` does not select it): nothing was rendered for it, and nothing runs. */
@@ -127,6 +129,7 @@ export function planStep(
     files: step.files.map((f) => ({ path: render(host, step, f.path), sensitive: f.sensitive })),
     snapshot: step.snapshot.map((t) => render(host, step, t)),
     ...(step.preview ? { preview: render(host, step, step.preview) } : {}),
+    ...(step.undo ? { undo: render(host, step, step.undo) } : {}),
     ...(values === 'references' ? { deferred: true } : {}),
   };
 }

@@ -36,6 +36,8 @@ const StepSchema = z.strictObject({
   files: z.array(z.strictObject({ path: Template, sensitive: z.boolean() })),
   snapshot: z.array(Template),
   preview: Template.optional(),
+  undo: Template.optional(),
+  noUndo: z.string().optional(),
 });
 
 const compareOp = z.enum(['==', '!=', '<', '<=', '>', '>=', 'in', 'not in']);
@@ -104,6 +106,7 @@ const PlannedStepSchema = z.strictObject({
   files: z.array(z.strictObject({ path: Rendered, sensitive: z.boolean() })),
   snapshot: z.array(Rendered),
   preview: Rendered.optional(),
+  undo: Rendered.optional(),
   deferred: z.boolean().optional().describe('Reads registered values: rendered again on the host\'s turn'),
   elsewhere: z.boolean().optional().describe('Not this host\'s step (on:): nothing rendered, nothing runs'),
 });

@@ -89,6 +89,20 @@ function convertStep(src: YamlSource, s: StepYaml, path: PathSeg[], problems: Pr
       problems.push({ pos: src.posAt([...path, 'preview']), message: 'preview prints what the step\'s one file would become, so it needs exactly one entry in files, not sensitive', hint: 'list that file under files:, or drop preview' });
     }
   }
+  if (s.undo !== undefined) step.undo = tpl(s.undo, 'undo');
+  if (s.no_undo !== undefined) step.noUndo = s.no_undo;
+  if (s.undo !== undefined && s.no_undo !== undefined) {
+    problems.push({ pos: src.posAt([...path, 'no_undo']), message: 'a step has an undo or says why it has none (no_undo), not both', hint: 'drop one of them' });
+  }
+  if ((s.undo !== undefined || s.no_undo !== undefined) && step.fix.length === 0) {
+    problems.push({ pos: src.posAt([...path, s.undo !== undefined ? 'undo' : 'no_undo']), message: `${s.undo !== undefined ? 'undo' : 'no_undo'} is about a fix, and this step has no fix`, hint: 'drop it, or add the fix' });
+  } else if (s.undo !== undefined && !step.files.length && !step.snapshot.length) {
+    problems.push({
+      pos: src.posAt([...path, 'undo']),
+      message: 'undo needs files or snapshot: runbook undo runs it only while what they capture is still as the fix left it',
+      hint: 'add a snapshot: a read-only command printing the state the fix changes, such as sysctl net.ipv4.ip_forward',
+    });
+  }
   if ((step.files.length || step.snapshot.length) && step.fix.length === 0) {
     problems.push({ pos: src.posAt([...path, step.files.length ? 'files' : 'snapshot']), message: 'files and snapshot capture what a fix changes, and this step has no fix', hint: 'drop them, or add the fix' });
   }

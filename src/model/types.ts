@@ -52,6 +52,10 @@ export interface Step {
   snapshot: CommandTemplate[];
   /** Prints what the step's one file would become: a dry run shows it as a diff. */
   preview?: CommandTemplate;
+  /** What `runbook undo` runs after restoring the files (with the captured snapshots in $BEFORE_n). */
+  undo?: CommandTemplate;
+  /** Why the fix has no undo. */
+  noUndo?: string;
 }
 
 export interface StepFile {
@@ -62,7 +66,7 @@ export interface StepFile {
 
 /** Every command template of a step, in the order they can run: what is rendered and analysed. */
 export function stepTemplates(step: Step): CommandTemplate[] {
-  return [step.check, ...step.fix, ...(step.verify ? [step.verify] : []), ...step.files.map((f) => f.path), ...step.snapshot, ...(step.preview ? [step.preview] : [])];
+  return [step.check, ...step.fix, ...(step.verify ? [step.verify] : []), ...step.files.map((f) => f.path), ...step.snapshot, ...(step.preview ? [step.preview] : []), ...(step.undo ? [step.undo] : [])];
 }
 
 /** What of a check must be as planned for a saved plan's fix to run: exit code, + whole output, or + the regex's matches. */

@@ -5,7 +5,7 @@
  * (0700/0600): a captured file may hold what only root could read on the host.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CaptureStore } from '../engine/capture.js';
 
@@ -34,5 +34,24 @@ export function captureStore(dir: string, warn: (line: string) => void): Capture
       warned = true;
     }
     return digest;
+  };
+}
+
+/**
+ * Captured content by digest, for undo: only a regular file of this user whose content still
+ * hashes to its name is returned (a file edited in the store is never restored onto a host).
+ */
+export function readCaptures(dir: string): (sha256: string) => Buffer | undefined {
+  return (digest) => {
+    if (!/^[0-9a-f]{64}$/.test(digest)) return undefined;
+    try {
+      const file = join(dir, digest);
+      const st = lstatSync(file);
+      if (!st.isFile() || st.uid !== process.getuid?.()) return undefined;
+      const content = readFileSync(file);
+      return createHash('sha256').update(content).digest('hex') === digest ? content : undefined;
+    } catch {
+      return undefined;
+    }
   };
 }

@@ -46,6 +46,8 @@ export interface RunSummary {
   endTime?: string;
   operator: string;
   runbook: string;
+  /** The runbook file as the run loaded it ('' before its run-start record is read). */
+  runbookFile: string;
   runbookHash: string;
   mode: 'dry-run' | 'apply' | 'unknown';
   /** apply --plan: the saved plan it applied, and whose approvals it counted. */
@@ -102,6 +104,7 @@ function newAcc(r: AuditRecord): Acc {
       time: r.time,
       operator: r.operator,
       runbook: 'runbook' in r ? r.runbook : '',
+      runbookFile: '',
       runbookHash: 'runbookHash' in r ? r.runbookHash : '',
       mode: 'unknown',
       hosts: [],
@@ -120,7 +123,7 @@ function newAcc(r: AuditRecord): Acc {
 function add(acc: Acc, r: AuditRecord, keepCommands: boolean): void {
   switch (r.kind) {
     case 'run-start':
-      Object.assign(acc.run, { time: r.time, runbook: r.runbook, runbookHash: r.runbookHash, mode: r.mode, hosts: r.hosts, ...(r.plan ? { plan: r.plan } : {}), ...(r.undoes ? { undoes: r.undoes } : {}) });
+      Object.assign(acc.run, { time: r.time, runbook: r.runbook, runbookFile: r.runbookFile, runbookHash: r.runbookHash, mode: r.mode, hosts: r.hosts, ...(r.plan ? { plan: r.plan } : {}), ...(r.undoes ? { undoes: r.undoes } : {}) });
       break;
     case 'command-start':
       acc.started.set(r.commandId, { time: r.time, commandId: r.commandId, host: r.host, step: r.step, phase: r.phase, command: r.command });

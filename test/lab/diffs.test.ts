@@ -42,7 +42,7 @@ describe('diffs', () => {
     // The FORWARD step was ok: nothing captured, nothing shown.
     expect(a.results.d?.[FORWARD]?.changes).toBeUndefined();
     const trail = readFileSync(join(L().scratch, 'audit.jsonl'), 'utf8');
-    expect(trail).toContain(`"changes":[{"target":"/etc/sysctl.d/99-sysctl.conf","kind":"file","before":"${file!.before}","after":"${file!.after}"}]`);
+    expect(trail).toContain(`"changes":[{"target":"/etc/sysctl.d/99-sysctl.conf","kind":"file","before":"${file!.before}","after":"${file!.after}","beforeFile":{"exists":true,`);
     expect(trail).toContain('"phase":"capture"');
   });
 

@@ -94,7 +94,12 @@ export function apply(lab: Lab, runbook: string, hosts: string, args: string[]):
 }
 
 function applyOnce(lab: Lab, runbook: string, hosts: string, args: string[]): Applied {
-  const r = spawnSync('node', [BIN, 'apply', runbook, '--hosts', hosts, '-i', lab.info.inventory, '--runbooks', RUNBOOKS, '--json', ...args], {
+  return runbookJson(lab, ['apply', runbook, '--hosts', hosts, ...args]);
+}
+
+/** `runbook ARGV -i <lab inventory> --runbooks <shipped> --json` with the lab's audit trail, its events parsed. */
+export function runbookJson(lab: Lab, argv: string[]): Applied {
+  const r = spawnSync('node', [BIN, ...argv, '-i', lab.info.inventory, '--runbooks', RUNBOOKS, '--json'], {
     encoding: 'utf8',
     env: { ...process.env, RUNBOOK_AUDIT_FILE: join(lab.scratch, 'audit.jsonl'), CI: '1' },
     input: '',

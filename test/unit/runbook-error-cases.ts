@@ -28,5 +28,8 @@ export const RUNBOOK_ERROR_CASES: Array<[kind: string, yaml: string, expected: s
   ['name mismatch', `name: other\n${STEP}`, '1:7: name "other" does not match the file name "rb" (rename the file to other.yaml or set name: rb)'],
   ['bad secret', `vars:\n  t: { secret: true, value: a, env: B }\n${STEP}`, '2:6: vars.t: a secret needs exactly one of value, env or file'],
   ['secret with unknown key', `vars:\n  t: { secret: true, envv: B }\n${STEP}`, /^2:6: vars.t: a secret needs exactly one of value, env or file$/],
+  ['undo without captures', 'steps:\n  - name: s\n    check: a\n    fix: b\n    undo: c\n', '5:11: undo needs files or snapshot: runbook undo runs it only while what they capture is still as the fix left it (add a snapshot: a read-only command printing the state the fix changes, such as sysctl net.ipv4.ip_forward)'],
+  ['undo and no_undo', 'steps:\n  - name: s\n    check: a\n    fix: b\n    snapshot: c\n    undo: d\n    no_undo: why\n', '7:14: a step has an undo or says why it has none (no_undo), not both (drop one of them)'],
+  ['no_undo without a fix', 'steps:\n  - name: s\n    check: a\n    no_undo: why\n', '4:14: no_undo is about a fix, and this step has no fix (drop it, or add the fix)'],
   ['secret with unknown key (hint)', `vars:\n  t: { secret: true, env: B, envv: B }\n${STEP}`, '2:30: unknown key "envv" in vars.t (did you mean "env"?)'],
 ];

@@ -41,10 +41,12 @@ import {
   templateBindings,
   hostIdentity,
   planGuard,
+  undoPlan,
   type ApprovalGate,
 } from '../../engine/index.js';
 import { createPlanRecorder } from '../../report/plan-recorder.js';
-import { captureStore } from '../../report/capture-store.js';
+import { captureStore, readCaptures } from '../../report/capture-store.js';
+import { checkUndoRunbook, undoHosts, undoSource } from '../undo-source.js';
 import { checkPlanIdentities, checkPlanRunbook, planTargets, savedPlanBody } from '../saved-plan.js';
 import { checkApprovals, launcherKeys, removeStaleSignatures } from '../plan-signatures.js';
 import { createTransport, targetFromHost } from '../../transport/index.js';
@@ -91,6 +93,8 @@ export interface ApplyOptions {
   requireApprovals?: number;
   allowedSigners?: string;
   allowSelfApproval?: boolean;
+  /** `runbook undo RUN`: undo that run's fixes (engine/undo.ts) instead of running the runbook. */
+  undo?: string;
 }
 
 /** Restores the terminal whatever happened: a prompt killed mid-keypress must not leave raw mode on. */
@@ -145,10 +149,12 @@ function savedPlanFor(name: string | undefined, opts: ApplyOptions): (PlanFile &
 }
 
 export async function runApply(nameArg: string | undefined, opts: ApplyOptions): Promise<number> {
-  const saved = savedPlanFor(nameArg, opts);
+  const auditFile = resolveAuditPath(opts.auditFile, process.env, stderrLine);
+  const undoing = opts.undo !== undefined ? undoSource(auditFile, opts.undo) : undefined;
+  const saved = undoing ? undefined : savedPlanFor(nameArg, opts);
   // A plan is applied with the file it was made from, or (another checkout) the runbook of that
   // name in the search path; either way its hash must be the plan's (checked below).
-  const name = saved ? (existsSync(saved.body.runbook.file) ? saved.body.runbook.file : saved.body.runbook.name) : nameArg!;
+  const name = undoing ? undoing.runbookRef : saved ? (existsSync(saved.body.runbook.file) ? saved.body.runbook.file : saved.body.runbook.name) : nameArg!;
   const mode = opts.dryRun || opts.planOut ? 'dry-run' : 'apply';
   const interactive = mode === 'apply' && !opts.yes;
   const tty = Boolean(process.stdout.isTTY);
@@ -166,6 +172,7 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
   if (opts.planOut) checkPlanOut(opts.planOut);
   const runbook = loadRunbook(name, { runbookDirs: opts.runbooks, notice: stderrLine });
   if (saved) checkPlanRunbook(opts.plan!, saved, runbook);
+  if (undoing) checkUndoRunbook(undoing, runbook);
   // The recap names these runbooks as the next commands to run: they must exist (validate agrees).
   const fixedBy = fixedByProblems(runbook, { runbookDirs: opts.runbooks });
   if (fixedBy.length) throw new UserError(fixedBy);
@@ -174,9 +181,10 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
   const inventory = loadInventory(inventoryAt);
   // --hosts, else the runbook's own default targets, else every host.
   const pattern = opts.hosts ?? runbook.hosts?.pattern ?? 'all';
-  const byRunbook = opts.hosts === undefined ? runbook.hosts : undefined;
-  const auditFile = resolveAuditPath(opts.auditFile, process.env, stderrLine);
-  const hosts = saved
+  const byRunbook = opts.hosts === undefined && !undoing ? runbook.hosts : undefined;
+  const hosts = undoing
+    ? undoHosts(undoing, inventory, opts.hosts)
+    : saved
     ? planTargets(opts.plan!, saved, inventory, opts.hosts !== undefined ? selectTargets(inventory, opts.hosts, runbook, auditFile, stderrLine) : undefined)
     : byRunbook
       ? selectRunbookHosts(inventory, byRunbook, (inv, p) => selectTargets(inv, p, runbook, auditFile, stderrLine))
@@ -196,10 +204,13 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
   // every such problem at once, exactly as `validate -i` reports them.
   const renderErrors = renderProblems(runbook, inventory, hosts, { cliVars, secretsNeeded: true });
   if (renderErrors.length) throw new UserError(renderErrors);
-  const plan = buildPlan(runbook, hosts, bindings, { mode, become: opts.become });
+  const runbookPlan = buildPlan(runbook, hosts, bindings, { mode, become: opts.become });
   // What each host is planned against (its commands masked): saved with a plan, compared by apply --plan.
   const identityRedact = createRedactor([...contexts.values()].flatMap(contextSecrets));
-  const identities = new Map(plan.hosts.map((hp) => [hp.host.name, hostIdentity(hp, plan, bindings, identityRedact)]));
+  const identities = new Map(runbookPlan.hosts.map((hp) => [hp.host.name, hostIdentity(hp, runbookPlan, bindings, identityRedact)]));
+  // Captures were matched to their targets masked, as the run recorded them.
+  const captures = join(dirname(auditFile), 'captures');
+  const plan = undoing ? undoPlan(runbookPlan, undoing.fixedByHost, readCaptures(captures), identityRedact) : runbookPlan;
   let approvers: string[] = [];
   if (saved) {
     checkPlanIdentities(opts.plan!, saved, plan, identities);
@@ -277,7 +288,7 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
   if (!opts.json) {
     // Which fleet this is, before anything runs: a wrong inventory is the costliest mistake to spot late.
     const inv = relative(process.cwd(), inventory.file);
-    const what = saved ? `apply of plan ${saved.id}` : opts.planOut ? 'plan (a dry run)' : mode === 'dry-run' ? 'dry run' : 'apply';
+    const what = undoing ? `${mode === 'dry-run' ? 'dry run of the undo' : 'undo'} of run ${undoing.run.runId}` : saved ? `apply of plan ${saved.id}` : opts.planOut ? 'plan (a dry run)' : mode === 'dry-run' ? 'dry run' : 'apply';
     print(neutralize(`runbook ${runbook.name}: ${what} on ${hosts.length} host${hosts.length === 1 ? '' : 's'} from ${inv === '' || inv.startsWith('..') ? inventory.file : inv}\n`));
   }
   if (opts.json) {
@@ -288,7 +299,7 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
     const names = hosts.map((h) => h.name);
     const live = createLiveView({
       hosts: [...names, ...onceHostNames(runbook.steps, names, (p) => selectHosts(inventory, p))],
-      steps: [...runbook.steps, ...runbook.handlers].map((s) => s.name),
+      steps: [...plan.steps, ...plan.handlers].map((s) => s.name),
     });
     bus.on(live.listener);
     liveDone = live.done;
@@ -332,7 +343,8 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
       redact,
       strategy: rollout.strategy,
       bindings,
-      captureStore: captureStore(join(dirname(auditFile), 'captures'), stderrLine),
+      captureStore: captureStore(captures, stderrLine),
+      ...(undoing ? { undoes: undoing.run.runId } : {}),
       ...(saved ? { planGuard: planGuard(saved, hosts.map((h) => h.name)), plan: { id: saved.id, hash: saved.hash, file: resolve(opts.plan!), approvers } } : {}),
       // Another operator's apply on the same host refuses this one there (exit 4), naming the holder.
       hostLock: { waitMs: 0 },

@@ -63,4 +63,20 @@ export function register(program: Command): void {
       const { runApply } = await import('./apply-run.js');
       process.exit(await runApply(name, opts));
     });
+
+  withRunOptions(program.command('undo'))
+    .description("Put back what a run's fixes changed, latest first: files restored exactly and each step's undo run, only where the state is still as the fix left it (asks before each, unless --yes)")
+    .argument('<run>', 'the run: its id, a unique prefix of it, or last (the newest apply)')
+    .option('--hosts <pattern>', 'only these of the hosts the run fixed (inventory host pattern)')
+    .option('--dry-run', 'only check each host; report what would be undone and the exact commands')
+    .option('-y, --yes', 'approve every undo without asking')
+    .addOption(
+      new Option('--drain-grace <seconds>', 'after Ctrl-C, how long running commands may finish before they are interrupted')
+        .argParser(wholeNumber('--drain-grace'))
+        .default(30),
+    )
+    .action(async (run: string, opts: ApplyOptions) => {
+      const { runApply } = await import('./apply-run.js');
+      process.exit(await runApply(undefined, { ...opts, undo: run }));
+    });
 }

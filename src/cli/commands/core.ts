@@ -104,6 +104,8 @@ async function showAction(name: string, opts: CommonOptions): Promise<void> {
     if (s.files.length) out(`${ind}files:  ${s.files.map((f) => `${render(f.path)}${f.sensitive ? ' (sensitive)' : ''}`).join(', ')}`);
     for (const c of s.snapshot) out(`${ind}snapshot: ${render(c)}`);
     if (s.preview) out(`${ind}preview: ${render(s.preview)}`);
+    if (s.undo) out(`${ind}undo:   ${render(s.undo)}`);
+    if (s.noUndo) out(`${ind}undo:   (none: ${s.noUndo})`);
   };
   const printAll = (render: (t: Step['check']) => string, label: string): void => {
     runbook.steps.forEach((s, i) => describe(s, i, render, label));
@@ -140,6 +142,7 @@ async function showAction(name: string, opts: CommonOptions): Promise<void> {
         ...s.files.map((f, k) => [f.path, ps.files[k]!.path] as const),
         ...s.snapshot.map((t, k) => [t, ps.snapshot[k]!] as const),
         ...(s.preview && ps.preview ? [[s.preview, ps.preview] as const] : []),
+        ...(s.undo && ps.undo ? [[s.undo, ps.undo] as const] : []),
       ]);
       describe(s, i, (t) => neutralize(ps.elsewhere ? `(not this host's step: on: ${s.on})` : (rendered.get(t)?.display ?? t.text)), '');
     });
