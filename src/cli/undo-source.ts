@@ -37,7 +37,7 @@ export function checkUndoRunbook(src: UndoSource, runbook: Runbook): void {
   if (runbook.hash === src.run.runbookHash) return;
   throw new UserError({
     message: `runbook ${runbook.name} (${runbook.file}) changed since run ${src.run.runId} (sha256 ${runbook.hash.slice(0, 12)} now, ${src.run.runbookHash.slice(0, 12)} then): undo needs the runbook the run used`,
-    hint: 'restore the version the run used (from version control), then undo again',
+    hint: 'restore the version the run used from version control, then undo again',
   });
 }
 
