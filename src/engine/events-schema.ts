@@ -20,8 +20,9 @@ export const stepStatus = z.enum([
   'not-run',
 ]);
 // lock/unlock: the host lock (host-lock.ts); kill: what a timeout or abort sends to stop a command;
-// capture: a read-only capture of what a fix may change (its files and snapshots, capture.ts).
-export const phase = z.enum(['check', 'fix', 'verify', 'lock', 'unlock', 'kill', 'capture']);
+// capture: a read-only capture of what a fix may change (its files and snapshots, capture.ts);
+// confirm: arming, confirming or firing a `confirm:` step's watchdog (confirm.ts).
+export const phase = z.enum(['check', 'fix', 'verify', 'lock', 'unlock', 'kill', 'capture', 'confirm']);
 // Unique across runs: the run's id, then the command's number within the run.
 const commandId = z.string().regex(/^\S+\.\d+$/);
 export const decision = z.enum(['yes', 'no', 'all-hosts', 'all', 'quit', 'auto']);

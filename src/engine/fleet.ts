@@ -36,10 +36,10 @@ export class Fleet implements FleetHooks {
   constructor(
     private readonly plan: Plan,
     private readonly bindings: FleetBindings,
-    connect: Connect,
+    private readonly connectAnew: Connect,
   ) {
     const targets = plan.hosts.map((h) => h.host.name);
-    this.connect = sharedConnections(connect);
+    this.connect = sharedConnections(connectAnew);
     this.barrier = new StepBarrier(targets);
     this.registry = new Registry(targets);
     this.once = new OnceSteps(new Set(targets), this.connect, (p) => bindings.select(p));
@@ -133,6 +133,8 @@ export class Fleet implements FleetHooks {
       }
     }
     const outcome = await runStep(conn, name, planned, ctx, {
+      // Not the shared connection: after a cut, that one is gone.
+      reconnect: () => this.connectAnew(host),
       register: step.register
         ? (stdout, status) => {
             const r = registeredValue(stdout, step.json);

@@ -16,7 +16,8 @@ import { lockHost, type HeldLock, type HostLockOptions } from './host-lock.js';
 import { leavesHostUnknown } from './status.js';
 import { commandsDigest, driftMatches } from './drift.js';
 import type { PlanGuard } from './plan-guard.js';
-import { captureStep, changesBetween, previewChange, storeCaptures, type CaptureStore, type Change } from './capture.js';
+import { captureStep, changesBetween, previewChange, storeCaptures, type Capture, type CaptureStore, type Change } from './capture.js';
+import { armCommand, confirmCommand, confirmToken, revertNowCommand, revertScript, REVERTED, watchdogLogCommand } from './confirm.js';
 
 export interface HostRunContext extends Reporting {
   mode: RunMode;
@@ -49,6 +50,8 @@ export interface RunStepOptions {
    * before the result is reported; returning a reason fails the step (e.g. `json: true` and not JSON).
    */
   register?: (stdout: string, status: StepStatus) => string | undefined;
+  /** A fresh connection to the host (not the run's shared one): a `confirm:` step reads its watchdog's log over it after a cut. */
+  reconnect?: () => Promise<Connection>;
 }
 
 
@@ -214,6 +217,15 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   storeCaptures(before, ctx.captureStore);
   // A stop that came while capturing still keeps the fix from starting.
   if (ctx.control.stopping) return done('not-run', { reason: ctx.control.stopReason, ...pending });
+  // confirm: the watchdog is armed before the fix, or the fix does not run.
+  let armed: Armed | undefined;
+  if (ps.source.confirmMs !== undefined) {
+    const got = await arm(conn, host, ps, before, ps.source.confirmMs, ctx);
+    if (typeof got === 'string') return done('failed', { reason: got, ...pending });
+    armed = got;
+  }
+  const watched = armed ? watchdog(conn, host, ps, armed, ctx, opts) : undefined;
+  const finish = ([status, extra]: Ended, more: StepResultExtra) => done(status, { ...more, ...extra });
   // Nothing more is sent to a host in an unknown state, not even a capture: the trail keeps the
   // "before" digests, the way back to what the host held.
   const unknownAfter = (): { changes?: Change[] } =>
@@ -233,35 +245,136 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
       case 'pass':
         continue;
       case 'unknown':
+        if (watched) return finish(await watched.afterCut(failureReason(what, ran, ctx)), pending);
         return done('unknown', { reason: failureReason(what, ran, ctx), ...pending, ...unknownAfter() });
       case 'interrupted':
-        return done('interrupted', { reason: failureReason(what, ran, ctx), ...pending, ...unknownAfter() });
-      default:
-        return done('failed', { reason: failureReason(what, ran, ctx), ...pending, ...(await changed()) });
+        return done('interrupted', { reason: `${failureReason(what, ran, ctx)}${watched?.pendingNote() ?? ''}`, ...pending, ...unknownAfter() });
+      default: {
+        const reason = failureReason(what, ran, ctx);
+        if (watched) return finish(await watched.revertNow(reason), { ...pending, ...(await changed()) });
+        return done('failed', { reason, ...pending, ...(await changed()) });
+      }
     }
   }
   // Captured before the verify: what the fix itself changed.
+  const cutBefore = capture.cut;
   const changes = await changed();
+  // No answer since the armed fix ran: nothing more is sent over this connection.
+  if (watched && capture.cut !== cutBefore) return finish(await watched.afterCut(capture.cut!), { ...pending, ...changes });
 
   const verify = await execAndReport(conn, host, ps, 'verify', ps.verify, ps.verifyExpect, ctx);
   switch (verify.verdict.kind) {
-    case 'pass':
-      return done('fixed', { ...pending, ...changes }, verify);
+    case 'pass': {
+      if (!watched) return done('fixed', { ...pending, ...changes }, verify);
+      const confirmed = await watched.confirm();
+      return confirmed === true ? done('fixed', { ...pending, ...changes }, verify) : finish(confirmed, { ...pending, ...changes });
+    }
     case 'unknown':
+      if (watched) return finish(await watched.afterCut(failureReason('verify', verify, ctx)), { ...pending, ...changes });
       return done('unknown', { reason: failureReason('verify', verify, ctx), ...pending, ...changes });
     case 'interrupted':
-      return done('interrupted', { reason: failureReason('verify', verify, ctx), ...pending, ...changes });
-    default:
-      return done('failed', { reason: failureReason('verify after fix', verify, ctx), ...pending, ...changes });
+      return done('interrupted', { reason: `${failureReason('verify', verify, ctx)}${watched?.pendingNote() ?? ''}`, ...pending, ...changes });
+    default: {
+      const reason = failureReason('verify after fix', verify, ctx);
+      if (watched) return finish(await watched.revertNow(reason), { ...pending, ...changes });
+      return done('failed', { reason, ...pending, ...changes });
+    }
   }
+}
+
+interface Armed {
+  token: string;
+  /** When the watchdog fires (controller clock; the host's timer started no earlier). */
+  firesAt: number;
+}
+
+/** Arms a `confirm:` step's watchdog; returns why not (the fix then does not run). */
+async function arm(conn: Connection, host: string, ps: PlannedStep, before: readonly Capture[], ms: number, ctx: HostRunContext): Promise<Armed | string> {
+  const revert = revertScript(ps, before, ctx.redact);
+  if ('problem' in revert) return oneLine(ctx.redact(`cannot arm the confirm watchdog: ${revert.problem}; the fix did not run`));
+  const seconds = Math.ceil(ms / 1000);
+  const ran = await execAndReport(conn, host, ps, 'confirm', armCommand(revert, seconds), undefined, ctx);
+  const token = ran.verdict.kind === 'pass' ? confirmToken(ran.result.stdout) : undefined;
+  if (!token) return `${failureReason('arming the confirm watchdog', ran, ctx)}; the fix did not run`;
+  return { token, firesAt: Date.now() + seconds * 1000 };
+}
+
+/** No answer over the connection (lost, or silent until the deadline): the fix may have cut it. */
+const cut = (ran: Ran): boolean => ran.result.outcome === 'lost' || ran.result.outcome === 'timeout';
+
+/** A result for done(): status and the extra fields. */
+type Ended = [StepStatus, StepResultExtra];
+/** How long after the watchdog's time the controller looks again (its revert must have run by then). */
+const WATCHDOG_MARGIN_MS = 5_000;
+
+/** What happens to an armed step after its fix: confirm, revert now, or find out what the host did after a cut. */
+function watchdog(conn: Connection, host: string, ps: PlannedStep, armed: Armed, ctx: HostRunContext, opts: RunStepOptions) {
+  const seconds = Math.round((armed.firesAt - Date.now()) / 1000);
+  return {
+    pendingNote: () => `; not confirmed: the host reverts the fix within ${Math.max(0, seconds)}s`,
+    async confirm(): Promise<true | Ended> {
+      const ran = await execAndReport(conn, host, ps, 'confirm', confirmCommand(armed.token), undefined, ctx);
+      if (ran.verdict.kind === 'pass') return true;
+      if (cut(ran)) return this.afterCut(failureReason('confirming', ran, ctx));
+      return ['failed', { reason: `reverted on the host: the confirmation came too late (${failureReason('confirming', ran, ctx)})` }];
+    },
+    /** The fix or its verify failed: put the state back now (after a cut, the watchdog does). */
+    async revertNow(reason: string): Promise<Ended> {
+      const ran = await execAndReport(conn, host, ps, 'confirm', revertNowCommand(armed.token), undefined, ctx);
+      if (cut(ran)) return this.afterCut(reason);
+      return ['failed', { reason: ran.verdict.kind === 'pass' ? `${reason}; reverted on the host` : `${reason}${this.pendingNote()}` }];
+    },
+    /** The connection broke: wait for the watchdog, then read its log over a fresh connection. */
+    async afterCut(reason: string): Promise<Ended> {
+      const unknown = (why: string): Ended => ['unknown', { reason: oneLine(ctx.redact(`${reason}; ${why}`)) }];
+      if (!opts.reconnect) return unknown('the host reverts the fix when its watchdog fires, and nothing here can look');
+      const wait = armed.firesAt + WATCHDOG_MARGIN_MS - Date.now();
+      if (!(await sleepUnlessAborted(wait, ctx.control.signal))) return unknown(`interrupted while waiting for the watchdog${this.pendingNote()}`);
+      let fresh: Connection;
+      try {
+        fresh = await opts.reconnect();
+      } catch (err) {
+        return unknown(`no connection after the watchdog's time either (${errorMessage(err)})`);
+      }
+      try {
+        const ran = await execAndReport(fresh, host, ps, 'confirm', watchdogLogCommand(armed.token), undefined, ctx);
+        const lines = ran.result.stdout.split('\n').map((l) => l.trim());
+        if (ran.verdict.kind === 'pass' && lines.includes(REVERTED)) return ['failed', { reason: oneLine(ctx.redact(`reverted on the host: connection lost (${reason})`)) }];
+        return unknown(`the watchdog did not revert: ${oneLine(ctx.redact(lines.filter((l) => l).at(-1) ?? failureReason('reading its log', ran, ctx)))}`);
+      } finally {
+        await fresh.close().catch(() => undefined);
+      }
+    },
+  };
+}
+
+/** Waits; false when the run was interrupted first. */
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, Math.max(0, ms));
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** Runs a capture (read-only) and reports it like any command. */
 function captureExec(conn: Connection, host: string, ps: PlannedStep, ctx: HostRunContext) {
-  return async (cmd: RenderedCommand) => {
+  const exec = async (cmd: RenderedCommand) => {
     const ran = await execAndReport(conn, host, ps, 'capture', cmd, undefined, ctx);
-    return { ok: ran.verdict.kind === 'pass', stdout: ran.result.stdout, truncated: ran.result.stdoutTruncated, why: failureReason('capture', ran, ctx) };
+    const why = failureReason('capture', ran, ctx);
+    if (cut(ran)) exec.cut ??= why;
+    return { ok: ran.verdict.kind === 'pass', stdout: ran.result.stdout, truncated: ran.result.stdoutTruncated, why };
   };
+  /** The first capture that got no answer: after an armed fix, the sign the fix cut the connection. */
+  exec.cut = undefined as string | undefined;
+  return exec;
 }
 
 /** The step's one file against what its preview command says it would become. */

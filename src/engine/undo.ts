@@ -89,23 +89,24 @@ function said(line: string, code: number): RenderedCommand {
   return { command, display: command };
 }
 
-/** Restores one file as it was before the fix, only while it is as the fix left it. */
-function restoreFile(path: RenderedCommand, c: RecordedChangeRef, content: Buffer | undefined): RenderedCommand {
-  const was = c.beforeFile!;
-  const before = c.before ?? ABSENT;
-  const after = c.after ?? ABSENT;
+/**
+ * Restores one file as it was before the fix: undo does it only while the file is as the fix left
+ * it (`after`, a digest or "absent"); a confirm watchdog (confirm.ts) whatever the fix left.
+ * Runs in a subshell of its own, so that several can follow one another in one script.
+ */
+export function restoreFile(path: RenderedCommand, was: FileState, before: string | undefined, content: Buffer | undefined, after: string | 'any'): RenderedCommand {
   const head = (p: string) => [
     `p=${p}`,
     `now=${fileDigest('"$p"')}`,
-    `if [ "$now" = ${before} ]; then echo "$p: already as before the fix"; exit 0; fi`,
-    `[ "$now" = ${after} ] || { echo "$p: changed since the fix, not restored"; exit 1; }`,
+    `if [ "$now" = ${before ?? ABSENT} ]; then echo "$p: already as before the fix"; exit 0; fi`,
+    ...(after === 'any' ? [] : [`[ "$now" = ${after} ] || { echo "$p: changed since the fix, not restored"; exit 1; }`]),
   ];
   if (!was.exists) {
-    const build = (p: string) => [...head(p), `rm -f -- "$p"`, `echo "removed $p: it did not exist before the fix"`].join('\n');
+    const build = (p: string) => `(\n${[...head(p), `rm -f -- "$p"`, `echo "removed $p: it did not exist before the fix"`].join('\n')}\n)`;
     return { command: build(path.command), display: build(path.display) };
   }
   const build = (p: string, b64: string) =>
-    [
+    `(\n${[
       ...head(p),
       // Written through the link, as the fix wrote: a copy beside the target, renamed over it.
       `f=$(readlink -f -- "$p")`,
@@ -117,13 +118,13 @@ function restoreFile(path: RenderedCommand, c: RecordedChangeRef, content: Buffe
       `sync "$t"`,
       `mv -f -- "$t" "$f" || exit 1`,
       `trap - EXIT`,
-      `echo "restored $p as before the fix (sha256 ${short(c.before)}, mode ${was.mode ?? '?'}, owner ${was.owner ?? '?'})"`,
-    ].join('\n');
+      `echo "restored $p as before the fix (sha256 ${short(before)}, mode ${was.mode ?? '?'}, owner ${was.owner ?? '?'})"`,
+    ].join('\n')}\n)`;
   const b64 = shellQuote(content!.toString('base64'));
   return {
     command: build(path.command, b64),
     display: build(path.display, `<${content!.length} bytes captured before the fix>`),
-    brief: `restore ${path.display} as before the fix (${content!.length} bytes, sha256 ${short(c.before)}, mode ${was.mode ?? '?'}, owner ${was.owner ?? '?'})`,
+    brief: `restore ${path.display} as before the fix (${content!.length} bytes, sha256 ${short(before)}, mode ${was.mode ?? '?'}, owner ${was.owner ?? '?'})`,
   };
 }
 
@@ -172,7 +173,7 @@ function planUndo(ps: PlannedStep, fixed: FixedStep, readCapture: ReadCapture, r
         after: c.after ?? ABSENT,
         linkCheck: { command: linkCheck(f.path.command), display: linkCheck(f.path.display) },
       });
-      restores.push(restoreFile(f.path, c, content));
+      restores.push(restoreFile(f.path, c.beforeFile, c.before, content, c.after ?? ABSENT));
       if (content && ps.files.length === 1 && !ps.snapshot.length) preview = contentPreview(content);
     } else {
       const k = ps.snapshot.findIndex((x) => redact(x.display) === c.target);

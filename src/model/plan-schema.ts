@@ -38,6 +38,7 @@ const StepSchema = z.strictObject({
   preview: Template.optional(),
   undo: Template.optional(),
   noUndo: z.string().optional(),
+  confirmMs: z.int().optional(),
 });
 
 const compareOp = z.enum(['==', '!=', '<', '<=', '>', '>=', 'in', 'not in']);

@@ -103,6 +103,18 @@ function convertStep(src: YamlSource, s: StepYaml, path: PathSeg[], problems: Pr
       hint: 'add a snapshot: a read-only command printing the state the fix changes, such as sysctl net.ipv4.ip_forward',
     });
   }
+  if (s.confirm !== undefined) {
+    const ms = parseDuration(s.confirm);
+    if (ms === undefined || ms < 5000 || ms > 3_600_000) problems.push({ pos: src.posAt([...path, 'confirm']), message: 'confirm must be from 5s to 1h', hint: 'e.g. "60s": long enough for the fix and its verify' });
+    else step.confirmMs = ms;
+    if ((step.snapshot.length || !step.files.length) && !step.undo) {
+      problems.push({
+        pos: src.posAt([...path, 'confirm']),
+        message: 'confirm needs something the watchdog can put back: files, or a snapshot with an undo',
+        hint: 'add files: for what the fix edits, or snapshot: and undo:',
+      });
+    }
+  }
   if ((step.files.length || step.snapshot.length) && step.fix.length === 0) {
     problems.push({ pos: src.posAt([...path, step.files.length ? 'files' : 'snapshot']), message: 'files and snapshot capture what a fix changes, and this step has no fix', hint: 'drop them, or add the fix' });
   }

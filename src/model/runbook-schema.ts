@@ -63,6 +63,7 @@ export const StepSchema = z
       .describe('Read-only commands whose output the fix changes (iptables-save -t filter): captured before and after it and shown as a diff'),
     preview: Command.optional().describe("Read-only command that prints what the step's one file would become: dry runs and the approval prompt show the diff"),
     undo: Command.optional().describe('What `runbook undo` runs to put back what the fix changed, after restoring the step\'s files; $BEFORE_1… hold the snapshot outputs captured before the fix. Needs files or snapshot: undo runs only while they are as the fix left them'),
+    confirm: Duration.optional().describe('For a fix that may cut the connection: a watchdog armed on the host before it puts back what the step captured after this long (e.g. "60s") unless runbook confirms, which it does once the verify passes'),
     no_undo: z.string().min(1).optional().describe('Why the fix has no undo (a restart has no inverse, …): `runbook undo` says so instead of undoing'),
     fixed_by: RunbookName.optional().describe('The runbook that fixes what this (check-only) step finds: the recap ends with `runbook apply <it> --hosts <where it was found>`'),
   })

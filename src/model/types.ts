@@ -56,6 +56,8 @@ export interface Step {
   undo?: CommandTemplate;
   /** Why the fix has no undo. */
   noUndo?: string;
+  /** A watchdog on the host reverts the fix after this long unless the controller confirms (confirm.ts). */
+  confirmMs?: number;
 }
 
 export interface StepFile {

@@ -8,10 +8,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { labBreak } from '../../src/lab/index.js';
+import { undoStepName } from '../../src/engine/undo.js';
 import { apply, describeRun, expectProbeHealthy, failingNodes, LAB, onNode, pairsWith, probe, runbookJson, useLab } from './runbooks-support.js';
 
 const L = useLab();
-const [RUNTIME, PERSISTED, FORWARD] = ['ip_forward is on at runtime', 'ip_forward is persisted', 'pod traffic is forwarded'].map((s) => `undo: ${s}`);
+const RUNTIME = undoStepName('ip_forward is on at runtime');
+const PERSISTED = undoStepName('ip_forward is persisted');
+const FORWARD = undoStepName('pod traffic is forwarded');
 
 /** Everything fix-forwarding may change on d, read from outside (the filter tables without counters). */
 const state = (): Promise<string> =>

@@ -106,6 +106,7 @@ async function showAction(name: string, opts: CommonOptions): Promise<void> {
     if (s.preview) out(`${ind}preview: ${render(s.preview)}`);
     if (s.undo) out(`${ind}undo:   ${render(s.undo)}`);
     if (s.noUndo) out(`${ind}undo:   (none: ${s.noUndo})`);
+    if (s.confirmMs !== undefined) out(`${ind}confirm: a watchdog on the host puts back what the step captured ${s.confirmMs / 1000}s after the fix, unless the verify passed and runbook confirmed`);
   };
   const printAll = (render: (t: Step['check']) => string, label: string): void => {
     runbook.steps.forEach((s, i) => describe(s, i, render, label));
