@@ -54,6 +54,9 @@ export function armCommand(revert: RenderedCommand, seconds: number): RenderedCo
   const end = `RUNBOOK_REVERT_${randomBytes(8).toString('hex')}`;
   const build = (script: string): string =>
     [
+      // Without setsid the timer would start and die unseen (it is started in the background):
+      // refuse, and the fix does not run.
+      `command -v setsid > /dev/null || { echo "setsid is not installed: cannot start the watchdog"; exit 1; }`,
       `d=$(mktemp -d "\${TMPDIR:-/tmp}/runbook-confirm.XXXXXXXX") || exit 1`,
       `cat > "$d/revert" <<'${end}'`,
       script,
