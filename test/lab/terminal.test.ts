@@ -32,6 +32,19 @@ beforeAll(() => {
       '',
     ].join('\n'),
   );
+  writeFileSync(join(dir, 'conf'), 'keep = 1\nforward = 0\n');
+  rb(
+    'preview',
+    [
+      'steps:',
+      '  - name: forward on',
+      `    check: grep -q 'forward = 1' ${dir}/conf`,
+      `    fix: sed -i 's/forward = 0/forward = 1/' ${dir}/conf`,
+      `    files: [${dir}/conf]`,
+      `    preview: sed 's/forward = 0/forward = 1/' ${dir}/conf`,
+      '',
+    ].join('\n'),
+  );
   rb('slow', ['steps:', '  - name: slow fix', `    check: test -e ${dir}/slow-done`, `    fix: sleep 8; touch ${dir}/slow-done`, ''].join('\n'));
 });
 afterAll(() => {
@@ -70,6 +83,15 @@ describe('apply in a 150-column terminal', () => {
     const lines = screen.split('\n');
     expect(lines, screen).toContain(`    $ echo "a fix line past eighty columns, as real fixes are, not to be broken" > /dev/null && touch ${dir}/wide-done`);
     expect(screen).toContain('    if true; then\n        echo indented\n    fi\n');
+    keys('Down', 'Enter'); // no
+    expect(await exitCode()).toBe(3);
+  });
+
+  it('the approval prompt shows the preview as a diff above the command, and the file is untouched until approved', async () => {
+    start('preview');
+    const screen = await until('the prompt', (s) => s.includes('navigate'));
+    expect(screen).toMatch(/-forward = 0\n\s*\+forward = 1\n[\s\S]*\$ sed -i/);
+    expect(readFileSync(join(dir, 'conf'), 'utf8')).toBe('keep = 1\nforward = 0\n');
     keys('Down', 'Enter'); // no
     expect(await exitCode()).toBe(3);
   });
