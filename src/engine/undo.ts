@@ -146,6 +146,8 @@ function planUndo(ps: PlannedStep, fixed: FixedStep, readCapture: ReadCapture, r
     return { ok: false, line: 'nothing to undo: the fix changed none of what the step captures', code: 0 };
   }
   if (ps.source.noUndo) return { ok: false, line: `no undo: ${ps.source.noUndo}`, code: REFUSE };
+  // Its captures and undo read values registered during the run, which undo cannot know.
+  if (ps.deferred) return { ok: false, line: 'cannot undo: its commands read values registered during the run; nothing was changed', code: REFUSE };
   const targets: Target[] = [];
   const restores: RenderedCommand[] = [];
   let preview: RenderedCommand | undefined;
