@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { labBreak } from '../../src/lab/index.js';
-import { apply, useLab, describeRun, expectAllOk, expectProbeHealthy, failingNodes, LAB, onNode, probe, type Applied } from './runbooks-support.js';
+import { apply, useLab, describeRun, expectAllOk, expectProbeHealthy, failingNodes, LAB, onNode, probe, runbookJson, type Applied } from './runbooks-support.js';
 import { docker0, dockerArgs, INTO_D, flannelSubnet, mainPids, myDiagnoseSteps, RB, STEPS } from './runbooks-flannel-docker-support.js';
 
 const L = useLab({}, async () => {
@@ -30,7 +30,10 @@ describe('fix-flannel-docker-order (default profile)', { timeout: 300_000 }, () 
     const before = await mainPids(['a', 'b', 'c', 'd']);
     const dry = apply(L(), RB, 'workers', ['--dry-run']);
     expect(dry.code, describeRun(dry)).toBe(0);
-    expectAllOk(apply(L(), RB, 'workers', ['--yes']));
+    const applied = apply(L(), RB, 'workers', ['--yes']);
+    expectAllOk(applied);
+    // Captures run only around an approved fix: none here.
+    expect(applied.events.filter((e) => e.type === 'command' && e.phase === 'capture')).toEqual([]);
     expect(await mainPids(['a', 'b', 'c', 'd'])).toEqual(before);
   });
 
@@ -74,6 +77,20 @@ describe('fix-flannel-docker-order (default profile)', { timeout: 300_000 }, () 
     expect(await dockerArgs()).toContain(` --bip=${subnet} `);
     expect(await onNode('d', 'systemctl is-active flanneld docker docker.socket kubelet')).toBe('active\nactive\nactive\nactive');
     await expectProbeHealthy();
+    // The diff shows what the restart in order changed: docker0 and docker's --bip.
+    const changes = fixed.results.d?.[STEPS[2]]?.changes ?? [];
+    const diffOf = (target: RegExp): string => changes.find((c) => target.test(c.target))?.diff ?? '';
+    expect(diffOf(/^ip -4 -o addr show dev /)).toMatch(/\n-.* inet 172\.17\.0\.1\/16 /);
+    expect(diffOf(/^ip -4 -o addr show dev /)).toContain(` inet ${subnet} `);
+    expect(diffOf(/cmdline/)).toMatch(new RegExp(`\\n\\+.* --bip=${subnet.replace(/\./g, '\\.')} `));
+    // No undo: it says why, and changes nothing.
+    const undone = runbookJson(L(), ['undo', 'last', '--yes']);
+    expect(undone.code, describeRun(undone)).not.toBe(0);
+    expect(undone.results.d?.[`undo: ${STEPS[2]}`]?.status).toBe('failed');
+    expect(undone.results.d?.[`undo: ${STEPS[2]}`]?.reason).toContain('no undo: a restart in order has no inverse');
+    expect(undone.events.filter((e) => e.type === 'command' && e.phase === 'fix')).toEqual([]);
+    expect(await mainPids(['d'])).toEqual(after);
+    expect(await docker0()).toBe(subnet);
     expectAllOk(apply(L(), RB, 'd', ['--yes']));
     expect(await mainPids(['d'])).toEqual(after);
     expect(myDiagnoseSteps(apply(L(), 'diagnose-pod-network', 'd', ['--yes']))).toEqual({});

@@ -8,7 +8,7 @@
  */
 import { expect, it } from 'vitest';
 import { labBreak, labState, listLeases, type Lease } from '../../src/lab/index.js';
-import { apply, describeRun, type Applied, expectProbeHealthy, failingNodes, LAB, onNode, probe, type Lab } from './runbooks-support.js';
+import { apply, describeRun, type Applied, expectProbeHealthy, failingNodes, LAB, onNode, probe, runbookJson, type Lab } from './runbooks-support.js';
 
 export const RB = 'fix-stale-flannel-lease';
 const WORKERS = ['a', 'b', 'c', 'd'];
@@ -52,6 +52,16 @@ async function putLease(key: string, value: string): Promise<void> {
   else await onNode('m1', `L=$(ETCDCTL_API=3 etcdctl --endpoints=${ep} lease grant 86400 | awk '{print $2}'); ETCDCTL_API=3 etcdctl --endpoints=${ep} put --lease="$L" ${q(key)} ${q(value)} >/dev/null`);
 }
 const leaseValue = (ip: string, mac: string): string => JSON.stringify({ PublicIP: ip, BackendType: 'vxlan', BackendData: { VtepMAC: mac } });
+/** Whether the key expires (v2: a TTL; v3: attached to an etcd lease), read on the etcd host. */
+async function expires(key: string): Promise<boolean> {
+  const s = labState(LAB);
+  const ep = s.topology.etcdEndpoints.split(',')[0];
+  if (s.flavour.etcdApi === 'v2') return /"ttl":\d+/.test(await onNode('m1', `curl -sS -f '${ep}/v2/keys${key}'`));
+  return /"lease":/.test(await onNode('m1', `ETCDCTL_API=3 etcdctl --endpoints=${ep} get '${key}' -w json`));
+}
+const values = async (): Promise<Record<string, string>> => Object.fromEntries([...(await leases()).values()].map((l) => [l.key, l.value]));
+const STRAYS = 'no orphan or duplicate lease (once, on the etcd host; guarded)';
+const HIJACKS = 'delete the hijacking leases of stopped nodes (once, on the etcd host; guarded)';
 
 export function leaseCases(L: () => Lab, opts: { full: boolean }): void {
   it('healthy fleet: the dry run finds nothing; an apply changes no etcd revision, no MainPID, no file on the etcd host', async () => {
@@ -59,7 +69,10 @@ export function leaseCases(L: () => Lab, opts: { full: boolean }): void {
     const pids = await mainPids();
     const files = await backups();
     expectNothingFound(apply(L(), RB, 'workers', ['--dry-run']));
-    expectNothingFound(apply(L(), RB, 'workers', ['--yes']));
+    const applied = apply(L(), RB, 'workers', ['--yes']);
+    expectNothingFound(applied);
+    // Captures run only around an approved fix: none here.
+    expect(applied.events.filter((e) => e.type === 'command' && e.phase === 'capture')).toEqual([]);
     expect(await revisions()).toEqual(revs);
     expect(await mainPids()).toEqual(pids);
     expect(await backups()).toBe(files);
@@ -168,6 +181,61 @@ export function leaseCases(L: () => Lab, opts: { full: boolean }): void {
     expect((await leases()).get(key)?.publicIp).toBe(publicIp('d'));
     await expectProbeHealthy(30_000);
     expectNothingFound(apply(L(), RB, 'workers', ['--yes']));
+  }, CASE_MS);
+
+  it('runbook undo puts back the duplicate and the orphan the run deleted (same values, with a TTL), and touches no other lease', async () => {
+    const t = labState(LAB).topology;
+    const dup = `${PREFIX}/10.100.253.0-24`;
+    const orphan = `${PREFIX}/10.100.254.0-24`;
+    await putLease(dup, leaseValue(publicIp('d'), '02:00:00:00:00:01'));
+    await putLease(orphan, leaseValue(t.deadIp, t.deadMac));
+    const before = await values();
+    const revs = await revisions();
+
+    const fixed = apply(L(), RB, 'workers', ['--yes']);
+    expect(fixed.code, describeRun(fixed)).toBe(0);
+    expect(Object.keys(await values()).sort()).toEqual(Object.keys(before).filter((k) => k !== dup && k !== orphan).sort());
+    // The diff names both deleted leases.
+    const [diff] = fixed.results.m1?.[STRAYS]?.changes ?? [];
+    expect(diff?.kind).toBe('snapshot');
+    expect(diff!.diff).toContain(`\n-{"key":"${dup}",`);
+    expect(diff!.diff).toContain(`\n-{"key":"${orphan}",`);
+
+    const undone = runbookJson(L(), ['undo', 'last', '--yes']);
+    expect(undone.code, describeRun(undone)).toBe(0);
+    expect(undone.results.m1?.[`undo: ${STRAYS}`]?.status, describeRun(undone)).toBe('fixed');
+    expect(await values()).toEqual(before);
+    expect(await expires(dup)).toBe(true);
+    expect(await expires(orphan)).toBe(true);
+    const after = await revisions();
+    for (const [k, rev] of Object.entries(revs)) if (k !== dup && k !== orphan) expect(after[k], k).toBe(rev);
+    // Undone twice: nothing left to put back.
+    const again = runbookJson(L(), ['undo', 'last', '--yes']);
+    expect(again.code, describeRun(again)).toBe(0);
+    expect(again.results.m1?.[`undo: ${STRAYS}`]?.status).toBe('ok');
+    expect(await revisions()).toEqual(after);
+    // The lab's heal removes the orphan, not the duplicate: the runbook does, again.
+    expect(apply(L(), RB, 'workers', ['--yes']).code).toBe(0);
+  }, CASE_MS);
+
+  it("runbook undo after the stale-lease fix: d's steps say why they have no undo; the hijacking lease is not put back over d's new lease (refused), nothing changes", async () => {
+    await labBreak(LAB, 'stale-lease', 'd');
+    const fixed = apply(L(), RB, 'workers', ['--yes']);
+    expect(fixed.code, describeRun(fixed)).toBe(0);
+    await expectProbeHealthy(30_000);
+    const revs = await revisions();
+    const pids = await mainPids();
+
+    const undone = runbookJson(L(), ['undo', 'last', '--yes']);
+    expect(undone.code, describeRun(undone)).not.toBe(0);
+    expect(undone.results.m1?.[`undo: ${HIJACKS}`]?.reason, describeRun(undone)).toMatch(/changed since the fix \(sha256 now [0-9a-f]{12}\), so it is not undone; nothing was changed$/);
+    for (const s of ["this node's subnet is leased to this node (hijack)", 'flanneld and docker run on this node\'s leased subnet (hijack, subnet mismatch, no lease)']) {
+      expect(undone.results.d?.[`undo: ${s}`]?.reason, describeRun(undone)).toContain('no undo: ');
+    }
+    expect(undone.events.filter((e) => e.type === 'command' && e.phase === 'fix')).toEqual([]);
+    expect(await revisions()).toEqual(revs);
+    expect(await mainPids()).toEqual(pids);
+    await expectProbeHealthy();
   }, CASE_MS);
 
   it('a hijack while a flannel node is left out of --hosts: refused before anything changes (suspect)', async () => {
