@@ -105,6 +105,16 @@ function parseFile(target: string, stdout: string, sensitive: boolean, redact: R
 
 type Exec = (cmd: RenderedCommand) => Promise<{ ok: boolean; stdout: string; truncated: boolean; why: string }>;
 
+/**
+ * What a snapshot is called in diffs and the audit trail: its first line when that is a comment
+ * (`# the filter table of each backend`), else the command itself. A long script reads better by
+ * its name, and undo finds the snapshot again by it.
+ */
+export function snapshotLabel(display: string): string {
+  const m = /^#[ \t]*(\S[^\n]*)/.exec(display);
+  return m ? m[1]!.trim() : display;
+}
+
 /** Captures every file and snapshot of the step, one read-only command each. */
 export async function captureStep(ps: PlannedStep, exec: Exec, ctx: { redact: Redact }): Promise<Capture[]> {
   const out: Capture[] = [];
@@ -115,7 +125,7 @@ export async function captureStep(ps: PlannedStep, exec: Exec, ctx: { redact: Re
     else out.push(parseFile(target, ran.stdout, f.sensitive, ctx.redact));
   }
   for (const s of ps.snapshot) {
-    const target = ctx.redact(s.display);
+    const target = snapshotLabel(ctx.redact(s.display));
     const ran = await exec(s);
     // Compared as the text the host printed; an output cut by the transport's bound is said to be.
     const content = Buffer.from(ran.stdout, 'utf8');

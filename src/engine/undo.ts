@@ -19,6 +19,7 @@ import type { Step } from '../model/types.js';
 import { runbookDeps } from '../model/runbook-deps.js';
 import { shellQuote } from '../model/shell-quote.js';
 import type { Redact } from './sanitize.js';
+import { snapshotLabel } from './capture.js';
 
 /** The check's exit code for "changed since the fix": the undo step fails, nothing is changed. */
 const REFUSE = 3;
@@ -178,7 +179,7 @@ function planUndo(ps: PlannedStep, fixed: FixedStep, readCapture: ReadCapture, r
       restores.push(restoreFile(f.path, c.beforeFile, c.before, content, c.after ?? ABSENT));
       if (content && ps.files.length === 1 && !ps.snapshot.length) preview = contentPreview(content);
     } else {
-      const k = ps.snapshot.findIndex((x) => redact(x.display) === c.target);
+      const k = ps.snapshot.findIndex((x) => snapshotLabel(redact(x.display)) === c.target);
       if (k < 0) return unusable('not among the step\'s snapshots as the runbook renders them now (did the inventory or vars change since the run?)');
       if (!ps.undo) return unusable('the step has no undo command to put it back');
       const s = ps.snapshot[k]!;

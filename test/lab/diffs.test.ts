@@ -51,7 +51,7 @@ describe('diffs', () => {
     const a = apply(L(), 'fix-forwarding', 'd', ['--yes']);
     expect(a.code, describeRun(a)).toBe(0);
     const [table] = a.results.d?.[FORWARD]?.changes ?? [];
-    expect(table?.kind).toBe('snapshot');
+    expect(table).toMatchObject({ kind: 'snapshot', target: 'the filter table of each iptables backend, without counters' });
     expect(table!.diff).toMatch(/\n-:FORWARD DROP\n\+:FORWARD ACCEPT/);
     expect(table!.diff).not.toMatch(/\[\d+:\d+\]/);
   });

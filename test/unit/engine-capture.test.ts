@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CAPTURE_MAX_BYTES, captureStep, changesBetween, previewChange, storeCaptures, type Capture } from '../../src/engine/capture.js';
+import { CAPTURE_MAX_BYTES, captureStep, changesBetween, previewChange, snapshotLabel, storeCaptures, type Capture } from '../../src/engine/capture.js';
 import type { PlannedStep, RenderedCommand } from '../../src/engine/plan.js';
 import { shellQuote } from '../../src/model/shell-quote.js';
 import { checkRunbookText } from '../../src/model/runbook-load.js';
@@ -137,5 +137,15 @@ describe('captures and diffs', () => {
     expect(problems('$(reboot)')).toHaveLength(1);
     expect(problems('{{ f | raw }}')).toHaveLength(1);
     expect(checkRunbookText(`vars: { f: /etc/x }\n${rb('{{ f }}/y.conf')}`, 'rb.yaml').problems).toEqual([]);
+  });
+});
+
+describe('snapshot labels', () => {
+  it('a leading comment names a snapshot; otherwise the command does', () => {
+    expect(snapshotLabel('# the filter tables\niptables-save -t filter')).toBe('the filter tables');
+    expect(snapshotLabel('#   spaced label  \nx')).toBe('spaced label');
+    expect(snapshotLabel('sysctl net.ipv4.ip_forward')).toBe('sysctl net.ipv4.ip_forward');
+    expect(snapshotLabel('x=1\n# not first\ny')).toBe('x=1\n# not first\ny');
+    expect(snapshotLabel('#\nx')).toBe('#\nx');
   });
 });
