@@ -18,6 +18,7 @@ import type { HostPlan, Plan, PlannedStep, RenderedCommand } from './plan.js';
 import type { Step } from '../model/types.js';
 import { runbookDeps } from '../model/runbook-deps.js';
 import { shellQuote } from '../model/shell-quote.js';
+import { readsRegistered, templatePaths } from '../model/template.js';
 import type { Redact } from './sanitize.js';
 import { snapshotLabel } from './capture.js';
 
@@ -137,7 +138,7 @@ function contentPreview(content: Buffer): RenderedCommand {
 }
 
 /** The undo of one fixed step on one host, or why there is none. */
-function planUndo(ps: PlannedStep, fixed: FixedStep, readCapture: ReadCapture, redact: Redact): Planned {
+function planUndo(ps: PlannedStep, fixed: FixedStep, readCapture: ReadCapture, redact: Redact, registered: ReadonlySet<string>): Planned {
   const changes = fixed.changes.filter((c) => c.kind !== 'preview');
   if (changes.length === 0) {
     if (ps.source.noUndo) return { ok: false, line: `no undo: ${ps.source.noUndo}`, code: REFUSE };
@@ -147,8 +148,11 @@ function planUndo(ps: PlannedStep, fixed: FixedStep, readCapture: ReadCapture, r
     return { ok: false, line: 'nothing to undo: the fix changed none of what the step captures', code: 0 };
   }
   if (ps.source.noUndo) return { ok: false, line: `no undo: ${ps.source.noUndo}`, code: REFUSE };
-  // Its captures and undo read values registered during the run, which undo cannot know.
-  if (ps.deferred) return { ok: false, line: 'cannot undo: its commands read values registered during the run; nothing was changed', code: REFUSE };
+  // Its captures or undo read values registered during the run, which undo cannot know (a step
+  // whose check or fix does is fine: those are not what undo runs).
+  if (ps.deferred && [...ps.source.files.map((f) => f.path), ...ps.source.snapshot, ...(ps.source.undo ? [ps.source.undo] : [])].some((t) => templatePaths(t.text).some((p) => readsRegistered(p, registered)))) {
+    return { ok: false, line: 'cannot undo: what it captures or its undo reads values registered during the run; nothing was changed', code: REFUSE };
+  }
   const targets: Target[] = [];
   const restores: RenderedCommand[] = [];
   let preview: RenderedCommand | undefined;
@@ -230,6 +234,7 @@ export const undoStepName = (step: string): string => `undo: ${step}`;
  */
 export function undoPlan(plan: Plan, fixedByHost: ReadonlyMap<string, readonly FixedStep[]>, readCapture: ReadCapture, redact: Redact): Plan {
   const order = [...plan.steps].reverse();
+  const registered = new Set([...plan.steps, ...plan.handlers].flatMap((s) => (s.register ? [s.register] : [])));
   const sources = new Map<string, Step>();
   const hosts: HostPlan[] = [];
   for (const hp of plan.hosts) {
@@ -241,7 +246,7 @@ export function undoPlan(plan: Plan, fixedByHost: ReadonlyMap<string, readonly F
       if (!f || !ps) continue;
       const index = order.indexOf(original);
       const name = undoStepName(ps.name);
-      const u = planUndo(ps, f, readCapture, redact);
+      const u = planUndo(ps, f, readCapture, redact, registered);
       // A fix with no undo by design does not keep the others from being undone.
       const source = sources.get(name) ?? undoSource(original, !u.ok && u.line.startsWith('no undo'));
       sources.set(name, source);
