@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { MASK, UserError, selectHosts, type Host, type Inventory, type Problem, type Runbook } from '../model/index.js';
-import type { DoneStep, ResumeFrom } from '../engine/resume.js';
+import type { DoneStep, ResumeFrom } from '../engine/index.js';
 import { findRun, type RunDetail } from '../report/history.js';
 
 export interface ResumeSource {

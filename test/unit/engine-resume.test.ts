@@ -9,7 +9,7 @@ import { host, runbook, step } from './engine-fixtures.js';
 import { buildTemplateContext, type TemplateContext } from '../../src/model/index.js';
 import type { Connection, ExecResult } from '../../src/transport/types.js';
 import { EventBus, autoApprove, buildPlan, runPlan, templateBindings, type RunEvent } from '../../src/engine/index.js';
-import type { DoneStep } from '../../src/engine/resume.js';
+import type { DoneStep } from '../../src/engine/index.js';
 
 // `get K=V` passes when state K is V (prints it); `set K=V`; `echo TEXT`.
 function fakeConnection(name: string, state: Record<string, string>, log: string[]): Connection {
