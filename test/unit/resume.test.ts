@@ -89,6 +89,7 @@ describe('runbook resume', () => {
     expect(resume('last', ['--var', 'mode=x', '--var', 'extra=1'], { RUNBOOK_VAR_token: 'hunter22' }).stderr).toBe(
       `var extra is set here but was not in run ${id} (resume repeats the run's vars: unset it (RUNBOOK_VAR_*, --var-file, --var), or start a fresh apply)`,
     );
+    expect(run(['resume', id, '-i', inv]).stderr).toBe('resume needs a terminal to ask before each fix, and there is none (use --yes to approve every fix)');
     expect(resume(id.slice(0, -2), ['--hosts', 'b'], { RUNBOOK_VAR_token: 'hunter22' }).stderr).toBe(`--hosts b selects none of run ${id}'s hosts (a) (leave --hosts out to resume them all)`);
     writeFileSync(rbFile, RUNBOOK.replace('echo ran >> {{ dir }}/second', 'echo ran twice >> {{ dir }}/second'));
     try {

@@ -174,12 +174,14 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
   const mode = opts.dryRun || opts.planOut ? 'dry-run' : 'apply';
   const interactive = mode === 'apply' && !opts.yes;
   const tty = Boolean(process.stdout.isTTY);
-  const command = opts.undo !== undefined ? 'undo' : 'apply';
+  // resume has no --dry-run: `runbook history RUN` shows what it would continue.
+  const command = undoing ? 'undo' : resuming ? 'resume' : 'apply';
+  const noAsking = resuming ? 'use --yes to approve every fix' : 'use --yes to approve every fix, or --dry-run to only report';
   if (interactive && opts.json) {
-    throw new UserError({ message: `${command} --json cannot ask for approval`, hint: 'use --yes to approve every fix, or --dry-run to only report' });
+    throw new UserError({ message: `${command} --json cannot ask for approval`, hint: noAsking });
   }
   if (interactive && !(process.stdin.isTTY && tty)) {
-    throw new UserError({ message: `${command} needs a terminal to ask before each fix, and there is none`, hint: 'use --yes to approve every fix, or --dry-run to only report' });
+    throw new UserError({ message: `${command} needs a terminal to ask before each fix, and there is none`, hint: noAsking });
   }
 
   if (opts.askBecomePass && !(process.stdin.isTTY && process.stderr.isTTY)) {
