@@ -11,6 +11,7 @@ import { neutralize } from '../engine/sanitize.js';
 import { register as registerCore } from './commands/core.js';
 import { register as registerApply } from './commands/apply.js';
 import { register as registerPlan } from './commands/plan.js';
+import { register as registerResume } from './commands/resume.js';
 import { register as registerLab } from './commands/lab.js';
 import { register as registerAudit } from './commands/audit.js';
 import { completionScript, SHELLS, type Shell } from './completion.js';
@@ -27,6 +28,7 @@ const program = new Command('runbook')
 registerCore(program);
 registerApply(program);
 registerPlan(program);
+registerResume(program);
 registerLab(program);
 registerAudit(program);
 
@@ -74,7 +76,7 @@ function fail(err: unknown): never {
 // keeps going (its hosts may be mid-fix), unprinted: the recap and the audit trail still hold.
 let keepRunningWithoutStdout = false;
 program.hook('preAction', (_program, action) => {
-  keepRunningWithoutStdout = action.name() === 'apply' || action.name() === 'plan';
+  keepRunningWithoutStdout = ['apply', 'plan', 'resume'].includes(action.name());
 });
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code !== 'EPIPE') fail(err);

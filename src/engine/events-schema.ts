@@ -65,7 +65,13 @@ export const runEventSchema = z.discriminatedUnion('type', [
     plan: z.strictObject({ id: z.string(), hash: z.string(), file: z.string(), approvers: z.array(z.string()) }).optional(),
     // runbook undo: the run whose fixes this run undoes.
     undoes: z.string().optional(),
+    // runbook resume: the run this one continues.
+    resumes: z.string().optional(),
+    // The operator's vars (environment, --var-file, --var), a secret's value masked: what resume repeats.
+    vars: z.record(z.string(), z.string()).optional(),
     hosts: z.array(z.string()),
+    // The hosts in `hosts` only because a once step runs there: not targets.
+    onceHosts: z.array(z.string()).optional(),
     steps: z.array(z.string()),
   }),
   z.strictObject({

@@ -22,6 +22,7 @@ import type { StepDeps } from '../model/runbook-deps.js';
 import { StepBarrier } from './rollout-barrier.js';
 import { isFailed } from './status.js';
 import { oneLine } from './sanitize.js';
+import { doneReason, type DoneStep, type ResumeFrom } from './resume.js';
 
 
 export class Fleet implements FleetHooks {
@@ -30,6 +31,8 @@ export class Fleet implements FleetHooks {
   private readonly once: OnceSteps;
   private readonly notifiedBy: Map<string, string[]>;
   private readonly onSets = new Map<string, Set<string>>();
+  /** resume: the changes skipDone carried over from the resumed run ("host\0step"; a once step's: "\0step"). */
+  private readonly carried = new Set<string>();
   /** Targets and once steps must connect through this (one reference-counted connection per host). */
   readonly connect: Connect;
 
@@ -37,6 +40,7 @@ export class Fleet implements FleetHooks {
     private readonly plan: Plan,
     private readonly bindings: FleetBindings,
     private readonly connectAnew: Connect,
+    private readonly resume?: ResumeFrom,
   ) {
     const targets = plan.hosts.map((h) => h.host.name);
     this.connect = sharedConnections(connectAnew);
@@ -110,6 +114,8 @@ export class Fleet implements FleetHooks {
     const started = Date.now();
     const report = (status: StepStatus, reason: string) => this.recorded(name, ps, shared, reportStepResult(ctx, name, ps, status, started, { reason }));
 
+    const done = this.doneBefore(name, ps);
+    if (done) return this.skipDone(name, ps, done, ctx, shared);
     const pendingOn = this.pendingReason(name, deps);
     if (pendingOn) return report('depends-on-pending-fix', pendingOn);
     if (deps.condition) {
@@ -147,6 +153,52 @@ export class Fleet implements FleetHooks {
     return this.recorded(name, ps, shared, outcome);
   }
 
+  /**
+   * resume: how the resumed run finished this step here, if it did. A step that registers a value
+   * runs again (its check first): the trail does not keep the value, and later steps may read it.
+   */
+  private doneBefore(host: string, ps: PlannedStep): DoneStep | undefined {
+    return ps.source.register ? undefined : this.resume?.done.get(host)?.get(ps.name);
+  }
+
+  /** A step (or handler) finished by the resumed run: reported, not run; its fix still counts as a change. */
+  private skipDone(host: string, ps: PlannedStep, done: DoneStep, ctx: HostRunContext, shared = false): StepOutcome {
+    const outcome = reportStepResult(ctx, host, ps, 'not-applicable', Date.now(), { reason: doneReason(done) });
+    if (shared) this.registry.recordSharedChange(ps.name, done.status);
+    else this.registry.recordChange(host, ps.name, done.status);
+    this.carried.add(`${shared ? '' : host}\0${ps.name}`);
+    return outcome;
+  }
+
+  /**
+   * resume: when the resumed run finished every step of this host (or the step is not this host's,
+   * `on:`), and every handler it notified, the host is not contacted at all. Undefined otherwise.
+   */
+  finishedEarlier(hp: HostPlan, ctx: HostRunContext): StepOutcome[] | undefined {
+    const host = hp.host.name;
+    if (!this.resume?.done.has(host)) return undefined;
+    const notMine = (ps: PlannedStep) => Boolean(ps.source.on && !ps.source.once && !this.onSet(ps.source.on).has(host));
+    if (!hp.steps.every((ps) => this.doneBefore(host, ps) || notMine(ps))) return undefined;
+    const changed = (s: string) => (this.resume?.done.get(host)?.get(s)?.status === 'fixed' ? 'changed' : 'unchanged');
+    const notified = (ps: PlannedStep) => notification(this.notifiedBy.get(ps.name) ?? [], changed).changed.length > 0;
+    if (!(hp.handlers ?? []).every((ps) => this.doneBefore(host, ps) || !notified(ps))) return undefined;
+    const notRun = (ps: PlannedStep, reason: string) => {
+      const outcome = reportStepResult(ctx, host, ps, 'not-applicable', Date.now(), { reason });
+      this.registry.recordChange(host, ps.name, outcome.status);
+      return outcome;
+    };
+    return [
+      ...hp.steps.map((ps) => {
+        const done = this.doneBefore(host, ps);
+        return done ? this.skipDone(host, ps, done, ctx) : notRun(ps, `not for this host (on: ${ps.source.on})`);
+      }),
+      ...(hp.handlers ?? []).map((ps) => {
+        const done = this.doneBefore(host, ps);
+        return done ? this.skipDone(host, ps, done, ctx) : notRun(ps, 'not notified: nothing it watches changed');
+      }),
+    ];
+  }
+
   /** Records the change and, when the step registered nothing, marks its name pending if the step was. */
   private recorded(host: string, ps: PlannedStep, shared: boolean, outcome: StepOutcome): StepOutcome {
     if (shared) this.registry.recordSharedChange(ps.name, outcome.status);
@@ -179,6 +231,12 @@ export class Fleet implements FleetHooks {
       const started = Date.now();
       const report = (status: StepStatus, reason?: string) => reportStepResult(ctx, host, ps, status, started, reason !== undefined ? { reason } : {});
       const { changed, pending } = notification(this.notifiedBy.get(ps.name) ?? [], (s) => this.registry.change(host, s));
+      // A handler the resumed run ran already runs again only for a fix made in this run.
+      const done = this.doneBefore(host, ps);
+      if (done && changed.every((s) => this.carried.has(`${host}\0${s}`) || this.carried.has(`\0${s}`))) {
+        out.push(this.skipDone(host, ps, done, ctx));
+        continue;
+      }
       let outcome: StepOutcome;
       if (changed.length === 0 && pending.length === 0) outcome = report('not-applicable', 'not notified: nothing it watches changed');
       // A handler `on:` other hosts has nothing rendered for this one (the plan's `elsewhere`).

@@ -42,6 +42,8 @@ export interface FleetHooks {
   runStep(conn: Connection, hp: HostPlan, ps: PlannedStep, ctx: HostRunContext): Promise<StepOutcome>;
   /** After the host's steps: the notified handlers, in handler order. `blockedBy`: an earlier step failed. */
   runHandlers(conn: Connection, hp: HostPlan, ctx: HostRunContext, blockedBy: string | undefined): Promise<StepOutcome[]>;
+  /** resume: a host the resumed run left nothing to do on gets its results here, unconnected. */
+  finishedEarlier(hp: HostPlan, ctx: HostRunContext): StepOutcome[] | undefined;
 }
 
 export interface RunStepOptions {
@@ -396,6 +398,8 @@ function reportAll(ctx: HostRunContext, hp: HostPlan, from: number, status: Step
 export async function runHost(hp: HostPlan, connect: Connect, ctx: HostRunContext): Promise<HostOutcome> {
   const host = hp.host.name;
   if (ctx.control.stopping) return { host, reachable: false, steps: reportAll(ctx, hp, 0, 'not-run', ctx.control.stopReason) };
+  const finished = ctx.fleet.finishedEarlier(hp, ctx);
+  if (finished) return { host, reachable: true, steps: finished };
 
   const started = Date.now();
   let conn: Connection;

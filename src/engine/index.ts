@@ -24,6 +24,7 @@ export { judge, matchesExpectation, type Verdict } from './judge.js';
 export { Fleet } from './fleet.js';
 export { templateBindings, type FleetBindings } from './bindings.js';
 export { onceHostNames } from './once.js';
+export type { DoneStep, ResumeFrom } from './resume.js';
 export { canaryReport, planBatches, resolveCount, rolloutStrategy, type CanaryReport, type CountSpec, type RolloutOptions } from './rollout.js';
 export { failureLimit } from './rollout-limit.js';
 export { parseCondition, evaluateCondition, ConditionError, ConditionSyntaxError, type ConditionNode, type ConditionScope } from '../model/condition.js';

@@ -20,6 +20,7 @@ import type { FleetBindings } from './bindings.js';
 import type { PlanGuard } from './plan-guard.js';
 import type { CaptureStore } from './capture.js';
 import type { RunPlanRef } from './events.js';
+import type { ResumeFrom } from './resume.js';
 
 export interface RunOptions {
   operator: string;
@@ -45,6 +46,10 @@ export interface RunOptions {
   plan?: RunPlanRef;
   /** runbook undo: the run being undone, named in the start event. */
   undoes?: string;
+  /** runbook resume: the run continued, and the steps it finished (not run again). */
+  resume?: ResumeFrom;
+  /** The operator's vars, secrets masked by name: recorded in the start event for resume. */
+  vars?: Record<string, string>;
   now?: () => Date;
 }
 
@@ -75,7 +80,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
   const control = opts.control ?? new RunControl();
   const strategy = opts.strategy ?? parallelStrategy();
   const started = Date.now();
-  const fleet = new Fleet(plan, opts.bindings, opts.connect);
+  const fleet = new Fleet(plan, opts.bindings, opts.connect, opts.resume);
   const ctx: HostRunContext = {
     runId,
     mode: plan.mode,
@@ -95,6 +100,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     fleet,
   };
 
+  const onceHosts = fleet.onceHosts();
   ctx.emit({
     type: 'run-start',
     time: now().toISOString(),
@@ -106,8 +112,11 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     mode: plan.mode,
     ...(opts.plan ? { plan: opts.plan } : {}),
     ...(opts.undoes ? { undoes: opts.undoes } : {}),
+    ...(opts.resume ? { resumes: opts.resume.runId } : {}),
+    ...(opts.vars ? { vars: Object.fromEntries(Object.entries(opts.vars).map(([k, v]) => [k, ctx.redact(v)])) } : {}),
     // A once step's host that is not a target is listed too: its commands are part of the run.
-    hosts: [...plan.hosts.map((h) => h.host.name), ...fleet.onceHosts()],
+    hosts: [...plan.hosts.map((h) => h.host.name), ...onceHosts],
+    ...(onceHosts.length ? { onceHosts } : {}),
     steps: [...plan.steps, ...plan.handlers].map((s) => s.name),
   });
 

@@ -15,7 +15,7 @@ export * from './types.js';
 export { UserError, formatProblem, type Problem, type SourcePos } from './errors.js';
 export { loadRunbook, findRunbook, fixedByProblems, listRunbookFiles, runbookDirs, BUILTIN_RUNBOOK_DIR, type RunbookEntry, type RunbookDirsOptions } from './runbook-discovery.js';
 export { loadRunbookFile, checkRunbookFile, checkRunbookText } from './runbook-load.js';
-export { operatorVars, parseCliVars, VAR_ENV_PREFIX } from './operator-vars.js';
+export { maskedVars, operatorVars, parseCliVars, VAR_ENV_PREFIX } from './operator-vars.js';
 export { onPatternProblems, renderProblems, type RenderCheckOptions } from './render-check.js';
 export { resolveInventoryPath, loadInventory, checkInventory, refuseExampleInventory, DEFAULT_INVENTORY, type InventoryLocation } from './inventory-load.js';
 export { selectHosts, selectRunbookHosts, splitPattern, type SelectOptions } from './host-pattern.js';

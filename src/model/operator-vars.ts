@@ -7,6 +7,7 @@
  */
 import { UserError, type Problem } from './errors.js';
 import { loadYamlFile } from './yaml-source.js';
+import { MASK } from './secrets.js';
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const VAR_ENV_PREFIX = 'RUNBOOK_VAR_';
@@ -59,4 +60,9 @@ function fileVars(file: string): Record<string, string> {
 
 export function operatorVars(o: { env: NodeJS.ProcessEnv; varFiles: readonly string[]; vars: readonly string[] }): Record<string, string> {
   return Object.assign({}, envVars(o.env), ...o.varFiles.map(fileVars), parseCliVars(o.vars));
+}
+
+/** The operator's vars as a run records them (for resume): a secret's value masked, by name as templates decide. */
+export function maskedVars(vars: Record<string, string>, isSecret: (name: string) => boolean): Record<string, string> {
+  return Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, isSecret(k) ? MASK : v]));
 }

@@ -104,7 +104,10 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
           mode: e.mode,
           ...(e.plan ? { plan: e.plan } : {}),
           ...(e.undoes ? { undoes: e.undoes } : {}),
+          ...(e.resumes ? { resumes: e.resumes } : {}),
+          ...(e.vars ? { vars: e.vars } : {}),
           hosts: e.hosts,
+          ...(e.onceHosts ? { onceHosts: e.onceHosts } : {}),
           steps: e.steps,
         };
       case 'command-start':

@@ -46,7 +46,13 @@ export type AuditBody = RecordHeader &
         plan?: RunPlanRef;
         /** runbook undo: the run it undoes. */
         undoes?: string;
+        /** runbook resume: the run it continues. */
+        resumes?: string;
+        /** The operator's vars, a secret's value masked (absent in runs recorded before resume). */
+        vars?: Record<string, string>;
         hosts: string[];
+        /** The hosts in `hosts` only because a once step runs there. */
+        onceHosts?: string[];
         steps: string[];
       }
     | ({ kind: 'command-start'; runbook: string; runbookHash: string } & Omit<CommandStartEvent, 'type' | 'time' | 'runId'>)

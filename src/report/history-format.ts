@@ -23,7 +23,7 @@ function exitOf(r: RunSummary): string {
 export function formatRunList(runs: RunSummary[]): string {
   const rows = [['RUN', 'STARTED', 'OPERATOR', 'RUNBOOK', 'MODE', 'HOSTS', 'EXIT', 'OUTCOMES']];
   for (const r of runs) {
-    rows.push([r.runId, r.time, r.operator, r.runbook, r.undoes ? `undo ${r.undoes}` : r.mode, String(r.hosts.length), exitOf(r), counts(r.counts)].map(printable));
+    rows.push([r.runId, r.time, r.operator, r.runbook, r.undoes ? `undo ${r.undoes}` : r.resumes ? `resume ${r.resumes}` : r.mode, String(r.hosts.length), exitOf(r), counts(r.counts)].map(printable));
   }
   return textTable(rows);
 }
@@ -35,6 +35,8 @@ export function formatRunDetail(r: RunDetail): string {
     `exit ${exitOf(r)}${r.aborted ? ', aborted' : ''}${r.stopReason ? `: ${r.stopReason}` : ''}; ${counts(r.counts)}`,
     `runbook sha256 ${r.runbookHash}`,
     ...(r.undoes ? [`undoes run ${r.undoes}`] : []),
+    ...(r.resumes ? [`resumes run ${r.resumes}`] : []),
+    ...(r.resumedBy.length ? [`resumed by run ${r.resumedBy.join(', run ')}`] : []),
     ...(r.plan ? [`plan ${r.plan.id} (${r.plan.file}), ${r.plan.approvers.length ? `approved by ${r.plan.approvers.join(', ')}` : 'no approvals counted'}`] : []),
   ].map(printable);
   const rows = [['HOST', 'STEP', 'STATUS', 'REASON']];

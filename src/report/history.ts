@@ -54,7 +54,13 @@ export interface RunSummary {
   plan?: RunPlanRef;
   /** runbook undo: the run it undid. */
   undoes?: string;
+  /** runbook resume: the run it continued. */
+  resumes?: string;
+  /** The operator's vars as recorded (a secret's value masked); absent in runs recorded before resume. */
+  vars?: Record<string, string>;
   hosts: string[];
+  /** The hosts in `hosts` only because a once step ran there (not targets). */
+  onceHosts?: string[];
   /** Step outcomes over all hosts. */
   counts: Partial<Record<StepStatus, number>>;
   /** null when the run has no run-end record (killed, or still running). */
@@ -74,6 +80,8 @@ export interface UnfinishedCommand {
 }
 
 export interface RunDetail extends RunSummary {
+  /** The runs that resume this one. */
+  resumedBy: string[];
   perHost: RecordedHost[];
   commands: CommandEntry[];
   unfinished: UnfinishedCommand[];
@@ -124,6 +132,7 @@ function add(acc: Acc, r: AuditRecord, keepCommands: boolean): void {
   switch (r.kind) {
     case 'run-start':
       Object.assign(acc.run, { time: r.time, runbook: r.runbook, runbookFile: r.runbookFile, runbookHash: r.runbookHash, mode: r.mode, hosts: r.hosts, ...(r.plan ? { plan: r.plan } : {}), ...(r.undoes ? { undoes: r.undoes } : {}) });
+      Object.assign(acc.run, { ...(r.resumes ? { resumes: r.resumes } : {}), ...(r.vars ? { vars: r.vars } : {}), ...(r.onceHosts ? { onceHosts: r.onceHosts } : {}) });
       break;
     case 'command-start':
       acc.started.set(r.commandId, { time: r.time, commandId: r.commandId, host: r.host, step: r.step, phase: r.phase, command: r.command });
@@ -197,7 +206,7 @@ function finish(acc: Acc): RunDetail {
     for (const byStatus of Object.values(acc.endSummary))
       for (const [st, n] of Object.entries(byStatus)) tally(st as StepStatus, n ?? 0);
   } else for (const h of perHost) for (const s of h.steps) tally(s.status, 1);
-  return { ...acc.run, counts, perHost, commands: acc.commands, unfinished };
+  return { ...acc.run, counts, resumedBy: [], perHost, commands: acc.commands, unfinished };
 }
 
 /** Every run in the file, oldest first (by where its first record is). */
@@ -217,7 +226,7 @@ function collect(file: string, keepCommands: boolean, only?: (runId: string) => 
 }
 
 export function listRuns(auditFile: string): RunSummary[] {
-  return collect(auditFile, false).map(({ perHost: _p, commands: _c, unfinished: _u, ...summary }) => summary);
+  return collect(auditFile, false).map(({ perHost: _p, commands: _c, unfinished: _u, resumedBy: _r, ...summary }) => summary);
 }
 
 /**
@@ -231,9 +240,13 @@ export function findRun(auditFile: string, idOrPrefix: string, last?: { accept: 
     idOrPrefix = run.runId;
   }
   const ids = new Set<string>();
+  // Which runs resume which: history shows a run's chain both ways.
+  const resumers: { runId: string; resumes: string }[] = [];
   for (const { text } of readLinesIfAny(auditFile)) {
     const parsed = parseRecordLine(text);
-    if (parsed.ok && parsed.record.runId.startsWith(idOrPrefix)) ids.add(parsed.record.runId);
+    if (!parsed.ok) continue;
+    if (parsed.record.runId.startsWith(idOrPrefix)) ids.add(parsed.record.runId);
+    if (parsed.record.kind === 'run-start' && parsed.record.resumes) resumers.push({ runId: parsed.record.runId, resumes: parsed.record.resumes });
   }
   if (ids.size === 0) {
     throw new UserError({ message: `no run ${idOrPrefix} in ${auditFile}`, hint: 'run `runbook history` to list runs' });
@@ -243,7 +256,8 @@ export function findRun(auditFile: string, idOrPrefix: string, last?: { accept: 
     throw new UserError({ message: `run id prefix ${idOrPrefix} is ambiguous: ${some}${ids.size > 5 ? ', …' : ''}`, hint: 'give more characters' });
   }
   const id = [...ids][0]!;
-  return collect(auditFile, true, (runId) => runId === id)[0]!;
+  const run = collect(auditFile, true, (runId) => runId === id)[0]!;
+  return { ...run, resumedBy: resumers.filter((r) => r.resumes === id).map((r) => r.runId) };
 }
 
 function readLinesIfAny(file: string): Iterable<{ text: string }> {
@@ -267,7 +281,7 @@ export function lastFailedSet(auditFile: string, runbookName: string): FailedSet
   const applies = runs.filter((r) => r.mode === 'apply');
   const run = (applies.length ? applies : runs).at(-1);
   if (!run) return undefined;
-  const { perHost, commands: _c, unfinished: _u, ...summary } = run;
+  const { perHost, commands: _c, unfinished: _u, resumedBy: _r, ...summary } = run;
   return { run: summary, hosts: perHost.filter((h) => h.failed).map((h) => h.host) };
 }
 

@@ -15,6 +15,7 @@ import {
   fixedByProblems,
   loadRunbook,
   operatorVars,
+  maskedVars,
   selectRunbookHosts,
   renderProblems,
   resolveInventoryPath,
@@ -48,6 +49,7 @@ import { createPlanRecorder } from '../../report/plan-recorder.js';
 import { captureStore, readCaptures } from '../../report/capture-store.js';
 import { checkUndoRunbook, undoHosts, undoSource } from '../undo-source.js';
 import { checkPlanIdentities, checkPlanRunbook, planTargets, savedPlanBody } from '../saved-plan.js';
+import { checkResumeRunbook, resumeHosts, resumeSource, resumeVars } from '../resume-source.js';
 import { checkApprovals, launcherKeys, removeStaleSignatures } from '../plan-signatures.js';
 import { createTransport, targetFromHost } from '../../transport/index.js';
 import { createJsonListener } from '../../report/json.js';
@@ -95,6 +97,8 @@ export interface ApplyOptions {
   allowSelfApproval?: boolean;
   /** `runbook undo RUN`: undo that run's fixes (engine/undo.ts) instead of running the runbook. */
   undo?: string;
+  /** `runbook resume RUN`: continue that run (resume-source.ts): its runbook, hosts and vars, and only what it left. */
+  resume?: string;
 }
 
 /** Restores the terminal whatever happened: a prompt killed mid-keypress must not leave raw mode on. */
@@ -119,6 +123,17 @@ async function askBecomePassword(): Promise<string> {
     return await password({ message: 'sudo password:', mask: true }, { output: process.stderr });
   } catch {
     throw new UserError({ message: 'cancelled at the sudo password prompt; nothing ran' }, ExitCode.ABORTED);
+  } finally {
+    restoreTerminal();
+  }
+}
+
+async function askSecretVar(name: string, runId: string): Promise<string> {
+  const { password } = await import('@inquirer/prompts');
+  try {
+    return await password({ message: `secret var ${name} (run ${runId} was given it):`, mask: true }, { output: process.stderr });
+  } catch {
+    throw new UserError({ message: `cancelled at the prompt for secret var ${name}; nothing ran` }, ExitCode.ABORTED);
   } finally {
     restoreTerminal();
   }
@@ -151,19 +166,22 @@ function savedPlanFor(name: string | undefined, opts: ApplyOptions): (PlanFile &
 export async function runApply(nameArg: string | undefined, opts: ApplyOptions): Promise<number> {
   const auditFile = resolveAuditPath(opts.auditFile, process.env, stderrLine);
   const undoing = opts.undo !== undefined ? undoSource(auditFile, opts.undo) : undefined;
-  const saved = undoing ? undefined : savedPlanFor(nameArg, opts);
+  const resuming = opts.resume !== undefined ? resumeSource(auditFile, opts.resume) : undefined;
+  const saved = undoing || resuming ? undefined : savedPlanFor(nameArg, opts);
   // A plan is applied with the file it was made from, or (another checkout) the runbook of that
   // name in the search path; either way its hash must be the plan's (checked below).
-  const name = undoing ? undoing.runbookRef : saved ? (existsSync(saved.body.runbook.file) ? saved.body.runbook.file : saved.body.runbook.name) : nameArg!;
+  const name = undoing ? undoing.runbookRef : resuming ? resuming.runbookRef : saved ? (existsSync(saved.body.runbook.file) ? saved.body.runbook.file : saved.body.runbook.name) : nameArg!;
   const mode = opts.dryRun || opts.planOut ? 'dry-run' : 'apply';
   const interactive = mode === 'apply' && !opts.yes;
   const tty = Boolean(process.stdout.isTTY);
-  const command = opts.undo !== undefined ? 'undo' : 'apply';
+  // resume has no --dry-run: `runbook history RUN` shows what it would continue.
+  const command = undoing ? 'undo' : resuming ? 'resume' : 'apply';
+  const noAsking = resuming ? 'use --yes to approve every fix' : 'use --yes to approve every fix, or --dry-run to only report';
   if (interactive && opts.json) {
-    throw new UserError({ message: `${command} --json cannot ask for approval`, hint: 'use --yes to approve every fix, or --dry-run to only report' });
+    throw new UserError({ message: `${command} --json cannot ask for approval`, hint: noAsking });
   }
   if (interactive && !(process.stdin.isTTY && tty)) {
-    throw new UserError({ message: `${command} needs a terminal to ask before each fix, and there is none`, hint: 'use --yes to approve every fix, or --dry-run to only report' });
+    throw new UserError({ message: `${command} needs a terminal to ask before each fix, and there is none`, hint: noAsking });
   }
 
   if (opts.askBecomePass && !(process.stdin.isTTY && process.stderr.isTTY)) {
@@ -174,6 +192,7 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
   const runbook = loadRunbook(name, { runbookDirs: opts.runbooks, notice: stderrLine });
   if (saved) checkPlanRunbook(opts.plan!, saved, runbook);
   if (undoing) checkUndoRunbook(undoing, runbook);
+  if (resuming) checkResumeRunbook(resuming, runbook);
   // The recap names these runbooks as the next commands to run: they must exist (validate agrees).
   const fixedBy = fixedByProblems(runbook, { runbookDirs: opts.runbooks });
   if (fixedBy.length) throw new UserError(fixedBy);
@@ -182,16 +201,20 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
   const inventory = loadInventory(inventoryAt);
   // --hosts, else the runbook's own default targets, else every host.
   const pattern = opts.hosts ?? runbook.hosts?.pattern ?? 'all';
-  const byRunbook = opts.hosts === undefined && !undoing ? runbook.hosts : undefined;
+  const byRunbook = opts.hosts === undefined && !undoing && !resuming ? runbook.hosts : undefined;
   const hosts = undoing
     ? undoHosts(undoing, inventory, opts.hosts)
+    : resuming
+    ? resumeHosts(resuming, inventory, opts.hosts)
     : saved
     ? planTargets(opts.plan!, saved, inventory, opts.hosts !== undefined ? selectTargets(inventory, opts.hosts, runbook, auditFile, stderrLine) : undefined)
     : byRunbook
       ? selectRunbookHosts(inventory, byRunbook, (inv, p) => selectTargets(inv, p, runbook, auditFile, stderrLine))
       : selectTargets(inventory, pattern, runbook, auditFile, stderrLine);
   if (hosts.length === 0) throw new UserError({ pos: byRunbook?.pos, message: `no hosts match "${pattern}"`, hint: byRunbook ? 'pass --hosts PATTERN' : 'see `runbook inventory` for the hosts and groups' });
-  const cliVars = operatorVars({ env: process.env, varFiles: opts.varFile ?? [], vars: opts.var ?? [] });
+  const givenVars = operatorVars({ env: process.env, varFiles: opts.varFile ?? [], vars: opts.var ?? [] });
+  const canPrompt = Boolean(process.stdin.isTTY && process.stderr.isTTY);
+  const cliVars = resuming ? await resumeVars(resuming, givenVars, canPrompt ? (v) => askSecretVar(v, resuming.run.runId) : undefined) : givenVars;
 
   const contexts = new Map<string, TemplateContext>();
   const contextFor = (host: Host): TemplateContext => {
@@ -230,7 +253,6 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
       }
     }
   }
-  const canPrompt = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   // Asked before the live view starts drawing, so the prompt has the terminal to itself.
   const becomePassword = opts.askBecomePass ? await askBecomePassword() : undefined;
   const redact = createRedactor([...[...contexts.values()].flatMap(contextSecrets), becomePassword]);
@@ -289,7 +311,7 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
   if (!opts.json) {
     // Which fleet this is, before anything runs: a wrong inventory is the costliest mistake to spot late.
     const inv = relative(process.cwd(), inventory.file);
-    const what = undoing ? `${mode === 'dry-run' ? 'dry run of the undo' : 'undo'} of run ${undoing.run.runId}` : saved ? `apply of plan ${saved.id}` : opts.planOut ? 'plan (a dry run)' : mode === 'dry-run' ? 'dry run' : 'apply';
+    const what = undoing ? `${mode === 'dry-run' ? 'dry run of the undo' : 'undo'} of run ${undoing.run.runId}` : resuming ? `resume of run ${resuming.run.runId}` : saved ? `apply of plan ${saved.id}` : opts.planOut ? 'plan (a dry run)' : mode === 'dry-run' ? 'dry run' : 'apply';
     print(neutralize(`runbook ${runbook.name}: ${what} on ${hosts.length} host${hosts.length === 1 ? '' : 's'} from ${inv === '' || inv.startsWith('..') ? inventory.file : inv}\n`));
   }
   if (opts.json) {
@@ -346,6 +368,9 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
       bindings,
       captureStore: captureStore(captures, stderrLine),
       ...(undoing ? { undoes: undoing.run.runId } : {}),
+      // What resume repeats: a secret's value is masked by name, whatever it is.
+      vars: maskedVars(cliVars, (v) => Boolean(runbook.vars[v]?.secret) || [...contexts.values()].some((c) => c.secretNames.has(v))),
+      ...(resuming ? { resume: resuming.from } : {}),
       ...(saved ? { planGuard: planGuard(saved, hosts.map((h) => h.name)), plan: { id: saved.id, hash: saved.hash, file: resolve(opts.plan!), approvers } } : {}),
       // Another operator's apply on the same host refuses this one there (exit 4), naming the holder.
       hostLock: { waitMs: 0 },

@@ -36,16 +36,9 @@ export function withRunOptions(cmd: Command): Command {
     .option('--audit-file <path>', 'audit trail to append to (default: $RUNBOOK_AUDIT_FILE, else $XDG_STATE_HOME/runbook/audit.jsonl, else ~/.local/state/runbook/audit.jsonl)');
 }
 
-export function register(program: Command): void {
-  withRunOptions(program.command('apply'))
-    .description('Check each step on each host and fix what fails (asks before each fix unless --yes)')
-    .argument('[name]', 'runbook name (or path to a runbook file); not needed with --plan')
-    .option('--plan <file>', 'apply a saved plan (runbook plan -o): only its fixes, on its hosts, while they are as planned')
-    .addOption(new Option('--require-approvals <n>', 'with --plan: refuse unless N others signed it (runbook sign), checked against --allowed-signers').argParser(wholeNumber('--require-approvals')))
-    .option('--allowed-signers <file>', "with --plan: whose signatures count (ssh-keygen's allowed-signers format)")
-    .option('--allow-self-approval', "with --plan: the launcher's own signature counts too")
-    .option('--hosts <pattern>', "hosts to run on (inventory host pattern; default: the runbook's hosts:, else all; with --plan, may narrow it)")
-    .option('--dry-run', 'run only the checks; report what would be fixed and the exact commands')
+/** What apply and resume share besides withRunOptions: approving, and how the fixes roll out. */
+export function withApplyOptions(cmd: Command): Command {
+  return cmd
     .option('-y, --yes', 'approve every fix without asking')
     .addOption(new Option('--batch <n|N%>', "hosts per batch; the next batch starts when this one is done (overrides the runbook's serial)").argParser(countOrPercent('--batch')))
     .addOption(new Option('--canary <n>', 'run the first N hosts, then pause for approval before the rest (with --yes: go on only if they are all green)').argParser(wholeNumber('--canary')))
@@ -58,7 +51,19 @@ export function register(program: Command): void {
       new Option('--drain-grace <seconds>', 'after Ctrl-C, how long running commands may finish before they are interrupted')
         .argParser(wholeNumber('--drain-grace'))
         .default(30),
-    )
+    );
+}
+
+export function register(program: Command): void {
+  withApplyOptions(withRunOptions(program.command('apply')))
+    .description('Check each step on each host and fix what fails (asks before each fix unless --yes)')
+    .argument('[name]', 'runbook name (or path to a runbook file); not needed with --plan')
+    .option('--plan <file>', 'apply a saved plan (runbook plan -o): only its fixes, on its hosts, while they are as planned')
+    .addOption(new Option('--require-approvals <n>', 'with --plan: refuse unless N others signed it (runbook sign), checked against --allowed-signers').argParser(wholeNumber('--require-approvals')))
+    .option('--allowed-signers <file>', "with --plan: whose signatures count (ssh-keygen's allowed-signers format)")
+    .option('--allow-self-approval', "with --plan: the launcher's own signature counts too")
+    .option('--hosts <pattern>', "hosts to run on (inventory host pattern; default: the runbook's hosts:, else all; with --plan, may narrow it)")
+    .option('--dry-run', 'run only the checks; report what would be fixed and the exact commands')
     .action(async (name: string | undefined, opts: ApplyOptions) => {
       const { runApply } = await import('./apply-run.js');
       process.exit(await runApply(name, opts));
