@@ -37,6 +37,7 @@ export function formatRunDetail(r: RunDetail): string {
     ...(r.undoes ? [`undoes run ${r.undoes}`] : []),
     ...(r.resumes ? [`resumes run ${r.resumes}`] : []),
     ...(r.resumedBy.length ? [`resumed by run ${r.resumedBy.join(', run ')}`] : []),
+    ...(r.undoneBy.length ? [`undone by run ${r.undoneBy.join(', run ')}`] : []),
     ...(r.plan ? [`plan ${r.plan.id} (${r.plan.file}), ${r.plan.approvers.length ? `approved by ${r.plan.approvers.join(', ')}` : 'no approvals counted'}`] : []),
   ].map(printable);
   const rows = [['HOST', 'STEP', 'STATUS', 'REASON']];

@@ -80,8 +80,9 @@ export interface UnfinishedCommand {
 }
 
 export interface RunDetail extends RunSummary {
-  /** The runs that resume this one. */
+  /** The runs that resume this one, and those that undo it. */
   resumedBy: string[];
+  undoneBy: string[];
   perHost: RecordedHost[];
   commands: CommandEntry[];
   unfinished: UnfinishedCommand[];
@@ -206,7 +207,7 @@ function finish(acc: Acc): RunDetail {
     for (const byStatus of Object.values(acc.endSummary))
       for (const [st, n] of Object.entries(byStatus)) tally(st as StepStatus, n ?? 0);
   } else for (const h of perHost) for (const s of h.steps) tally(s.status, 1);
-  return { ...acc.run, counts, resumedBy: [], perHost, commands: acc.commands, unfinished };
+  return { ...acc.run, counts, resumedBy: [], undoneBy: [], perHost, commands: acc.commands, unfinished };
 }
 
 /** Every run in the file, oldest first (by where its first record is). */
@@ -226,7 +227,7 @@ function collect(file: string, keepCommands: boolean, only?: (runId: string) => 
 }
 
 export function listRuns(auditFile: string): RunSummary[] {
-  return collect(auditFile, false).map(({ perHost: _p, commands: _c, unfinished: _u, resumedBy: _r, ...summary }) => summary);
+  return collect(auditFile, false).map(({ perHost: _p, commands: _c, unfinished: _u, resumedBy: _r, undoneBy: _ub, ...summary }) => summary);
 }
 
 /**
@@ -240,13 +241,14 @@ export function findRun(auditFile: string, idOrPrefix: string, last?: { accept: 
     idOrPrefix = run.runId;
   }
   const ids = new Set<string>();
-  // Which runs resume which: history shows a run's chain both ways.
-  const resumers: { runId: string; resumes: string }[] = [];
+  // Which runs resume or undo which: history shows a run's chain both ways.
+  const later: { runId: string; resumes?: string; undoes?: string }[] = [];
   for (const { text } of readLinesIfAny(auditFile)) {
     const parsed = parseRecordLine(text);
     if (!parsed.ok) continue;
     if (parsed.record.runId.startsWith(idOrPrefix)) ids.add(parsed.record.runId);
-    if (parsed.record.kind === 'run-start' && parsed.record.resumes) resumers.push({ runId: parsed.record.runId, resumes: parsed.record.resumes });
+    const r = parsed.record;
+    if (r.kind === 'run-start' && (r.resumes || r.undoes)) later.push({ runId: r.runId, ...(r.resumes ? { resumes: r.resumes } : {}), ...(r.undoes ? { undoes: r.undoes } : {}) });
   }
   if (ids.size === 0) {
     throw new UserError({ message: `no run ${idOrPrefix} in ${auditFile}`, hint: 'run `runbook history` to list runs' });
@@ -257,7 +259,7 @@ export function findRun(auditFile: string, idOrPrefix: string, last?: { accept: 
   }
   const id = [...ids][0]!;
   const run = collect(auditFile, true, (runId) => runId === id)[0]!;
-  return { ...run, resumedBy: resumers.filter((r) => r.resumes === id).map((r) => r.runId) };
+  return { ...run, resumedBy: later.filter((r) => r.resumes === id).map((r) => r.runId), undoneBy: later.filter((r) => r.undoes === id).map((r) => r.runId) };
 }
 
 function readLinesIfAny(file: string): Iterable<{ text: string }> {
@@ -281,7 +283,7 @@ export function lastFailedSet(auditFile: string, runbookName: string): FailedSet
   const applies = runs.filter((r) => r.mode === 'apply');
   const run = (applies.length ? applies : runs).at(-1);
   if (!run) return undefined;
-  const { perHost, commands: _c, unfinished: _u, resumedBy: _r, ...summary } = run;
+  const { perHost, commands: _c, unfinished: _u, resumedBy: _r, undoneBy: _ub, ...summary } = run;
   return { run: summary, hosts: perHost.filter((h) => h.failed).map((h) => h.host) };
 }
 

@@ -97,6 +97,7 @@ describe('runbook undo', () => {
     expect(JSON.parse(undo.stdout.split('\n')[0]!)).toMatchObject({ type: 'run-start', undoes: runId });
     // The undo is a run of its own; `last` is never an undo, so undoing again finds nothing to do.
     expect(run(['history']).stdout).toContain(`undo ${runId}`);
+    expect(run(['history', runId]).stdout).toContain(`undone by run ${JSON.parse(undo.stdout.split('\n')[0]!).runId}`);
     const again = run(['undo', 'last', '--yes', '--json']);
     expect(results(again.stdout).slice(1)).toEqual(['undo: state is one: ok', 'undo: file is set: ok']);
   });
