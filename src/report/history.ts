@@ -241,14 +241,14 @@ export function findRun(auditFile: string, idOrPrefix: string, last?: { accept: 
     idOrPrefix = run.runId;
   }
   const ids = new Set<string>();
-  // Which runs resume or undo which: history shows a run's chain both ways.
+  // Which runs resume or undo which (a dry run of an undo undoes nothing): history shows a run's chain both ways.
   const later: { runId: string; resumes?: string; undoes?: string }[] = [];
   for (const { text } of readLinesIfAny(auditFile)) {
     const parsed = parseRecordLine(text);
     if (!parsed.ok) continue;
     if (parsed.record.runId.startsWith(idOrPrefix)) ids.add(parsed.record.runId);
     const r = parsed.record;
-    if (r.kind === 'run-start' && (r.resumes || r.undoes)) later.push({ runId: r.runId, ...(r.resumes ? { resumes: r.resumes } : {}), ...(r.undoes ? { undoes: r.undoes } : {}) });
+    if (r.kind === 'run-start' && (r.resumes || r.undoes)) later.push({ runId: r.runId, ...(r.resumes ? { resumes: r.resumes } : {}), ...(r.undoes && r.mode === 'apply' ? { undoes: r.undoes } : {}) });
   }
   if (ids.size === 0) {
     throw new UserError({ message: `no run ${idOrPrefix} in ${auditFile}`, hint: 'run `runbook history` to list runs' });
