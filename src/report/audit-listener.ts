@@ -35,6 +35,8 @@ export interface AuditListener extends RunEventListener {
 const MAX_COMMAND = 16 * 1024;
 const MAX_TAIL = 4 * 1024;
 const MAX_TEXT = 2 * 1024;
+/** A change's diff as the engine bounded it (masked, at most 200 lines / 32 KiB): reports show it. */
+const MAX_DIFF = 32 * 1024;
 /** Hex digests: masking a secret that happens to be a substring of one would corrupt them. */
 const NOT_TEXT = new Set(['digest', 'runbookHash']);
 
@@ -134,7 +136,7 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
           stepIndex: e.stepIndex,
           status: e.status,
           reason: e.reason === undefined ? undefined : keepHead(e.reason, MAX_TEXT),
-          ...(e.changes ? { changes: e.changes.map(({ diff: _diff, ...digests }) => digests) } : {}),
+          ...(e.changes ? { changes: e.changes.map((c) => ({ ...c, diff: keepHead(c.diff, MAX_DIFF) })) } : {}),
           durationMs: Math.round(e.durationMs),
         };
       case 'host-connect':

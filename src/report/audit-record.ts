@@ -6,13 +6,17 @@
 import { createHash } from 'node:crypto';
 import type { ApprovalDecision, FileState, RunEvent, RunPlanRef, StepStatus } from '../engine/events.js';
 
-/** What a fix changed, as the trail keeps it: targets, digests and a file's former state; no content. */
+/**
+ * What a fix changed, as the trail keeps it: targets, digests, a file's former state and the
+ * masked, bounded diff (the content itself is only in the capture store).
+ */
 export interface RecordedChange {
   target: string;
   kind: 'file' | 'snapshot' | 'preview';
   before?: string;
   after?: string;
   beforeFile?: FileState;
+  diff?: string;
 }
 
 /** A command record carries exactly what the engine's command event does, plus the runbook. */

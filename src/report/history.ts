@@ -38,6 +38,8 @@ export interface CommandEntry {
   exitCode: number | null;
   durationMs: number;
   approval?: { decision: ApprovalDecision; by: string };
+  /** The last lines of its output, masked (absent in version 1 trails). */
+  tail?: string;
 }
 
 export interface RunSummary {
@@ -151,6 +153,7 @@ function add(acc: Acc, r: AuditRecord, keepCommands: boolean): void {
         exitCode: r.exitCode,
         durationMs: r.durationMs,
         approval: r.approval,
+        ...(r.output?.tail ? { tail: r.output.tail } : {}),
       };
       nested(acc.lastCommand, r.host).set(r.step, c);
       if (keepCommands) acc.commands.push(c);

@@ -1,5 +1,5 @@
-/** `runbook audit verify [FILE]` and `runbook history [RUN]`: reading the audit trail back. */
-import { InvalidArgumentError, type Command } from 'commander';
+/** `runbook audit verify [FILE]`, `runbook history [RUN]` and `runbook report [RUN]`: reading the audit trail back. */
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ExitCode } from '../../model/exit-codes.js';
 import { parseDuration } from '../../model/duration.js';
 import { wholeNumber } from '../options.js';
@@ -88,5 +88,33 @@ export function register(program: Command): void {
       if (runs.length === 0) return void process.stdout.write(`no run in ${path} matches these filters (${all.length} runs recorded)\n`);
       process.stdout.write(`${formatRunList(runs)}\n`);
       if (leftOut) process.stdout.write(`(${leftOut} older run${leftOut === 1 ? '' : 's'} not shown: --limit 0 shows all)\n`);
+    });
+
+  program
+    .command('report')
+    .description('A report of one run from the audit trail, its chain verified first: markdown (an incident note), junit (for CI) or json')
+    .argument('[run]', 'run id, a unique prefix of one, or last', 'last')
+    .addOption(new Option('--format <format>', 'markdown, junit or json').choices(['markdown', 'junit', 'json']).default('markdown'))
+    .option('-o, --output <file>', 'write it there instead of stdout')
+    .option('--audit-file <path>', auditFileHelp)
+    .action(async (run: string, opts: { format: 'markdown' | 'junit' | 'json'; output?: string; auditFile?: string }) => {
+      const { resolveAuditPath } = await import('../../report/audit-path.js');
+      const { buildRunReport } = await import('../../report/run-report.js');
+      const path = resolveAuditPath(opts.auditFile, process.env, (line) => process.stderr.write(`${line}\n`));
+      const report = buildRunReport(path, run);
+      const text =
+        opts.format === 'json'
+          ? `${JSON.stringify(report)}\n`
+          : opts.format === 'junit'
+            ? (await import('../../report/report-junit.js')).reportJunit(report)
+            : (await import('../../report/report-markdown.js')).reportMarkdown(report);
+      if (opts.output === undefined) process.stdout.write(text);
+      else {
+        const { writeFileSync } = await import('node:fs');
+        writeFileSync(opts.output, text);
+        process.stderr.write(`runbook: report of run ${report.run.runId} written to ${opts.output}\n`);
+      }
+      // A damaged trail is reported, and the exit code says so too.
+      if (!report.trail.intact) process.exitCode = ExitCode.FAILED;
     });
 }
