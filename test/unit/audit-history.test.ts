@@ -163,6 +163,7 @@ describe('CLI', () => {
     expect(cli(['history', '--operator', 'bob']).stdout).toMatch(/^RUN .*\nr00 .*\nr01 .*\n$/);
     expect(cli(['history', '--runbook', 'nope']).stdout).toBe(`no run in ${file} matches these filters (22 runs recorded)\n`);
     expect(JSON.parse(cli(['history', '--json']).stdout)).toHaveLength(22);
+    expect(cli(['history', '--format', 'json']).stdout).toBe(cli(['history', '--json']).stdout);
     expect(cli(['history', '--since', '2026']).status).toBe(2);
     expect(cli(['history', '--since', '3d', '--json']).status).toBe(0);
     const bad = cli(['history', '--since', 'yesterday']);

@@ -69,8 +69,10 @@ export function register(program: Command): void {
     .option('--host <name>', 'only runs that targeted this host')
     .option('--since <when>', 'only runs started since then: a duration back from now ("2h", "90m") or a date ("2026-12-01", ISO 8601)', parseSince)
     .option('--limit <n>', 'the newest N runs; 0 for all (default: 20, and all with --json)', wholeNumber('--limit', 0))
-    .option('--json', 'print JSON instead of a table')
-    .action(async (run: string | undefined, opts: HistoryOptions) => {
+    .option('--json', 'print JSON instead of a table (the same as --format json)')
+    .addOption(new Option('--format <format>', 'table or json (for scripts)').choices(['table', 'json']))
+    .action(async (run: string | undefined, o: HistoryOptions & { format?: 'table' | 'json' }) => {
+      const opts = { ...o, json: o.json || o.format === 'json' };
       const { resolveAuditPath } = await import('../../report/audit-path.js');
       const { filterRuns, findRun, listRuns } = await import('../../report/history.js');
       const { formatRunDetail, formatRunList } = await import('../../report/history-format.js');
