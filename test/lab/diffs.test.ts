@@ -5,11 +5,12 @@
  * the file read straight from d, and the audit trail holds the digests.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { labBreak } from '../../src/lab/index.js';
-import { apply, describeRun, LAB, onNode, useLab } from './runbooks-support.js';
+import { apply, BIN, describeRun, LAB, onNode, useLab } from './runbooks-support.js';
 
 const L = useLab();
 const [RUNTIME, PERSISTED, FORWARD] = ['ip_forward is on at runtime', 'ip_forward is persisted', 'pod traffic is forwarded'];
@@ -44,6 +45,29 @@ describe('diffs', () => {
     const trail = readFileSync(join(L().scratch, 'audit.jsonl'), 'utf8');
     expect(trail).toContain(`"changes":[{"target":"/etc/sysctl.d/99-sysctl.conf","kind":"file","before":"${file!.before}","after":"${file!.after}","beforeFile":{"exists":true,`);
     expect(trail).toContain('"phase":"capture"');
+  });
+
+  it('the reports of a real apply: the markdown note shows the fix and its diff, the JUnit is well-formed, the JSON has each host and step', async () => {
+    await labBreak(LAB, 'ip-forward-off', 'd');
+    const a = apply(L(), 'fix-forwarding', 'd', ['--yes']);
+    expect(a.code, describeRun(a)).toBe(0);
+    const report = (format: string) => {
+      const r = spawnSync('node', [BIN, 'report', 'last', '--format', format], { encoding: 'utf8', env: { ...process.env, RUNBOOK_AUDIT_FILE: join(L().scratch, 'audit.jsonl') } });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout;
+    };
+    const md = report('markdown');
+    expect(md).toContain(`# runbook report: fix-forwarding, apply, run ${a.events[0]!.runId}`);
+    expect(md).toContain('- ` ip_forward is persisted `: **fixed**');
+    expect(md).toContain('    -net.ipv4.ip_forward = 0\n    +net.ipv4.ip_forward = 1');
+    expect(md).toContain('## Still failing\n\nNothing');
+    const xml = join(L().scratch, 'junit.xml');
+    writeFileSync(xml, report('junit'));
+    const lint = spawnSync('xmllint', ['--noout', xml], { encoding: 'utf8' });
+    expect(lint.status, lint.stderr).toBe(0);
+    expect(readFileSync(xml, 'utf8')).toContain('<testsuite name="d" hostname="d" tests="3" failures="0" errors="0" skipped="0"');
+    const json = JSON.parse(report('json'));
+    expect(json.hosts.map((h: { host: string; steps: { status: string }[] }) => `${h.host}: ${h.steps.map((s) => s.status).join(' ')}`)).toEqual(['d: fixed fixed ok']);
   });
 
   it('forward-drop: the filter table before and after, without packet counters', async () => {
