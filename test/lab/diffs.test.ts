@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { labBreak } from '../../src/lab/index.js';
 import { apply, BIN, describeRun, LAB, onNode, useLab } from './runbooks-support.js';
+import { render } from '../chromium.js';
 
 const L = useLab();
 const [RUNTIME, PERSISTED, FORWARD] = ['ip_forward is on at runtime', 'ip_forward is persisted', 'pod traffic is forwarded'];
@@ -47,9 +48,9 @@ describe('diffs', () => {
     expect(trail).toContain('"phase":"capture"');
   });
 
-  it('the reports of a real apply: the markdown note shows the fix and its diff, the JUnit is well-formed, the JSON has each host and step', async () => {
+  it('the reports of a real 4-host apply: the note shows the fix and its diff, the HTML renders in Chromium, the JUnit is well-formed, the JSON has each host and step', async () => {
     await labBreak(LAB, 'ip-forward-off', 'd');
-    const a = apply(L(), 'fix-forwarding', 'd', ['--yes']);
+    const a = apply(L(), 'fix-forwarding', 'workers', ['--yes']);
     expect(a.code, describeRun(a)).toBe(0);
     const report = (format: string) => {
       const r = spawnSync('node', [BIN, 'report', 'last', '--format', format], { encoding: 'utf8', env: { ...process.env, RUNBOOK_AUDIT_FILE: join(L().scratch, 'audit.jsonl') } });
@@ -67,7 +68,15 @@ describe('diffs', () => {
     expect(lint.status, lint.stderr).toBe(0);
     expect(readFileSync(xml, 'utf8')).toContain('<testsuite name="d" hostname="d" tests="3" failures="0" errors="0" skipped="0"');
     const json = JSON.parse(report('json'));
-    expect(json.hosts.map((h: { host: string; steps: { status: string }[] }) => `${h.host}: ${h.steps.map((s) => s.status).join(' ')}`)).toEqual(['d: fixed fixed ok']);
+    expect(json.hosts.map((h: { host: string; steps: { status: string }[] }) => `${h.host}: ${h.steps.map((s) => s.status).join(' ')}`)).toEqual(['a: ok ok ok', 'b: ok ok ok', 'c: ok ok ok', 'd: fixed fixed ok']);
+    // The HTML as Chromium renders it (its screenshot is the README's): a, b and c share a row.
+    const html = join(L().scratch, 'report.html');
+    writeFileSync(html, report('html'));
+    const { dom, console } = render(html, 'report-lab.png', 1100);
+    expect(console).toEqual([]);
+    const rows = dom.match(/<tr class="group">.*?<\/tr>/g) ?? [];
+    expect(rows.map((r) => /<th>(.*?)<\/th>/.exec(r)?.[1])).toEqual(['a, b, c (3 hosts)', 'd']);
+    expect(dom).toContain('+net.ipv4.ip_forward = 1');
   });
 
   it('forward-drop: the filter table before and after, without packet counters', async () => {

@@ -94,12 +94,12 @@ export function register(program: Command): void {
 
   program
     .command('report')
-    .description('A report of one run from the audit trail, its chain verified first: markdown (an incident note), junit (for CI) or json')
+    .description('A report of one run from the audit trail, its chain verified first: markdown (an incident note), html (self-contained), junit (for CI) or json')
     .argument('[run]', 'run id, a unique prefix of one, or last', 'last')
-    .addOption(new Option('--format <format>', 'markdown, junit or json').choices(['markdown', 'junit', 'json']).default('markdown'))
+    .addOption(new Option('--format <format>', 'markdown, html, junit or json').choices(['markdown', 'html', 'junit', 'json']).default('markdown'))
     .option('-o, --output <file>', 'write it there instead of stdout')
     .option('--audit-file <path>', auditFileHelp)
-    .action(async (run: string, opts: { format: 'markdown' | 'junit' | 'json'; output?: string; auditFile?: string }) => {
+    .action(async (run: string, opts: { format: 'markdown' | 'html' | 'junit' | 'json'; output?: string; auditFile?: string }) => {
       const { resolveAuditPath } = await import('../../report/audit-path.js');
       const { buildRunReport } = await import('../../report/run-report.js');
       const path = resolveAuditPath(opts.auditFile, process.env, (line) => process.stderr.write(`${line}\n`));
@@ -109,7 +109,9 @@ export function register(program: Command): void {
           ? `${JSON.stringify(report)}\n`
           : opts.format === 'junit'
             ? (await import('../../report/report-junit.js')).reportJunit(report)
-            : (await import('../../report/report-markdown.js')).reportMarkdown(report);
+            : opts.format === 'html'
+              ? (await import('../../report/report-html.js')).reportHtml(report)
+              : (await import('../../report/report-markdown.js')).reportMarkdown(report);
       if (opts.output === undefined) process.stdout.write(text);
       else {
         const { writeFileSync } = await import('node:fs');
