@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { MASK, UserError, selectHosts, type Host, type Inventory, type Problem, type Runbook } from '../model/index.js';
 import type { DoneStep, ResumeFrom } from '../engine/index.js';
 import { findRun, type RunDetail } from '../report/history.js';
+import { findTrustedRun } from '../report/trusted-run.js';
 
 export interface ResumeSource {
   run: RunDetail;
@@ -19,7 +20,7 @@ const FRESH = 'start a fresh apply instead';
 
 /** The run RUN names (an id, a unique prefix, or `last`: the newest apply), if it can be resumed. */
 export function resumeSource(auditFile: string, ref: string): ResumeSource {
-  const run = findRun(auditFile, ref, { accept: (r) => r.mode === 'apply', what: 'apply run' });
+  const run = findTrustedRun(auditFile, ref, 'resume', { accept: (r) => r.mode === 'apply', what: 'apply run' });
   const id = run.runId;
   if (run.mode === 'dry-run') throw new UserError({ message: `run ${id} is a dry run of ${run.runbook}: it changed nothing, so there is nothing to resume`, hint: `run \`runbook apply ${run.runbook}\` again` });
   if (run.mode !== 'apply') throw new UserError({ message: `run ${id} has no run-start record in ${auditFile}: resume cannot tell what it ran`, hint: FRESH });

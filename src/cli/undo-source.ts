@@ -5,8 +5,11 @@
  */
 import { existsSync } from 'node:fs';
 import { UserError, selectHosts, type Host, type Inventory, type Runbook } from '../model/index.js';
-import type { FixedStep } from '../engine/index.js';
-import { findRun, type RunDetail } from '../report/history.js';
+import { undoStepName, type FixedStep } from '../engine/index.js';
+
+const UNDO_PREFIX = undoStepName('');
+import type { RunDetail } from '../report/history.js';
+import { findTrustedRun } from '../report/trusted-run.js';
 
 export interface UndoSource {
   run: RunDetail;
@@ -17,13 +20,14 @@ export interface UndoSource {
 
 export function undoSource(auditFile: string, ref: string): UndoSource {
   // `last` is never an undo itself: undoing twice must not redo the fixes (name an undo's id for that).
-  const run = findRun(auditFile, ref, { accept: (r) => r.mode === 'apply' && !r.undoes, what: 'apply run (other than an undo)' });
+  const run = findTrustedRun(auditFile, ref, 'undo', { accept: (r) => r.mode === 'apply' && !r.undoes, what: 'apply run (other than an undo)' });
   if (run.mode !== 'apply') {
     throw new UserError({ message: `run ${run.runId} was a dry run: it changed nothing, so there is nothing to undo`, hint: 'see `runbook history` for the applies' });
   }
   const fixedByHost = new Map<string, FixedStep[]>();
   for (const h of run.perHost) {
-    const fixed = h.steps.filter((s) => s.status === 'fixed').map((s) => ({ step: s.step, changes: s.changes ?? [] }));
+    // An undo run's steps are named for the steps they undid: undoing it (a redo) walks those.
+    const fixed = h.steps.filter((s) => s.status === 'fixed').map((s) => ({ step: run.undoes && s.step.startsWith(UNDO_PREFIX) ? s.step.slice(UNDO_PREFIX.length) : s.step, changes: s.changes ?? [] }));
     if (fixed.length) fixedByHost.set(h.host, fixed);
   }
   if (fixedByHost.size === 0) {

@@ -15,8 +15,11 @@ import { restoreFile, UNDO_MAX_BYTES } from './undo.js';
 import { shellQuote } from '../model/shell-quote.js';
 import type { Redact } from './sanitize.js';
 
-/** Where the watchdog's files live on the host, as the arm command printed it. */
-const TOKEN = /^\/[A-Za-z0-9._/-]{1,200}\/runbook-confirm\.[A-Za-z0-9]{6,}$/;
+/**
+ * Where a watchdog's files live on the host: named by the controller, so that it can disarm a
+ * watchdog whose arming got no answer, and never a path the host chose.
+ */
+export const newConfirmToken = (): string => `/tmp/runbook-confirm.${randomBytes(8).toString('hex')}`;
 /** The log line a watchdog writes when it put the state back. */
 export const REVERTED = 'reverted';
 
@@ -49,15 +52,17 @@ export function revertScript(ps: PlannedStep, before: readonly Capture[], redact
   return { command: parts.map((p) => p.command).join('\n'), display: parts.map((p) => p.display).join('\n') };
 }
 
-/** Arms the watchdog: writes the revert script beside an "armed" file and starts the timer detached; prints the token. */
-export function armCommand(revert: RenderedCommand, seconds: number): RenderedCommand {
+/** Arms the watchdog at `token`: writes the revert script beside an "armed" file and starts the timer detached; prints "armed". */
+export function armCommand(revert: RenderedCommand, seconds: number, token: string): RenderedCommand {
   const end = `RUNBOOK_REVERT_${randomBytes(8).toString('hex')}`;
   const build = (script: string): string =>
     [
       // Without setsid the timer would start and die unseen (it is started in the background):
       // refuse, and the fix does not run.
       `command -v setsid > /dev/null || { echo "setsid is not installed: cannot start the watchdog"; exit 1; }`,
-      `d=$(mktemp -d "\${TMPDIR:-/tmp}/runbook-confirm.XXXXXXXX") || exit 1`,
+      // mkdir fails on anything already there (a link included): the directory is ours alone.
+      `d=${token}`,
+      `mkdir -m 700 "$d" || exit 1`,
       `cat > "$d/revert" <<'${end}'`,
       script,
       end,
@@ -65,27 +70,44 @@ export function armCommand(revert: RenderedCommand, seconds: number): RenderedCo
       // setsid: a session of its own, so that neither sshd closing this channel nor a cut
       // connection takes the timer with it.
       `setsid sh -c 'sleep "$2"; rm "$1/armed" 2>/dev/null || exit 0; if sh "$1/revert" > "$1/log" 2>&1; then echo ${REVERTED} >> "$1/log"; else echo "revert failed: exit $?" >> "$1/log"; fi' sh "$d" ${seconds} < /dev/null > /dev/null 2>&1 &`,
-      `echo "$d"`,
+      `echo armed`,
     ].join('\n');
   return { command: build(revert.command), display: build(revert.display), brief: `arm a watchdog that reverts this fix in ${seconds}s unless confirmed` };
 }
 
-/** The token the arm command printed, or undefined when it is not one (a host is never trusted with a path). */
-export function confirmToken(stdout: string): string | undefined {
-  const t = stdout.trim();
-  return TOKEN.test(t) ? t : undefined;
-}
-
 const tokenCommand = (text: string): RenderedCommand => ({ command: text, display: text });
 
-/** Confirms: disarms the watchdog. Exit 0 only when this removed the armed file (the watchdog had not fired). */
+/** Confirms: disarms the watchdog. Exit 0 only when this removed the armed file; otherwise waits for the watchdog's log and prints it. */
 export function confirmCommand(token: string): RenderedCommand {
-  return tokenCommand(`d=${token}\nif rm "$d/armed" 2>/dev/null; then rm -rf "$d"; echo confirmed; else cat "$d/log" 2>/dev/null; echo "the watchdog fired first"; exit 1; fi`);
+  return tokenCommand(
+    [
+      `d=${token}`,
+      `if rm "$d/armed" 2>/dev/null; then rm -rf "$d"; echo confirmed; exit 0; fi`,
+      `i=0; while [ $i -lt 60 ] && ! grep -q -e '^${REVERTED}$' -e '^revert failed' "$d/log" 2>/dev/null; do sleep 1; i=$((i + 1)); done`,
+      `cat "$d/log" 2>/dev/null; rm -rf "$d"; exit 1`,
+    ].join('\n'),
+  );
 }
 
-/** Reverts now (the fix or its verify failed), unless the watchdog already did. */
+/**
+ * Reverts now (the fix or its verify failed, or the operator stopped it), unless the watchdog
+ * already does: then waits for its log (up to 60 s) and prints it. Either way the output ends with
+ * "reverted" only when the state was put back.
+ */
 export function revertNowCommand(token: string): RenderedCommand {
-  return tokenCommand(`d=${token}\nrm "$d/armed" 2>/dev/null || { cat "$d/log" 2>/dev/null; exit 0; }\nsh "$d/revert" || exit 1\nrm -rf "$d"\necho ${REVERTED}`);
+  return tokenCommand(
+    [
+      `d=${token}`,
+      `if rm "$d/armed" 2>/dev/null; then sh "$d/revert" || { echo "revert failed: exit $?"; exit 1; }; rm -rf "$d"; echo ${REVERTED}; exit 0; fi`,
+      `i=0; while [ $i -lt 60 ] && ! grep -q -e '^${REVERTED}$' -e '^revert failed' "$d/log" 2>/dev/null; do sleep 1; i=$((i + 1)); done`,
+      `cat "$d/log" 2>/dev/null; rm -rf "$d"`,
+    ].join('\n'),
+  );
+}
+
+/** Disarms a watchdog whose arming went wrong (its fix never ran); harmless when there is none. */
+export function disarmCommand(token: string): RenderedCommand {
+  return tokenCommand(`rm -f ${token}/armed; rm -rf ${token}`);
 }
 
 /** After a lost connection: what the watchdog did (its files are removed once it has). */

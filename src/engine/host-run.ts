@@ -17,7 +17,7 @@ import { leavesHostUnknown } from './status.js';
 import { commandsDigest, driftMatches } from './drift.js';
 import type { PlanGuard } from './plan-guard.js';
 import { captureStep, changesBetween, previewChange, storeCaptures, type Capture, type CaptureStore, type Change } from './capture.js';
-import { armCommand, confirmCommand, confirmToken, revertNowCommand, revertScript, REVERTED, watchdogLogCommand } from './confirm.js';
+import { armCommand, confirmCommand, disarmCommand, newConfirmToken, revertNowCommand, revertScript, REVERTED, watchdogLogCommand } from './confirm.js';
 
 export interface HostRunContext extends Reporting {
   mode: RunMode;
@@ -85,6 +85,8 @@ export async function execAndReport(
   expect: Expectation | undefined,
   ctx: HostRunContext,
   approval?: Approval,
+  /** Runs even once the run is being interrupted (putting a confirm step's state back). */
+  ignoreStop = false,
 ): Promise<Ran> {
   const started = Date.now();
   const report = startCommand(ctx, host, ps.name, phase, cmd.display, approval);
@@ -93,7 +95,7 @@ export async function execAndReport(
     result = await conn.exec(cmd.command, {
       timeoutMs: ps.timeoutMs ?? ctx.defaultTimeoutMs,
       become: ps.become,
-      signal: ctx.control.signal,
+      ...(ignoreStop ? {} : { signal: ctx.control.signal }),
       commandId: report.id,
       onKill: killReport(ctx, host, ps.name),
     });
@@ -224,6 +226,7 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   if (ps.source.confirmMs !== undefined) {
     const got = await arm(conn, host, ps, before, ps.source.confirmMs, ctx);
     if (typeof got === 'string') return done('failed', { reason: got, ...pending });
+    if ('unknown' in got) return done('unknown', { reason: oneLine(ctx.redact(got.unknown)), ...pending });
     armed = got;
   }
   const watched = armed ? watchdog(conn, host, ps, armed, ctx, opts) : undefined;
@@ -250,7 +253,8 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
         if (watched) return finish(await watched.afterCut(failureReason(what, ran, ctx)), pending);
         return done('unknown', { reason: failureReason(what, ran, ctx), ...pending, ...unknownAfter() });
       case 'interrupted':
-        return done('interrupted', { reason: `${failureReason(what, ran, ctx)}${watched?.pendingNote() ?? ''}`, ...pending, ...unknownAfter() });
+        if (watched) return finish(await watched.revertNow(failureReason(what, ran, ctx), 'interrupted'), { ...pending, ...unknownAfter() });
+        return done('interrupted', { reason: failureReason(what, ran, ctx), ...pending, ...unknownAfter() });
       default: {
         const reason = failureReason(what, ran, ctx);
         if (watched) return finish(await watched.revertNow(reason), { ...pending, ...(await changed()) });
@@ -275,7 +279,8 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
       if (watched) return finish(await watched.afterCut(failureReason('verify', verify, ctx)), { ...pending, ...changes });
       return done('unknown', { reason: failureReason('verify', verify, ctx), ...pending, ...changes });
     case 'interrupted':
-      return done('interrupted', { reason: `${failureReason('verify', verify, ctx)}${watched?.pendingNote() ?? ''}`, ...pending, ...changes });
+      if (watched) return finish(await watched.revertNow(failureReason('verify', verify, ctx), 'interrupted'), { ...pending, ...changes });
+      return done('interrupted', { reason: failureReason('verify', verify, ctx), ...pending, ...changes });
     default: {
       const reason = failureReason('verify after fix', verify, ctx);
       if (watched) return finish(await watched.revertNow(reason), { ...pending, ...changes });
@@ -291,14 +296,17 @@ interface Armed {
 }
 
 /** Arms a `confirm:` step's watchdog; returns why not (the fix then does not run). */
-async function arm(conn: Connection, host: string, ps: PlannedStep, before: readonly Capture[], ms: number, ctx: HostRunContext): Promise<Armed | string> {
+async function arm(conn: Connection, host: string, ps: PlannedStep, before: readonly Capture[], ms: number, ctx: HostRunContext): Promise<Armed | string | { unknown: string }> {
   const revert = revertScript(ps, before, ctx.redact);
   if ('problem' in revert) return oneLine(ctx.redact(`cannot arm the confirm watchdog: ${revert.problem}; the fix did not run`));
   const seconds = Math.ceil(ms / 1000);
-  const ran = await execAndReport(conn, host, ps, 'confirm', armCommand(revert, seconds), undefined, ctx);
-  const token = ran.verdict.kind === 'pass' ? confirmToken(ran.result.stdout) : undefined;
-  if (!token) return `${failureReason('arming the confirm watchdog', ran, ctx)}; the fix did not run`;
-  return { token, firesAt: Date.now() + seconds * 1000 };
+  const token = newConfirmToken();
+  const ran = await execAndReport(conn, host, ps, 'confirm', armCommand(revert, seconds, token), undefined, ctx);
+  if (ran.verdict.kind === 'pass' && ran.result.stdout.trim() === 'armed') return { token, firesAt: Date.now() + seconds * 1000 };
+  // Its timer may have started all the same: disarm it, so it never puts back a later step's work.
+  const disarmed = await execAndReport(conn, host, ps, 'confirm', disarmCommand(token), undefined, ctx, undefined, true);
+  const why = `${failureReason('arming the confirm watchdog', ran, ctx)}; the fix did not run`;
+  return disarmed.verdict.kind === 'pass' ? why : { unknown: `${why}, and a watchdog may be armed at ${token} (disarming it: ${failureReason('disarm', disarmed, ctx)})` };
 }
 
 /** No answer over the connection (lost, or silent until the deadline): the fix may have cut it. */
@@ -311,20 +319,24 @@ const WATCHDOG_MARGIN_MS = 5_000;
 
 /** What happens to an armed step after its fix: confirm, revert now, or find out what the host did after a cut. */
 function watchdog(conn: Connection, host: string, ps: PlannedStep, armed: Armed, ctx: HostRunContext, opts: RunStepOptions) {
-  const seconds = Math.round((armed.firesAt - Date.now()) / 1000);
+  const pendingNote = (): string => `; not confirmed: the host reverts the fix within ${Math.max(0, Math.round((armed.firesAt - Date.now()) / 1000))}s`;
+  /** The host says the state was put back: its last line is "reverted". */
+  const reverted = (ran: Ran): boolean => ran.result.outcome === 'exit' && ran.result.stdout.split('\n').map((l) => l.trim()).includes(REVERTED);
+  const notReverted = (reason: string, ran: Ran): string =>
+    oneLine(ctx.redact(`${reason}; the state was not put back: ${ran.result.stdout.trim().split('\n').at(-1) || failureReason('reverting', ran, ctx)}`));
   return {
-    pendingNote: () => `; not confirmed: the host reverts the fix within ${Math.max(0, seconds)}s`,
+    pendingNote,
     async confirm(): Promise<true | Ended> {
       const ran = await execAndReport(conn, host, ps, 'confirm', confirmCommand(armed.token), undefined, ctx);
       if (ran.verdict.kind === 'pass') return true;
       if (cut(ran)) return this.afterCut(failureReason('confirming', ran, ctx));
-      return ['failed', { reason: `reverted on the host: the confirmation came too late (${failureReason('confirming', ran, ctx)})` }];
+      return reverted(ran) ? ['failed', { reason: 'reverted on the host: the confirmation came too late' }] : ['unknown', { reason: notReverted('the confirmation came too late', ran) }];
     },
-    /** The fix or its verify failed: put the state back now (after a cut, the watchdog does). */
-    async revertNow(reason: string): Promise<Ended> {
-      const ran = await execAndReport(conn, host, ps, 'confirm', revertNowCommand(armed.token), undefined, ctx);
+    /** The fix or its verify failed, or the run is being interrupted: put the state back now (after a cut, the watchdog does). */
+    async revertNow(reason: string, status: 'failed' | 'interrupted' = 'failed'): Promise<Ended> {
+      const ran = await execAndReport(conn, host, ps, 'confirm', revertNowCommand(armed.token), undefined, ctx, undefined, true);
       if (cut(ran)) return this.afterCut(reason);
-      return ['failed', { reason: ran.verdict.kind === 'pass' ? `${reason}; reverted on the host` : `${reason}${this.pendingNote()}` }];
+      return reverted(ran) ? [status, { reason: `${reason}; reverted on the host` }] : ['unknown', { reason: notReverted(reason, ran) }];
     },
     /** The connection broke: wait for the watchdog, then read its log over a fresh connection. */
     async afterCut(reason: string): Promise<Ended> {

@@ -49,6 +49,7 @@ export interface FixedStep {
 export type ReadCapture = (sha256: string) => Buffer | undefined;
 
 const ABSENT = 'absent';
+const DIGEST = /^[0-9a-f]{64}$/;
 const short = (d: string | undefined): string => (d ? d.slice(0, 12) : ABSENT);
 
 /** A shell expression printing the sha256 of a file's content (through links), or "absent". */
@@ -66,8 +67,15 @@ interface Target {
   linkCheck?: { command: string; display: string };
 }
 
-/** The state check: prints one line per target, exits 0 (all as before), 1 (something to undo) or REFUSE. */
-function stateCheck(targets: Target[]): RenderedCommand {
+/**
+ * The state check: prints one line per target, exits 0 (all as before), 1 (something to undo) or
+ * REFUSE. As the verify (`afterUndo`), a target neither as before nor as the fix left it is what
+ * the undo itself made of it, and says so.
+ */
+function stateCheck(targets: Target[], afterUndo = false): RenderedCommand {
+  const other = afterUndo
+    ? 'after the undo it is neither as before the fix nor as the fix left it (sha256 now $(printf %.12s "$2"))'
+    : 'changed since the fix (sha256 now $(printf %.12s "$2")), so it is not undone; nothing was changed';
   const build = (part: 'command' | 'display'): string =>
     [
       'pending=0; changed=',
@@ -75,10 +83,10 @@ function stateCheck(targets: Target[]): RenderedCommand {
       '  if [ "$2" = "$3" ]; then echo "$1: as before the fix"',
       '  elif [ "$2" = "$4" ]; then echo "$1: as the fix left it"; pending=1',
       // Refusals are printed last: the last line is the step's reason.
-      '  else changed="$changed$1: changed since the fix (sha256 now $(printf %.12s "$2")), so it is not undone; nothing was changed',
+      `  else changed="$changed$1: ${other}`,
       '"; fi',
       '}',
-      ...targets.flatMap((t) => [...(t.linkCheck ? [t.linkCheck[part]] : []), `st ${shellQuote(t.label)} "${t.now[part]}" ${t.before} ${t.after}`]),
+      ...targets.flatMap((t) => [...(t.linkCheck ? [t.linkCheck[part]] : []), `st ${shellQuote(t.label)} "${t.now[part]}" ${shellQuote(t.before)} ${shellQuote(t.after)}`]),
       `if [ -n "$changed" ]; then printf '%s' "$changed"; exit ${REFUSE}; fi`,
       '[ "$pending" = 0 ]',
     ].join('\n');
@@ -100,8 +108,8 @@ export function restoreFile(path: RenderedCommand, was: FileState, before: strin
   const head = (p: string) => [
     `p=${p}`,
     `now=${fileDigest('"$p"')}`,
-    `if [ "$now" = ${before ?? ABSENT} ]; then echo "$p: already as before the fix"; exit 0; fi`,
-    ...(after === 'any' ? [] : [`[ "$now" = ${after} ] || { echo "$p: changed since the fix, not restored"; exit 1; }`]),
+    `if [ "$now" = ${shellQuote(before ?? ABSENT)} ]; then echo "$p: already as before the fix"; exit 0; fi`,
+    ...(after === 'any' ? [] : [`[ "$now" = ${shellQuote(after)} ] || { echo "$p: changed since the fix, not restored"; exit 1; }`]),
   ];
   if (!was.exists) {
     const build = (p: string) => `(\n${[...head(p), `rm -f -- "$p"`, `echo "removed $p: it did not exist before the fix"`].join('\n')}\n)`;
@@ -115,7 +123,7 @@ export function restoreFile(path: RenderedCommand, was: FileState, before: strin
       `t=$(mktemp "\${f%/*}/.\${f##*/}.XXXXXX") || exit 1`,
       `trap 'rm -f "$t"' EXIT`,
       `printf '%s' ${b64} | base64 -d > "$t" || exit 1`,
-      `[ "$(sha256sum < "$t" | cut -d' ' -f1)" = ${before} ] || { echo "$p: the content to restore did not arrive intact"; exit 1; }`,
+      `[ "$(sha256sum < "$t" | cut -d' ' -f1)" = ${shellQuote(before ?? ABSENT)} ] || { echo "$p: the content to restore did not arrive intact"; exit 1; }`,
       `chmod ${shellQuote(was.mode ?? '644')} "$t" && chown ${shellQuote(was.owner ?? 'root:root')} "$t" || exit 1`,
       `sync "$t"`,
       `mv -f -- "$t" "$f" || exit 1`,
@@ -159,6 +167,8 @@ function planUndo(ps: PlannedStep, fixed: FixedStep, readCapture: ReadCapture, r
   const env: { command: string[]; display: string[] } = { command: [], display: [] };
   for (const c of changes) {
     const unusable = (why: string): Planned => ({ ok: false, line: `${c.target}: ${why}; nothing was changed`, code: REFUSE });
+    // Digests reach the host's shell: only ever hex (the trail's chain is checked before, too).
+    if (![c.before, c.after].every((d) => d === undefined || DIGEST.test(d))) return unusable('its recorded digests are not sha256 digests');
     if (c.kind === 'file') {
       const f = ps.files.find((x) => redact(x.path.display) === c.target);
       if (!f) return unusable('not among the step\'s files as the runbook renders them now (did the inventory or vars change since the run?)');
@@ -240,10 +250,12 @@ export function undoPlan(plan: Plan, fixedByHost: ReadonlyMap<string, readonly F
   for (const hp of plan.hosts) {
     const fixed = fixedByHost.get(hp.host.name) ?? [];
     const steps: PlannedStep[] = [];
-    for (const original of order) {
-      const f = fixed.find((x) => x.step === original.name);
-      const ps = hp.steps.find((s) => s.name === original.name);
-      if (!f || !ps) continue;
+    // Latest first: the reverse of the order the run fixed them in (for an undo run, whose order
+    // was already reversed, that is the runbook's order again).
+    for (const f of [...fixed].reverse()) {
+      const original = order.find((s) => s.name === f.step);
+      const ps = hp.steps.find((s) => s.name === f.step);
+      if (!original || !ps) continue;
       const index = order.indexOf(original);
       const name = undoStepName(ps.name);
       const u = planUndo(ps, f, readCapture, redact, registered);
@@ -251,13 +263,14 @@ export function undoPlan(plan: Plan, fixedByHost: ReadonlyMap<string, readonly F
       const source = sources.get(name) ?? undoSource(original, !u.ok && u.line.startsWith('no undo'));
       sources.set(name, source);
       const check = u.ok ? stateCheck(u.targets) : said(u.line, u.code);
+      const verify = u.ok ? stateCheck(u.targets, true) : check;
       steps.push({
         index,
         name,
         source,
         check,
         fix: u.ok ? u.fix : [],
-        verify: check,
+        verify,
         ...(ps.timeoutMs !== undefined ? { timeoutMs: ps.timeoutMs } : {}),
         become: ps.become,
         continueOnFailure: source.continueOnFailure,

@@ -100,6 +100,12 @@ describe('runbook undo', () => {
     expect(run(['history', runId]).stdout).toContain(`undone by run ${JSON.parse(undo.stdout.split('\n')[0]!).runId}`);
     const again = run(['undo', 'last', '--yes', '--json']);
     expect(results(again.stdout).slice(1)).toEqual(['undo: state is one: ok', 'undo: file is set: ok']);
+    // Undoing the undo (by its id) puts the fixes back: a redo.
+    const undoId = JSON.parse(undo.stdout.split('\n')[0]!).runId as string;
+    const redo = run(['undo', undoId, '--yes', '--json']);
+    expect(results(redo.stdout)).toEqual(['undo: file is set: fixed', 'undo: state is one: fixed']);
+    expect(file()).toEqual({ content: 'a = 1\nforward = 1\n', mode: 0o640, link: 'conf' });
+    expect(readFileSync(join(etc, 'state'), 'utf8')).toBe('1\n');
   });
 
   it('refuses a host whose file changed since the fix, changing nothing there', () => {
@@ -110,6 +116,15 @@ describe('runbook undo', () => {
       /^undo: file is set: failed \(refused: exit code 3: \S+\/etc\/link: changed since the fix \(sha256 now [0-9a-f]{12}\), so it is not undone; nothing was changed\)$/,
     );
     expect(file().content).toBe('a = 2\nforward = 1\n');
+  });
+
+  it('refuses an edited trail before anything is sent', () => {
+    const runId = applied();
+    const text = readFileSync(audit, 'utf8');
+    writeFileSync(audit, text.replace(/"after":"[0-9a-f]{64}"/, '"after":"x;touch${IFS}/tmp/pwned;#"'));
+    const r = run(['undo', runId, '--dry-run']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^${audit}: the audit trail is damaged \\(line \\d+: record #\\d+ was edited: its content does not match its hash\\): undo acts on what it recorded, so nothing was sent \\(\`runbook audit verify\` shows every problem\\)$`));
   });
 
   it('refuses content edited in the capture store, or missing from it', () => {

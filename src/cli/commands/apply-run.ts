@@ -235,6 +235,9 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
   // Captures were matched to their targets masked, as the run recorded them.
   const captures = join(dirname(auditFile), 'captures');
   const plan = undoing ? undoPlan(runbookPlan, undoing.fixedByHost, readCaptures(captures), identityRedact) : runbookPlan;
+  if (undoing && plan.hosts.length === 0) {
+    throw new UserError({ message: `run ${undoing.run.runId}'s fixes are no step of runbook ${runbook.name} on these hosts: there is nothing to undo`, hint: `\`runbook history ${undoing.run.runId}\` shows what it fixed` });
+  }
   let approvers: string[] = [];
   if (saved) {
     checkPlanIdentities(opts.plan!, saved, plan, identities);
