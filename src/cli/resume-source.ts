@@ -86,11 +86,16 @@ export function resumeHosts(src: ResumeSource, inventory: Inventory, pattern: st
 }
 
 /**
- * The vars to resume with: the run's own. A var it recorded masked (a secret) comes from `given`
- * (RUNBOOK_VAR_<name>, --var-file, --var), else from `ask` (a terminal), never from the trail;
- * any other var given must be the run's, since the steps left continue the ones it ran.
+ * The vars to resume (or undo) a run with: the run's own, since its commands are rendered again. A
+ * var it recorded masked (a secret) comes from `given` (RUNBOOK_VAR_<name>, --var-file, --var),
+ * else from `ask` (a terminal), never from the trail; any other var given must be the run's.
  */
-export async function resumeVars(src: ResumeSource, given: Record<string, string>, ask?: (name: string) => Promise<string>): Promise<Record<string, string>> {
+export async function runVars(
+  src: { run: Pick<RunDetail, 'runId' | 'vars'> },
+  given: Record<string, string>,
+  ask: ((name: string) => Promise<string>) | undefined,
+  what: 'resume' | 'undo',
+): Promise<Record<string, string>> {
   const id = src.run.runId;
   const recorded = src.run.vars ?? {};
   const problems: Problem[] = [];
@@ -100,11 +105,11 @@ export async function resumeVars(src: ResumeSource, given: Record<string, string
     if (!value.includes(MASK)) vars[name] = value;
     else if (given[name] !== undefined) vars[name] = given[name];
     else if (ask) toAsk.push(name);
-    else problems.push({ message: `run ${id} was given the secret var ${name}, which resume does not read from the trail`, hint: `give it again: RUNBOOK_VAR_${name}=… in the environment, or --var-file FILE` });
+    else problems.push({ message: `run ${id} was given the secret var ${name}, which ${what} does not read from the trail`, hint: `give it again: RUNBOOK_VAR_${name}=… in the environment, or --var-file FILE` });
   }
   for (const [name, value] of Object.entries(given)) {
-    if (!(name in recorded)) problems.push({ message: `var ${name} is set here but was not in run ${id}`, hint: 'resume repeats the run\'s vars: unset it (RUNBOOK_VAR_*, --var-file, --var), or start a fresh apply' });
-    else if (!recorded[name]!.includes(MASK) && value !== recorded[name]) problems.push({ message: `var ${name} differs from run ${id}'s`, hint: 'resume repeats the run\'s vars: leave it out, or start a fresh apply' });
+    if (!(name in recorded)) problems.push({ message: `var ${name} is set here but was not in run ${id}`, hint: `${what} repeats the run's vars: unset it (RUNBOOK_VAR_*, --var-file, --var)${what === 'resume' ? ', or start a fresh apply' : ''}` });
+    else if (!recorded[name]!.includes(MASK) && value !== recorded[name]) problems.push({ message: `var ${name} differs from run ${id}'s`, hint: `${what} repeats the run's vars: leave it out${what === 'resume' ? ', or start a fresh apply' : ''}` });
   }
   if (problems.length) throw new UserError(problems);
   for (const name of toAsk) vars[name] = await ask!(name);

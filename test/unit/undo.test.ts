@@ -108,6 +108,22 @@ describe('runbook undo', () => {
     expect(readFileSync(join(etc, 'state'), 'utf8')).toBe('1\n');
   });
 
+  it("renders the run's commands with the run's own vars, and refuses a var that differs", () => {
+    const other = join(dir, 'etc-other');
+    rmSync(other, { recursive: true, force: true });
+    mkdirSync(other);
+    writeFileSync(join(other, 'conf'), ORIGINAL);
+    symlinkSync('conf', join(other, 'link'));
+    writeFileSync(join(other, 'state'), '0\n');
+    const r = run(['apply', rbFile, '--yes', '--json', '--var', `dir=${other}`]);
+    expect(r.code, r.stderr).toBe(0);
+    const runId = JSON.parse(r.stdout.split('\n')[0]!).runId as string;
+    expect(run(['undo', 'last', '--dry-run', '--var', 'dir=/elsewhere']).stderr).toBe(`var dir differs from run ${runId}'s (undo repeats the run's vars: leave it out)`);
+    const undo = run(['undo', 'last', '--yes', '--json']);
+    expect(results(undo.stdout).slice(1)).toEqual(['undo: state is one: fixed', 'undo: file is set: fixed']);
+    expect(readFileSync(join(other, 'conf'), 'utf8')).toBe(ORIGINAL);
+  });
+
   it('refuses a host whose file changed since the fix, changing nothing there', () => {
     applied();
     writeFileSync(join(etc, 'conf'), 'a = 2\nforward = 1\n');

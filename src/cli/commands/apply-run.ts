@@ -49,7 +49,7 @@ import { createPlanRecorder } from '../../report/plan-recorder.js';
 import { captureStore, readCaptures } from '../../report/capture-store.js';
 import { checkUndoRunbook, undoHosts, undoSource } from '../undo-source.js';
 import { checkPlanIdentities, checkPlanRunbook, planTargets, savedPlanBody } from '../saved-plan.js';
-import { checkResumeRunbook, resumeHosts, resumeSource, resumeVars } from '../resume-source.js';
+import { checkResumeRunbook, resumeHosts, resumeSource, runVars } from '../resume-source.js';
 import { checkApprovals, launcherKeys, removeStaleSignatures } from '../plan-signatures.js';
 import { createTransport, targetFromHost } from '../../transport/index.js';
 import { createJsonListener } from '../../report/json.js';
@@ -214,7 +214,12 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
   if (hosts.length === 0) throw new UserError({ pos: byRunbook?.pos, message: `no hosts match "${pattern}"`, hint: byRunbook ? 'pass --hosts PATTERN' : 'see `runbook inventory` for the hosts and groups' });
   const givenVars = operatorVars({ env: process.env, varFiles: opts.varFile ?? [], vars: opts.var ?? [] });
   const canPrompt = Boolean(process.stdin.isTTY && process.stderr.isTTY);
-  const cliVars = resuming ? await resumeVars(resuming, givenVars, canPrompt ? (v) => askSecretVar(v, resuming.run.runId) : undefined) : givenVars;
+  // resume and undo render the run's own commands again: with its vars (a run recorded before vars
+  // were kept is undone with the vars given).
+  const again = resuming ?? (undoing?.run.vars ? undoing : undefined);
+  const cliVars = again
+    ? await runVars(again, givenVars, canPrompt ? (v) => askSecretVar(v, again.run.runId) : undefined, resuming ? 'resume' : 'undo')
+    : givenVars;
 
   const contexts = new Map<string, TemplateContext>();
   const contextFor = (host: Host): TemplateContext => {
