@@ -20,6 +20,8 @@ import type { Redact } from './sanitize.js';
  * watchdog whose arming got no answer, and never a path the host chose.
  */
 export const newConfirmToken = (): string => `/tmp/runbook-confirm.${randomBytes(8).toString('hex')}`;
+/** The revert script's size at most, within one command line (128 KiB) with room for the rest. */
+const MAX_SCRIPT_BYTES = 112 * 1024;
 /** The log line a watchdog writes when it put the state back. */
 export const REVERTED = 'reverted';
 
@@ -49,6 +51,9 @@ export function revertScript(ps: PlannedStep, before: readonly Capture[], redact
   }
   if (ps.snapshot.length && !ps.undo) return { problem: 'the step has snapshots but no undo to put them back' };
   if (ps.undo) parts.push({ command: [...env.command, ps.undo.command].join('\n'), display: [...env.display, ps.undo.display].join('\n') });
+  // The arm command carries it whole, and one command line is at most 128 KiB on Linux.
+  const size = parts.reduce((n, p) => n + Buffer.byteLength(p.command), 0);
+  if (size > MAX_SCRIPT_BYTES) return { problem: `what it would put back takes ${size} bytes, more than the ${MAX_SCRIPT_BYTES} one command can carry` };
   return { command: parts.map((p) => p.command).join('\n'), display: parts.map((p) => p.display).join('\n') };
 }
 

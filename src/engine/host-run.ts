@@ -207,7 +207,8 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
     ...(planned?.kind === 'drifted' ? { drift: { reason: planned.reason, plannedOutput: planned.plannedOutput } } : {}),
     ...(preview ? { preview: preview.diff } : {}),
   });
-  const approval = await (ctx.idle ? ctx.idle(asking) : asking);
+  // The slot is lent only while a person decides: an automatic approval keeps --forks exact.
+  const approval = await (ctx.idle && ctx.gate.asks ? ctx.idle(asking) : asking);
   ctx.emit({ type: 'approval', time: ctx.now().toISOString(), runId: ctx.runId, host, step: ps.name, ...approval });
   if (!approves(approval.decision)) {
     const reason = approval.decision === 'quit' ? `not fixed: ${ctx.control.stopReason ?? 'the run was stopped'}` : `fix declined by ${approval.by}`;

@@ -107,6 +107,13 @@ function convertStep(src: YamlSource, s: StepYaml, path: PathSeg[], problems: Pr
     const ms = parseDuration(s.confirm);
     if (ms === undefined || ms < 5000 || ms > 3_600_000) problems.push({ pos: src.posAt([...path, 'confirm']), message: 'confirm must be from 5s to 1h', hint: 'e.g. "60s": long enough for the fix and its verify' });
     else step.confirmMs = ms;
+    const timeoutMs = s.timeout === undefined ? undefined : parseDuration(s.timeout);
+    if (ms !== undefined && timeoutMs !== undefined && ms <= timeoutMs) {
+      problems.push({ pos: src.posAt([...path, 'confirm']), message: `confirm (${s.confirm}) must be longer than the step's timeout (${s.timeout}): the watchdog would put the state back while the fix may still run`, hint: 'make confirm longer than the fix and its verify take' });
+    }
+    if (step.files.some((f) => f.sensitive)) {
+      problems.push({ pos: src.posAt([...path, 'confirm']), message: "confirm cannot guard a sensitive file: its content is never kept, so the watchdog could not put it back", hint: 'drop sensitive: true, or confirm' });
+    }
     if ((step.snapshot.length || !step.files.length) && !step.undo) {
       problems.push({
         pos: src.posAt([...path, 'confirm']),

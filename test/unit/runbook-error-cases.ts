@@ -32,6 +32,8 @@ export const RUNBOOK_ERROR_CASES: Array<[kind: string, yaml: string, expected: s
   ['undo and no_undo', 'steps:\n  - name: s\n    check: a\n    fix: b\n    snapshot: c\n    undo: d\n    no_undo: why\n', '7:14: a step has an undo or says why it has none (no_undo), not both (drop one of them)'],
   ['no_undo without a fix', 'steps:\n  - name: s\n    check: a\n    no_undo: why\n', '4:14: no_undo is about a fix, and this step has no fix (drop it, or add the fix)'],
   ['confirm with nothing to put back', 'steps:\n  - name: s\n    check: a\n    fix: b\n    confirm: 60s\n', '5:14: confirm needs something the watchdog can put back: files, or a snapshot with an undo (add files: for what the fix edits, or snapshot: and undo:)'],
+  ['confirm within the timeout', 'steps:\n  - name: s\n    check: a\n    fix: b\n    files: [/x]\n    timeout: 30s\n    confirm: 20s\n', "7:14: confirm (20s) must be longer than the step's timeout (30s): the watchdog would put the state back while the fix may still run (make confirm longer than the fix and its verify take)"],
+  ['confirm of a sensitive file', 'steps:\n  - name: s\n    check: a\n    fix: b\n    files: [{ path: /x, sensitive: true }]\n    confirm: 20s\n', '6:14: confirm cannot guard a sensitive file: its content is never kept, so the watchdog could not put it back (drop sensitive: true, or confirm)'],
   ['confirm too short', 'steps:\n  - name: s\n    check: a\n    fix: b\n    files: [/x]\n    confirm: 1s\n', '6:14: confirm must be from 5s to 1h (e.g. "60s": long enough for the fix and its verify)'],
   ['secret with unknown key (hint)', `vars:\n  t: { secret: true, env: B, envv: B }\n${STEP}`, '2:30: unknown key "envv" in vars.t (did you mean "env"?)'],
 ];
