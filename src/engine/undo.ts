@@ -182,7 +182,7 @@ function planUndo(ps: PlannedStep, fixed: FixedStep, readCapture: ReadCapture, r
       const linkCheck = (p: string): string =>
         link === undefined
           ? `if [ -L ${p} ]; then ${refused('a symlink now, and not before the fix')}; fi`
-          : `if [ "$(readlink -- ${p})" != ${shellQuote(link)} ]; then ${refused(`its symlink no longer points to ${link}`)}; fi`;
+          : `if [ ! -L ${p} ]; then ${refused(`no longer a symlink to ${link} (a fix that rewrites the link itself cannot be undone: undo does not recreate links)`)}; elif [ "$(readlink -- ${p})" != ${shellQuote(link)} ]; then ${refused(`its symlink no longer points to ${link}`)}; fi`;
       targets.push({
         label: c.target,
         now: { command: fileDigest(f.path.command), display: fileDigest(f.path.display) },
