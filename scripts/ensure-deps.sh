@@ -25,6 +25,9 @@ have tmux || need+=(tmux)
 have flock || need+=(util-linux)
 have keepalived || need+=(keepalived)
 have haproxy || need+=(haproxy)
+# The k8s stack's pods are set up by the real CNI plugins (bridge, host-local, loopback), which
+# Debian installs off PATH, in /usr/lib/cni.
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "runbook: missing packages: ${need[*]}; install them with: sudo apt-get install -y ${need[*]}" >&2
