@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labDown, labExec, labProbe, labUp, type LabInfo } from '../../src/lab/index.js';
@@ -22,10 +22,18 @@ afterAll(async () => {
   rmSync(cache, { recursive: true, force: true });
 });
 
-function kubectl(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync('kubectl', ['--cache-dir', cache, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, KUBECONFIG: info.kubeconfig } });
+/** The two real clients: the machine's kubectl, and Debian's 1.20 that scripts/ensure-deps.sh extracts. */
+const OLD_KUBECTL = '/var/cache/runbook/kubernetes-client/usr/bin/kubectl';
+const CLIENTS = [
+  { name: "the machine's kubectl (1.32)", bin: 'kubectl' },
+  { name: "Debian's kubectl 1.20", bin: OLD_KUBECTL },
+];
+
+function run(bin: string, args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(bin, ['--cache-dir', cache, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, KUBECONFIG: info.kubeconfig } });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.trim() };
 }
+const kubectl = (...args: string[]): ReturnType<typeof run> => run('kubectl', args);
 
 function json<T>(...args: string[]): T {
   const r = kubectl(...args, '-o', 'json');
@@ -89,40 +97,49 @@ describe('--stack k8s', () => {
     expect(json<{ items: Node[] }>('get', 'nodes', '-l', 'node-role.kubernetes.io/worker').items.map((n) => n.metadata.name)).toEqual(['a', 'b', 'c']);
   });
 
-  it('kubectl annotate, label and patch (strategic merge and merge) change the node under a new resourceVersion', () => {
-    const before = node('b').metadata.resourceVersion;
-    expect(kubectl('annotate', 'node', 'b', 'example.com/owner=ops').stdout).toBe('node/b annotated\n');
-    expect(kubectl('label', 'node', 'b', 'tier=edge').stdout).toBe('node/b labeled\n');
-    expect(kubectl('patch', 'node', 'b', '-p', '{"spec":{"taints":[{"key":"lab","effect":"NoSchedule"}]}}').code).toBe(0);
-    expect(kubectl('patch', 'node', 'b', '--type', 'merge', '-p', '{"spec":{"unschedulable":true}}').code).toBe(0);
-    let b = node('b');
-    expect(Number(b.metadata.resourceVersion)).toBeGreaterThan(Number(before));
-    expect(b.metadata.annotations['example.com/owner']).toBe('ops');
-    expect(b.metadata.labels.tier).toBe('edge');
-    expect(b.spec).toMatchObject({ unschedulable: true, taints: [{ key: 'lab', effect: 'NoSchedule' }] });
-    // Undone: `key-`, `$patch: delete` on a keyed list element, null in a merge patch.
-    expect(kubectl('annotate', 'node', 'b', 'example.com/owner-').code).toBe(0);
-    expect(kubectl('label', 'node', 'b', 'tier-').code).toBe(0);
-    expect(kubectl('patch', 'node', 'b', '-p', '{"spec":{"taints":[{"key":"lab","$patch":"delete"}]}}').code).toBe(0);
-    expect(kubectl('patch', 'node', 'b', '--type', 'merge', '-p', '{"spec":{"unschedulable":null}}').code).toBe(0);
-    b = node('b');
-    expect(b.metadata.annotations).not.toHaveProperty('example.com/owner');
-    expect(b.metadata.labels).not.toHaveProperty('tier');
-    expect(b.spec).toEqual({ podCIDR: '10.244.2.0/24', podCIDRs: ['10.244.2.0/24'] });
-  });
+  describe.each(CLIENTS)('$name', ({ bin }) => {
+    const k = (...args: string[]): ReturnType<typeof run> => run(bin, args);
 
-  it('answers 404, 409 and 422 as the API conventions say, and kubectl reports them', () => {
-    expect(kubectl('get', 'node', 'zz')).toMatchObject({ code: 1, stderr: 'Error from server (NotFound): nodes "zz" not found' });
-    const stale = kubectl('annotate', 'node', 'c', '--resource-version=1', 'example.com/x=1');
-    expect(stale).toMatchObject({
-      code: 1,
-      stderr: 'Error from server (Conflict): Operation cannot be fulfilled on nodes "c": the object has been modified; please apply your changes to the latest version and try again',
+    it('is there', () => {
+      expect(existsSync(bin) || bin === 'kubectl', `${bin} is missing: run scripts/ensure-deps.sh`).toBe(true);
     });
-    const current = node('c').metadata.resourceVersion;
-    expect(kubectl('annotate', 'node', 'c', `--resource-version=${current}`, 'example.com/x=1').code).toBe(0);
-    expect(kubectl('patch', 'node', 'c', '-p', '{"spec":{"podCIDR":"10.244.9.0/24"}}')).toMatchObject({
-      code: 1,
-      stderr: 'The Node "c" is invalid: spec.podCIDR: Forbidden: node updates may not change podCIDR except from "" to valid',
+
+    it('annotate, label, patch (strategic merge and merge), cordon and uncordon change the node under a new resourceVersion', () => {
+      const before = node('b').metadata.resourceVersion;
+      expect(k('annotate', 'node', 'b', 'example.com/owner=ops').stdout).toBe('node/b annotated\n');
+      expect(k('label', 'node', 'b', 'tier=edge').stdout).toBe('node/b labeled\n');
+      expect(k('patch', 'node', 'b', '-p', '{"spec":{"taints":[{"key":"lab","effect":"NoSchedule"}]}}').code).toBe(0);
+      expect(k('patch', 'node', 'b', '--type', 'merge', '-p', '{"spec":{"podCIDR":"10.244.2.0/24","unschedulable":false}}').code).toBe(0);
+      expect(k('cordon', 'b').stdout).toBe('node/b cordoned\n');
+      let b = node('b');
+      expect(Number(b.metadata.resourceVersion)).toBeGreaterThan(Number(before));
+      expect(b.metadata.annotations['example.com/owner']).toBe('ops');
+      expect(b.metadata.labels.tier).toBe('edge');
+      expect(b.spec).toMatchObject({ unschedulable: true, taints: [{ key: 'lab', effect: 'NoSchedule' }] });
+      // Undone: `key-`, `$patch: delete` on a keyed list element, uncordon, null in a merge patch.
+      expect(k('annotate', 'node', 'b', 'example.com/owner-').code).toBe(0);
+      expect(k('label', 'node', 'b', 'tier-').code).toBe(0);
+      expect(k('patch', 'node', 'b', '-p', '{"spec":{"taints":[{"key":"lab","$patch":"delete"}]}}').code).toBe(0);
+      expect(k('uncordon', 'b').stdout).toBe('node/b uncordoned\n');
+      expect(k('patch', 'node', 'b', '--type', 'merge', '-p', '{"spec":{"unschedulable":null}}').code).toBe(0);
+      b = node('b');
+      expect(b.metadata.annotations).not.toHaveProperty('example.com/owner');
+      expect(b.metadata.labels).not.toHaveProperty('tier');
+      expect(b.spec).toEqual({ podCIDR: '10.244.2.0/24', podCIDRs: ['10.244.2.0/24'] });
+    });
+
+    it('gets 404, 409 and 422 as the API conventions say, and reports them', () => {
+      expect(k('get', 'node', 'zz')).toMatchObject({ code: 1, stderr: 'Error from server (NotFound): nodes "zz" not found' });
+      expect(k('annotate', 'node', 'c', '--overwrite', '--resource-version=1', 'example.com/x=1')).toMatchObject({
+        code: 1,
+        stderr: 'Error from server (Conflict): Operation cannot be fulfilled on nodes "c": the object has been modified; please apply your changes to the latest version and try again',
+      });
+      const current = node('c').metadata.resourceVersion;
+      expect(k('annotate', 'node', 'c', '--overwrite', `--resource-version=${current}`, 'example.com/x=1').code).toBe(0);
+      expect(k('patch', 'node', 'c', '-p', '{"spec":{"podCIDR":"10.244.9.0/24"}}')).toMatchObject({
+        code: 1,
+        stderr: 'The Node "c" is invalid: spec.podCIDR: Forbidden: node updates may not change podCIDR except from "" to valid',
+      });
     });
   });
 
