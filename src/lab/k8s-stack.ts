@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -71,7 +72,8 @@ export function seed(state: LabState): { nodes: JsonObject[]; pods: JsonObject[]
     status: {
       addresses: [{ type: 'InternalIP', address: n.ip }, { type: 'Hostname', address: n.name }],
       conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }],
-      nodeInfo: { kubeletVersion: 'v1.32.0', containerRuntimeVersion: 'containerd://1.7.24', osImage: 'Debian GNU/Linux 12 (bookworm)', operatingSystem: 'linux', architecture: 'amd64' },
+      // The kernel is the machine's: every lab node runs on it.
+      nodeInfo: { kubeletVersion: 'v1.32.0', containerRuntimeVersion: 'containerd://1.7.24', osImage: 'Debian GNU/Linux 12 (bookworm)', kernelVersion: release(), operatingSystem: 'linux', architecture: 'amd64' },
     },
   }));
   const pods = state.topology.nodes

@@ -97,6 +97,12 @@ describe('--stack k8s', () => {
     expect(json<{ items: Node[] }>('get', 'nodes', '-l', 'node-role.kubernetes.io/worker').items.map((n) => n.metadata.name)).toEqual(['a', 'b', 'c']);
   });
 
+  it('plain kubectl get prints the server-side Table: status, roles, readiness', () => {
+    const nodes = kubectl('get', 'nodes').stdout.split('\n').map((l) => l.split(/\s+/).filter((c) => !/^(\d+[smhd])+$/.test(c)).join(' '));
+    expect(nodes).toEqual(['NAME STATUS ROLES AGE VERSION', 'm1 Ready control-plane v1.32.0', 'a Ready worker v1.32.0', 'b Ready worker v1.32.0', 'c Ready worker v1.32.0', '']);
+    expect(kubectl('get', 'pods', '-A', '-o', 'wide').stdout).toMatch(/^default\s+a-pod0\s+1\/1\s+Running\s+0\s+\S+\s+10\.244\.1\.2\s+a\s/m);
+  });
+
   describe.each(CLIENTS)('$name', ({ bin }) => {
     const k = (...args: string[]): ReturnType<typeof run> => run(bin, args);
 

@@ -9,6 +9,7 @@ import { matches, parseLabelSelector, SelectorError } from '../../src/lab/k8s/se
 import { backendData, remoteLeases, storedMac, wantedAnnotations } from '../../src/lab/k8s/flannel-leases.js';
 import { apiHandler } from '../../src/lab/k8s/apiserver.js';
 import { Store } from '../../src/lab/k8s/store.js';
+import { humanAge, toTable } from '../../src/lab/k8s/table.js';
 
 describe('patches', () => {
   const node: JsonObject = { metadata: { name: 'a', labels: { x: '1', y: '2' } }, spec: { taints: [{ key: 'k', effect: 'NoSchedule' }], podCIDRs: ['10.244.1.0/24'] } };
@@ -69,6 +70,20 @@ describe("flannel's kube subnet manager", () => {
   it('turns every other managed vxlan node into a lease', () => {
     const nodes = [n('a', managed('0a:00:00:00:00:01', '198.19.1.20')), n('b', managed('0A:00:00:00:00:02', '198.19.1.21'), '10.244.2.0/24'), n('c', {}, '10.244.3.0/24')];
     expect(remoteLeases(nodes, 'a')).toEqual([{ node: 'b', subnet: '10.244.2.0/24', publicIp: '198.19.1.21', vtepMac: '0a:00:00:00:00:02' }]);
+  });
+});
+
+describe('Table output (plain kubectl get)', () => {
+  it("prints a node's status, roles and age as Kubernetes' printers do", () => {
+    const created = new Date(Date.now() - 90_000).toISOString();
+    const t = toTable('nodes', [{ metadata: { name: 'a', creationTimestamp: created, labels: { 'node-role.kubernetes.io/worker': '' } }, spec: { unschedulable: true }, status: { conditions: [{ type: 'Ready', status: 'True' }], nodeInfo: { kubeletVersion: 'v1.32.0' } } }], '7');
+    expect(t).toMatchObject({ kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata: { resourceVersion: '7' } });
+    expect(((t.rows as JsonObject[])[0]?.cells as string[]).slice(0, 5)).toEqual(['a', 'Ready,SchedulingDisabled', 'worker', '90s', 'v1.32.0']);
+  });
+
+  it('ages read like duration.HumanDuration', () => {
+    const ago = (s: number): string => humanAge(new Date(Date.now() - s * 1000).toISOString());
+    expect([ago(5), ago(150), ago(3600), ago(5 * 3600 + 60), ago(30 * 3600), ago(72 * 3600)]).toEqual(['5s', '2m30s', '60m', '5h1m', '30h', '3d']);
   });
 });
 

@@ -4,13 +4,15 @@
  * API conventions kubectl relies on: discovery documents (/api, /api/v1, /apis, /version), lists
  * carrying the store's resourceVersion, `metav1.Status` errors (401, 404, 409, 415, 422, 405),
  * merge and strategic-merge patch (patch.ts), resourceVersion preconditions in a patch (409 when
- * stale), and the status subresource (spec kept, as nodeStatusStrategy does). One bearer token,
+ * stale), the status subresource (spec kept, as nodeStatusStrategy does), and Table output for
+ * plain `kubectl get` (table.ts). One bearer token,
  * no RBAC. docs/lab.md lists what it does not serve.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { mergePatch, PatchError, strategicMergePatch, isObject, type Json, type JsonObject } from './patch.js';
 import { matches, parseLabelSelector, SelectorError } from './selectors.js';
 import { metadata, type Resource, type Store } from './store.js';
+import { toTable, wantsTable } from './table.js';
 
 export const API_VERSION = { major: '1', minor: '32', gitVersion: 'v1.32.0-lab', platform: 'linux/amd64' };
 
@@ -93,9 +95,10 @@ function discovery(path: string, address: string): Json | undefined {
   }
 }
 
-function list(store: Store, t: Target, query: URLSearchParams): Json {
+function list(store: Store, t: Target, query: URLSearchParams, table: boolean): Json {
   const selector = parseLabelSelector(query.get('labelSelector') ?? '');
   const items = store.list(t.resource, t.namespace).filter((o) => matches(selector, (metadata(o).labels ?? {}) as Record<string, unknown>));
+  if (table) return toTable(t.resource, items, store.resourceVersion);
   return { kind: `${KIND[t.resource]}List`, apiVersion: 'v1', metadata: { resourceVersion: store.resourceVersion }, items };
 }
 
@@ -192,7 +195,7 @@ async function serve(opts: ApiOptions, req: IncomingMessage, res: ServerResponse
   }
   if (t.name === undefined) {
     if (req.method !== 'GET') throw new ApiError(405, 'MethodNotAllowed', `the lab API does not serve ${req.method ?? '?'} on ${t.resource}`);
-    return send(res, 200, list(opts.store, t, url.searchParams));
+    return send(res, 200, list(opts.store, t, url.searchParams, wantsTable(req.headers.accept)));
   }
   const named = { ...t, name: t.name };
   // Pods are namespaced: /api/v1/pods/NAME does not exist.
@@ -200,7 +203,7 @@ async function serve(opts: ApiOptions, req: IncomingMessage, res: ServerResponse
   if (req.method === 'GET') {
     const o = opts.store.get(t.resource, t.namespace ?? '', t.name);
     if (!o) throw notFound(t.resource, t.name);
-    return send(res, 200, withKind(t.resource, o));
+    return send(res, 200, wantsTable(req.headers.accept) ? toTable(t.resource, [o], opts.store.resourceVersion) : withKind(t.resource, o));
   }
   if (req.method === 'PATCH') return send(res, 200, withKind(t.resource, patch(opts.store, named, req.headers['content-type'] ?? '', body)));
   throw new ApiError(405, 'MethodNotAllowed', `the lab API does not serve ${req.method ?? '?'} on ${t.resource}`);
