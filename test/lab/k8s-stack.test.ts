@@ -149,6 +149,14 @@ describe('--stack k8s', () => {
     });
   });
 
+  it('a restarted API server keeps its objects and their resourceVersions (its store stands in for etcd)', async () => {
+    const before = json<{ metadata: { resourceVersion: string }; items: Node[] }>('get', 'nodes');
+    await sh('m1', 'systemctl restart kube-apiserver');
+    const after = json<{ metadata: { resourceVersion: string }; items: Node[] }>('get', 'nodes');
+    expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+    expect(after.items).toEqual(before.items);
+  });
+
   it('a restarted flanneld keeps flannel.1 and its MAC; recreating the device reuses the annotated VtepMAC', async () => {
     const mac = await sh('a', 'cat /sys/class/net/flannel.1/address');
     const ifindex = await sh('a', 'cat /sys/class/net/flannel.1/ifindex');

@@ -45,15 +45,19 @@ export class Store {
 
   /** The saved objects if there are any (a restart), else the seed stamped as newly created. */
   static open(file: string, seedFile: string): Store {
+    let saved: string | undefined;
     try {
-      return new Store(file, JSON.parse(readFileSync(file, 'utf8')) as Snapshot);
-    } catch {
-      const seed = JSON.parse(readFileSync(seedFile, 'utf8')) as Seed;
-      const store = new Store(file, { revision: 0, nodes: [], pods: [] });
-      for (const o of seed.nodes) store.create('nodes', o);
-      for (const o of seed.pods) store.create('pods', o);
-      return store;
+      saved = readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+    // A file that does not parse is an error, never a silent return to the seed.
+    if (saved !== undefined) return new Store(file, JSON.parse(saved) as Snapshot);
+    const seed = JSON.parse(readFileSync(seedFile, 'utf8')) as Seed;
+    const store = new Store(file, { revision: 0, nodes: [], pods: [] });
+    for (const o of seed.nodes) store.create('nodes', o);
+    for (const o of seed.pods) store.create('pods', o);
+    return store;
   }
 
   get resourceVersion(): string {
