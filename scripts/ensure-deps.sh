@@ -27,6 +27,22 @@ have chromium || need+=(chromium)
 have flock || need+=(util-linux)
 have keepalived || need+=(keepalived)
 have haproxy || need+=(haproxy)
+# The k8s stack's pods are set up by the real CNI plugins (bridge, host-local, loopback), which
+# Debian installs off PATH, in /usr/lib/cni.
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+# Debian's kubernetes-client (kubectl 1.20, the last with policy/v1beta1 evictions): the k8s stack's
+# tests drive the lab's API with it besides the machine's kubectl. Extracted into a private
+# directory (apt-get download + dpkg-deb -x), never installed over the machine's kubectl.
+OLD_KUBECTL_DIR=/var/cache/runbook/kubernetes-client
+extract_old_kubectl() {
+  local tmp
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq kubernetes-client 2>/dev/null) &&
+    mkdir -p "$OLD_KUBECTL_DIR" && dpkg-deb -x "$tmp"/kubernetes-client_*.deb "$OLD_KUBECTL_DIR"
+  local rc=$?
+  rm -rf "$tmp"
+  return $rc
+}
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "runbook: missing packages: ${need[*]}; install them with: sudo apt-get install -y ${need[*]}" >&2
@@ -36,4 +52,12 @@ if [ "${#need[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if [ ! -x "$OLD_KUBECTL_DIR/usr/bin/kubectl" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "runbook: missing $OLD_KUBECTL_DIR/usr/bin/kubectl; extract it with: sudo scripts/ensure-deps.sh" >&2
+    exit 2
+  fi
+  echo "extracting Debian's kubernetes-client into $OLD_KUBECTL_DIR" >&2
+  extract_old_kubectl || { echo "runbook: cannot download kubernetes-client (try: apt-get update)" >&2; exit 2; }
 fi

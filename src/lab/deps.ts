@@ -12,22 +12,26 @@ const TOOLS: [string, string][] = [
 const HA_TOOLS: [string, string][] = [['keepalived', 'keepalived'], ['haproxy', 'haproxy']];
 const PATHS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
-function found(tool: string): boolean {
-  return PATHS.some((d) => {
-    try {
-      accessSync(join(d, tool), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
-export function checkDeps(opts: { ha?: boolean } = {}): void {
+const found = (tool: string): boolean => PATHS.some((d) => isExecutable(join(d, tool)));
+
+/** The k8s stack's pods are set up by Debian's CNI plugins, installed off PATH. */
+const CNI_PLUGINS = ['bridge', 'host-local', 'loopback'].map((p) => `/usr/lib/cni/${p}`);
+
+export function checkDeps(opts: { ha?: boolean; k8s?: boolean } = {}): void {
   if (process.platform !== 'linux') throw new UserError({ message: 'runbook lab needs Linux (network namespaces)' });
   if (process.getuid?.() !== 0) throw new UserError({ message: 'runbook lab needs root', hint: 'run it with sudo' });
   const tools = opts.ha ? [...TOOLS, ...HA_TOOLS] : TOOLS;
   const missing = tools.filter(([t]) => !found(t));
+  if (opts.k8s) missing.push(...CNI_PLUGINS.filter((p) => !isExecutable(p)).map((p): [string, string] => [p, 'containernetworking-plugins']));
   if (missing.length > 0) {
     const pkgs = [...new Set(missing.map(([, p]) => p))];
     throw new UserError({

@@ -97,6 +97,8 @@ export async function labBreak(name: string, fault: string, node?: string): Prom
   const def = FAULTS.find((f) => f.name === fault);
   if (!def) throw new UserError({ message: `unknown fault "${fault}"`, hint: `one of: ${FAULTS.map((f) => f.name).join(', ')}` });
   if (def.ha && !state.ha) throw new UserError({ message: `fault ${fault} needs the HA topology`, hint: 'runbook lab up --ha' });
+  // The Docker-era faults act on docker, etcd leases and their units; the k8s stack's faults come with its next slice.
+  if (state.stack === 'k8s') throw new UserError({ message: `fault ${fault}: lab ${name} runs --stack k8s, which has no faults yet`, hint: 'use a docker-stack lab (the default) for the faults' });
   const target = node ?? def.defaultNode;
   const why = def.impossible?.(state.flavour);
   if (why) throw new UserError({ message: `fault ${fault} cannot occur on this lab (profiles: ${state.profiles.join(',') || 'default'}): ${why}` });
@@ -171,6 +173,8 @@ systemctl start flanneld`);
  */
 export async function labHeal(name: string): Promise<void> {
   const state = requireState(name);
+  // No fault can be injected on the k8s stack yet (labBreak refuses), so there is nothing to undo.
+  if (state.stack === 'k8s') return;
   const t = state.topology;
   const ws = workers(state);
   if (state.ha) {

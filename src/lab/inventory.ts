@@ -7,6 +7,7 @@ import { sshAddress } from './topology.js';
 import { FLANNEL_NETWORK, FLANNEL_PREFIX, LAN_IF } from './node-files.js';
 import { NON_ROOT_USER } from './profiles.js';
 import { ETCD_CLIENT } from './pki.js';
+import { apiUrl, KUBECONFIG, POD_NETWORK } from './k8s-stack.js';
 
 export const INVENTORY = 'inventory.yaml';
 export const IDENTITY = 'id_ed25519';
@@ -39,13 +40,19 @@ export function inventoryDoc(state: LabState): Record<string, unknown> {
   const vars: Record<string, unknown> = {
     lan_if: LAN_IF,
     etcd_endpoints: t.etcdEndpoints,
-    flannel_network: FLANNEL_NETWORK,
+    flannel_network: state.stack === 'k8s' ? POD_NETWORK : FLANNEL_NETWORK,
     flannel_etcd_prefix: FLANNEL_PREFIX,
     flannel_iface: 'flannel.1',
     // The etcd API the lab's flannel release keeps its leases in (v2 up to flannel 0.17).
     etcd_api: state.flavour.etcdApi,
     lab_name: state.name,
   };
+  if (state.stack === 'k8s') {
+    vars.stack = 'k8s';
+    vars.kube_apiserver = apiUrl(state);
+    // On the controller, beside the inventory (the nodes have no kubectl, as on many clusters).
+    vars.kubeconfig = KUBECONFIG;
+  }
   if (t.vip) {
     vars.apiserver_vip = t.vip;
     vars.apiserver_port = 6443;

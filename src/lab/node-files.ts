@@ -13,6 +13,7 @@ import { nodeDir } from './paths.js';
 import { NON_ROOT_USER, UPSTREAM_DOCKER_OPTS, type Flavour } from './profiles.js';
 import { ETCD_PKI, FLANNEL_CLIENT } from './pki.js';
 import { UserError } from '../model/errors.js';
+import { k8sUnits, prepareK8sNode } from './k8s-stack.js';
 import { shellQuote } from '../model/shell-quote.js';
 
 export const FLANNEL_NETWORK = '10.100.0.0/16';
@@ -53,7 +54,7 @@ type UnitValue = string | string[];
  * Requires); a word that is exactly `$NAME` is expanded from the environment by systemctl, as
  * systemd does.
  */
-function unit(fields: Record<string, UnitValue | undefined>): string {
+export function unit(fields: Record<string, UnitValue | undefined>): string {
   const lines = Object.entries(fields).flatMap(([k, v]) =>
     v === undefined ? [] : [Array.isArray(v) ? `${k}=(${v.map(shellQuote).join(' ')})` : `${k}=${shellQuote(v)}`],
   );
@@ -94,6 +95,7 @@ export function unitsFor(state: LabState, node: NodeSpec): Record<string, string
       ],
     });
   }
+  if (state.stack === 'k8s') return { ...out, ...k8sUnits(state, node, unit) };
   if (node.services.includes('flanneld')) {
     const opts = f.dockerOpts;
     // The unit of CentOS 7's flannel package (and of the binary-install guides that copy it):
@@ -208,7 +210,7 @@ vrrp_instance apiserver {
 
 function sysctlConf(node: NodeSpec): string {
   // Only network-namespace sysctls: `sysctl -p` on a node must never change the host.
-  const forward = node.roles.includes('worker') || node.roles.includes('master') ? 1 : 0;
+  const forward = node.roles.includes('worker') || node.roles.includes('master') || node.roles.includes('control-plane') ? 1 : 0;
   return `#
 # /etc/sysctl.conf - Configuration file for setting system variables
 # See /etc/sysctl.d/ for additional system variables.
@@ -247,6 +249,7 @@ export async function prepareNode(state: LabState, node: NodeSpec, authorizedKey
   await writeFile(join(etc, 'hosts'), `127.0.0.1\tlocalhost\n127.0.1.1\t${node.name}\n${hosts}\n`);
   await writeFile(join(etc, 'ssh/lab_sshd_config'), state.flavour.nonRoot ? SSHD_CONFIG.replace('PermitRootLogin prohibit-password', 'PermitRootLogin no') : SSHD_CONFIG);
   if (state.flavour.nonRoot) await prepareNonRootUser(dir, authorizedKey);
+  if (state.stack === 'k8s') await prepareK8sNode(state, node);
   if (node.roles.includes('lb')) {
     await mkdir(join(etc, 'haproxy'), { recursive: true });
     await mkdir(join(etc, 'keepalived'), { recursive: true });

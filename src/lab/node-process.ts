@@ -75,6 +75,6 @@ export function nodeExec(state: LabState, node: string, command: string, opts: R
 }
 
 /** Path, valid from the host, of a pod's network namespace file inside a node. */
-export function podNsPath(state: LabState, node: string, pod: string): string {
-  return `/proc/${initPid(state, node)}/root/run/netns/${pod}`;
+export function podNsPath(state: LabState, node: string, netns: string): string {
+  return `/proc/${initPid(state, node)}/root/run/netns/${netns}`;
 }

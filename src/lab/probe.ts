@@ -17,6 +17,8 @@ export interface PodInfo {
   node: string;
   pod: string;
   ip: string;
+  /** Its network namespace's name in the node's /run/netns (docker: the pod's name; containerd: cni-<uuid>). */
+  netns: string;
 }
 
 export interface ProbePair {
@@ -41,15 +43,16 @@ export function labPods(state: LabState): { pods: PodInfo[]; podless: string[] }
   for (const n of state.topology.nodes.filter((x) => x.roles.includes('worker'))) {
     let text = '';
     try {
-      text = readFileSync(join(nodeDir(state.name, n.name), 'run/docker/pods'), 'utf8');
+      // Each stack's pod runner lists its running pods: dockerd "pod ip", containerd "pod ip netns".
+      text = readFileSync(join(nodeDir(state.name, n.name), state.stack === 'k8s' ? 'run/lab/pods' : 'run/docker/pods'), 'utf8');
     } catch {
       // no pods file: docker is not running
     }
     const mine = text
       .split('\n')
       .map((l) => l.trim().split(/\s+/))
-      .filter((f): f is [string, string] => f.length === 2 && !!f[0] && !!f[1])
-      .map(([pod, ip]) => ({ id: `${n.name}/${pod}`, node: n.name, pod, ip }));
+      .filter((f): f is [string, string, ...string[]] => f.length >= 2 && !!f[0] && !!f[1])
+      .map(([pod, ip, netns]) => ({ id: `${n.name}/${pod}`, node: n.name, pod, ip, netns: netns ?? pod }));
     if (mine.length === 0) podless.push(n.name);
     pods.push(...mine);
   }
@@ -72,7 +75,7 @@ export async function labProbe(name: string, opts: ProbeOptions = {}): Promise<P
     const status = new Map<string, ProbePair>(targets.map((t) => [t.id, { from: src.id, to: t.id, icmp: false, tcp: false }]));
     let nsPath: string | undefined;
     try {
-      nsPath = podNsPath(state, src.node, src.pod);
+      nsPath = podNsPath(state, src.node, src.netns);
     } catch {
       // the node is down: every pair from it fails
     }

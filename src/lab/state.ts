@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { UserError } from '../model/errors.js';
 import { runtimeDir } from './paths.js';
 import type { Flavour } from './profiles.js';
-import type { Topology } from './topology.js';
+import type { Stack, Topology } from './topology.js';
 
 export interface LabState {
   name: string;
@@ -19,6 +19,8 @@ export interface LabState {
   /** The profiles it was built with (`lab up --profile`), and what they resolve to. */
   profiles: string[];
   flavour: Flavour;
+  /** What the fleet runs; absent in states written before stacks (the docker stack). */
+  stack?: Stack;
   topology: Topology;
   /** Host PID of each node's namespace holder (`unshare`); its child is the node's PID 1. */
   holders: Record<string, number>;

@@ -28,6 +28,8 @@ export interface LabStatus {
   profiles: string[];
   etcdApi: string;
   stateDir: string;
+  /** Absent: the docker stack. */
+  stack?: 'k8s';
   nodes: NodeStatus[];
   leases: LeaseStatus[];
   leaseError?: string;
@@ -56,7 +58,8 @@ export async function labStatus(name: string): Promise<LabStatus> {
   const etcdNode = t.nodes.find((n) => n.roles.includes('etcd'));
   let leases: LeaseStatus[] = [];
   let leaseError: string | undefined;
-  if (etcdNode) {
+  // On the k8s stack flannel keeps no leases in etcd: they are node annotations.
+  if (etcdNode && state.stack !== 'k8s') {
     try {
       leases = (await listLeases(state)).map((l) => {
         const owner = t.nodes.find((n) => n.ip === l.publicIp);
@@ -66,7 +69,7 @@ export async function labStatus(name: string): Promise<LabStatus> {
       leaseError = (e instanceof Error ? e.message : String(e)).split('\n').pop() ?? 'etcd unreachable';
     }
   }
-  return { name: state.name, lan: state.lan, profiles: state.profiles, etcdApi: state.flavour.etcdApi, stateDir: state.stateDir, nodes, leases, ...(leaseError ? { leaseError } : {}) };
+  return { name: state.name, lan: state.lan, profiles: state.profiles, etcdApi: state.flavour.etcdApi, stateDir: state.stateDir, ...(state.stack === 'k8s' ? { stack: state.stack } : {}), nodes, leases, ...(leaseError ? { leaseError } : {}) };
 }
 
 export function formatStatus(s: LabStatus): string {
@@ -75,6 +78,10 @@ export function formatStatus(s: LabStatus): string {
   for (const n of s.nodes) {
     const svc = n.running ? Object.entries(n.services).map(([k, v]) => `${k}:${v}`).join(' ') : 'NOT RUNNING';
     lines.push(`  ${n.name.padEnd(w)}${n.address.padEnd(16)}${svc}${n.docker0 ? `  docker0 ${n.docker0}` : ''}`);
+  }
+  if (s.stack === 'k8s') {
+    lines.push(`flannel leases: node annotations and podCIDRs (KUBECONFIG=${s.stateDir}/kubeconfig kubectl get nodes -o json)`);
+    return lines.join('\n');
   }
   lines.push(`subnet leases (${SUBNETS}, etcd ${s.etcdApi}):`);
   if (s.leaseError) lines.push(`  cannot read: ${s.leaseError}`);

@@ -8,7 +8,15 @@
 import { UserError } from '../model/errors.js';
 import type { Lan } from './lan.js';
 
-export type Role = 'etcd' | 'master' | 'lb' | 'worker' | 'bastion';
+export type Role = 'etcd' | 'master' | 'lb' | 'worker' | 'bastion' | 'control-plane';
+
+/**
+ * What the fleet runs: `docker` is the seed's era (flannel leases in etcd, docker0, the default);
+ * `k8s` a kubeadm-style cluster of 2026 (containerd pods on the CNI bridge, flannel's kube subnet
+ * manager, a Kubernetes API on the control-plane node).
+ */
+export type Stack = 'docker' | 'k8s';
+export const STACKS: readonly Stack[] = ['docker', 'k8s'];
 
 export interface NodeSpec {
   name: string;
@@ -31,6 +39,8 @@ export interface TopologyOptions {
   bastion: boolean;
   /** SSH over a management LAN (profile mgmt-net): the overlay runs on a second, internal LAN. */
   mgmtNet?: boolean;
+  /** Default docker. */
+  stack?: Stack;
 }
 
 export interface Topology {
@@ -82,15 +92,17 @@ export function buildTopology(opts: TopologyOptions, lan: Lan, internal?: Lan): 
   if (opts.bastion) {
     nodes.push({ name: 'bastion', roles: ['bastion'], ip: `${lan.base}.2`, internal: false, internalIp: at(2), services: ['ssh'] });
   }
+  const k8s = opts.stack === 'k8s';
   const masters = opts.ha ? 3 : 1;
   for (let i = 0; i < masters; i++) {
     nodes.push({
       name: `m${i + 1}`,
-      roles: opts.ha ? ['etcd', 'master'] : ['etcd'],
+      roles: k8s ? ['etcd', 'control-plane'] : opts.ha ? ['etcd', 'master'] : ['etcd'],
       ip: at(10 + i),
       ...mgmt(10 + i),
       internal: hidden,
-      services: opts.ha ? ['ssh', 'etcd', 'apiserver'] : ['ssh', 'etcd'],
+      // k8s: kubeadm's control plane (etcd, the API) also runs flannel's DaemonSet pod.
+      services: k8s ? ['ssh', 'etcd', 'kube-apiserver', 'flanneld'] : opts.ha ? ['ssh', 'etcd', 'apiserver'] : ['ssh', 'etcd'],
     });
   }
   if (opts.ha) {
@@ -99,7 +111,7 @@ export function buildTopology(opts: TopologyOptions, lan: Lan, internal?: Lan): 
     }
   }
   for (let i = 0; i < opts.workers; i++) {
-    nodes.push({ name: workerName(i), roles: ['worker'], ip: at(20 + i), ...mgmt(20 + i), internal: hidden, services: ['ssh', 'flanneld', 'docker.socket', 'docker', 'kubelet'] });
+    nodes.push({ name: workerName(i), roles: ['worker'], ip: at(20 + i), ...mgmt(20 + i), internal: hidden, services: k8s ? ['ssh', 'flanneld', 'containerd'] : ['ssh', 'flanneld', 'docker.socket', 'docker', 'kubelet'] });
   }
   return {
     nodes,

@@ -17,7 +17,8 @@ import { IDENTITY, writeInventory } from './inventory.js';
 import { binDir, checkLabName, DEFAULT_LAB, defaultStateDir, nodeDir, SCRIPTS_DIR } from './paths.js';
 import { sleep } from './proc.js';
 import { writeState, type LabState } from './state.js';
-import { buildTopology, sshAddress } from './topology.js';
+import { buildTopology, sshAddress, STACKS, type Stack } from './topology.js';
+import { generateApiPki, writeKubeconfig } from './k8s-stack.js';
 import { UserError } from '../model/errors.js';
 
 export interface LabUpOptions {
@@ -33,6 +34,8 @@ export interface LabUpOptions {
   pods?: number;
   /** Profile names (`--profile a,b`); see profiles.ts. */
   profiles?: string[];
+  /** `--stack`: docker (default, the seed's era) or k8s. */
+  stack?: Stack;
   onProgress?: (message: string) => void;
 }
 
@@ -43,6 +46,8 @@ export interface LabInfo {
   stateDir: string;
   lan: string;
   nodes: { name: string; address: string; roles: string[] }[];
+  /** k8s stack: the admin kubeconfig. */
+  kubeconfig?: string;
   seconds: number;
 }
 
@@ -64,7 +69,12 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
   const workers = opts.workers ?? 4;
   const pods = opts.pods ?? 1;
   if (!Number.isInteger(pods) || pods < 1 || pods > 8) throw new UserError({ message: `--pods ${pods}: must be 1 to 8` });
-  checkDeps({ ha: opts.ha });
+  const stack = opts.stack ?? 'docker';
+  if (!STACKS.includes(stack)) throw new UserError({ message: `--stack ${String(stack)}: no such stack`, hint: `one of: ${STACKS.join(', ')}` });
+  if (stack === 'k8s' && (opts.ha || opts.bastion || (opts.profiles ?? []).length > 0)) {
+    throw new UserError({ message: '--stack k8s does not take --ha, --bastion or --profile yet', hint: 'run `lab up --stack k8s` alone (issue 21 lists what comes next)' });
+  }
+  checkDeps({ ha: opts.ha, k8s: stack === 'k8s' });
   const stateDir = resolve(opts.stateDir ?? defaultStateDir(name));
 
   await labDown(name, { stateDir });
@@ -76,12 +86,12 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
     if (internal.cidr === lan.cidr) throw new UserError({ message: `--lan ${lan.cidr} is the lab's internal LAN`, hint: 'choose another /24' });
     await assertLanFree(internal, 'the internal LAN');
   }
-  const topology = buildTopology({ workers, ha: !!opts.ha, bastion: !!opts.bastion, mgmtNet: flavour.mgmtNet }, lan, internal);
+  const topology = buildTopology({ workers, ha: !!opts.ha, bastion: !!opts.bastion, mgmtNet: flavour.mgmtNet, stack }, lan, internal);
   // etcd-tls: clients reach etcd over https.
   if (flavour.etcdTls) topology.etcdEndpoints = topology.etcdEndpoints.replace(/\bhttp:\/\//g, 'https://');
   const state: LabState = {
     name, stateDir, lan: lan.cidr, ...(internal ? { internalLan: internal.cidr } : {}),
-    workers, ha: !!opts.ha, bastion: !!opts.bastion, pods, profiles, flavour, topology, holders: {}, createdAt: new Date().toISOString(),
+    workers, ha: !!opts.ha, bastion: !!opts.bastion, pods, profiles, flavour, ...(stack === 'k8s' ? { stack } : {}), topology, holders: {}, createdAt: new Date().toISOString(),
   };
 
   try {
@@ -91,6 +101,10 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
     say(`keys for ${topology.nodes.length} nodes`);
     await generateKey(join(stateDir, IDENTITY), `runbook-lab-${name}`);
     const pub = await readFile(join(stateDir, `${IDENTITY}.pub`), 'utf8');
+    if (stack === 'k8s') {
+      say('API server certificate and token');
+      await generateApiPki(state);
+    }
     await pLimit(8).map(topology.nodes, (n) => prepareNode(state, n, pub));
     if (flavour.etcdTls) {
       say('etcd CA and certificates (kubeadm layout)');
@@ -114,7 +128,8 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
     const etcd0 = first.find((n) => n.roles.includes('etcd'));
     if (!etcd0) throw new Error('topology has no etcd node');
     await waitEtcd(state, etcd0.name, 30_000);
-    await putConfig(state, flannelConfig(flavour));
+    // k8s: flannel's network config is the DaemonSet's ConfigMap (a file on each node), not etcd.
+    if (stack === 'docker') await putConfig(state, flannelConfig(flavour));
 
     say(`booting ${rest.length} nodes`);
     for (const n of rest) state.holders[n.name] = bootNode(name, n.name);
@@ -126,8 +141,9 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
       topology.nodes.map((n) => knownHostsLine(sshAddress(n), join(nodeDir(name, n.name), `${HOST_KEY}.pub`))),
     );
     const inventory = await writeInventory(state, known);
+    const kubeconfig = stack === 'k8s' ? await writeKubeconfig(state) : undefined;
     return {
-      name, profiles, inventory, stateDir, lan: lan.cidr,
+      name, profiles, inventory, stateDir, lan: lan.cidr, ...(kubeconfig ? { kubeconfig } : {}),
       nodes: topology.nodes.map((n) => ({ name: n.name, address: sshAddress(n), roles: n.roles })),
       seconds: (Date.now() - started) / 1000,
     };

@@ -2,13 +2,14 @@
  * Everything `lab up` writes, runbook reads: for each lab flag on its own and for the combination
  * the docs show, the CLI brings the lab up exactly as a user would, `runbook validate` accepts the
  * inventory it wrote, and a dry run of a read-only runbook through that inventory (its key, its
- * known_hosts, its ProxyJump) reaches every node, each answering with its own hostname.
+ * known_hosts, its ProxyJump) reaches every node, each answering with its own hostname. The k8s
+ * stack also writes a kubeconfig the real kubectl reads.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { runEventSchema } from '../../src/engine/events-schema.js';
 import { labDown, labExec, labProbe, labState } from '../../src/lab/index.js';
@@ -104,6 +105,23 @@ describe('lab up writes an inventory runbook reads', () => {
     const w = await up('rth', ['--ha']);
     expect(Object.keys(w.groups).sort()).toEqual(['etcd', 'lb', 'masters', 'workers']);
     roundTrip(w);
+  });
+
+  it('--stack k8s: the inventory, the kubeconfig beside it that the real kubectl reads, and pods on every worker', async () => {
+    const w = await up('rtk', ['--stack', 'k8s', '--workers', '2', '--pods', '2']);
+    expect(w.hosts).toEqual(['m1', 'a', 'b']);
+    const vars = (parse(readFileSync(w.inventory, 'utf8')) as { defaults: { vars: Record<string, unknown> } }).defaults.vars;
+    expect(vars).toMatchObject({ stack: 'k8s', flannel_network: '10.244.0.0/16', kubeconfig: 'kubeconfig' });
+    roundTrip(w);
+    const k = spawnSync('kubectl', ['--cache-dir', join(dir, 'kube-cache'), 'get', 'nodes', '-o', 'name'], {
+      encoding: 'utf8',
+      env: { ...process.env, KUBECONFIG: join(dirname(w.inventory), String(vars.kubeconfig)) },
+      timeout: 30_000,
+    });
+    expect(`${k.stdout}${k.stderr}`).toBe('node/m1\nnode/a\nnode/b\n');
+    const probe = await labProbe('rtk');
+    expect(probe.pods).toHaveLength(4);
+    expect(probe.ok).toBe(true);
   });
 
   it('--bastion: the group is "bastions", and every other node is reached only through the bastion', async () => {

@@ -25,12 +25,14 @@ export function register(program: Command): void {
     .option('--state-dir <dir>', 'where to write inventory.yaml and the key (default: ./.lab or ./.lab-<name>)')
     .addOption(new Option('--pods <n>', 'pods per worker').argParser(wholeNumber('--pods')).default(1))
     .addOption(new Option('--profile <names>', 'real-world variants to combine, comma-separated (see `runbook lab profiles`)').argParser(collect).default([]))
-    .action(async (o: { name: string; workers: number; ha?: boolean; bastion?: boolean; lan?: string; stateDir?: string; pods: number; profile: string[] }) => {
+    .addOption(new Option('--stack <stack>', 'docker: the seed\'s era (etcd leases, docker0); k8s: containerd pods on CNI, flannel\'s kube subnet manager, a Kubernetes API').choices(['docker', 'k8s']).default('docker'))
+    .action(async (o: { name: string; workers: number; ha?: boolean; bastion?: boolean; lan?: string; stateDir?: string; pods: number; profile: string[]; stack: 'docker' | 'k8s' }) => {
       const { labUp } = await import('../../lab/index.js');
       const info = await labUp({ ...o, profiles: o.profile, onProgress: (m) => process.stderr.write(`lab ${o.name}: ${m}\n`) });
       process.stdout.write(
         `lab ${info.name} is up in ${info.seconds.toFixed(1)}s: ${info.nodes.length} nodes on ${info.lan}, profiles ${info.profiles.join(',') || 'default'}\n` +
           `inventory: ${info.inventory}\n` +
+          (info.kubeconfig ? `kubeconfig: ${info.kubeconfig}\n` : '') +
           `try: runbook lab probe${o.name === 'lab' ? '' : ` --name ${o.name}`}\n`,
       );
     });

@@ -20,6 +20,12 @@ mount --bind "$R/root" /root || fail "bind /root"
 [ ! -d "$R/home" ] || mount --bind "$R/home" /home || fail "bind /home"
 mount --bind "$BIN" /usr/local/sbin || fail "bind /usr/local/sbin"
 mount -t tmpfs -o size=16m,mode=1777 tmpfs /tmp || fail "tmpfs /tmp"
+# k8s stack: the node's own /opt (the flannel CNI plugin in /opt/cni/bin, as kube-flannel's init
+# container installs it) and /var/lib (host-local's allocations in /var/lib/cni), over the host's.
+for d in opt var-lib; do
+  [ -d "$R/$d-upper" ] || continue
+  mkdir -p "$R/$d-work" && mount -t overlay overlay -o "lowerdir=/${d/-//},upperdir=$R/$d-upper,workdir=$R/$d-work" "/${d/-//}" || fail "overlay /${d/-//}"
+done
 mount --bind "$R/run" /run || fail "bind /run"
 RUN=/run
 

@@ -1,0 +1,193 @@
+/**
+ * The k8s stack's own files (`lab up --stack k8s`), prepared on the host like the rest of a node's:
+ * the API server's certificate and bearer token, the objects it starts with (the seed), the
+ * kubeconfig in the state dir, and on every node what the kube-flannel DaemonSet installs (the
+ * net-conf.json of its ConfigMap, the CNI conflist, the flannel CNI plugin in /opt/cni/bin) plus
+ * the service account token its pod would mount.
+ */
+import { existsSync } from 'node:fs';
+import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { release } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { nodeDir, runtimeDir } from './paths.js';
+import { runOk } from './proc.js';
+import type { LabState } from './state.js';
+import type { NodeSpec } from './topology.js';
+import type { JsonObject } from './k8s/patch.js';
+import { UserError } from '../model/errors.js';
+
+/** kubeadm's and kube-flannel.yml's pod network. */
+export const POD_NETWORK = '10.244.0.0/16';
+export const API_PORT = 6443;
+export const KUBECONFIG = 'kubeconfig';
+/** The node's API files: the server's under /etc/kubernetes (kubeadm's directory), the seed beside them. */
+const API_PKI = '/etc/kubernetes/pki';
+const SEED = '/etc/kubernetes/lab-seed.json';
+const TOKEN = '/etc/kubernetes/lab-token';
+/** The service account a pod mounts (client-go's in-cluster config reads it), under the node's /run. */
+const SA_DIR = 'run/secrets/kubernetes.io/serviceaccount';
+/** The lab's Node daemons, compiled: dist/lab/k8s/bin (the same path from src/lab and dist/lab). */
+const DAEMONS = fileURLToPath(new URL('../../dist/lab/k8s/bin/', import.meta.url));
+/** The flannel CNI plugin stand-in, shipped beside the node scripts. */
+const CNI_PLUGIN = fileURLToPath(new URL('../../src/lab/cni/flannel', import.meta.url));
+
+export const controlPlane = (state: LabState): NodeSpec => {
+  const n = state.topology.nodes.find((x) => x.roles.includes('control-plane'));
+  if (!n) throw new Error('the k8s stack has no control-plane node');
+  return n;
+};
+export const apiUrl = (state: LabState): string => `https://${controlPlane(state).ip}:${API_PORT}`;
+const pkiDir = (lab: string): string => join(runtimeDir(lab), 'k8s-pki');
+
+/**
+ * nodeipam's allocation: the cluster CIDR's /24s in the order nodes registered (the control plane
+ * first, as kubeadm init registers it before any join).
+ */
+export function podCidr(state: LabState, node: NodeSpec): string {
+  const i = state.topology.nodes.findIndex((n) => n.name === node.name);
+  return `10.244.${i}.0/24`;
+}
+
+/** The objects the API starts with: what kubelet registration, nodeipam and the scheduler would have made. */
+export function seed(state: LabState): { nodes: JsonObject[]; pods: JsonObject[] } {
+  const nodes = state.topology.nodes.map((n): JsonObject => ({
+    metadata: {
+      name: n.name,
+      labels: {
+        'kubernetes.io/arch': 'amd64',
+        'kubernetes.io/hostname': n.name,
+        'kubernetes.io/os': 'linux',
+        ...(n.roles.includes('control-plane') ? { 'node-role.kubernetes.io/control-plane': '', 'node.kubernetes.io/exclude-from-external-load-balancers': '' } : { 'node-role.kubernetes.io/worker': '' }),
+      },
+      annotations: { 'node.alpha.kubernetes.io/ttl': '0', 'volumes.kubernetes.io/controller-managed-attach-detach': 'true' },
+    },
+    spec: {
+      podCIDR: podCidr(state, n),
+      podCIDRs: [podCidr(state, n)],
+      ...(n.roles.includes('control-plane') ? { taints: [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }] } : {}),
+    },
+    status: {
+      addresses: [{ type: 'InternalIP', address: n.ip }, { type: 'Hostname', address: n.name }],
+      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }],
+      // The kernel is the machine's: every lab node runs on it.
+      nodeInfo: { kubeletVersion: 'v1.32.0', containerRuntimeVersion: 'containerd://1.7.24', osImage: 'Debian GNU/Linux 12 (bookworm)', kernelVersion: release(), operatingSystem: 'linux', architecture: 'amd64' },
+    },
+  }));
+  const pods = state.topology.nodes
+    .filter((n) => n.roles.includes('worker'))
+    .flatMap((n) =>
+      Array.from({ length: state.pods }, (_, i): JsonObject => ({
+        metadata: { name: `${n.name}-pod${i}`, namespace: 'default', labels: { app: 'probe' } },
+        spec: { nodeName: n.name, containers: [{ name: 'web', image: 'registry.k8s.io/e2e-test-images/agnhost:2.52', ports: [{ containerPort: 80, protocol: 'TCP' }] }] },
+        status: { phase: 'Pending' },
+      })),
+    );
+  return { nodes, pods };
+}
+
+/** kube-flannel.yml's ConfigMap net-conf.json. */
+export const netConf = (): string => `${JSON.stringify({ Network: POD_NETWORK, EnableNFTables: false, Backend: { Type: 'vxlan' } }, null, 2)}\n`;
+
+/**
+ * kube-flannel.yml's cni-conf.json without its portmap entry (no pod here has a hostPort, and the
+ * lab's slice of containerd does not pass capabilities).
+ */
+export const cniConflist = (): string =>
+  `${JSON.stringify({ name: 'cbr0', cniVersion: '0.3.1', plugins: [{ type: 'flannel', delegate: { hairpinMode: true, isDefaultGateway: true } }] }, null, 2)}\n`;
+
+/** The API server's certificate (self-signed, with the control plane's address) and the bearer token. */
+export async function generateApiPki(state: LabState): Promise<void> {
+  // The nodes run the compiled daemons, also when the lab itself runs from the sources (tests).
+  if (!existsSync(join(DAEMONS, 'kube-apiserver.js'))) throw new UserError({ message: `--stack k8s: ${DAEMONS} has no kube-apiserver.js`, hint: 'build first: npm run build' });
+  const dir = pkiDir(state.name);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const cp = controlPlane(state);
+  await runOk('openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-sha256', '-subj', '/CN=kube-apiserver',
+    '-addext', `subjectAltName=IP:${cp.ip},IP:127.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc`,
+    '-keyout', join(dir, 'apiserver.key'), '-out', join(dir, 'apiserver.crt'),
+  ]);
+  await writeFile(join(dir, 'token'), `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
+}
+
+/** The units of a k8s-stack node's services (node-files.ts adds ssh and etcd). */
+export function k8sUnits(state: LabState, node: NodeSpec, unit: (f: Record<string, string | string[]>) => string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (node.services.includes('kube-apiserver')) {
+    out['kube-apiserver'] = unit({
+      Description: 'Kubernetes API server (lab stand-in: core/v1 nodes and pods)',
+      Type: 'notify',
+      ExecStart: [
+        process.execPath, join(DAEMONS, 'kube-apiserver.js'), `--bind-address=${node.ip}`, `--secure-port=${API_PORT}`,
+        `--tls-cert-file=${API_PKI}/apiserver.crt`, `--tls-private-key-file=${API_PKI}/apiserver.key`, `--token-file=${TOKEN}`,
+        `--seed-file=${SEED}`, '--data-file=/run/lab/kube-apiserver.json',
+      ],
+      Restart: 'always',
+    });
+  }
+  if (node.services.includes('flanneld')) {
+    // kube-flannel.yml's container: `flanneld --ip-masq --kube-subnet-mgr`, NODE_NAME from the pod spec.
+    out.flanneld = unit({
+      Description: 'flanneld, kube subnet manager (lab stand-in for the kube-flannel DaemonSet pod)',
+      Type: 'notify',
+      EnvironmentFile: ['/etc/lab/flanneld.env'],
+      ExecStart: [process.execPath, join(DAEMONS, 'flanneld.js'), `--kube-api-url=${apiUrl(state)}`, '--iface=eth0', '--net-config-path=/etc/kube-flannel/net-conf.json', '--ip-masq=true'],
+      Restart: 'always',
+    });
+  }
+  if (node.services.includes('containerd')) {
+    out.containerd = unit({
+      Description: "containerd (lab stand-in: the CRI plugin's pod sandboxes through CNI)",
+      Type: 'notify',
+      ExecStart: ['/usr/local/sbin/containerd', `--pods=${state.pods}`, `--kube-api-url=${apiUrl(state)}`],
+      Restart: 'always',
+      TimeoutStartSec: '0',
+    });
+  }
+  return out;
+}
+
+/** A k8s-stack node's files, beside those every node gets. */
+export async function prepareK8sNode(state: LabState, node: NodeSpec): Promise<void> {
+  const dir = nodeDir(state.name, node.name);
+  const etc = join(dir, 'etc-upper');
+  const pki = pkiDir(state.name);
+  for (const d of ['etc-upper/kube-flannel', 'etc-upper/cni/net.d', 'etc-upper/kubernetes/pki', SA_DIR, 'opt-upper/cni/bin', 'var-lib-upper']) {
+    await mkdir(join(dir, d), { recursive: true });
+  }
+  await writeFile(join(etc, 'kube-flannel/net-conf.json'), netConf());
+  await writeFile(join(etc, 'cni/net.d/10-flannel.conflist'), cniConflist());
+  await writeFile(join(etc, 'lab/flanneld.env'), `NODE_NAME=${node.name}\n`);
+  await copyFile(CNI_PLUGIN, join(dir, 'opt-upper/cni/bin/flannel'));
+  await chmod(join(dir, 'opt-upper/cni/bin/flannel'), 0o755);
+  await copyFile(join(pki, 'apiserver.crt'), join(dir, SA_DIR, 'ca.crt'));
+  await copyFile(join(pki, 'token'), join(dir, SA_DIR, 'token'));
+  if (node.services.includes('kube-apiserver')) {
+    await copyFile(join(pki, 'apiserver.crt'), join(etc, 'kubernetes/pki/apiserver.crt'));
+    await copyFile(join(pki, 'apiserver.key'), join(etc, 'kubernetes/pki/apiserver.key'));
+    await copyFile(join(pki, 'token'), join(etc, TOKEN.replace(/^\/etc\//, '')));
+    await writeFile(join(etc, SEED.replace(/^\/etc\//, '')), JSON.stringify(seed(state)));
+  }
+}
+
+/** The admin kubeconfig in the state dir: the API's URL, its certificate as the CA, the bearer token. */
+export async function writeKubeconfig(state: LabState): Promise<string> {
+  const pki = pkiDir(state.name);
+  const ca = (await readFile(join(pki, 'apiserver.crt'))).toString('base64');
+  const token = (await readFile(join(pki, 'token'), 'utf8')).trim();
+  const name = `lab-${state.name}`;
+  const file = join(state.stateDir, KUBECONFIG);
+  const doc = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name, cluster: { server: apiUrl(state), 'certificate-authority-data': ca } }],
+    users: [{ name: 'lab-admin', user: { token } }],
+    contexts: [{ name, context: { cluster: name, user: 'lab-admin' } }],
+    'current-context': name,
+  };
+  await writeFile(file, stringify(doc), { mode: 0o600 });
+  return file;
+}

@@ -1,0 +1,100 @@
+/**
+ * Conformance of the k8s stack's stand-ins with the real programs (flannel-io/cni-plugin
+ * flannel.go and flannel_linux.go; flannel pkg/subnet/kube/kube.go; the Kubernetes API
+ * conventions). Each test states a fact of the real program and checks it from outside, calling
+ * the flannel CNI plugin with the CNI protocol as containerd does.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { labDown, labExec, labUp, type LabInfo } from '../../src/lab/index.js';
+
+const NAME = 'ck8';
+let info: LabInfo;
+const cache = mkdtempSync(join(tmpdir(), 'rb-ck8-kubectl-'));
+
+beforeAll(async () => {
+  info = await labUp({ name: NAME, stack: 'k8s', workers: 1 });
+});
+afterAll(async () => {
+  await labDown(NAME);
+  rmSync(cache, { recursive: true, force: true });
+});
+
+async function sh(node: string, cmd: string): Promise<string> {
+  const r = await labExec(NAME, node, cmd);
+  expect(r.code, `${node}: ${cmd}\n${r.stdout}\n${r.stderr}`).toBe(0);
+  return r.stdout.trim();
+}
+
+/** The flannel plugin called as containerd calls it; `conf` is a jq filter over the list's first plugin. */
+async function flannel(command: 'ADD' | 'DEL', id: string, opts: { conf?: string; subnetFile?: string } = {}): Promise<{ code: number; out: Record<string, unknown> }> {
+  const r = await labExec(
+    NAME,
+    'a',
+    `ip netns add ${id} 2>/dev/null
+     jq -c '.plugins[0] + {name: .name, cniVersion: .cniVersion} ${opts.subnetFile ? `+ {subnetFile: "${opts.subnetFile}"}` : ''} ${opts.conf ?? ''}' /etc/cni/net.d/10-flannel.conflist |
+     CNI_COMMAND=${command} CNI_CONTAINERID=${id} CNI_NETNS=/var/run/netns/${id} CNI_IFNAME=eth0 CNI_PATH=/opt/cni/bin:/usr/lib/cni /opt/cni/bin/flannel`,
+  );
+  return { code: r.code, out: r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, unknown>) : {} };
+}
+
+describe('flannel CNI plugin', () => {
+  it('fails with loadFlannelSubnetEnv when subnet.env is absent or lacks a key', async () => {
+    expect(await flannel('ADD', 'c1', { subnetFile: '/run/flannel/none.env' })).toMatchObject({
+      code: 1,
+      out: { code: 999, msg: 'loadFlannelSubnetEnv failed: open /run/flannel/none.env: no such file or directory' },
+    });
+    await sh('a', "grep -v '^FLANNEL_MTU=' /run/flannel/subnet.env > /run/flannel/partial.env");
+    expect((await flannel('ADD', 'c2', { subnetFile: '/run/flannel/partial.env' })).out.msg).toBe('loadFlannelSubnetEnv failed: /run/flannel/partial.env is missing FLANNEL_MTU');
+  });
+
+  it('delegates to bridge with the conf doCmdAdd builds, saved for DEL; DEL releases the address', async () => {
+    const add = await flannel('ADD', 'c3');
+    expect(add.code).toBe(0);
+    const saved = JSON.parse(await sh('a', 'cat /var/lib/cni/flannel/c3')) as Record<string, unknown>;
+    expect(saved).toEqual({
+      hairpinMode: true,
+      isDefaultGateway: true,
+      name: 'cbr0',
+      type: 'bridge',
+      ipMasq: false, // FLANNEL_IPMASQ=true: flanneld masquerades, so the bridge does not
+      mtu: 1450,
+      isGateway: true,
+      cniVersion: '0.3.1',
+      ipam: { type: 'host-local', ranges: [[{ subnet: '10.244.1.0/24' }]], routes: [{ dst: '10.244.0.0/16' }] },
+    });
+    const ip = (add.out.ips as { address: string }[])[0]?.address.split('/')[0] ?? '';
+    expect(await sh('a', 'ls /var/lib/cni/networks/cbr0')).toContain(ip);
+    expect((await flannel('DEL', 'c3')).code).toBe(0);
+    expect(await sh('a', 'ls /var/lib/cni/flannel; ls /var/lib/cni/networks/cbr0')).not.toContain(ip);
+    expect(await sh('a', 'ls /var/lib/cni/flannel')).not.toContain('c3');
+  });
+
+  it('refuses a delegate that sets ipam or name itself', async () => {
+    expect((await flannel('ADD', 'c4', { conf: '| .delegate.ipam = {}' })).out.msg).toBe("'delegate' dictionary must not have 'ipam' field, it'll be set by flannel");
+    expect((await flannel('ADD', 'c5', { conf: '| .delegate.name = "x"' })).out.msg).toBe("'delegate' dictionary must not have 'name' field, it'll be set by flannel");
+  });
+});
+
+describe('flanneld (kube subnet manager)', () => {
+  const rv = (): string => {
+    const r = spawnSync('kubectl', ['--cache-dir', cache, 'get', 'node', 'a', '-o', 'jsonpath={.metadata.resourceVersion}'], { encoding: 'utf8', env: { ...process.env, KUBECONFIG: info.kubeconfig } });
+    return r.stdout;
+  };
+
+  it('patches its node only when an annotation differs (AcquireLease), so a plain restart writes nothing', async () => {
+    const before = rv();
+    await sh('a', 'systemctl restart flanneld');
+    expect(rv()).toBe(before);
+  });
+
+  it('reads the subnet from node.spec.podCIDR, and writes subnet.env by rename (a new inode)', async () => {
+    const inode = await sh('a', 'stat -c %i /run/flannel/subnet.env');
+    await sh('a', 'systemctl restart flanneld');
+    expect(await sh('a', 'stat -c %i /run/flannel/subnet.env')).not.toBe(inode);
+    expect(await sh('a', '. /run/flannel/subnet.env; echo $FLANNEL_SUBNET')).toBe('10.244.1.1/24');
+  });
+});
