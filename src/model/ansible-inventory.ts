@@ -11,74 +11,67 @@ import { currentUser } from './inventory-native.js';
 import { missingKnownHosts, resolvePath, resolveVarMap, UnavailableSecret } from './secrets.js';
 import { didYouMean, orList } from './suggest.js';
 import { CONNECTION_KINDS, DEFAULT_CONNECTION, isConnectionKind, type ConnectionKind, type Inventory } from './types.js';
+import { iniValue, shlexSplit } from './python-literal.js';
 import { loadYamlFile, type YamlSource } from './yaml-source.js';
 
 /** Vars Ansible itself treats as passwords; masked like `secret: true` vars. */
 const SECRET_ANSIBLE_VARS = ['ansible_password', 'ansible_ssh_pass', 'ansible_become_password', 'ansible_become_pass'];
 const MAX_RANGE = 10_000;
 
-/** Expands Ansible host ranges: `node[01:10]`, `web[a:f]`, `n[0:10:2]`; a name without a range is returned as is. */
+/**
+ * Expands Ansible host ranges as its inventory plugins do (expand_hostname_range): the first
+ * `[begin:end(:step)]` in the name, begin defaulting to 0, zero-padded when begin is, letters in
+ * a-z then A-Z order, then the rest of the name again. A name without `[` is returned as is.
+ */
 export function expandHostRange(pattern: string): string[] | { error: string } {
-  // The head holds no '[': a lazy `.*?` here made a long line of '[' quadratic (fuzzing: 100k '[' took 25 s).
-  const m = /^([^[]*)\[([^\]:[]+):([^\]:[]+)(?::(\d+))?\](.*)$/.exec(pattern);
-  if (!m) return [pattern];
-  const [, head, from, to, stepText, tail] = m as unknown as [string, string, string, string, string | undefined, string];
-  const step = stepText === undefined ? 1 : Number(stepText);
-  const rest = expandHostRange(tail);
-  if (!Array.isArray(rest)) return rest;
+  if (!pattern.includes('[')) return [pattern];
+  const parts = pattern.replace('[', '|').replace(']', '|').split('|');
+  if (parts.length !== 3) return { error: `bad host range in "${pattern}"; write name[01:10] or name[a:f]` };
+  const [head, range, tail] = parts as [string, string, string];
+  const bounds = range.split(':');
+  if (bounds.length !== 2 && bounds.length !== 3) return { error: `bad host range [${range}]: a range is begin:end or begin:end:step` };
+  const beg = bounds[0] || '0';
+  const end = bounds[1]!;
+  const stepText = bounds[2] ?? '1';
+  if (!end) return { error: `bad host range [${range}]: the range has no end` };
+  const width = beg.length > 1 && beg.startsWith('0') ? beg.length : 0;
+  if (width && end.length !== width) return { error: `bad host range [${range}]: begin and end must have the same width when begin is zero-padded` };
+  const step = /^\d+$/.test(stepText) ? Number(stepText) : NaN;
+  const letters = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
   const items: string[] = [];
-  if (/^\d+$/.test(from) && /^\d+$/.test(to)) {
-    const width = from.startsWith('0') && from.length > 1 ? from.length : 0;
-    const [a, b] = [Number(from), Number(to)];
-    if (a > b || step < 1 || (b - a) / step > MAX_RANGE) return { error: `bad host range [${from}:${to}${stepText ? `:${stepText}` : ''}]` };
+  if (/^[a-zA-Z]$/.test(beg) && /^[a-zA-Z]$/.test(end)) {
+    const [a, b] = [letters.indexOf(beg), letters.indexOf(end)];
+    if (a > b || !(step >= 1)) return { error: `bad host range [${range}]: begin must come before end` };
+    for (let i = a; i <= b; i += step) items.push(letters[i]!);
+  } else if (/^\d+$/.test(beg) && /^\d+$/.test(end) && step >= 1) {
+    const [a, b] = [Number(beg), Number(end)];
+    // Ansible expands [9:1] to no hosts at all; that is never what was meant, so it is refused.
+    if (a > b) return { error: `bad host range [${range}]` };
+    if ((b - a) / step > MAX_RANGE) return { error: `bad host range [${range}]: more than ${MAX_RANGE} hosts` };
     for (let i = a; i <= b; i += step) items.push(String(i).padStart(width, '0'));
-  } else if (/^[a-z]$/i.test(from) && /^[a-z]$/i.test(to) && from <= to && step >= 1) {
-    for (let c = from.charCodeAt(0); c <= to.charCodeAt(0); c += step) items.push(String.fromCharCode(c));
-  } else return { error: `bad host range [${from}:${to}]; use numbers or single letters, e.g. node[01:10]` };
-  return items.flatMap((i) => rest.map((r) => `${head}${i}${r}`));
+  } else return { error: `bad host range [${range}]; use numbers or single letters, e.g. node[01:10]` };
+  const out: string[] = [];
+  for (const i of items) {
+    const names = expandHostRange(`${head}${i}${tail}`);
+    if (!Array.isArray(names)) return names;
+    out.push(...names);
+  }
+  return out;
+}
+
+/** Ansible's host[:port] split (parse_address): the port comes off only a valid host name or address. */
+function splitPort(pattern: string): { name: string; port?: number } {
+  const m = /^\[(.+)\]:(\d+)$/.exec(pattern) ?? /^((?:[^:[\]]|\[[^\]]*\])*):(\d+)$/.exec(pattern);
+  if (!m) return { name: pattern };
+  const label = String.raw`(?:[\p{L}\p{N}_]|\[[^\]]*\])(?:[\p{L}\p{N}_-]|\[[^\]]*\])*(?<![_-])`;
+  const valid = new RegExp(`^${label}(?:\\.${label})*$`, 'u').test(m[1]!) || /^[0-9a-fA-F:.[\]]+$/.test(m[1]!);
+  return valid ? { name: m[1]!, port: Number(m[2]) } : { name: pattern };
 }
 
 function truthy(v: unknown): boolean | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'boolean') return v;
   return ['yes', 'on', 'true', '1', 'y', 't'].includes(String(v).toLowerCase());
-}
-
-/** Splits an INI host line like shlex: quotes group, `#` starts a comment at a token boundary. */
-function splitWords(line: string): { word: string; col: number }[] {
-  const out: { word: string; col: number }[] = [];
-  let i = 0;
-  while (i < line.length) {
-    while (i < line.length && /\s/.test(line[i]!)) i++;
-    if (i >= line.length || line[i] === '#' || line[i] === ';') break;
-    const col = i + 1;
-    let word = '';
-    while (i < line.length && !/\s/.test(line[i]!)) {
-      const q = line[i]!;
-      if (q === '"' || q === "'") {
-        const end = line.indexOf(q, i + 1);
-        const stop = end < 0 ? line.length : end;
-        word += line.slice(i + 1, stop);
-        i = stop + 1;
-      } else word += line[i++];
-    }
-    out.push({ word, col });
-  }
-  return out;
-}
-
-/** Inline host vars are Python literals in Ansible; :vars values are strings. */
-function iniLiteral(raw: string): unknown {
-  if (/^-?\d+$/.test(raw)) return Number(raw);
-  if (/^-?\d+\.\d+$/.test(raw)) return Number(raw);
-  if (raw === 'True' || raw === 'true') return true;
-  if (raw === 'False' || raw === 'false') return false;
-  return raw;
-}
-
-function unquote(v: string): string {
-  const t = v.trim();
-  return t.length >= 2 && (t[0] === '"' || t[0] === "'") && t.at(-1) === t[0] ? t.slice(1, -1) : t;
 }
 
 class DraftBuilder {
@@ -112,67 +105,104 @@ class DraftBuilder {
   }
 }
 
+/**
+ * Ansible's INI plugin, line by line: `#`/`;` lines are comments; `[name]`, `[name:children]`,
+ * `[name:vars]` open sections; host lines are split like a shell (quotes, `#` comments) and each
+ * `key=value` is a Python literal; a `:vars` line is `key=value` split at the first `=`, its whole
+ * value (quotes and any `# text` included) read as a Python literal, so `x="a"` is `a` there too.
+ */
 function parseIni(text: string, file: string, b: DraftBuilder): void {
   let section = { group: 'ungrouped', kind: 'hosts' as 'hosts' | 'children' | 'vars' };
+  // As in Ansible: [g:vars] and a child in [p:children] need g declared ([g] or [g:children],
+  // in this file or an earlier source), before or after; a child's links wait for its declaration.
+  const pending = new Map<string, { pos: SourcePos; kind: 'vars' | 'children'; parents: string[] }>();
+  const declare = (name: string): void => {
+    const waiting = pending.get(name);
+    if (!waiting) return;
+    pending.delete(name);
+    if (waiting.kind === 'vars') return;
+    b.group(name, waiting.pos);
+    for (const parent of waiting.parents) {
+      b.group(parent).children.push(name);
+      if (pending.get(parent)?.kind === 'children') declare(parent);
+    }
+  };
   text.split(/\r?\n/).forEach((line, idx) => {
     const pos = (col = 1): SourcePos => ({ file, line: idx + 1, col });
     const t = line.trim();
     if (t === '' || t.startsWith('#') || t.startsWith(';')) return;
-    const header = /^\[([^\]]+)\]\s*(?:[#;].*)?$/.exec(t);
+    const col = line.length - line.trimStart().length + 1;
+    const header = /^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$/.exec(t);
     if (header) {
-      const [name, kind = 'hosts', extra] = header[1]!.split(':');
-      if (extra !== undefined || !['hosts', 'children', 'vars'].includes(kind) || !name) {
-        const suggestion = kind ? didYouMean(kind, ['children', 'vars']) : undefined;
-        b.problems.push({ pos: pos(line.indexOf('[') + 1), message: `bad section header [${header[1]}]`, hint: suggestion ?? 'use [group], [group:children] or [group:vars]' });
+      const [, name, kind = 'hosts'] = header as unknown as [string, string, string | undefined];
+      if (!['hosts', 'children', 'vars'].includes(kind)) {
+        b.problems.push({ pos: pos(col), message: `bad section header ${t}`, hint: didYouMean(kind, ['children', 'vars']) ?? 'use [group], [group:children] or [group:vars]' });
         section = { group: '\0invalid', kind: 'vars' };
         return;
       }
       section = { group: name, kind: kind as 'hosts' | 'children' | 'vars' };
-      b.group(name, pos());
+      if (!b.draft.groups.has(name) && kind === 'vars' && !pending.has(name)) pending.set(name, { pos: pos(col), kind: 'vars', parents: [] });
+      b.group(name, pos(col));
+      if (kind !== 'vars') declare(name);
       return;
     }
-    if (t.startsWith('[') && !t.includes(']')) {
-      b.problems.push({ pos: pos(line.indexOf('[') + 1), message: 'unterminated section header', hint: 'use [group], [group:children] or [group:vars] on a line of its own' });
+    if (t.startsWith('[') && (t.endsWith(']') || !t.includes(']'))) {
+      b.problems.push({ pos: pos(col), message: `bad section header ${t}`, hint: 'use [group], [group:children] or [group:vars] on a line of its own, without spaces; a comment after it starts with #' });
+      section = { group: '\0invalid', kind: 'vars' };
       return;
     }
     if (section.group === '\0invalid') return;
-    const col = line.length - line.trimStart().length + 1;
     if (section.kind === 'vars') {
       const eq = t.indexOf('=');
       if (eq <= 0) {
-        b.problems.push({ pos: pos(col), message: `expected key=value in [${section.group}:vars]` });
+        b.problems.push({ pos: pos(col), message: `expected key=value in [${section.group}:vars], got "${t}"` });
         return;
       }
-      b.group(section.group).vars[t.slice(0, eq).trim()] = unquote(t.slice(eq + 1));
+      b.group(section.group).vars[t.slice(0, eq).trim()] = iniValue(t.slice(eq + 1).trim());
       return;
     }
     if (section.kind === 'children') {
-      const child = splitWords(t)[0]?.word;
-      if (child) {
-        b.group(section.group).children.push(child);
-        b.group(child, pos(col));
+      const child = /^([^:\]\s]+)\s*(?:#.*)?$/.exec(t)?.[1];
+      if (!child) {
+        b.problems.push({ pos: pos(col), message: `expected a group name in [${section.group}:children], got "${t}"` });
+        return;
       }
+      const waiting = pending.get(child);
+      if (b.draft.groups.has(child) && waiting?.kind !== 'children') b.group(section.group).children.push(child);
+      else if (waiting) waiting.parents.push(section.group);
+      else pending.set(child, { pos: pos(col), kind: 'children', parents: [section.group] });
       return;
     }
-    const words = splitWords(line);
-    if (words.length === 0) return;
-    let [{ word: name }] = words as [{ word: string; col: number }];
-    const vars: Record<string, unknown> = {};
-    const hostPort = /^([^:[\]]+|\[[^\]]*\][^:]*):(\d+)$/.exec(name);
-    if (hostPort && !name.includes('::')) {
-      name = hostPort[1]!;
-      vars.ansible_port = Number(hostPort[2]);
+    const words = shlexSplit(line);
+    if (!Array.isArray(words)) {
+      b.problems.push({ pos: pos(words.col), message: `cannot split the host line: ${words.error}`, hint: 'close the quote, or escape it with a backslash' });
+      return;
     }
+    if (words.length === 0) return;
+    const { name, port } = splitPort(words[0]!.word);
+    if (name.trim().endsWith(':') && port === undefined) {
+      b.problems.push({ pos: pos(words[0]!.col), message: `host "${name}" ends in ":", which Ansible reserves for a port`, hint: 'write host:PORT, or drop the ":"' });
+      return;
+    }
+    const vars: Record<string, unknown> = port === undefined ? {} : { ansible_port: port };
     for (const w of words.slice(1)) {
       const eq = w.word.indexOf('=');
-      if (eq <= 0) {
+      if (eq < 0) {
         b.problems.push({ pos: pos(w.col), message: `expected key=value after host "${name}", got "${w.word}"`, hint: 'one host per line; vars as key=value' });
         continue;
       }
-      vars[w.word.slice(0, eq)] = iniLiteral(w.word.slice(eq + 1));
+      vars[w.word.slice(0, eq)] = iniValue(w.word.slice(eq + 1));
     }
     for (const h of b.addHosts(name, section.group, pos(words[0]!.col))) Object.assign(h.vars, vars);
   });
+  const [name, undeclared] = [...pending][0] ?? [];
+  if (name !== undefined && undeclared) {
+    b.problems.push(
+      undeclared.kind === 'vars'
+        ? { pos: undeclared.pos, message: `[${name}:vars] is for a group this inventory never declares`, hint: `declare it with a [${name}] or [${name}:children] section, as Ansible requires` }
+        : { pos: undeclared.pos, message: `[${undeclared.parents.at(-1)}:children] names group "${name}", which this inventory never declares`, hint: `add a [${name}] or [${name}:children] section, as Ansible requires` },
+    );
+  }
 }
 
 const GROUP_KEYS = ['hosts', 'children', 'vars'];

@@ -1,0 +1,115 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { checkInventory, type Inventory } from '../../src/model/index.js';
+import { iniValue, shlexSplit } from '../../src/model/python-literal.js';
+
+function ini(text: string): { inventory?: Inventory; problems: string[] } {
+  const dir = mkdtempSync(join(tmpdir(), 'rb-ini-'));
+  writeFileSync(join(dir, 'hosts'), text);
+  const r = checkInventory(join(dir, 'hosts'));
+  return { inventory: r.inventory, problems: r.problems.map((p) => `${p.pos ? `${p.pos.line}:${p.pos.col}: ` : ''}${p.message}${p.hint ? ` (${p.hint})` : ''}`) };
+}
+const varsOf = (text: string, host: string): Record<string, unknown> => ini(text).inventory!.hosts.find((h) => h.name === host)!.vars;
+
+describe('Python literals, as ast.literal_eval reads INI values', () => {
+  it.each([
+    ['42', 42],
+    ['-7', -7],
+    ['0x1F', 31],
+    ['0o17', 15],
+    ['0b101', 5],
+    ['1_000', 1000],
+    ['1.5', 1.5],
+    ['.5', 0.5],
+    ['1e3', 1000],
+    ['True', true],
+    ['False', false],
+    ['None', null],
+    ["'quoted'", 'quoted'],
+    ['"a" \'b\'', 'ab'],
+    ["'tab\\there'", 'tab\there'],
+    ["r'raw\\n'", 'raw\\n'],
+    ["'\\x41\\u00e9'", 'Aé'],
+    ["{'disk': 'ssd', 'n': [1, 2]}", { disk: 'ssd', n: [1, 2] }],
+    ['[80, 443]', [80, 443]],
+    ['(1, 2)', [1, 2]],
+    ['1, 2', [1, 2]],
+    ['(1,)', [1]],
+    ['()', []],
+    ['{}', {}],
+    ['{1: True}', { 1: true }],
+    ['1 # a comment', 1],
+    // Not Python literals: the text itself.
+    ['true', 'true'],
+    ['yes', 'yes'],
+    ['010', '010'],
+    ['1j', '1j'],
+    ['a,b', 'a,b'],
+    ['-True', '-True'],
+    ['hello world', 'hello world'],
+    ["{'a': 1", "{'a': 1"],
+    ['', ''],
+    ["f'x'", "f'x'"],
+    ['--1', '--1'],
+  ])('%s', (text, value) => {
+    expect(iniValue(text)).toEqual(value);
+  });
+});
+
+describe('host lines split like shlex with comments', () => {
+  it.each([
+    ['h a=1 b="two words"', ['h', 'a=1', 'b=two words']],
+    ["h a='x y' # comment", ['h', 'a=x y']],
+    ['h a=x#y b=2', ['h', 'a=x']],
+    ['h a="x#y"', ['h', 'a=x#y']],
+    ['h a=x\\ y', ['h', 'a=x y']],
+    ['h a="q\\"q" b=\'s\\\'', ['h', 'a=q"q', 'b=s\\']],
+    ['h a=1 ; b=2', ['h', 'a=1', ';', 'b=2']],
+  ])('%s', (line, words) => {
+    expect(shlexSplit(line)).toMatchObject(words.map((word) => ({ word })));
+  });
+
+  it('an unclosed quote is an error at the quote', () => {
+    expect(shlexSplit('h a="x')).toEqual({ error: 'no closing quotation for the " at column 5', col: 5 });
+  });
+});
+
+describe('INI values as Ansible reads them', () => {
+  it('host-line values are literals after shlex removed the quotes', () => {
+    const v = varsOf(`[k8s]\nn1 node_labels="{'disk': 'ssd'}" ports="[80, 443]" s="'kept'" w=yes t=True f=1.0 raw="x y"\n`, 'n1');
+    expect(v).toEqual({ node_labels: { disk: 'ssd' }, ports: [80, 443], s: 'kept', w: 'yes', t: true, f: 1, raw: 'x y' });
+  });
+
+  it(':vars values are literals of the whole text after "=", quotes included', () => {
+    const v = varsOf(`[g]\nh\n[g:vars]\nd={'a': 1}\nq="{'a': 1}"\nplain = two words\nc=1 # note\nw=x # note\nempty=\n`, 'h');
+    expect(v).toEqual({ d: { a: 1 }, q: "{'a': 1}", plain: 'two words', c: 1, w: 'x # note', empty: '' });
+  });
+
+  it('host:port sets ansible_port, and a var on the line wins over it', () => {
+    const inv = ini('[w]\na:2222\nb:2222 ansible_port=22\nweb[1:2]:2200\n[::1]:2201\n').inventory!;
+    expect(inv.hosts.map((h) => [h.name, h.port])).toEqual([['a', 2222], ['b', 22], ['web1', 2200], ['web2', 2200], ['::1', 2201]]);
+  });
+
+  it('ranges expand as Ansible does: begin defaults to 0, padding, letters a-z then A-Z, several ranges', () => {
+    const names = ini('n[:2]\nm[08:10]\nl[y:B]\nx[1:3:2]-[a:b]\n').inventory!.hosts.map((h) => h.name);
+    expect(names).toEqual(['n0', 'n1', 'n2', 'm08', 'm09', 'm10', 'ly', 'lz', 'lA', 'lB', 'x1-a', 'x1-b', 'x3-a', 'x3-b']);
+  });
+
+  it.each([
+    ['[g:vars] for an undeclared group', '[g:vars]\nx=1\n', ['1:1: [g:vars] is for a group this inventory never declares (declare it with a [g] or [g:children] section, as Ansible requires)']],
+    ['an undeclared child', '[p:children]\nc\n', ['2:1: [p:children] names group "c", which this inventory never declares (add a [c] or [c:children] section, as Ansible requires)']],
+    ['a header with a space', '[web servers]\nh\n', ['1:1: bad section header [web servers] (use [group], [group:children] or [group:vars] on a line of its own, without spaces; a comment after it starts with #)']],
+    ['an unclosed quote', '[g]\nh a="x\n', ['2:5: cannot split the host line: no closing quotation for the " at column 5 (close the quote, or escape it with a backslash)']],
+    ['a trailing colon', '[g]\nh:\n', ['2:1: host "h:" ends in ":", which Ansible reserves for a port (write host:PORT, or drop the ":")']],
+    ['unequal zero-padding', 'n[01:100]\n', ['1:1: bad host range [01:100]: begin and end must have the same width when begin is zero-padded']],
+  ])('refuses %s', (_what, text, problems) => {
+    expect(ini(text).problems).toEqual(problems);
+  });
+
+  it('a child declared after its parent section is linked', () => {
+    const inv = ini('[p:children]\nc\n[p:vars]\nx=1\n[c]\nh\n').inventory!;
+    expect(inv.hosts[0]).toMatchObject({ name: 'h', groups: ['p', 'c'], vars: { x: 1 } });
+  });
+});
