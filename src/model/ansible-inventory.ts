@@ -4,7 +4,7 @@
  * the usual ansible_* vars, which may be set at any level.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { dirname, extname, join } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import type { Problem, SourcePos } from './errors.js';
 import { finishInventory, newGroup, newHost, type ConnectionOf, type GroupDraft, type HostDraft, type InventoryDraft } from './inventory-build.js';
 import { currentUser } from './inventory-native.js';
@@ -12,7 +12,7 @@ import { missingKnownHosts, resolvePath, resolveVarMap, UnavailableSecret } from
 import { didYouMean, orList } from './suggest.js';
 import { CONNECTION_KINDS, DEFAULT_CONNECTION, isConnectionKind, type ConnectionKind, type Inventory } from './types.js';
 import { iniValue, shlexSplit } from './python-literal.js';
-import { loadYamlFile, type YamlSource } from './yaml-source.js';
+import { loadYamlFile, parseYaml, readSourceFile, type YamlSource } from './yaml-source.js';
 
 /** Vars Ansible itself treats as passwords; masked like `secret: true` vars. */
 const SECRET_ANSIBLE_VARS = ['ansible_password', 'ansible_ssh_pass', 'ansible_become_password', 'ansible_become_pass'];
@@ -77,8 +77,11 @@ function truthy(v: unknown): boolean | undefined {
 class DraftBuilder {
   readonly draft: InventoryDraft;
   readonly problems: Problem[] = [];
+  /** The YAML group bodies already read, per group name. */
+  readonly seen = new Map<string, Set<unknown>>();
   constructor(file: string) {
-    this.draft = { file, hosts: new Map(), groups: new Map([['all', newGroup('all')]]) };
+    // Ansible's inventory always has `ungrouped`, under `all`, even when empty.
+    this.draft = { file, hosts: new Map(), groups: new Map([['all', { ...newGroup('all'), children: ['ungrouped'] }], ['ungrouped', newGroup('ungrouped')]]) };
   }
   group(name: string, pos?: SourcePos): GroupDraft {
     let g = this.draft.groups.get(name);
@@ -207,13 +210,18 @@ function parseIni(text: string, file: string, b: DraftBuilder): void {
 
 const GROUP_KEYS = ['hosts', 'children', 'vars'];
 
-function parseYamlGroup(src: YamlSource, b: DraftBuilder, name: string, value: unknown, path: (string | number)[], seen: Set<string>): void {
+function parseYamlGroup(src: YamlSource, b: DraftBuilder, name: string, value: unknown, path: (string | number)[], seen: Map<string, Set<unknown>>): void {
   b.group(name, src.posAt(path.slice(0, -1), { key: name }));
   if (value === null || value === undefined) return;
   if (typeof value !== 'object' || Array.isArray(value)) {
     b.problems.push({ pos: src.posAt(path), message: `group "${name}" must be a mapping with hosts, children and vars` });
     return;
   }
+  // Ansible reads a group's body wherever it is listed; the same body again (a YAML alias) adds nothing.
+  let bodies = seen.get(name);
+  if (!bodies) seen.set(name, (bodies = new Set()));
+  if (bodies.has(value)) return;
+  bodies.add(value);
   const g = value as Record<string, unknown>;
   for (const k of Object.keys(g)) {
     if (!GROUP_KEYS.includes(k)) b.problems.push({ pos: src.posAt(path, { key: k }), message: `unknown key "${k}" in group "${name}"`, hint: didYouMean(k, GROUP_KEYS) ?? 'allowed keys: hosts, children, vars' });
@@ -221,6 +229,8 @@ function parseYamlGroup(src: YamlSource, b: DraftBuilder, name: string, value: u
   const mapping = (key: string): Record<string, unknown> | undefined => {
     const v = g[key];
     if (v === undefined || v === null) return undefined;
+    // As in Ansible, `hosts: web1` is one host (a string stands for a mapping with that one key).
+    if (typeof v === 'string') return { [v]: null };
     if (typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
     b.problems.push({ pos: src.posAt([...path, key]), message: `"${key}" of group "${name}" must be a mapping`, hint: key === 'hosts' ? 'write hosts as `name:` entries, one per line' : undefined });
     return undefined;
@@ -229,7 +239,9 @@ function parseYamlGroup(src: YamlSource, b: DraftBuilder, name: string, value: u
   if (vars) Object.assign(b.group(name).vars, vars);
   for (const [h, hv] of Object.entries(mapping('hosts') ?? {})) {
     const hostPath = [...path, 'hosts', h];
-    const hosts = b.addHosts(h, name, src.posAt([...path, 'hosts'], { key: h }));
+    const { name: pattern, port } = splitPort(h);
+    const hosts = b.addHosts(pattern, name, src.posAt([...path, 'hosts'], { key: h }));
+    if (port !== undefined) for (const host of hosts) host.vars.ansible_port = port;
     if (hv === null || hv === undefined) continue;
     if (typeof hv !== 'object' || Array.isArray(hv)) {
       b.problems.push({ pos: src.posAt(hostPath), message: `vars of host "${h}" must be a mapping` });
@@ -238,61 +250,83 @@ function parseYamlGroup(src: YamlSource, b: DraftBuilder, name: string, value: u
     for (const host of hosts) Object.assign(host.vars, hv);
   }
   for (const [c, cv] of Object.entries(mapping('children') ?? {})) {
-    b.group(name).children.push(c);
-    if (seen.has(c)) continue; // the same group listed under several parents: its body is read once.
-    seen.add(c);
     parseYamlGroup(src, b, c, cv, [...path, 'children', c], seen);
+    if (!b.group(name).children.includes(c)) b.group(name).children.push(c);
   }
 }
 
+/** Ansible's yaml plugin takes these extensions, and files without one (which the ini plugin gets if they are no YAML inventory). */
+const YAML_EXTS = ['', '.yml', '.yaml', '.json'];
+
+/**
+ * Files Ansible skips inside an inventory directory (manager.py IGNORED): hidden files, the var
+ * directories, and the default INVENTORY_IGNORE_EXTS (REJECT_EXTS plus .orig, .ini, .cfg, .retry).
+ */
+const IGNORED_IN_DIR = /^\.|^host_vars$|^group_vars$|^vars_plugins$|(?:\.pyc|\.pyo|\.swp|\.bak|~|\.rpm|\.md|\.txt|\.rst|\.orig|\.ini|\.cfg|\.retry)$/;
+
+const byCodePoint = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The vars files for `name` in a group_vars/ or host_vars/ directory, as Ansible's find_vars_files
+ * finds them: the first of name, name.yml, name.yaml, name.json; when that is a directory, every
+ * file in it (recursively, sorted, skipping hidden and `~` files) with one of those extensions or none.
+ */
 function varFiles(dir: string, name: string): string[] {
-  const out: string[] = [];
-  for (const ext of ['', '.yml', '.yaml', '.json']) {
+  for (const ext of YAML_EXTS) {
     const p = join(dir, name + ext);
     if (!existsSync(p)) continue;
-    if (statSync(p).isDirectory()) {
-      const walk = (d: string): void => {
-        for (const e of readdirSync(d, { withFileTypes: true }).sort((x, y) => x.name.localeCompare(y.name))) {
-          const full = join(d, e.name);
-          if (e.isDirectory()) walk(full);
-          else if (['.yml', '.yaml', '.json', ''].includes(extname(e.name)) && !e.name.startsWith('.')) out.push(full);
-        }
-      };
-      walk(p);
-    } else out.push(p);
+    if (!statSync(p).isDirectory()) return [p];
+    const out: string[] = [];
+    const walk = (d: string): void => {
+      for (const e of readdirSync(d).sort(byCodePoint)) {
+        if (e.startsWith('.') || e.endsWith('~')) continue;
+        const full = join(d, e);
+        const isDir = statSync(full).isDirectory();
+        if (isDir && extname(e) === '') walk(full);
+        else if (!isDir && YAML_EXTS.includes(extname(e))) out.push(full);
+      }
+    };
+    walk(p);
+    return out;
   }
-  return out;
+  return [];
 }
 
-/** group_vars/<group> and host_vars/<host> beside the inventory: they override the file's own vars. */
-function applyVarDirs(b: DraftBuilder, inventoryDir: string): void {
-  const layer = (kind: 'group_vars' | 'host_vars', name: string, target: { vars: Record<string, unknown>; secretVars: Set<string> }): void => {
-    const dir = join(inventoryDir, kind);
-    if (!existsSync(dir)) return;
+/** group_vars/ and host_vars/ beside each source (in it, for a directory), in source order. */
+function applyVarDirs(b: DraftBuilder, sources: string[]): void {
+  const layer = (dir: string, name: string, target: { fileVars: Record<string, unknown>[]; secretVars: Set<string> }): void => {
+    const vars: Record<string, unknown> = {};
+    target.fileVars.push(vars);
+    // Ansible skips names that are absolute paths (chroot-style hosts).
+    if (name.startsWith('/') || !existsSync(dir) || !statSync(dir).isDirectory()) return;
     for (const f of varFiles(dir, name)) {
-      const src = loadYamlFile(f, 'vars file');
+      const src = loadYamlFile(f, 'vars file', '1.1');
       if (src.problems.length) {
         b.problems.push(...src.problems);
         continue;
       }
       if (src.value === null || src.value === undefined) continue;
       if (typeof src.value !== 'object' || Array.isArray(src.value)) {
-        b.problems.push({ pos: src.posAt([]), message: `${kind} file must be a mapping of var names to values` });
+        b.problems.push({ pos: src.posAt([]), message: `${basename(dir)} file must be a mapping of var names to values` });
         continue;
       }
       const r = resolveVarMap(src.value as Record<string, unknown>, dirname(f), (n) => src.posAt([n]));
       for (const [k, v] of Object.entries(r.values)) {
-        target.vars[k] = v;
+        vars[k] = v;
         if (r.secrets.has(k)) target.secretVars.add(k);
       }
     }
   };
-  for (const g of b.draft.groups.values()) layer('group_vars', g.name, g);
-  for (const h of b.draft.hosts.values()) layer('host_vars', h.name, h);
+  for (const source of sources) {
+    const base = statSync(source).isDirectory() ? source : dirname(source);
+    for (const g of b.draft.groups.values()) layer(join(base, 'group_vars'), g.name, g);
+    for (const h of b.draft.hosts.values()) layer(join(base, 'host_vars'), h.name, h);
+  }
 }
 
-function markSecrets(target: { vars: Record<string, unknown>; secretVars: Set<string> }): void {
-  for (const [k, v] of Object.entries(target.vars)) if (SECRET_ANSIBLE_VARS.includes(k) || v instanceof UnavailableSecret) target.secretVars.add(k);
+
+function markSecrets(target: { vars: Record<string, unknown>; fileVars: Record<string, unknown>[]; secretVars: Set<string> }): void {
+  for (const [k, v] of Object.entries(Object.assign({}, target.vars, ...target.fileVars))) if (SECRET_ANSIBLE_VARS.includes(k) || v instanceof UnavailableSecret) target.secretVars.add(k);
 }
 
 /** ansible_connection names for one of our kinds besides the kind's own name. */
@@ -348,33 +382,72 @@ function ansibleConnection(file: string, problems: Problem[]): ConnectionOf {
   };
 }
 
-function finish(b: DraftBuilder, file: string): { inventory?: Inventory; problems: Problem[] } {
-  if (b.problems.length === 0) applyVarDirs(b, dirname(file));
-  for (const g of b.draft.groups.values()) markSecrets(g);
+/** One inventory file, read by the plugin Ansible would use: yaml when it is a YAML inventory, else ini. */
+function parseFile(file: string, b: DraftBuilder): void {
+  const ext = extname(file).toLowerCase();
+  if (ext === '.toml') {
+    b.problems.push({ pos: { file, line: 1, col: 1 }, message: 'TOML inventories are not supported', hint: 'convert it to YAML or INI (ansible-inventory -i FILE --list -y prints it as YAML)' });
+    return;
+  }
+  const text = readSourceFile(file, 'inventory');
+  if (YAML_EXTS.includes(ext)) {
+    const src = parseYaml(text, file, '1.1');
+    const value = src.value;
+    const isMap = value !== null && typeof value === 'object' && !Array.isArray(value);
+    if (isMap && 'plugin' in value) {
+      b.problems.push({ pos: src.posAt(['plugin'], { key: 'plugin' }), message: 'inventory plugin configurations are not supported', hint: 'export the hosts with: ansible-inventory -i FILE --list -y > hosts.yml' });
+      return;
+    }
+    // An extension-less file that is no YAML mapping is INI, as Ansible's ini plugin takes what yaml declines.
+    if (ext !== '' || (src.problems.length === 0 && isMap)) {
+      b.problems.push(...src.problems);
+      if (src.problems.length === 0 && value !== null && value !== undefined && !isMap) b.problems.push({ pos: src.posAt([]), message: 'a YAML inventory must be a mapping of group names', hint: 'start with `all:` and put hosts under `hosts:`' });
+      if (isMap) for (const [name, body] of Object.entries(value)) parseYamlGroup(src, b, name, body, [name], b.seen);
+      return;
+    }
+  }
+  parseIni(text, file, b);
+}
+
+/** A source: a file, or a directory whose entries are sources (sorted, minus the ignored ones). */
+function parseSource(source: string, b: DraftBuilder, skipped: string[]): void {
+  if (!statSync(source).isDirectory()) return parseFile(source, b);
+  for (const e of readdirSync(source).sort(byCodePoint)) {
+    if (IGNORED_IN_DIR.test(e)) {
+      if (/\.(?:ini|cfg)$/.test(e)) skipped.push(join(source, e));
+      continue;
+    }
+    parseSource(join(source, e), b, skipped);
+  }
+}
+
+/**
+ * Ansible inventory sources (files or directories) merged in order into one inventory, as
+ * Ansible's InventoryManager merges several -i: a host or group seen again gains members and vars.
+ */
+export function loadAnsibleSources(sources: string[]): { inventory?: Inventory; problems: Problem[] } {
+  const b = new DraftBuilder(sources.join(', '));
+  const skipped: string[] = [];
+  for (const source of sources) parseSource(source, b, skipped);
+  if (b.problems.length === 0) applyVarDirs(b, sources);
+  if (b.draft.hosts.size === 0 && skipped.length) {
+    const dir = dirname(skipped[0]!);
+    b.problems.push({ message: `inventory directory ${dir} has no hosts: ${basename(skipped[0]!)} is skipped in directories, as Ansible does`, hint: `use -i ${skipped[0]}` });
+  }
+  for (const g of b.draft.groups.values()) {
+    markSecrets(g);
+    // Ansible reads the priority from the group's own vars as int(); a value int() refuses is ignored.
+    const p = g.vars.ansible_group_priority;
+    if (typeof p === 'number' && Number.isInteger(p)) g.priority = p;
+    else if (typeof p === 'string' && /^\s*[+-]?\d+\s*$/.test(p)) g.priority = Number(p);
+  }
   for (const h of b.draft.hosts.values()) markSecrets(h);
   const grouped = new Set([...b.draft.groups.values()].flatMap((g) => g.hosts));
   for (const h of b.draft.hosts.values()) if (!grouped.has(h.name)) b.group('ungrouped').hosts.push(h.name);
   if (b.problems.length) return { problems: b.problems };
   const problems: Problem[] = [];
-  const r = finishInventory(b.draft, ansibleConnection(file, problems));
+  const r = finishInventory(b.draft, ansibleConnection(sources[0]!, problems));
   return problems.length || r.problems.length ? { problems: [...r.problems, ...problems] } : r;
-}
-
-export function loadAnsibleIni(text: string, file: string): { inventory?: Inventory; problems: Problem[] } {
-  const b = new DraftBuilder(file);
-  parseIni(text, file, b);
-  return finish(b, file);
-}
-
-export function loadAnsibleYaml(src: YamlSource): { inventory?: Inventory; problems: Problem[] } {
-  const b = new DraftBuilder(src.file);
-  b.problems.push(...src.problems);
-  const seen = new Set<string>();
-  for (const [name, value] of Object.entries(src.value as Record<string, unknown>)) {
-    seen.add(name);
-    parseYamlGroup(src, b, name, value, [name], seen);
-  }
-  return finish(b, src.file);
 }
 
 /** True when a parsed YAML mapping looks like an Ansible inventory (top-level keys are groups). */

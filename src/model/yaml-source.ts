@@ -61,9 +61,12 @@ function firstLine(msg: string): string {
   return msg.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
 }
 
-export function parseYaml(text: string, file: string): YamlSource {
+/** YAML 1.2 for runbook's own files; Ansible's files are YAML 1.1 as PyYAML reads them (`yes` is true, `0755` octal). */
+export type YamlVersion = '1.1' | '1.2';
+
+export function parseYaml(text: string, file: string, version: YamlVersion = '1.2'): YamlSource {
   try {
-    return parseYamlDocument(text, file);
+    return parseYamlDocument(text, file, version);
   } catch (err) {
     // The yaml parser recurses per nesting level; past the stack it throws instead of reporting.
     if (err instanceof RangeError) {
@@ -99,10 +102,11 @@ function deepestPoint(text: string): { line: number; col: number } {
   return { line: best.line, col: best.col };
 }
 
-function parseYamlDocument(text: string, file: string): YamlSource {
+function parseYamlDocument(text: string, file: string, version: YamlVersion): YamlSource {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, {
     lineCounter,
+    version,
     prettyErrors: false,
     // Duplicate keys are found below, so each is reported at the repeated key with its name.
     uniqueKeys: false,
@@ -208,6 +212,6 @@ export function sortProblems(problems: Problem[]): Problem[] {
   return [...problems].sort((a, b) => (a.pos?.file ?? '').localeCompare(b.pos?.file ?? '') || (a.pos?.line ?? 0) - (b.pos?.line ?? 0) || (a.pos?.col ?? 0) - (b.pos?.col ?? 0));
 }
 
-export function loadYamlFile(file: string, what: string): YamlSource {
-  return parseYaml(readSourceFile(file, what), file);
+export function loadYamlFile(file: string, what: string, version: YamlVersion = '1.2'): YamlSource {
+  return parseYaml(readSourceFile(file, what), file, version);
 }

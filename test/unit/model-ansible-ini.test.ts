@@ -113,3 +113,34 @@ describe('INI values as Ansible reads them', () => {
     expect(inv.hosts[0]).toMatchObject({ name: 'h', groups: ['p', 'c'], vars: { x: 1 } });
   });
 });
+
+describe('inventory directories and several sources, as Ansible reads them', () => {
+  const fx = join(process.cwd(), 'test/fixtures/ansible');
+
+  it('a directory: its files in name order (INI without extension, YAML, subdirectories), minus the ones Ansible ignores', () => {
+    const r = checkInventory(join(fx, 'mixed'));
+    expect(r.problems).toEqual([]);
+    expect(r.inventory!.hosts.map((h) => h.name).sort()).toEqual(['ca', 'cb', 'd1', 'd2', 'lb1', 'w1', 'w2', 'w3', 'w4', 'w5']);
+  });
+
+  it('group_vars and host_vars: the first of name, .yml, .yaml, .json; a directory of files in order; above all inline group vars', () => {
+    const w1 = checkInventory(join(fx, 'mixed')).inventory!.hosts.find((h) => h.name === 'w1')!;
+    expect(w1.vars).toMatchObject({ ntp: 'ntp.example.com', region: 'eu-2', tier: 'web-files-2', extra_no_ext: 1, env: 'prod-files', http_port: 7070, tags: ['a', 'b'] });
+    expect(w1.vars).not.toHaveProperty('skipped');
+    expect(w1.vars).not.toHaveProperty('ignored');
+  });
+
+  it('several sources merge in order', () => {
+    const inv = checkInventory([join(fx, 'multi/first/hosts.yml'), join(fx, 'multi/second/hosts')]).inventory!;
+    expect(inv.hosts.map((h) => [h.name, h.groups, h.vars.level, h.vars.gv])).toEqual([
+      ['a', ['g', 'h'], 'first', 'files'],
+      ['b', ['g'], 'second', 'files'],
+      ['c', ['g'], 'files', 'files'],
+    ]);
+  });
+
+  it('a directory whose inventory.ini Ansible skips says which file to pass', () => {
+    const dir = join(fx, 'skipped-ini');
+    expect(checkInventory(dir).problems).toEqual([{ message: `inventory directory ${dir} has no hosts: inventory.ini is skipped in directories, as Ansible does`, hint: `use -i ${dir}/inventory.ini` }]);
+  });
+});
