@@ -11,8 +11,9 @@ import { currentUser } from './inventory-native.js';
 import { missingKnownHosts, resolvePath, resolveVarMap, UnavailableSecret } from './secrets.js';
 import { didYouMean, orList } from './suggest.js';
 import { CONNECTION_KINDS, DEFAULT_CONNECTION, isConnectionKind, type ConnectionKind, type Inventory } from './types.js';
+import { parseSshArgs, refusedAnsibleVar, type SshArgs } from './ansible-vars.js';
 import { iniValue, shlexSplit } from './python-literal.js';
-import { loadYamlFile, parseYaml, readSourceFile, type YamlSource } from './yaml-source.js';
+import { parseYaml, readSourceFile, type YamlSource } from './yaml-source.js';
 
 /** Vars Ansible itself treats as passwords; masked like `secret: true` vars. */
 const SECRET_ANSIBLE_VARS = ['ansible_password', 'ansible_ssh_pass', 'ansible_become_password', 'ansible_become_pass'];
@@ -210,6 +211,11 @@ function parseIni(text: string, file: string, b: DraftBuilder): void {
 
 const GROUP_KEYS = ['hosts', 'children', 'vars'];
 
+/** A `!vault` value, located at its var, so that a runbook using it is told where it is. */
+function locateSecrets(src: YamlSource, vars: Record<string, unknown>, path: (string | number)[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, v instanceof UnavailableSecret && !v.pos ? new UnavailableSecret(v.reason, src.posAt([...path, k])) : v]));
+}
+
 function parseYamlGroup(src: YamlSource, b: DraftBuilder, name: string, value: unknown, path: (string | number)[], seen: Map<string, Set<unknown>>): void {
   b.group(name, src.posAt(path.slice(0, -1), { key: name }));
   if (value === null || value === undefined) return;
@@ -236,7 +242,7 @@ function parseYamlGroup(src: YamlSource, b: DraftBuilder, name: string, value: u
     return undefined;
   };
   const vars = mapping('vars');
-  if (vars) Object.assign(b.group(name).vars, vars);
+  if (vars) Object.assign(b.group(name).vars, locateSecrets(src, vars, [...path, 'vars']));
   for (const [h, hv] of Object.entries(mapping('hosts') ?? {})) {
     const hostPath = [...path, 'hosts', h];
     const { name: pattern, port } = splitPort(h);
@@ -247,7 +253,7 @@ function parseYamlGroup(src: YamlSource, b: DraftBuilder, name: string, value: u
       b.problems.push({ pos: src.posAt(hostPath), message: `vars of host "${h}" must be a mapping` });
       continue;
     }
-    for (const host of hosts) Object.assign(host.vars, hv);
+    for (const host of hosts) Object.assign(host.vars, locateSecrets(src, hv as Record<string, unknown>, hostPath));
   }
   for (const [c, cv] of Object.entries(mapping('children') ?? {})) {
     parseYamlGroup(src, b, c, cv, [...path, 'children', c], seen);
@@ -300,7 +306,13 @@ function applyVarDirs(b: DraftBuilder, sources: string[]): void {
     // Ansible skips names that are absolute paths (chroot-style hosts).
     if (name.startsWith('/') || !existsSync(dir) || !statSync(dir).isDirectory()) return;
     for (const f of varFiles(dir, name)) {
-      const src = loadYamlFile(f, 'vars file', '1.1');
+      const text = readSourceFile(f, 'vars file');
+      // A whole encrypted file hides even which vars it sets, so they cannot be masked one by one.
+      if (text.startsWith('$ANSIBLE_VAULT;')) {
+        b.problems.push({ pos: { file: f, line: 1, col: 1 }, message: 'this vars file is ansible-vault encrypted, and runbook does not decrypt vault', hint: 'move it out of the var directories and give runbook the values it needs as `NAME: { secret: true, env: VAR }` or `NAME: { secret: true, file: PATH }` in a plain vars file' });
+        continue;
+      }
+      const src = parseYaml(text, f, '1.1');
       if (src.problems.length) {
         b.problems.push(...src.problems);
         continue;
@@ -338,7 +350,19 @@ const ANSIBLE_CONNECTION_ALIASES = new Map<string, ConnectionKind>([
 function ansibleConnection(file: string, problems: Problem[]): ConnectionOf {
   const baseDir = dirname(file);
   const reportedKnownHosts = new Set<string>();
+  // A var set for a group would be reported for each of its hosts: once, at the first, is enough.
+  const reported = new Set<string>();
+  const report = (h: HostDraft, p: { message: string; hint?: string }): void => {
+    if (reported.has(p.message)) return;
+    reported.add(p.message);
+    problems.push({ pos: h.pos, message: `host "${h.name}": ${p.message}`, ...(p.hint !== undefined && { hint: p.hint }) });
+  };
   return (h, vars) => {
+    for (const [k, v] of Object.entries(vars)) {
+      if (!k.startsWith('ansible_') || v === undefined || v === null) continue;
+      const refused = refusedAnsibleVar(k, v);
+      if (refused) report(h, refused);
+    }
     const str = (...keys: string[]): string | undefined => {
       for (const k of keys) if (vars[k] !== undefined && vars[k] !== null) return String(vars[k]);
       return undefined;
@@ -355,10 +379,15 @@ function ansibleConnection(file: string, problems: Problem[]): ConnectionOf {
     const connection = isConnectionKind(conn) ? conn : ANSIBLE_CONNECTION_ALIASES.get(conn);
     if (connection === undefined) problems.push({ pos: h.pos, message: `host "${h.name}": ansible_connection "${conn}" is not supported`, hint: `runbook connects with ${orList(CONNECTION_KINDS)}` });
     const key = str('ansible_ssh_private_key_file', 'ansible_private_key_file');
-    const sshArgs = [str('ansible_ssh_common_args'), str('ansible_ssh_extra_args')].filter(Boolean).join(' ');
-    const jump = /(?:-o\s*ProxyJump=|-J\s*)(\S+)/.exec(sshArgs)?.[1];
-    const knownHosts = /-o\s*UserKnownHostsFile=(\S+)/.exec(sshArgs)?.[1];
-    const knownHostsFile = knownHosts === undefined ? undefined : resolvePath(knownHosts, baseDir);
+    const ssh: SshArgs = {};
+    for (const name of ['ansible_ssh_common_args', 'ansible_ssh_extra_args']) {
+      const text = str(name);
+      if (text === undefined) continue;
+      const parsed = parseSshArgs(name, text);
+      if ('message' in parsed) report(h, parsed);
+      else Object.assign(ssh, parsed);
+    }
+    const knownHostsFile = ssh.knownHostsFile === undefined ? undefined : resolvePath(ssh.knownHostsFile, baseDir);
     // Once per file, at the first host that uses it: a group var names it for many hosts.
     if (knownHostsFile !== undefined && !reportedKnownHosts.has(knownHostsFile)) {
       reportedKnownHosts.add(knownHostsFile);
@@ -374,7 +403,7 @@ function ansibleConnection(file: string, problems: Problem[]): ConnectionOf {
       connection: connection ?? DEFAULT_CONNECTION,
       ...(key !== undefined && { identityFile: resolvePath(key, baseDir) }),
       ...(knownHostsFile !== undefined && { knownHostsFile }),
-      ...(jump !== undefined && { proxyJump: jump }),
+      ...(ssh.proxyJump !== undefined && { proxyJump: ssh.proxyJump }),
       ...(become !== undefined && { become }),
       ...(pw instanceof UnavailableSecret ? { becomePasswordError: `ansible_become_password: ${pw.reason}` } : pw !== undefined && pw !== null ? { becomePassword: String(pw) } : {}),
       ...(defaulted.length && { defaulted }),

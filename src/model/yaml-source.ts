@@ -8,6 +8,10 @@ import { LineCounter, parseDocument, isAlias, isMap, isPair, isScalar, isSeq, vi
 import { UserError, type Problem, type SourcePos } from './errors.js';
 import { UnavailableSecret } from './secrets.js';
 
+/** Why a `!vault` value cannot be used, and how to give runbook the value instead. */
+export const VAULT_REASON =
+  'it is ansible-vault encrypted, and runbook does not decrypt vault; give runbook the value as `NAME: { secret: true, env: VAR }` or `NAME: { secret: true, file: PATH }` in a vars file';
+
 /** Runbooks and inventories are hand-written; anything larger is a mistake or an attack. */
 export const MAX_FILE_BYTES = 4 * 1024 * 1024;
 /** Far above honest anchor reuse, far below a billion-laughs expansion. */
@@ -115,7 +119,7 @@ function parseYamlDocument(text: string, file: string, version: YamlVersion): Ya
     // A collection used as a key is reported below as a located problem, not as a Node warning on stderr.
     logLevel: 'error',
     // Ansible inventories may hold vault-encrypted values; they load as secrets runbook cannot use.
-    customTags: [{ tag: '!vault', resolve: () => new UnavailableSecret('it is ansible-vault encrypted, which runbook cannot decrypt') }],
+    customTags: [{ tag: '!vault', resolve: () => new UnavailableSecret(VAULT_REASON) }],
   });
   const at = (offset: number): SourcePos => {
     const { line, col } = lineCounter.linePos(offset);

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -142,5 +142,66 @@ describe('inventory directories and several sources, as Ansible reads them', () 
   it('a directory whose inventory.ini Ansible skips says which file to pass', () => {
     const dir = join(fx, 'skipped-ini');
     expect(checkInventory(dir).problems).toEqual([{ message: `inventory directory ${dir} has no hosts: inventory.ini is skipped in directories, as Ansible does`, hint: `use -i ${dir}/inventory.ini` }]);
+  });
+});
+
+describe('every ansible_* var is honoured, ignored by design, or refused', () => {
+  it.each([
+    ['ansible_password=x', '2:1: host "h": ansible_password is not supported (runbook logs in with keys or the ssh agent: set ansible_ssh_private_key_file)'],
+    ['ansible_become_user=postgres', '2:1: host "h": ansible_become_user "postgres" is not supported (runbook becomes root only; to act as another user, log in as it with ansible_user)'],
+    ['ansible_become_method=su', '2:1: host "h": ansible_become_method "su" is not supported (runbook becomes root with sudo; remove it or set it to sudo)'],
+    ['ansible_host_key_checking=False', '2:1: host "h": ansible_host_key_checking is not supported (runbook always verifies host keys: add them to known_hosts, or name a file with -o UserKnownHostsFile=FILE in ansible_ssh_common_args)'],
+    ['ansible_distribution=Debian', '2:1: host "h": ansible_distribution is not an ansible_* var runbook knows (remove it, or rename it if a runbook reads it (docs/formats.md lists the ones runbook knows))'],
+    [`ansible_ssh_common_args="-o ProxyCommand='ssh -W %h:%p bastion'"`, `2:1: host "h": ansible_ssh_common_args: "-o ProxyCommand=ssh -W %h:%p bastion" is not supported (runbook understands -o ProxyJump=HOST, -J HOST and -o UserKnownHostsFile=FILE here; a ProxyCommand bastion is -o ProxyJump=USER@BASTION)`],
+    ['ansible_ssh_extra_args="-o StrictHostKeyChecking=no"', '2:1: host "h": ansible_ssh_extra_args: "-o StrictHostKeyChecking=no" is not supported (runbook always verifies host keys: add them to known_hosts, or name a file with -o UserKnownHostsFile=FILE in ansible_ssh_common_args)'],
+    ['ansible_ssh_common_args="-o ProxyJump={{ bastion }}"', '2:1: host "h": ansible_ssh_common_args: a Jinja expression is not supported (runbook does not evaluate Jinja in inventories; write the value out)'],
+    ['ansible_connection=winrm', '2:1: host "h": ansible_connection "winrm" is not supported (runbook connects with ssh or local)'],
+  ])('refuses %s', (assignment, problem) => {
+    expect(ini(`[g]\nh ${assignment}\n`).problems).toEqual([problem]);
+  });
+
+  it('reports a group var once, at its first host', () => {
+    expect(ini('[g]\na\nb\n[g:vars]\nansible_ssh_pass=x\n').problems).toEqual(['2:1: host "a": ansible_ssh_pass is not supported (runbook logs in with keys or the ssh agent: set ansible_ssh_private_key_file)']);
+  });
+
+  it('honours ProxyJump in ssh args (-o or -J), ignores connection tuning, keeps ignored vars as vars', () => {
+    const inv = ini('[g]\na ansible_ssh_common_args="-C -o ControlMaster=auto -o ControlPersist=60s -o ProxyJump=ops@bastion:2222"\nb ansible_ssh_extra_args="-J bastion" ansible_python_interpreter=/usr/bin/python3 ansible_become_user=root ansible_become_method=sudo\nbastion\n').inventory!;
+    expect(inv.hosts.map((h) => h.proxyJump)).toEqual(['ops@bastion:2222', 'bastion', undefined]);
+    expect(inv.hosts[1]!.vars.ansible_python_interpreter).toBe('/usr/bin/python3');
+  });
+
+  it('docs/formats.md lists every sorted var', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { HONOURED_ANSIBLE_VARS, IGNORED_ANSIBLE_VARS, REFUSED_ANSIBLE_VARS } = await import('../../src/model/ansible-vars.js');
+    const docs = readFileSync('docs/formats.md', 'utf8');
+    const missing = [...HONOURED_ANSIBLE_VARS, ...IGNORED_ANSIBLE_VARS, ...Object.keys(REFUSED_ANSIBLE_VARS)].filter((v) => !docs.includes(`\`${v}\``));
+    expect(missing).toEqual([]);
+  });
+});
+
+describe('ansible-vault values', () => {
+  const fxm = join(process.cwd(), 'test/unit/fixtures/model/ansible-ini');
+
+  it('a !vault value loads masked, never read; a runbook that uses it is told where it is and how to provide it', async () => {
+    const { checkRunbookText, formatProblem, renderProblems } = await import('../../src/model/index.js');
+    const inv = checkInventory(join(fxm, 'hosts')).inventory!;
+    const w = inv.hosts.find((h) => h.name === 'web01.example.com')!;
+    const rb = checkRunbookText('name: r\ndescription: t\nsteps:\n  - name: s\n    check: echo {{ api_token }}\n', '/r.yaml').runbook!;
+    const problems = renderProblems(rb, inv, [w], { secretsNeeded: true }).map((p) => formatProblem(p));
+    expect(problems).toEqual([
+      `${join(fxm, 'group_vars/webservers/20-override.yaml')}:2:19: secret "api_token" in step "s" for host web01.example.com is unavailable: it is ansible-vault encrypted, and runbook does not decrypt vault; give runbook the value as \`NAME: { secret: true, env: VAR }\` or \`NAME: { secret: true, file: PATH }\` in a vars file (provide it before running)`,
+    ]);
+    const unused = checkRunbookText('name: r\ndescription: t\nsteps:\n  - name: s\n    check: "true"\n', '/r.yaml').runbook!;
+    expect(renderProblems(unused, inv, [w], { secretsNeeded: true })).toEqual([]);
+  });
+
+  it('an encrypted vars file is refused where it is: which vars it sets is itself encrypted', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rb-vault-'));
+    writeFileSync(join(dir, 'hosts'), '[g]\nh\n');
+    mkdirSync(join(dir, 'group_vars'));
+    writeFileSync(join(dir, 'group_vars/g.yml'), '$ANSIBLE_VAULT;1.1;AES256\n6231336539\n');
+    expect(checkInventory(join(dir, 'hosts')).problems).toEqual([
+      { pos: { file: join(dir, 'group_vars/g.yml'), line: 1, col: 1 }, message: 'this vars file is ansible-vault encrypted, and runbook does not decrypt vault', hint: 'move it out of the var directories and give runbook the values it needs as `NAME: { secret: true, env: VAR }` or `NAME: { secret: true, file: PATH }` in a plain vars file' },
+    ]);
   });
 });
