@@ -94,14 +94,15 @@ class DraftBuilder {
     if (!h) this.draft.hosts.set(name, (h = newHost(name, pos)));
     return h;
   }
-  /** Adds hosts (after range expansion) to `group`; returns them. */
-  addHosts(pattern: string, group: string, pos: SourcePos): HostDraft[] {
+  /** Adds hosts (after range expansion) to `group`; returns them. A `host:port` port is set only on a new host, as Ansible's add_host does. */
+  addHosts(pattern: string, group: string, pos: SourcePos, port?: number): HostDraft[] {
     const names = expandHostRange(pattern);
     if (!Array.isArray(names)) {
       this.problems.push({ pos, message: names.error });
       return [];
     }
     return names.map((n) => {
+      if (port !== undefined && !this.draft.hosts.has(n)) this.host(n, pos).vars.ansible_port = port;
       const h = this.host(n, pos);
       if (group !== 'all' && group !== 'ungrouped') this.group(group, pos).hosts.push(n);
       return h;
@@ -188,7 +189,7 @@ function parseIni(text: string, file: string, b: DraftBuilder): void {
       b.problems.push({ pos: pos(words[0]!.col), message: `host "${name}" ends in ":", which Ansible reserves for a port`, hint: 'write host:PORT, or drop the ":"' });
       return;
     }
-    const vars: Record<string, unknown> = port === undefined ? {} : { ansible_port: port };
+    const vars: Record<string, unknown> = {};
     for (const w of words.slice(1)) {
       const eq = w.word.indexOf('=');
       if (eq < 0) {
@@ -197,7 +198,7 @@ function parseIni(text: string, file: string, b: DraftBuilder): void {
       }
       vars[w.word.slice(0, eq)] = iniValue(w.word.slice(eq + 1));
     }
-    for (const h of b.addHosts(name, section.group, pos(words[0]!.col))) Object.assign(h.vars, vars);
+    for (const h of b.addHosts(name, section.group, pos(words[0]!.col), port)) Object.assign(h.vars, vars);
   });
   const [name, undeclared] = [...pending][0] ?? [];
   if (name !== undefined && undeclared) {
@@ -246,8 +247,7 @@ function parseYamlGroup(src: YamlSource, b: DraftBuilder, name: string, value: u
   for (const [h, hv] of Object.entries(mapping('hosts') ?? {})) {
     const hostPath = [...path, 'hosts', h];
     const { name: pattern, port } = splitPort(h);
-    const hosts = b.addHosts(pattern, name, src.posAt([...path, 'hosts'], { key: h }));
-    if (port !== undefined) for (const host of hosts) host.vars.ansible_port = port;
+    const hosts = b.addHosts(pattern, name, src.posAt([...path, 'hosts'], { key: h }), port);
     if (hv === null || hv === undefined) continue;
     if (typeof hv !== 'object' || Array.isArray(hv)) {
       b.problems.push({ pos: src.posAt(hostPath), message: `vars of host "${h}" must be a mapping` });
@@ -465,10 +465,12 @@ export function loadAnsibleSources(sources: string[]): { inventory?: Inventory; 
   }
   for (const g of b.draft.groups.values()) {
     markSecrets(g);
-    // Ansible reads the priority from the group's own vars as int(); a value int() refuses is ignored.
+    // Ansible takes ansible_group_priority out of the group's vars as int(value); it is no var.
     const p = g.vars.ansible_group_priority;
-    if (typeof p === 'number' && Number.isInteger(p)) g.priority = p;
-    else if (typeof p === 'string' && /^\s*[+-]?\d+\s*$/.test(p)) g.priority = Number(p);
+    if (p === undefined) continue;
+    delete g.vars.ansible_group_priority;
+    if ((typeof p === 'number' && Number.isInteger(p)) || (typeof p === 'string' && /^\s*[+-]?\d+\s*$/.test(p))) g.priority = Number(p);
+    else b.problems.push({ pos: g.pos, message: `group "${g.name}": ansible_group_priority "${String(p)}" is not a whole number` });
   }
   for (const h of b.draft.hosts.values()) markSecrets(h);
   const grouped = new Set([...b.draft.groups.values()].flatMap((g) => g.hosts));

@@ -119,7 +119,11 @@ function parseYamlDocument(text: string, file: string, version: YamlVersion): Ya
     // A collection used as a key is reported below as a located problem, not as a Node warning on stderr.
     logLevel: 'error',
     // Ansible inventories may hold vault-encrypted values; they load as secrets runbook cannot use.
-    customTags: [{ tag: '!vault', resolve: () => new UnavailableSecret(VAULT_REASON) }],
+    customTags: (tags) => [
+      // PyYAML's YAML 1.1 booleans are the words only: `y` and `n` stay strings (a var named `y`).
+      ...tags.map((t) => (typeof t === 'object' && t.tag === 'tag:yaml.org,2002:bool' && 'test' in t && t.test ? { ...t, test: t.test.test('yes') ? /^(?:yes|Yes|YES|true|True|TRUE|on|On|ON)$/ : /^(?:no|No|NO|false|False|FALSE|off|Off|OFF)$/ } : t)),
+      { tag: '!vault', resolve: () => new UnavailableSecret(VAULT_REASON) },
+    ],
   });
   const at = (offset: number): SourcePos => {
     const { line, col } = lineCounter.linePos(offset);
