@@ -121,7 +121,7 @@ function parseYamlDocument(text: string, file: string, version: YamlVersion): Ya
     // Ansible inventories may hold vault-encrypted values; they load as secrets runbook cannot use.
     customTags: (tags) => [
       // PyYAML's YAML 1.1 booleans are the words only: `y` and `n` stay strings (a var named `y`).
-      ...tags.map((t) => (typeof t === 'object' && t.tag === 'tag:yaml.org,2002:bool' && 'test' in t && t.test ? { ...t, test: t.test.test('yes') ? /^(?:yes|Yes|YES|true|True|TRUE|on|On|ON)$/ : /^(?:no|No|NO|false|False|FALSE|off|Off|OFF)$/ } : t)),
+      ...tags.map((t) => (version === '1.1' && typeof t === 'object' && t.tag === 'tag:yaml.org,2002:bool' && 'test' in t && t.test ? { ...t, test: t.test.test('yes') ? /^(?:yes|Yes|YES|true|True|TRUE|on|On|ON)$/ : /^(?:no|No|NO|false|False|FALSE|off|Off|OFF)$/ } : t)),
       { tag: '!vault', resolve: () => new UnavailableSecret(VAULT_REASON) },
     ],
   });
