@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the lab and the tests need, only when one is missing.
-# `--bench` adds what `npm run bench` compares against (parallel-ssh, Ansible, GNU time).
+# `--bench` adds what `npm run bench` compares against (parallel-ssh, GNU time).
 set -euo pipefail
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 if [ "${1:-}" = --bench ]; then
   have parallel-ssh || need+=(pssh)
-  have ansible-playbook || need+=(ansible-core)
   [ -x /usr/bin/time ] || need+=(time)
 fi
 have sshd || need+=(openssh-server)
@@ -43,6 +42,8 @@ extract_old_kubectl() {
   rm -rf "$tmp"
   return $rc
 }
+# The differential inventory tests read every fixture with Ansible itself (and bench compares against it).
+have ansible-inventory || need+=(ansible-core)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "runbook: missing packages: ${need[*]}; install them with: sudo apt-get install -y ${need[*]}" >&2

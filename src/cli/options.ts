@@ -12,3 +12,10 @@ export function wholeNumber(flag: string, min = 1): (value: string) => number {
 
 /** A repeatable option: `--var a=1 --var b=2` → ['a=1', 'b=2']. */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** -i for every command that reads the inventory: repeatable, the sources merging in order as Ansible's do. */
+export const INVENTORY_OPTION = [
+  '-i, --inventory <path>',
+  'inventory file or directory, repeatable (default: $RUNBOOK_INVENTORY, `:`-separated, else inventory/default.yaml)',
+  collect,
+] as const;

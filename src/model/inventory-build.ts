@@ -1,7 +1,8 @@
 /**
  * Turns what an inventory file declares (native or Ansible) into the resolved Inventory: group
- * membership through children, group depth, and var precedence
- *   all < parent groups < child groups (same depth: by name) < host vars.
+ * membership through children, group depth, and var precedence (Ansible's VARIABLE_PRECEDENCE):
+ *   all < groups, general first (same depth: by priority, then name) < all's files < the groups'
+ *   files in the same order < host vars < the host's files.
  */
 import type { Problem, SourcePos } from './errors.js';
 import type { Group, Host, Inventory } from './types.js';
@@ -11,6 +12,10 @@ export interface GroupDraft {
   hosts: string[];
   children: string[];
   vars: Record<string, unknown>;
+  /** Vars from group_vars/ files, one map per inventory source in source order. */
+  fileVars: Record<string, unknown>[];
+  /** Orders groups of the same depth before their names do (Ansible's ansible_group_priority; default 1). */
+  priority: number;
   secretVars: Set<string>;
   pos?: SourcePos;
 }
@@ -20,6 +25,8 @@ export interface HostDraft {
   /** Groups the file puts this host in directly. */
   groups: Set<string>;
   vars: Record<string, unknown>;
+  /** Vars from host_vars/ files, one map per inventory source in source order. */
+  fileVars: Record<string, unknown>[];
   secretVars: Set<string>;
   pos?: SourcePos;
 }
@@ -38,11 +45,11 @@ export type ConnectionOf = (
 ) => Omit<Host, 'name' | 'groups' | 'vars' | 'secretVars' | 'pos'>;
 
 export function newGroup(name: string, pos?: SourcePos): GroupDraft {
-  return { name, hosts: [], children: [], vars: {}, secretVars: new Set(), pos };
+  return { name, hosts: [], children: [], vars: {}, fileVars: [], priority: 1, secretVars: new Set(), pos };
 }
 
 export function newHost(name: string, pos?: SourcePos): HostDraft {
-  return { name, groups: new Set(), vars: {}, secretVars: new Set(), pos };
+  return { name, groups: new Set(), vars: {}, fileVars: [], secretVars: new Set(), pos };
 }
 
 /** Resolves the draft, or returns the problems (cycles, unknown children) that prevent it. */
@@ -97,7 +104,8 @@ export function finishInventory(draft: InventoryDraft, connectionOf: ConnectionO
     const all = new Set<string>();
     for (const g of memberOf.get(h.name)!) ancestorsOf(g, all);
     all.delete('all');
-    const ordered = [...all].sort((a, b) => depthOf(a) - depthOf(b) || a.localeCompare(b));
+    // Names compare by code point, as Python's sorted() does in Ansible.
+    const ordered = [...all].sort((a, b) => depthOf(a) - depthOf(b) || groups.get(a)!.priority - groups.get(b)!.priority || (a < b ? -1 : a > b ? 1 : 0));
     const vars: Record<string, unknown> = {};
     const secretVars = new Set<string>();
     const layer = (v: Record<string, unknown>, s: Set<string>): void => {
@@ -107,19 +115,28 @@ export function finishInventory(draft: InventoryDraft, connectionOf: ConnectionO
         else secretVars.delete(k);
       }
     };
+    // Files are read source by source, each source for every target in turn, as Ansible's vars plugins are.
+    const layerFiles = (targets: (GroupDraft | HostDraft)[]): void => {
+      const sources = Math.max(0, ...targets.map((t) => t.fileVars.length));
+      for (let s = 0; s < sources; s++) for (const t of targets) layer(t.fileVars[s] ?? {}, t.secretVars);
+    };
     const allGroup = groups.get('all')!;
+    const ownGroups = ordered.map((g) => groups.get(g)!);
     layer(allGroup.vars, allGroup.secretVars);
-    for (const g of ordered) layer(groups.get(g)!.vars, groups.get(g)!.secretVars);
+    for (const g of ownGroups) layer(g.vars, g.secretVars);
+    layerFiles([allGroup]);
+    layerFiles(ownGroups);
     layer(h.vars, h.secretVars);
+    layerFiles([h]);
     hosts.push({ name: h.name, groups: ordered, vars, secretVars: [...secretVars], pos: h.pos, ...connectionOf(h, vars, secretVars) });
   }
 
   const resolvedGroups = new Map<string, Group>();
   for (const g of groups.values()) {
     const members = g.name === 'all' ? hosts.map((h) => h.name) : hosts.filter((h) => h.groups.includes(g.name)).map((h) => h.name);
-    const topLevel = (n: string) => n !== 'all' && [...(parents.get(n) ?? [])].every((p) => p === 'all');
-    const children = g.name === 'all' ? [...groups.keys()].filter(topLevel) : g.children;
-    resolvedGroups.set(g.name, { name: g.name, hosts: members, children, vars: { ...g.vars } });
+    // `all` has the groups listed under it and every group without a parent, as in Ansible.
+    const children = g.name === 'all' ? [...new Set([...g.children, ...[...groups.keys()].filter((n) => n !== 'all' && !parents.has(n))])] : g.children;
+    resolvedGroups.set(g.name, { name: g.name, hosts: members, children, vars: Object.assign({}, g.vars, ...g.fileVars) });
   }
   return { inventory: { file: draft.file, hosts, groups: resolvedGroups }, problems };
 }

@@ -1,8 +1,8 @@
-/** Finds and loads the inventory: native YAML, Ansible YAML or Ansible INI, detected from the file. */
-import { existsSync, realpathSync } from 'node:fs';
+/** Finds and loads the inventory: native YAML, or Ansible sources (YAML, INI, directories), detected from the files. */
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadAnsibleIni, loadAnsibleYaml, looksLikeAnsibleYaml } from './ansible-inventory.js';
+import { loadAnsibleSources, looksLikeAnsibleYaml } from './ansible-inventory.js';
 import { UserError, type Problem } from './errors.js';
 import { loadNativeInventory } from './inventory-native.js';
 import type { Inventory } from './types.js';
@@ -13,18 +13,21 @@ export const DEFAULT_INVENTORY = 'inventory/default.yaml';
 const EXAMPLE_INVENTORY = fileURLToPath(new URL(`../../${DEFAULT_INVENTORY}`, import.meta.url));
 
 export interface InventoryLocation {
-  path: string;
-  /** Where the path came from, for error messages. */
+  /** Sources in order (files or directories); several merge as Ansible merges several -i. */
+  paths: string[];
+  /** Where the paths came from, for error messages. */
   source: '-i' | '$RUNBOOK_INVENTORY' | 'default';
 }
 
-/** `-i FILE`, else $RUNBOOK_INVENTORY, else inventory/default.yaml in `cwd`. The file need not exist. */
-export function resolveInventoryPath(opt: { inventory?: string; cwd?: string; env?: NodeJS.ProcessEnv } = {}): InventoryLocation {
+/** `-i` (repeatable), else $RUNBOOK_INVENTORY (`:`-separated), else inventory/default.yaml in `cwd`. The paths need not exist. */
+export function resolveInventoryPath(opt: { inventory?: string | string[]; cwd?: string; env?: NodeJS.ProcessEnv } = {}): InventoryLocation {
   const cwd = opt.cwd ?? process.cwd();
   const env = opt.env ?? process.env;
-  if (opt.inventory) return { path: resolve(cwd, opt.inventory), source: '-i' };
-  if (env.RUNBOOK_INVENTORY) return { path: resolve(cwd, env.RUNBOOK_INVENTORY), source: '$RUNBOOK_INVENTORY' };
-  return { path: resolve(cwd, DEFAULT_INVENTORY), source: 'default' };
+  const given = typeof opt.inventory === 'string' ? [opt.inventory] : (opt.inventory ?? []);
+  if (given.length) return { paths: given.map((p) => resolve(cwd, p)), source: '-i' };
+  const fromEnv = (env.RUNBOOK_INVENTORY ?? '').split(':').filter(Boolean);
+  if (fromEnv.length) return { paths: fromEnv.map((p) => resolve(cwd, p)), source: '$RUNBOOK_INVENTORY' };
+  return { paths: [resolve(cwd, DEFAULT_INVENTORY)], source: 'default' };
 }
 
 /**
@@ -33,43 +36,44 @@ export function resolveInventoryPath(opt: { inventory?: string; cwd?: string; en
  * it is used as asked; read-only commands (show, inventory) may show it.
  */
 export function refuseExampleInventory(loc: InventoryLocation): void {
-  if (loc.source === 'default' && existsSync(loc.path) && existsSync(EXAMPLE_INVENTORY) && realpathSync(loc.path) === realpathSync(EXAMPLE_INVENTORY)) {
+  const [path] = loc.paths;
+  if (loc.source === 'default' && path !== undefined && existsSync(path) && existsSync(EXAMPLE_INVENTORY) && realpathSync(path) === realpathSync(EXAMPLE_INVENTORY)) {
     throw new UserError({
-      message: `no inventory given, and ${loc.path} is the example shipped with runbook (the incident's fleet on 198.18.0.0/24), not your fleet`,
+      message: `no inventory given, and ${path} is the example shipped with runbook (the incident's fleet on 198.18.0.0/24), not your fleet`,
       hint: 'pass -i FILE or set $RUNBOOK_INVENTORY; for the lab: -i .lab/inventory.yaml',
     });
   }
 }
 
-/** Every problem in the inventory file (empty when it is valid), plus the inventory when it is. */
-export function checkInventory(file: string): { inventory?: Inventory; problems: Problem[] } {
-  const text = readSourceFile(file, 'inventory');
-  const ext = extname(file).toLowerCase();
-  if (ext === '.ini' || ext === '.cfg') return loadAnsibleIni(text, file);
-  const src = parseYaml(text, file);
-  const isYamlName = ['.yaml', '.yml', '.json'].includes(ext);
-  const isMap = src.value !== null && typeof src.value === 'object' && !Array.isArray(src.value);
-  // An extension-less Ansible inventory (`hosts`) is INI unless it reads as a YAML mapping.
-  if (!isYamlName && (src.problems.length > 0 || !isMap) && /^\s*\[[^\]]+\]\s*$/m.test(text)) return loadAnsibleIni(text, file);
-  if (!isYamlName && !isMap && src.problems.length === 0 && typeof src.value === 'string') return loadAnsibleIni(text, file);
-  if (src.value === undefined) return { problems: src.problems };
-  if (isMap && looksLikeAnsibleYaml(src.value as Record<string, unknown>)) return loadAnsibleYaml(src);
-  return loadNativeInventory(src);
+/**
+ * Every problem in the inventory (empty when it is valid), plus the inventory when it is. A single
+ * file in runbook's own YAML format loads as that; anything else is Ansible sources.
+ */
+export function checkInventory(paths: string | string[]): { inventory?: Inventory; problems: Problem[] } {
+  const sources = typeof paths === 'string' ? [paths] : paths;
+  const [only] = sources;
+  if (sources.length === 1 && only !== undefined && statSync(only).isFile() && ['', '.yaml', '.yml', '.json'].includes(extname(only).toLowerCase())) {
+    const src = parseYaml(readSourceFile(only, 'inventory'), only);
+    const v = src.value;
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && !looksLikeAnsibleYaml(v as Record<string, unknown>)) return loadNativeInventory(src);
+  }
+  return loadAnsibleSources(sources);
 }
 
 /** Loads and resolves an inventory; any problem is a UserError listing all of them. */
 export function loadInventory(location: string | InventoryLocation): Inventory {
-  const loc = typeof location === 'string' ? { path: location, source: '-i' as const } : location;
-  if (!existsSync(loc.path)) {
+  const loc = typeof location === 'string' ? { paths: [location], source: '-i' as const } : location;
+  for (const path of loc.paths) {
+    if (existsSync(path)) continue;
     const hint =
       loc.source === 'default'
         ? 'pass -i FILE, set $RUNBOOK_INVENTORY, or create inventory/default.yaml'
         : loc.source === '$RUNBOOK_INVENTORY'
           ? 'fix $RUNBOOK_INVENTORY or pass -i FILE'
           : 'check the -i path';
-    throw new UserError({ message: `inventory ${loc.path} not found (from ${loc.source})`, hint });
+    throw new UserError({ message: `inventory ${path} not found (from ${loc.source})`, hint });
   }
-  const { inventory, problems } = checkInventory(loc.path);
-  if (problems.length || !inventory) throw new UserError(problems.length ? problems : { message: `cannot load inventory ${loc.path}` });
+  const { inventory, problems } = checkInventory(loc.paths);
+  if (problems.length || !inventory) throw new UserError(problems.length ? problems : { message: `cannot load inventory ${loc.paths.join(', ')}` });
   return inventory;
 }

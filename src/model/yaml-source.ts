@@ -8,6 +8,10 @@ import { LineCounter, parseDocument, isAlias, isMap, isPair, isScalar, isSeq, vi
 import { UserError, type Problem, type SourcePos } from './errors.js';
 import { UnavailableSecret } from './secrets.js';
 
+/** Why a `!vault` value cannot be used, and how to give runbook the value instead. */
+export const VAULT_REASON =
+  'it is ansible-vault encrypted, and runbook does not decrypt vault; give runbook the value as `NAME: { secret: true, env: VAR }` or `NAME: { secret: true, file: PATH }` in a vars file';
+
 /** Runbooks and inventories are hand-written; anything larger is a mistake or an attack. */
 export const MAX_FILE_BYTES = 4 * 1024 * 1024;
 /** Far above honest anchor reuse, far below a billion-laughs expansion. */
@@ -61,9 +65,12 @@ function firstLine(msg: string): string {
   return msg.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
 }
 
-export function parseYaml(text: string, file: string): YamlSource {
+/** YAML 1.2 for runbook's own files; Ansible's files are YAML 1.1 as PyYAML reads them (`yes` is true, `0755` octal). */
+export type YamlVersion = '1.1' | '1.2';
+
+export function parseYaml(text: string, file: string, version: YamlVersion = '1.2'): YamlSource {
   try {
-    return parseYamlDocument(text, file);
+    return parseYamlDocument(text, file, version);
   } catch (err) {
     // The yaml parser recurses per nesting level; past the stack it throws instead of reporting.
     if (err instanceof RangeError) {
@@ -99,10 +106,11 @@ function deepestPoint(text: string): { line: number; col: number } {
   return { line: best.line, col: best.col };
 }
 
-function parseYamlDocument(text: string, file: string): YamlSource {
+function parseYamlDocument(text: string, file: string, version: YamlVersion): YamlSource {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, {
     lineCounter,
+    version,
     prettyErrors: false,
     // Duplicate keys are found below, so each is reported at the repeated key with its name.
     uniqueKeys: false,
@@ -111,7 +119,11 @@ function parseYamlDocument(text: string, file: string): YamlSource {
     // A collection used as a key is reported below as a located problem, not as a Node warning on stderr.
     logLevel: 'error',
     // Ansible inventories may hold vault-encrypted values; they load as secrets runbook cannot use.
-    customTags: [{ tag: '!vault', resolve: () => new UnavailableSecret('it is ansible-vault encrypted, which runbook cannot decrypt') }],
+    customTags: (tags) => [
+      // PyYAML's YAML 1.1 booleans are the words only: `y` and `n` stay strings (a var named `y`).
+      ...tags.map((t) => (version === '1.1' && typeof t === 'object' && t.tag === 'tag:yaml.org,2002:bool' && 'test' in t && t.test ? { ...t, test: t.test.test('yes') ? /^(?:yes|Yes|YES|true|True|TRUE|on|On|ON)$/ : /^(?:no|No|NO|false|False|FALSE|off|Off|OFF)$/ } : t)),
+      { tag: '!vault', resolve: () => new UnavailableSecret(VAULT_REASON) },
+    ],
   });
   const at = (offset: number): SourcePos => {
     const { line, col } = lineCounter.linePos(offset);
@@ -208,6 +220,6 @@ export function sortProblems(problems: Problem[]): Problem[] {
   return [...problems].sort((a, b) => (a.pos?.file ?? '').localeCompare(b.pos?.file ?? '') || (a.pos?.line ?? 0) - (b.pos?.line ?? 0) || (a.pos?.col ?? 0) - (b.pos?.col ?? 0));
 }
 
-export function loadYamlFile(file: string, what: string): YamlSource {
-  return parseYaml(readSourceFile(file, what), file);
+export function loadYamlFile(file: string, what: string, version: YamlVersion = '1.2'): YamlSource {
+  return parseYaml(readSourceFile(file, what), file, version);
 }

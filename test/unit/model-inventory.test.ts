@@ -86,8 +86,9 @@ describe('Ansible INI inventory with group_vars/ and host_vars/', () => {
     expect(db.secretVars).toContain('ansible_become_password');
   });
 
-  it('layers file vars < group_vars files (in name order) < host_vars', () => {
-    expect(byName(inv, 'web01.example.com').vars.ntp_server).toBe('ntp.prod.example.com');
+  it('layers vars as Ansible does: the file\'s group vars < group_vars files (in name order) < host_vars', () => {
+    // group_vars/all.yml wins over [prod:vars], as in ansible-inventory (inventory file vars come first).
+    expect(byName(inv, 'web01.example.com').vars.ntp_server).toBe('ntp.example.com');
     expect(byName(inv, 'mail.example.com').vars.ntp_server).toBe('ntp.example.com');
     expect(byName(inv, 'web01.example.com').vars.http_port).toBe(8080);
     expect(byName(inv, 'web02.example.com').vars.http_port).toBe(9090);
@@ -129,10 +130,12 @@ describe('the shipped inventories', () => {
 });
 
 describe('resolveInventoryPath', () => {
-  it('prefers -i, then $RUNBOOK_INVENTORY, then inventory/default.yaml in cwd', () => {
-    expect(resolveInventoryPath({ inventory: 'x.yaml', cwd: '/w', env: { RUNBOOK_INVENTORY: '/e.yaml' } })).toEqual({ path: '/w/x.yaml', source: '-i' });
-    expect(resolveInventoryPath({ cwd: '/w', env: { RUNBOOK_INVENTORY: 'e.yaml' } })).toEqual({ path: '/w/e.yaml', source: '$RUNBOOK_INVENTORY' });
-    expect(resolveInventoryPath({ cwd: '/w', env: {} })).toEqual({ path: '/w/inventory/default.yaml', source: 'default' });
+  it('prefers -i (repeatable), then $RUNBOOK_INVENTORY (`:`-separated), then inventory/default.yaml in cwd', () => {
+    expect(resolveInventoryPath({ inventory: 'x.yaml', cwd: '/w', env: { RUNBOOK_INVENTORY: '/e.yaml' } })).toEqual({ paths: ['/w/x.yaml'], source: '-i' });
+    expect(resolveInventoryPath({ inventory: ['a', 'b/'], cwd: '/w', env: {} })).toEqual({ paths: ['/w/a', '/w/b'], source: '-i' });
+    expect(resolveInventoryPath({ cwd: '/w', env: { RUNBOOK_INVENTORY: 'e.yaml' } })).toEqual({ paths: ['/w/e.yaml'], source: '$RUNBOOK_INVENTORY' });
+    expect(resolveInventoryPath({ cwd: '/w', env: { RUNBOOK_INVENTORY: 'one:/two::three' } })).toEqual({ paths: ['/w/one', '/two', '/w/three'], source: '$RUNBOOK_INVENTORY' });
+    expect(resolveInventoryPath({ cwd: '/w', env: {} })).toEqual({ paths: ['/w/inventory/default.yaml'], source: 'default' });
   });
   it('a missing inventory says where the path came from', () => {
     expect(() => loadInventory(resolveInventoryPath({ cwd: '/nonexistent', env: {} }))).toThrow(/inventory \/nonexistent\/inventory\/default.yaml not found \(from default\)/);

@@ -12,7 +12,7 @@ import { PlanSchema } from '../../src/model/plan-schema.js';
 import { buildPlan, PLAN_VERSION, templateBindings, type Plan } from '../../src/engine/index.js';
 
 const root = resolve('.');
-const inventory = loadInventory({ path: join(root, 'inventory/default.yaml'), source: '-i' });
+const inventory = loadInventory({ paths: [join(root, 'inventory/default.yaml')], source: '-i' });
 const shipped = readdirSync(join(root, 'runbooks')).filter((f) => f.endsWith('.yaml'));
 
 function planOf(file: string): Plan {

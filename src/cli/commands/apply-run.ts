@@ -65,7 +65,7 @@ import { EXIT_CODE_FOR_VERDICT, ExitCode } from '../../model/exit-codes.js';
 /** apply's options as commander parses them (apply.ts declares them). */
 export interface ApplyOptions {
   hosts?: string;
-  inventory?: string;
+  inventory?: string[];
   runbooks?: string[];
   dryRun?: boolean;
   yes?: boolean;
@@ -283,7 +283,7 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
   const control = new RunControl();
   // The next commands reach the same fleet the same way (vars are left out: they may be secrets).
   const nextOptions = [
-    ...(opts.inventory ? ['-i', opts.inventory] : []),
+    ...(opts.inventory ?? []).flatMap((p) => ['-i', p]),
     ...(opts.runbooks ?? []).flatMap((d) => ['--runbooks', d]),
     ...(opts.become ? ['--become'] : []),
   ];

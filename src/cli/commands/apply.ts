@@ -4,7 +4,7 @@
  * `runbook --help` stays fast.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { collect, wholeNumber } from '../options.js';
+import { collect, INVENTORY_OPTION, wholeNumber } from '../options.js';
 import type { ApplyOptions } from './apply-run.js';
 import { DEFAULT_FORKS } from '../../engine/strategy.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../../transport/types.js';
@@ -22,7 +22,7 @@ function countOrPercent(flag: string) {
 /** The options apply and plan share: which fleet and runbooks, vars, how to reach the hosts, output, the audit trail. */
 export function withRunOptions(cmd: Command): Command {
   return cmd
-    .option('-i, --inventory <file>', 'inventory file (default: $RUNBOOK_INVENTORY, else inventory/default.yaml)')
+    .option(...INVENTORY_OPTION)
     .option('--runbooks <dir>', 'extra runbook directory (repeatable)', collect)
     .addOption(new Option('--forks <n>', `hosts worked on at once (default: ${DEFAULT_FORKS})`).argParser(wholeNumber('--forks')))
     .option('--var <name=value>', 'set a variable, overriding runbook and inventory (repeatable); for a secret, prefer --var-file or RUNBOOK_VAR_<name> (argv is visible to every local user)', collect)

@@ -5,13 +5,13 @@
 import { SCHEMA_KINDS, type SchemaKind } from '../../model/schema-kinds.js';
 import { Argument, type Command } from 'commander';
 import { textTable } from '../../report/text-table.js';
-import { collect } from '../options.js';
+import { collect, INVENTORY_OPTION } from '../options.js';
 
 const out = (line = ''): void => void process.stdout.write(`${line}\n`);
 const err = (line: string): void => void process.stderr.write(`${line}\n`);
 
 interface CommonOptions {
-  inventory?: string;
+  inventory?: string[];
   runbooks?: string[];
   hosts?: string;
   var?: string[];
@@ -169,12 +169,13 @@ async function validateAction(files: string[], opts: CommonOptions): Promise<voi
       record(file, kind, e.problems);
     }
   };
-  const inventoryTargets: string[] = [];
+  // Each entry is one inventory: its sources, merged.
+  const inventoryTargets: string[][] = [];
   const runbookTargets: string[] = [];
 
   const classify = (file: string): void => {
     const ext = extname(file).toLowerCase();
-    if (ext === '.ini' || ext === '.cfg' || !['.yaml', '.yml', '.json'].includes(ext)) return void inventoryTargets.push(file);
+    if (ext === '.ini' || ext === '.cfg' || !['.yaml', '.yml', '.json'].includes(ext)) return void inventoryTargets.push([file]);
     let text = '';
     try {
       text = readFileSync(file, 'utf8');
@@ -183,7 +184,7 @@ async function validateAction(files: string[], opts: CommonOptions): Promise<voi
     }
     // A runbook has steps; an inventory has hosts/groups (native) or groups at the top (Ansible).
     if (/^steps\s*:/m.test(text) || !/^(hosts|groups|defaults|all)\s*:/m.test(text)) runbookTargets.push(file);
-    else inventoryTargets.push(file);
+    else inventoryTargets.push([file]);
   };
 
   if (files.length) {
@@ -194,19 +195,21 @@ async function validateAction(files: string[], opts: CommonOptions): Promise<voi
       } else classify(file);
     }
     // -i with files: that inventory is checked too, and the runbooks' patterns against it.
-    if (opts.inventory && !inventoryTargets.includes(resolve(opts.inventory))) inventoryTargets.push(resolve(opts.inventory));
+    const given = (opts.inventory ?? []).map((p) => resolve(p));
+    if (given.length && !inventoryTargets.some((t) => t.join('\0') === given.join('\0'))) inventoryTargets.push(given);
   } else {
     for (const e of m.listRunbookFiles({ runbookDirs: opts.runbooks })) runbookTargets.push(e.file);
     const loc = m.resolveInventoryPath({ inventory: opts.inventory });
-    if (loc.source === 'default' && !existsSync(loc.path)) out(`--  inventory no inventory at ${loc.path} (skipped; pass -i FILE or set $RUNBOOK_INVENTORY)`);
-    else inventoryTargets.push(loc.path);
+    if (loc.source === 'default' && !existsSync(loc.paths[0]!)) out(`--  inventory no inventory at ${loc.paths[0]} (skipped; pass -i FILE or set $RUNBOOK_INVENTORY)`);
+    else inventoryTargets.push(loc.paths);
   }
 
   let inventory: import('../../model/index.js').Inventory | undefined;
-  for (const f of inventoryTargets) {
-    guard(f, 'inventory', () => {
-      if (!existsSync(f)) return [{ message: `inventory ${f} not found` }];
-      const r = m.checkInventory(f);
+  for (const paths of inventoryTargets) {
+    guard(paths.join(', '), 'inventory', () => {
+      const missing = paths.find((f) => !existsSync(f));
+      if (missing !== undefined) return [{ message: `inventory ${missing} not found` }];
+      const r = m.checkInventory(paths);
       inventory ??= r.inventory;
       return r.problems;
     });
@@ -300,7 +303,7 @@ async function schemaAction(kind: SchemaKind): Promise<void> {
 }
 
 export function register(program: Command): void {
-  const inventoryOpt = ['-i, --inventory <file>', 'inventory file (default: $RUNBOOK_INVENTORY, else inventory/default.yaml)'] as const;
+  const inventoryOpt = [...INVENTORY_OPTION] as const;
   const runbooksOpt = ['--runbooks <dir>', 'extra runbook directory, searched first (repeatable)', collect] as const;
 
   program
