@@ -6,10 +6,10 @@
  * the service account token its pod would mount.
  */
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { release } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { nodeDir, runtimeDir } from './paths.js';
@@ -31,6 +31,11 @@ const TOKEN = '/etc/kubernetes/lab-token';
 const SA_DIR = 'run/secrets/kubernetes.io/serviceaccount';
 /** The lab's Node daemons, compiled: dist/lab/k8s/bin (the same path from src/lab and dist/lab). */
 const DAEMONS = fileURLToPath(new URL('../../dist/lab/k8s/bin/', import.meta.url));
+/**
+ * Where a node runs them from: its own copy under /opt. A node sees a fresh tmpfs as /tmp, so a
+ * checkout under /tmp (a CI clone) is invisible from inside it.
+ */
+const NODE_DAEMONS = '/opt/lab/k8s/bin';
 /** The flannel CNI plugin stand-in, shipped beside the node scripts. */
 const CNI_PLUGIN = fileURLToPath(new URL('../../src/lab/cni/flannel', import.meta.url));
 
@@ -121,7 +126,7 @@ export function k8sUnits(state: LabState, node: NodeSpec, unit: (f: Record<strin
       Description: 'Kubernetes API server (lab stand-in: core/v1 nodes and pods)',
       Type: 'notify',
       ExecStart: [
-        process.execPath, join(DAEMONS, 'kube-apiserver.js'), `--bind-address=${node.ip}`, `--secure-port=${API_PORT}`,
+        process.execPath, `${NODE_DAEMONS}/kube-apiserver.js`, `--bind-address=${node.ip}`, `--secure-port=${API_PORT}`,
         `--tls-cert-file=${API_PKI}/apiserver.crt`, `--tls-private-key-file=${API_PKI}/apiserver.key`, `--token-file=${TOKEN}`,
         `--seed-file=${SEED}`, '--data-file=/run/lab/kube-apiserver.json',
       ],
@@ -134,7 +139,7 @@ export function k8sUnits(state: LabState, node: NodeSpec, unit: (f: Record<strin
       Description: 'flanneld, kube subnet manager (lab stand-in for the kube-flannel DaemonSet pod)',
       Type: 'notify',
       EnvironmentFile: ['/etc/lab/flanneld.env'],
-      ExecStart: [process.execPath, join(DAEMONS, 'flanneld.js'), `--kube-api-url=${apiUrl(state)}`, '--iface=eth0', '--net-config-path=/etc/kube-flannel/net-conf.json', '--ip-masq=true'],
+      ExecStart: [process.execPath, `${NODE_DAEMONS}/flanneld.js`, `--kube-api-url=${apiUrl(state)}`, '--iface=eth0', '--net-config-path=/etc/kube-flannel/net-conf.json', '--ip-masq=true'],
       Restart: 'always',
     });
   }
@@ -162,6 +167,9 @@ export async function prepareK8sNode(state: LabState, node: NodeSpec): Promise<v
   await writeFile(join(etc, 'cni/net.d/10-flannel.conflist'), cniConflist());
   await writeFile(join(etc, 'lab/flanneld.env'), `NODE_NAME=${node.name}\n`);
   await copyFile(CNI_PLUGIN, join(dir, 'opt-upper/cni/bin/flannel'));
+  // The compiled daemons and what they import (dist/lab/k8s only), as ES modules.
+  await cp(join(DAEMONS, '..'), join(dir, `opt-upper${dirname(NODE_DAEMONS)}`), { recursive: true });
+  await writeFile(join(dir, `opt-upper${dirname(NODE_DAEMONS)}/package.json`), '{ "type": "module" }\n');
   await chmod(join(dir, 'opt-upper/cni/bin/flannel'), 0o755);
   await copyFile(join(pki, 'apiserver.crt'), join(dir, SA_DIR, 'ca.crt'));
   await copyFile(join(pki, 'token'), join(dir, SA_DIR, 'token'));
