@@ -168,8 +168,10 @@ export async function prepareK8sNode(state: LabState, node: NodeSpec): Promise<v
   await writeFile(join(etc, 'lab/flanneld.env'), `NODE_NAME=${node.name}\n`);
   await copyFile(CNI_PLUGIN, join(dir, 'opt-upper/cni/bin/flannel'));
   // The compiled daemons and what they import (dist/lab/k8s only), as ES modules.
-  await cp(join(DAEMONS, '..'), join(dir, `opt-upper${dirname(NODE_DAEMONS)}`), { recursive: true });
-  await writeFile(join(dir, `opt-upper${dirname(NODE_DAEMONS)}/package.json`), '{ "type": "module" }\n');
+  // /opt/lab/k8s inside the node is opt-upper/lab/k8s here.
+  const daemons = join(dir, 'opt-upper', dirname(NODE_DAEMONS).replace(/^\/opt\//, ''));
+  await cp(join(DAEMONS, '..'), daemons, { recursive: true });
+  await writeFile(join(daemons, 'package.json'), '{ "type": "module" }\n');
   await chmod(join(dir, 'opt-upper/cni/bin/flannel'), 0o755);
   await copyFile(join(pki, 'apiserver.crt'), join(dir, SA_DIR, 'ca.crt'));
   await copyFile(join(pki, 'token'), join(dir, SA_DIR, 'token'));
