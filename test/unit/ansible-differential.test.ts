@@ -11,6 +11,8 @@ import { tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkInventory, UnavailableSecret, type Inventory } from '../../src/model/index.js';
+// The fuzzers' seeded generator: the same corpus on every run and every machine.
+import { rng } from '../fuzz/generate.js';
 
 const PYTHON = '/usr/bin/python3';
 const DRIVER = resolve('test/differential/ansible_inventory_driver.py');
@@ -85,17 +87,6 @@ function compare(cases: { id: string; sources: string[] }[]): string[] {
 }
 
 
-/** A seeded generator (mulberry32): the same corpus on every run and every machine. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const GROUPS = ['web', 'db', 'Alpha', 'beta', 'k8s_cluster', 'kube_node', 'etcd', 'z9'];
 const KEYS = ['x', 'y', 'level', 'port_no', 'labels', 'ansible_host', 'ansible_port', 'ansible_user'];
