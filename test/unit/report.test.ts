@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { validateJunit } from '../fixtures/junit-schema.js';
 
 const bin = resolve('bin/runbook.js');
 const dir = mkdtempSync(join(tmpdir(), 'rb-report-'));
@@ -48,14 +49,19 @@ describe('runbook report', () => {
     expect(md).toContain(`runbook undo ${runId} --hosts a --dry-run`);
   });
 
-  it('junit: one suite per host, failures with their reason, well-formed with the hostile text escaped', () => {
+  it('junit: one suite per host, failures with their reason, valid against schemas/junit.xsd with the hostile text escaped', () => {
     const file = join(dir, 'junit.xml');
     const r = run(['report', runId.slice(0, 18), '--format', 'junit', '-o', file]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe(`runbook: report of run ${runId} written to ${file}`);
     const xml = readFileSync(file, 'utf8');
-    const lint = spawnSync('xmllint', ['--noout', file], { encoding: 'utf8' });
+    const lint = validateJunit(file);
     expect(lint.status, lint.stderr).toBe(0);
+    expect(lint.stderr).toContain('validates');
+    // The schema can fail: the same report without a suite's required failures count does not validate.
+    const broken = join(dir, 'junit-broken.xml');
+    writeFileSync(broken, xml.replace(/ failures="\d+"(?= errors="0" skipped)/, ''));
+    expect(validateJunit(broken).stderr).toMatch(/attribute 'failures' is required/);
     expect(xml).toContain('<testsuite name="a" hostname="a" tests="2" failures="1" errors="0" skipped="0"');
     expect(xml).toMatch(/<testcase name="fails" classname="t\.a" time="[\d.]+">\n {6}<failure type="failed" message="failed: check failed: exit code 1: [^"]*">/);
     expect(xml).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
