@@ -14,6 +14,7 @@ import { register as registerPlan } from './commands/plan.js';
 import { register as registerResume } from './commands/resume.js';
 import { register as registerLab } from './commands/lab.js';
 import { register as registerAudit } from './commands/audit.js';
+import { register as registerConfig } from './commands/config.js';
 import { completionScript, SHELLS, type Shell } from './completion.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -31,6 +32,7 @@ registerPlan(program);
 registerResume(program);
 registerLab(program);
 registerAudit(program);
+registerConfig(program);
 
 program
   .command('completion')

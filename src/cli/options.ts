@@ -16,6 +16,6 @@ export const collect = (value: string, previous: string[] = []): string[] => [..
 /** -i for every command that reads the inventory: repeatable, the sources merging in order as Ansible's do. */
 export const INVENTORY_OPTION = [
   '-i, --inventory <path>',
-  'inventory file or directory, repeatable (default: $RUNBOOK_INVENTORY, `:`-separated, else inventory/default.yaml)',
+  'inventory file or directory, repeatable (default: $RUNBOOK_INVENTORY, `:`-separated, else inventory in the settings, else inventory/default.yaml)',
   collect,
 ] as const;

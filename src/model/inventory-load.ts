@@ -16,17 +16,21 @@ export interface InventoryLocation {
   /** Sources in order (files or directories); several merge as Ansible merges several -i. */
   paths: string[];
   /** Where the paths came from, for error messages. */
-  source: '-i' | '$RUNBOOK_INVENTORY' | 'default';
+  source: '-i' | '$RUNBOOK_INVENTORY' | 'settings' | 'default';
 }
 
-/** `-i` (repeatable), else $RUNBOOK_INVENTORY (`:`-separated), else inventory/default.yaml in `cwd`. The paths need not exist. */
-export function resolveInventoryPath(opt: { inventory?: string | string[]; cwd?: string; env?: NodeJS.ProcessEnv } = {}): InventoryLocation {
+/**
+ * `-i` (repeatable), else $RUNBOOK_INVENTORY (`:`-separated), else the settings files' `inventory`
+ * (already resolved against its file), else inventory/default.yaml in `cwd`. The paths need not exist.
+ */
+export function resolveInventoryPath(opt: { inventory?: string | string[]; cwd?: string; env?: NodeJS.ProcessEnv; settings?: string[] } = {}): InventoryLocation {
   const cwd = opt.cwd ?? process.cwd();
   const env = opt.env ?? process.env;
   const given = typeof opt.inventory === 'string' ? [opt.inventory] : (opt.inventory ?? []);
   if (given.length) return { paths: given.map((p) => resolve(cwd, p)), source: '-i' };
   const fromEnv = (env.RUNBOOK_INVENTORY ?? '').split(':').filter(Boolean);
   if (fromEnv.length) return { paths: fromEnv.map((p) => resolve(cwd, p)), source: '$RUNBOOK_INVENTORY' };
+  if (opt.settings?.length) return { paths: opt.settings, source: 'settings' };
   return { paths: [resolve(cwd, DEFAULT_INVENTORY)], source: 'default' };
 }
 

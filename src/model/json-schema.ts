@@ -4,6 +4,7 @@ import { InventorySchema } from './inventory-schema.js';
 import { RunbookSchema } from './runbook-schema.js';
 import { PlanSchema } from './plan-schema.js';
 import { PlanFileSchema } from './plan-file.js';
+import { SettingsSchema } from './settings.js';
 
 import { SCHEMA_KINDS, type SchemaKind } from './schema-kinds.js';
 
@@ -14,6 +15,7 @@ const SCHEMAS: Record<SchemaKind, { schema: z.ZodType; title: string }> = {
   inventory: { schema: InventorySchema, title: 'runbook inventory file' },
   plan: { schema: PlanSchema, title: 'runbook plan (planVersion 1)' },
   'plan-file': { schema: PlanFileSchema, title: 'runbook saved plan (runbook plan -o; planFile 1)' },
+  settings: { schema: SettingsSchema, title: 'runbook settings (config.yaml, runbook.yaml)' },
 };
 
 export function jsonSchema(kind: SchemaKind): Record<string, unknown> {

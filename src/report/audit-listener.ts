@@ -26,6 +26,8 @@ export interface AuditListenerOptions {
 
 export interface AuditListener extends RunEventListener {
   readonly file: string;
+  /** Records a notification that could not be delivered (durable at once; not counted in the run's records). */
+  noteNotifyFailure(runId: string, failure: { event: 'run-start' | 'approval-wait' | 'run-end'; target: string; attempts: number; error: string }): void;
   /** Resolves when every record so far is on disk (one fsync for everyone waiting); see deferSync. */
   flush(): Promise<void>;
   close(): void;
@@ -203,5 +205,15 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
     writer.flush().catch((err: unknown) => {
       throw new UserError({ message: `cannot write audit record to ${opts.file}: ${(err as Error).message}`, hint: 'stopping: nothing runs unrecorded' }, 1);
     });
-  return Object.assign(listener, { file: opts.file, flush, close });
+  const noteNotifyFailure: AuditListener['noteNotifyFailure'] = (runId, f) => {
+    let body: AuditBody = { time: new Date().toISOString(), runId, operator, kind: 'notify', ...f, error: keepHead(f.error, MAX_TEXT) };
+    if (opts.redact) body = redactDeep(body, opts.redact);
+    try {
+      writer.append(body, { durable: true });
+    } catch (err) {
+      if (err instanceof UserError) throw err;
+      throw new UserError({ message: `cannot write audit record to ${opts.file}: ${(err as Error).message}`, hint: 'the notification failure is not recorded' }, 1);
+    }
+  };
+  return Object.assign(listener, { file: opts.file, flush, close, noteNotifyFailure });
 }

@@ -1,6 +1,6 @@
 /**
- * Where the audit trail lives: --audit-file, else $RUNBOOK_AUDIT_FILE, else
- * $XDG_STATE_HOME/runbook/audit.jsonl (the XDG Base Directory convention; an absolute path only),
+ * Where the audit trail lives: --audit-file, else $RUNBOOK_AUDIT_FILE, else the settings files'
+ * `audit_file` (already resolved against its file), else $XDG_STATE_HOME/runbook/audit.jsonl (the XDG Base Directory convention; an absolute path only),
  * else ~/.local/state/runbook/audit.jsonl (XDG's own default).
  */
 import { existsSync, statSync } from 'node:fs';
@@ -13,9 +13,9 @@ import { expandHome } from '../model/secrets.js';
  * `notice` hears when a trail left at the default place is used although XDG_STATE_HOME names
  * another: history and @failed must keep finding it, and the operator learns how to move it.
  */
-export function resolveAuditPath(flag?: string, env: NodeJS.ProcessEnv = process.env, notice?: (line: string) => void): string {
+export function resolveAuditPath(flag?: string, env: NodeJS.ProcessEnv = process.env, notice?: (line: string) => void, fromSettings?: string): string {
   const home = env.HOME || homedir();
-  const chosen = flag || env.RUNBOOK_AUDIT_FILE;
+  const chosen = flag || env.RUNBOOK_AUDIT_FILE || fromSettings;
   if (chosen) return resolve(expandHome(chosen, home));
   const fallback = join(home, '.local', 'state', 'runbook', 'audit.jsonl');
   const xdg = env.XDG_STATE_HOME;

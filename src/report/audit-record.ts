@@ -76,6 +76,12 @@ export type AuditBody = RecordHeader &
         durationMs: number;
       }
     | { kind: 'connect'; runbook: string; host: string; ok: boolean; error?: string; durationMs: number }
+    /**
+     * A notification that could not be delivered (report/notify.ts), target masked. Written when
+     * its retries are spent, which for the run's last notice is after its run-end: so it is not
+     * one of the records run-end counts.
+     */
+    | { kind: 'notify'; event: 'run-start' | 'approval-wait' | 'run-end'; target: string; attempts: number; error: string }
     | {
         kind: 'run-end';
         runbook: string;

@@ -201,7 +201,8 @@ export function verifyAuditFile(file: string, opts: VerifyOptions = {}): AuditVe
   const runs = new Map<string, { firstLine: number; count: number; end?: Entry }>();
   for (const r of records) {
     const run = runs.get(r.runId) ?? { firstLine: r.line, count: 0 };
-    run.count++;
+    // A failed notification may be recorded after its run's end, so run-end does not count it.
+    if (r.kind !== 'notify') run.count++;
     if (r.kind === 'run-end') run.end = r;
     runs.set(r.runId, run);
   }

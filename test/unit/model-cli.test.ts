@@ -86,7 +86,7 @@ describe("a runbook's default targets (hosts:)", () => {
 });
 
 describe('runbook schema', () => {
-  it.each(['runbook', 'inventory', 'plan', 'plan-file'])('the committed schemas/%s.schema.json matches the zod schema', (kind) => {
+  it.each(['runbook', 'inventory', 'plan', 'plan-file', 'settings'])('the committed schemas/%s.schema.json matches the zod schema', (kind) => {
     const r = run(['schema', kind]);
     expect(r.code).toBe(0);
     const committed = readFileSync(join(root, `schemas/${kind}.schema.json`), 'utf8');

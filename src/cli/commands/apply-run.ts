@@ -18,7 +18,6 @@ import {
   maskedVars,
   selectRunbookHosts,
   renderProblems,
-  resolveInventoryPath,
   selectHosts,
   shellQuote,
   readPlanFileBytes,
@@ -56,7 +55,12 @@ import { createJsonListener } from '../../report/json.js';
 import { createPlainView } from '../../report/plain.js';
 import { createRecapCollector, renderRecap } from '../../report/recap.js';
 import { createAuditListener } from '../../report/audit-listener.js';
-import { resolveAuditPath } from '../../report/audit-path.js';
+import { auditLocation, cliSettings, inventoryLocation } from '../settings.js';
+import { underApprovalPolicy } from '../approval-policy.js';
+import { notifySetup } from '../notify-setup.js';
+import { announceWaits } from '../approval-waits.js';
+import { notifierOutcome, writeReportTo } from '../run-end-outputs.js';
+import { createNotifier, type NotifyFormat } from '../../report/notify.js';
 import { rolloutFor, selectTargets } from './apply-fleet.js';
 import { testKillPoint } from '../test-kill-point.js';
 import { afterAuditFlush } from '../audit-flush.js';
@@ -99,6 +103,8 @@ export interface ApplyOptions {
   undo?: string;
   /** `runbook resume RUN`: continue that run (resume-source.ts): its runbook, hosts and vars, and only what it left. */
   resume?: string;
+  notify?: string[];
+  notifyFormat?: NotifyFormat;
 }
 
 /** Restores the terminal whatever happened: a prompt killed mid-keypress must not leave raw mode on. */
@@ -163,15 +169,18 @@ function savedPlanFor(name: string | undefined, opts: ApplyOptions): (PlanFile &
   return saved;
 }
 
-export async function runApply(nameArg: string | undefined, opts: ApplyOptions): Promise<number> {
-  const auditFile = resolveAuditPath(opts.auditFile, process.env, stderrLine);
+export async function runApply(nameArg: string | undefined, given: ApplyOptions): Promise<number> {
+  const settings = cliSettings();
+  const changing = !(given.dryRun || given.planOut);
+  const opts = changing ? underApprovalPolicy(given, settings, given.undo !== undefined ? 'undo' : given.resume !== undefined ? 'resume' : 'apply') : given;
+  const auditFile = auditLocation(opts.auditFile, stderrLine);
   const undoing = opts.undo !== undefined ? undoSource(auditFile, opts.undo) : undefined;
   const resuming = opts.resume !== undefined ? resumeSource(auditFile, opts.resume) : undefined;
   const saved = undoing || resuming ? undefined : savedPlanFor(nameArg, opts);
   // A plan is applied with the file it was made from, or (another checkout) the runbook of that
   // name in the search path; either way its hash must be the plan's (checked below).
   const name = undoing ? undoing.runbookRef : resuming ? resuming.runbookRef : saved ? (existsSync(saved.body.runbook.file) ? saved.body.runbook.file : saved.body.runbook.name) : nameArg!;
-  const mode = opts.dryRun || opts.planOut ? 'dry-run' : 'apply';
+  const mode = changing ? 'apply' : 'dry-run';
   const interactive = mode === 'apply' && !opts.yes;
   const tty = Boolean(process.stdout.isTTY);
   // resume has no --dry-run: `runbook history RUN` shows what it would continue.
@@ -196,7 +205,7 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
   // The recap names these runbooks as the next commands to run: they must exist (validate agrees).
   const fixedBy = fixedByProblems(runbook, { runbookDirs: opts.runbooks });
   if (fixedBy.length) throw new UserError(fixedBy);
-  const inventoryAt = resolveInventoryPath({ inventory: opts.inventory });
+  const inventoryAt = inventoryLocation(opts.inventory);
   refuseExampleInventory(inventoryAt);
   const inventory = loadInventory(inventoryAt);
   // --hosts, else the runbook's own default targets, else every host.
@@ -261,15 +270,18 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
       }
     }
   }
+  const connectTimeout = opts.connectTimeout ?? settings.connectTimeout?.value;
   // Asked before the live view starts drawing, so the prompt has the terminal to itself.
   const becomePassword = opts.askBecomePass ? await askBecomePassword() : undefined;
-  const redact = createRedactor([...[...contexts.values()].flatMap(contextSecrets), becomePassword]);
+  const notify = notifySetup(opts.notify, opts.notifyFormat, settings);
+  // Webhook URLs are credentials: masked wherever the run's text goes, like the secret that signs.
+  const redact = createRedactor([...[...contexts.values()].flatMap(contextSecrets), becomePassword, ...notify.targets.map((t) => t.url), notify.secret]);
 
   const transport = createTransport({
     ...(becomePassword !== undefined ? { becomePassword } : {}),
     ...(opts.acceptNew ? { acceptNew: true } : {}),
     ...(canPrompt ? { askPassphrase: askKeyPassphrase } : {}),
-    ...(opts.connectTimeout ? { connectTimeoutMs: opts.connectTimeout * 1000 } : {}),
+    ...(connectTimeout ? { connectTimeoutMs: connectTimeout * 1000 } : {}),
     resolveHost: (hop) => {
       const h = inventory.hosts.find((x) => x.name === hop);
       return h ? targetFromHost(h) : undefined;
@@ -296,6 +308,16 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
   // (its fsync is awaited in afterAuditFlush).
   const audit = createAuditListener({ file: auditFile, operator, redact, deferSync: true });
   bus.on(audit);
+  const reportDir = mode === 'apply' ? settings.reportDir?.value : undefined;
+  const notifier = notify.targets.length
+    ? createNotifier({
+        ...notify,
+        redact,
+        ...(reportDir ? { reportPathFor: (runId: string) => join(reportDir, `${runId}.html`) } : {}),
+        onFailure: (f) => audit.noteNotifyFailure(f.runId, f),
+      })
+    : undefined;
+  if (notifier) bus.on(notifier.listener);
   const recorder = opts.planOut ? createPlanRecorder() : undefined;
   if (recorder) bus.on(recorder.listener);
   // After the audit listener, so that an `-end` kill point comes after the outcome's record.
@@ -336,14 +358,14 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
     liveDone = live.done;
     notice = live.notice;
     if (interactive) {
-      gate = createInteractiveGate(live.prompter, operator, control);
+      gate = notifier ? announceWaits((p) => createInteractiveGate(p, operator, control), live.prompter, notifier.waiting) : createInteractiveGate(live.prompter, operator, control);
       confirm = live.confirm;
     }
   } else {
     bus.on(createPlainView({ glyphs: Boolean(opts.glyphs), write: print }));
   }
   const rollout = rolloutFor(
-    { batch: opts.batch, canary: opts.canary, maxFailures: opts.maxFailures, forks: opts.forks },
+    { batch: opts.batch, canary: opts.canary, maxFailures: opts.maxFailures, forks: opts.forks ?? settings.forks?.value },
     runbook,
     { mode, interactive, hosts: hosts.length, control, ...(confirm ? { confirm } : {}) },
   );
@@ -388,6 +410,9 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
     await audit.flush();
     await liveDone.catch(() => undefined);
     if (!opts.json) print(renderRecap(recap.state));
+    const out = opts.json ? stderrLine : (l: string) => print(`${neutralize(l)}\n`);
+    if (reportDir) out(writeReportTo(reportDir, auditFile, result.runId));
+    if (notifier) for (const line of await notifierOutcome(notifier)) out(line);
     if (recorder && opts.planOut && (result.aborted || result.stopReason !== undefined)) {
       stderrLine(`runbook: no plan written to ${opts.planOut}: the dry run was stopped (${result.stopReason ?? 'aborted'}), so it did not check every host`);
     } else if (recorder && opts.planOut) {
@@ -404,7 +429,6 @@ export async function runApply(nameArg: string | undefined, opts: ApplyOptions):
       const stale = removeStaleSignatures(opts.planOut);
       const fixes = body.hosts.reduce((n, h) => n + h.steps.filter((s) => s.status === 'would-fix').length, 0);
       if (stale.length) stderrLine(`runbook: removed ${stale.length} signature${stale.length === 1 ? '' : 's'} of an earlier plan at ${opts.planOut} (${stale.join(', ')})`);
-      const out = opts.json ? stderrLine : (l: string) => print(`${neutralize(l)}\n`);
       out(`Plan ${sealed.id} written to ${opts.planOut}: ${fixes} fix${fixes === 1 ? '' : 'es'} on ${body.hosts.length} host${body.hosts.length === 1 ? '' : 's'}, valid until ${body.planned.expires}`);
       out(`  review: runbook show --plan ${shellQuote(opts.planOut)}   sign: runbook sign ${shellQuote(opts.planOut)}   apply: runbook apply --plan ${shellQuote(opts.planOut)}`);
     }

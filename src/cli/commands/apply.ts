@@ -24,7 +24,7 @@ export function withRunOptions(cmd: Command): Command {
   return cmd
     .option(...INVENTORY_OPTION)
     .option('--runbooks <dir>', 'extra runbook directory (repeatable)', collect)
-    .addOption(new Option('--forks <n>', `hosts worked on at once (default: ${DEFAULT_FORKS})`).argParser(wholeNumber('--forks')))
+    .addOption(new Option('--forks <n>', `hosts worked on at once (default: forks in the settings, else ${DEFAULT_FORKS})`).argParser(wholeNumber('--forks')))
     .option('--var <name=value>', 'set a variable, overriding runbook and inventory (repeatable); for a secret, prefer --var-file or RUNBOOK_VAR_<name> (argv is visible to every local user)', collect)
     .option('--var-file <file>', 'set variables from a YAML file of name: value, below --var (repeatable)', collect)
     .option('--json', 'print JSON Lines events (docs/events.md) instead of the live view')
@@ -32,8 +32,10 @@ export function withRunOptions(cmd: Command): Command {
     .option('--become', 'run every command through sudo')
     .option('--ask-become-pass', 'ask once for the sudo password (sent to sudo on stdin only)')
     .option('--accept-new', 'trust and record unknown host keys (a changed key is still refused)')
-    .addOption(new Option('--connect-timeout <seconds>', `connection timeout (default: ${DEFAULT_CONNECT_TIMEOUT_MS / 1000}, or ConnectTimeout from ssh config)`).argParser(wholeNumber('--connect-timeout')))
-    .option('--audit-file <path>', 'audit trail to append to (default: $RUNBOOK_AUDIT_FILE, else $XDG_STATE_HOME/runbook/audit.jsonl, else ~/.local/state/runbook/audit.jsonl)');
+    .addOption(new Option('--connect-timeout <seconds>', `connection timeout (default: connect_timeout in the settings, else ConnectTimeout from ssh config, else ${DEFAULT_CONNECT_TIMEOUT_MS / 1000})`).argParser(wholeNumber('--connect-timeout')))
+    .option('--audit-file <path>', 'audit trail to append to (default: $RUNBOOK_AUDIT_FILE, else audit_file in the settings, else $XDG_STATE_HOME/runbook/audit.jsonl, else ~/.local/state/runbook/audit.jsonl)')
+    .option('--notify <url>', 'post JSON to this webhook at run start, approval waits and run end (repeatable; also notify: in the settings; signed with $RUNBOOK_NOTIFY_SECRET). The URL is a credential and argv is visible to every local user: prefer the settings', collect)
+    .addOption(new Option('--notify-format <format>', "the --notify targets' payload: json, or slack (incoming-webhook shape)").choices(['json', 'slack']));
 }
 
 /** What apply and resume share besides withRunOptions: approving, and how the fixes roll out. */

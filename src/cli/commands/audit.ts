@@ -28,7 +28,7 @@ function parseSince(value: string): Date {
   return new Date(at);
 }
 
-const auditFileHelp = 'audit file (default: $RUNBOOK_AUDIT_FILE, else $XDG_STATE_HOME/runbook/audit.jsonl, else ~/.local/state/runbook/audit.jsonl)';
+const auditFileHelp = 'audit file (default: $RUNBOOK_AUDIT_FILE, else audit_file in the settings, else $XDG_STATE_HOME/runbook/audit.jsonl, else ~/.local/state/runbook/audit.jsonl)';
 
 export function register(program: Command): void {
   const audit = program.command('audit').description('Check the audit trail (audit verify)');
@@ -42,11 +42,11 @@ export function register(program: Command): void {
     .option('--json', 'print the result as one JSON object')
     .action(async (file: string | undefined, opts: { auditFile?: string; anchor?: string; json?: boolean }) => {
       const { existsSync } = await import('node:fs');
-      const { resolveAuditPath } = await import('../../report/audit-path.js');
+      const { auditLocation } = await import('../settings.js');
       const { parseAnchor, verifyAuditFile } = await import('../../report/audit-verify.js');
       const { formatVerify } = await import('../../report/history-format.js');
       const { UserError } = await import('../../model/errors.js');
-      const path = resolveAuditPath(file ?? opts.auditFile, process.env, (line) => process.stderr.write(`${line}\n`));
+      const path = auditLocation(file ?? opts.auditFile, (line) => process.stderr.write(`${line}\n`));
       if (!existsSync(path)) {
         throw new UserError({ message: `audit file ${path} does not exist`, hint: 'give the file to check, or set RUNBOOK_AUDIT_FILE' });
       }
@@ -73,10 +73,10 @@ export function register(program: Command): void {
     .addOption(new Option('--format <format>', 'table or json (for scripts)').choices(['table', 'json']))
     .action(async (run: string | undefined, o: HistoryOptions & { format?: 'table' | 'json' }) => {
       const opts = { ...o, json: o.json || o.format === 'json' };
-      const { resolveAuditPath } = await import('../../report/audit-path.js');
+      const { auditLocation } = await import('../settings.js');
       const { filterRuns, findRun, listRuns } = await import('../../report/history.js');
       const { formatRunDetail, formatRunList } = await import('../../report/history-format.js');
-      const path = resolveAuditPath(opts.auditFile, process.env, (line) => process.stderr.write(`${line}\n`));
+      const path = auditLocation(opts.auditFile, (line) => process.stderr.write(`${line}\n`));
       if (run !== undefined) {
         const detail = findRun(path, run);
         process.stdout.write(`${opts.json ? JSON.stringify(detail) : formatRunDetail(detail)}\n`);
@@ -100,9 +100,9 @@ export function register(program: Command): void {
     .option('-o, --output <file>', 'write it there instead of stdout')
     .option('--audit-file <path>', auditFileHelp)
     .action(async (run: string, opts: { format: 'markdown' | 'html' | 'junit' | 'json'; output?: string; auditFile?: string }) => {
-      const { resolveAuditPath } = await import('../../report/audit-path.js');
+      const { auditLocation } = await import('../settings.js');
       const { buildRunReport } = await import('../../report/run-report.js');
-      const path = resolveAuditPath(opts.auditFile, process.env, (line) => process.stderr.write(`${line}\n`));
+      const path = auditLocation(opts.auditFile, (line) => process.stderr.write(`${line}\n`));
       const report = buildRunReport(path, run);
       const text =
         opts.format === 'json'

@@ -21,6 +21,7 @@ interface CommonOptions {
 }
 
 const model = () => import('../../model/index.js');
+const settings = () => import('../settings.js');
 
 function showValue(v: unknown): string {
   return typeof v === 'string' ? v : JSON.stringify(v);
@@ -121,7 +122,7 @@ async function showAction(name: string, opts: CommonOptions): Promise<void> {
     printAll((t) => t.text, '');
     return;
   }
-  const inventory = m.loadInventory(m.resolveInventoryPath({ inventory: opts.inventory }));
+  const inventory = m.loadInventory((await settings()).inventoryLocation(opts.inventory));
   const hosts = m.selectHosts(inventory, opts.hosts);
   // The plan apply would make for these hosts, every problem at once: values registered during a
   // run stay {{ references }}, and a step `on:` other hosts is not rendered here.
@@ -199,7 +200,7 @@ async function validateAction(files: string[], opts: CommonOptions): Promise<voi
     if (given.length && !inventoryTargets.some((t) => t.join('\0') === given.join('\0'))) inventoryTargets.push(given);
   } else {
     for (const e of m.listRunbookFiles({ runbookDirs: opts.runbooks })) runbookTargets.push(e.file);
-    const loc = m.resolveInventoryPath({ inventory: opts.inventory });
+    const loc = (await settings()).inventoryLocation(opts.inventory);
     if (loc.source === 'default' && !existsSync(loc.paths[0]!)) out(`--  inventory no inventory at ${loc.paths[0]} (skipped; pass -i FILE or set $RUNBOOK_INVENTORY)`);
     else inventoryTargets.push(loc.paths);
   }
@@ -251,7 +252,7 @@ async function validateAction(files: string[], opts: CommonOptions): Promise<voi
 
 async function inventoryAction(opts: CommonOptions): Promise<void> {
   const m = await model();
-  const inventory = m.loadInventory(m.resolveInventoryPath({ inventory: opts.inventory }));
+  const inventory = m.loadInventory((await settings()).inventoryLocation(opts.inventory));
   const hosts = opts.hosts ? m.selectHosts(inventory, opts.hosts) : inventory.hosts;
   const masked = (h: (typeof hosts)[number]): Record<string, unknown> =>
     Object.fromEntries(Object.entries(h.vars).map(([k, v]) => [k, h.secretVars.includes(k) ? m.MASK : v]));
