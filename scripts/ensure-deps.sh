@@ -23,6 +23,8 @@ have sudo || need+=(sudo)
 have tmux || need+=(tmux)
 have xmllint || need+=(libxml2-utils)
 have chromium || need+=(chromium)
+# --audit-syslog is tested against a real rsyslogd on loopback (started by the test, not as a service).
+have rsyslogd || [ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)
 have flock || need+=(util-linux)
 have keepalived || need+=(keepalived)
 have haproxy || need+=(haproxy)

@@ -6,7 +6,11 @@
 import type { RunEvent, RunEventListener } from '../engine/events.js';
 import { UserError } from '../model/errors.js';
 import { operatorName } from '../model/operator.js';
-import type { AuditBody } from './audit-record.js';
+import type { AuditBody, AuditRecord } from './audit-record.js';
+
+/** A delivery report: the body of a `notify` or `syslog-gap` record. */
+type Header = 'time' | 'runId' | 'operator';
+export type DeliveryReport = Omit<Extract<AuditBody, { kind: 'notify' }>, Header> | Omit<Extract<AuditBody, { kind: 'syslog-gap' }>, Header>;
 import { AuditWriter } from './audit-writer.js';
 
 export interface AuditListenerOptions {
@@ -22,12 +26,14 @@ export interface AuditListenerOptions {
    * it sends each command. Default: a command-start record is fsynced before the listener returns.
    */
   deferSync?: boolean;
+  /** Hears every record as written (sealed, with seq and hash): --audit-syslog sends them on. */
+  forward?: (record: AuditRecord) => void;
 }
 
 export interface AuditListener extends RunEventListener {
   readonly file: string;
-  /** Records a notification that could not be delivered (durable at once; not counted in the run's records). */
-  noteNotifyFailure(runId: string, failure: { event: 'run-start' | 'approval-wait' | 'run-end'; target: string; attempts: number; error: string }): void;
+  /** Records a delivery report: a notification not delivered, records the syslog server did not get (durable at once; not counted in the run's records). */
+  noteDelivery(runId: string, report: DeliveryReport): void;
   /** Resolves when every record so far is on disk (one fsync for everyone waiting); see deferSync. */
   flush(): Promise<void>;
   close(): void;
@@ -182,7 +188,8 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
     try {
       // Only commands gate what is sent next, so only their records (and the run's end) wait for
       // fsync; the records in between become durable with them, with fewer fsyncs.
-      writer.append(body, { durable: !opts.deferSync && (event.type === 'command-start' || event.type === 'command' || event.type === 'run-end') });
+      const record = writer.append(body, { durable: !opts.deferSync && (event.type === 'command-start' || event.type === 'command' || event.type === 'run-end') });
+      opts.forward?.(record);
     } catch (err) {
       if (err instanceof UserError) throw err;
       throw new UserError(
@@ -205,15 +212,15 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
     writer.flush().catch((err: unknown) => {
       throw new UserError({ message: `cannot write audit record to ${opts.file}: ${(err as Error).message}`, hint: 'stopping: nothing runs unrecorded' }, 1);
     });
-  const noteNotifyFailure: AuditListener['noteNotifyFailure'] = (runId, f) => {
-    let body: AuditBody = { time: new Date().toISOString(), runId, operator, kind: 'notify', ...f, error: keepHead(f.error, MAX_TEXT) };
+  const noteDelivery: AuditListener['noteDelivery'] = (runId, report) => {
+    let body = { time: new Date().toISOString(), runId, operator, ...report } as AuditBody;
     if (opts.redact) body = redactDeep(body, opts.redact);
     try {
       writer.append(body, { durable: true });
     } catch (err) {
       if (err instanceof UserError) throw err;
-      throw new UserError({ message: `cannot write audit record to ${opts.file}: ${(err as Error).message}`, hint: 'the notification failure is not recorded' }, 1);
+      throw new UserError({ message: `cannot write audit record to ${opts.file}: ${(err as Error).message}`, hint: `the ${report.kind} record is missing from it` }, 1);
     }
   };
-  return Object.assign(listener, { file: opts.file, flush, close, noteNotifyFailure });
+  return Object.assign(listener, { file: opts.file, flush, close, noteDelivery });
 }

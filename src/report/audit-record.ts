@@ -82,6 +82,8 @@ export type AuditBody = RecordHeader &
      * one of the records run-end counts.
      */
     | { kind: 'notify'; event: 'run-start' | 'approval-wait' | 'run-end'; target: string; attempts: number; error: string }
+    /** Records of this trail that never reached the --audit-syslog server (report/audit-syslog.ts); written at the run's close. */
+    | { kind: 'syslog-gap'; target: string; count: number; firstSeq: number; lastSeq: number; reason: string }
     | {
         kind: 'run-end';
         runbook: string;
@@ -97,6 +99,9 @@ export type AuditBody = RecordHeader &
   );
 
 export type AuditRecord = { v: number; seq: number } & AuditBody & { prev: string; hash: string };
+
+/** Kinds a run may write after its run-end (delivery reports), so run-end's `records` does not count them. */
+export const AFTER_RUN_KINDS: readonly string[] = ['notify', 'syslog-gap'];
 
 /** Every record line of a readable version starts with one of these; a torn line is a prefix of some record. */
 const PREFIXES = READABLE_VERSIONS.map((v) => `{"v":${v},"seq":`);

@@ -5,7 +5,7 @@
  */
 import { readLines } from './audit-lines.js';
 import { headPathOf } from './audit-path.js';
-import { GENESIS_HASH, looksTorn, parseRecordLine } from './audit-record.js';
+import { AFTER_RUN_KINDS, GENESIS_HASH, looksTorn, parseRecordLine } from './audit-record.js';
 import { readHead } from './audit-writer.js';
 
 export interface AuditProblem {
@@ -201,8 +201,8 @@ export function verifyAuditFile(file: string, opts: VerifyOptions = {}): AuditVe
   const runs = new Map<string, { firstLine: number; count: number; end?: Entry }>();
   for (const r of records) {
     const run = runs.get(r.runId) ?? { firstLine: r.line, count: 0 };
-    // A failed notification may be recorded after its run's end, so run-end does not count it.
-    if (r.kind !== 'notify') run.count++;
+    // Delivery reports may follow their run's end, so run-end does not count them.
+    if (!AFTER_RUN_KINDS.includes(r.kind)) run.count++;
     if (r.kind === 'run-end') run.end = r;
     runs.set(r.runId, run);
   }

@@ -59,7 +59,8 @@ import { auditLocation, cliSettings, inventoryLocation } from '../settings.js';
 import { underApprovalPolicy } from '../approval-policy.js';
 import { notifySetup } from '../notify-setup.js';
 import { announceWaits } from '../approval-waits.js';
-import { notifierOutcome, writeReportTo } from '../run-end-outputs.js';
+import { notifierOutcome, syslogGap, syslogTarget, writeReportTo } from '../run-end-outputs.js';
+import { createAuditSyslog } from '../../report/audit-syslog.js';
 import { createNotifier, type NotifyFormat } from '../../report/notify.js';
 import { rolloutFor, selectTargets } from './apply-fleet.js';
 import { testKillPoint } from '../test-kill-point.js';
@@ -105,6 +106,7 @@ export interface ApplyOptions {
   resume?: string;
   notify?: string[];
   notifyFormat?: NotifyFormat;
+  auditSyslog?: string;
 }
 
 /** Restores the terminal whatever happened: a prompt killed mid-keypress must not leave raw mode on. */
@@ -306,7 +308,9 @@ export async function runApply(nameArg: string | undefined, given: ApplyOptions)
   bus.on(recap.listener);
   // Every command, dry-run checks included, leaves a record before the host's next command starts
   // (its fsync is awaited in afterAuditFlush).
-  const audit = createAuditListener({ file: auditFile, operator, redact, deferSync: true });
+  const syslogTo = syslogTarget(opts.auditSyslog, settings);
+  const syslog = syslogTo ? createAuditSyslog(syslogTo) : undefined;
+  const audit = createAuditListener({ file: auditFile, operator, redact, deferSync: true, ...(syslog ? { forward: (r) => syslog.send(r) } : {}) });
   bus.on(audit);
   const reportDir = mode === 'apply' ? settings.reportDir?.value : undefined;
   const notifier = notify.targets.length
@@ -314,7 +318,7 @@ export async function runApply(nameArg: string | undefined, given: ApplyOptions)
         ...notify,
         redact,
         ...(reportDir ? { reportPathFor: (runId: string) => join(reportDir, `${runId}.html`) } : {}),
-        onFailure: (f) => audit.noteNotifyFailure(f.runId, f),
+        onFailure: ({ runId, ...f }) => audit.noteDelivery(runId, { kind: 'notify', ...f }),
       })
     : undefined;
   if (notifier) bus.on(notifier.listener);
@@ -413,6 +417,10 @@ export async function runApply(nameArg: string | undefined, given: ApplyOptions)
     const out = opts.json ? stderrLine : (l: string) => print(`${neutralize(l)}\n`);
     if (reportDir) out(writeReportTo(reportDir, auditFile, result.runId));
     if (notifier) for (const line of await notifierOutcome(notifier)) out(line);
+    if (syslog && syslogTo) {
+      const gap = await syslogGap(syslog, syslogTo, result.runId, audit);
+      if (gap) out(gap);
+    }
     if (recorder && opts.planOut && (result.aborted || result.stopReason !== undefined)) {
       stderrLine(`runbook: no plan written to ${opts.planOut}: the dry run was stopped (${result.stopReason ?? 'aborted'}), so it did not check every host`);
     } else if (recorder && opts.planOut) {

@@ -1,0 +1,98 @@
+/**
+ * --audit-syslog against Debian's real rsyslogd on loopback: every record of the local trail
+ * arrives whole, in order, as RFC 5424 over TCP; with the server down the run is not held up and
+ * the gap is recorded in the local trail, which still verifies.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseSyslogUrl } from '../../src/report/audit-syslog.js';
+
+const bin = resolve('bin/runbook.js');
+const dir = mkdtempSync(join(tmpdir(), 'rb-syslog-'));
+const out = join(dir, 'received.log');
+let rsyslog: ChildProcess | undefined;
+let port = 0;
+
+function freePort(): Promise<number> {
+  return new Promise((r) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as AddressInfo).port;
+      s.close(() => r(p));
+    });
+  });
+}
+
+beforeAll(async () => {
+  port = await freePort();
+  // Only what the test needs: no /dev/log input, no system files; records are up to ~24 KiB.
+  writeFileSync(
+    join(dir, 'rsyslog.conf'),
+    [
+      `global(workDirectory="${dir}" maxMessageSize="64k")`,
+      'module(load="imtcp")',
+      'template(name="msgonly" type="string" string="%msg%\\n")',
+      'ruleset(name="rb") {',
+      `  action(type="omfile" file="${out}" template="msgonly")`,
+      '}',
+      `input(type="imtcp" address="127.0.0.1" port="${port}" ruleset="rb")`,
+      '',
+    ].join('\n'),
+  );
+  rsyslog = spawn('rsyslogd', ['-n', '-f', join(dir, 'rsyslog.conf'), '-i', join(dir, 'rsyslogd.pid')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  for (let i = 0; i < 100; i++) {
+    const probe = spawnSync('bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`]);
+    if (probe.status === 0) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  writeFileSync(join(dir, 'inv.yaml'), 'hosts:\n  a: { connection: local }\n');
+  writeFileSync(join(dir, 't.yaml'), `name: t\nsteps:\n  - name: made\n    check: test -e ${dir}/made\n    fix: touch ${dir}/made\n  - name: says\n    check: "printf 'x%.0s' $(seq 1 3000); echo; true"\n`);
+}, 30_000);
+
+afterAll(() => rsyslog?.kill('SIGTERM'));
+
+function run(args: string[], audit: string) {
+  const r = spawnSync('node', [bin, ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, RUNBOOK_AUDIT_FILE: audit, CI: '1', HOME: dir } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('--audit-syslog', () => {
+  it('every record of the local trail reaches rsyslog whole and in order (RFC 5424, octet-counted over TCP)', async () => {
+    const audit = join(dir, 'a', 'audit.jsonl');
+    const r = run(['apply', './t.yaml', '-i', 'inv.yaml', '--yes', '--audit-syslog', `tcp://127.0.0.1:${port}`], audit);
+    expect(r.code, r.stderr).toBe(0);
+    const local = readFileSync(audit, 'utf8').trim().split('\n');
+    let got: string[] = [];
+    for (let i = 0; i < 50 && got.length < local.length; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      got = existsSync(out) ? readFileSync(out, 'utf8').trim().split('\n') : [];
+    }
+    expect(got.map((l) => JSON.parse(l))).toEqual(local.map((l) => JSON.parse(l)));
+    expect(local.some((l) => l.length > 3000)).toBe(true);
+    expect(r.stdout).not.toContain('did not reach');
+  });
+
+  it('with the server down the run is not held up; the gap is recorded in the local trail, which verifies', () => {
+    const audit = join(dir, 'b', 'audit.jsonl');
+    const t0 = Date.now();
+    const r = run(['apply', './t.yaml', '-i', 'inv.yaml', '--yes', '--audit-syslog', 'tcp://127.0.0.1:1'], audit);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^runbook: \d+ audit records \(#1-#\d+\) did not reach tcp:\/\/127\.0\.0\.1:1: \d+ not sent by exit \(last error: ECONNREFUSED\) \(recorded in the local trail\)$/m);
+    const gap = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((x) => x.kind === 'syslog-gap');
+    expect(gap).toMatchObject({ kind: 'syslog-gap', target: 'tcp://127.0.0.1:1', firstSeq: 1 });
+    const v = spawnSync('node', [bin, 'audit', 'verify', audit], { encoding: 'utf8' });
+    expect(v.status, v.stdout + v.stderr).toBe(0);
+  });
+
+  it('a target that is not tcp://HOST:PORT is refused before anything runs', () => {
+    expect(parseSyslogUrl('tcp://[::1]:514')).toEqual({ host: '::1', port: 514 });
+    expect(parseSyslogUrl('udp://h:514')).toBeUndefined();
+    const r = run(['apply', './t.yaml', '-i', 'inv.yaml', '--yes', '--audit-syslog', 'logs:514'], join(dir, 'c', 'audit.jsonl'));
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe('--audit-syslog: "logs:514" is not tcp://HOST:PORT (e.g. tcp://logs.internal:601 (RFC 5424 over TCP, octet-counted))');
+  });
+});
