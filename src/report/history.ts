@@ -281,6 +281,30 @@ export interface FailedSet {
  * retry; with no apply on record, the last dry run), in that run's host order. Undefined when the
  * runbook has no run on record.
  */
+/**
+ * Which of several trails (report --audit-file, repeated) holds the run: for `last`, the one whose
+ * newest run started latest; for an id or a prefix, the one trail that has it.
+ */
+export function trailOfRun(auditFiles: string[], idOrPrefix: string): string {
+  if (auditFiles.length === 1) return auditFiles[0]!;
+  if (idOrPrefix === 'last') {
+    const newest = auditFiles.map((file) => ({ file, time: listRuns(file).at(-1)?.time })).filter((t) => t.time !== undefined);
+    if (!newest.length) throw new UserError({ message: `no run in ${auditFiles.join(', ')}`, hint: 'run `runbook history --audit-file FILE` to list runs' });
+    return newest.reduce((a, b) => (Date.parse(b.time!) > Date.parse(a.time!) ? b : a)).file;
+  }
+  const has = (file: string): boolean => {
+    for (const { text } of readLinesIfAny(file)) {
+      const parsed = parseRecordLine(text);
+      if (parsed.ok && parsed.record.runId.startsWith(idOrPrefix)) return true;
+    }
+    return false;
+  };
+  const having = auditFiles.filter(has);
+  if (having.length === 0) throw new UserError({ message: `no run ${idOrPrefix} in ${auditFiles.join(', ')}`, hint: 'run `runbook history --audit-file FILE` to list runs' });
+  if (having.length > 1) throw new UserError({ message: `run ${idOrPrefix} is in ${having.length} trails: ${having.join(', ')}`, hint: 'give more characters, or one --audit-file' });
+  return having[0]!;
+}
+
 export function lastFailedSet(auditFile: string, runbookName: string): FailedSet | undefined {
   const runs = collect(auditFile, false).filter((r) => r.runbook === runbookName);
   const applies = runs.filter((r) => r.mode === 'apply');

@@ -69,6 +69,20 @@ describe('runbook report', () => {
     expect(xml).not.toContain('\u001b');
   });
 
+  it('several --audit-file: the run is found in the trail that has it; last is the newest of them', () => {
+    const other = join(dir, 'other', 'audit.jsonl');
+    writeFileSync(join(dir, 'ok.yaml'), 'name: ok\nsteps:\n  - name: fine\n    check: "true"\n');
+    const later = run(['apply', './ok.yaml', '-i', 'inv.yaml', '--dry-run', '--json', '--audit-file', other]);
+    expect(later.code, later.stderr).toBe(0);
+    const laterId = JSON.parse(later.stdout.split('\n')[0]!).runId as string;
+    const both = ['--audit-file', audit, '--audit-file', other];
+    expect(JSON.parse(run(['report', 'last', '--format', 'json', ...both]).stdout).run.runId).toBe(laterId);
+    const first = JSON.parse(run(['report', runId, '--format', 'json', ...both]).stdout);
+    expect(first.run.runId).toBe(runId);
+    expect(first.trail.file).toBe(audit);
+    expect(run(['report', 'nosuchrun', ...both]).stderr).toBe(`no run nosuchrun in ${audit}, ${other} (run \`runbook history --audit-file FILE\` to list runs)`);
+  });
+
   it('json: the report as data; a damaged trail is said to be, with exit 1', () => {
     const ok = JSON.parse(run(['report', 'last', '--format', 'json']).stdout);
     expect(ok).toMatchObject({ format: 'runbook-report', version: 1, trail: { intact: true }, run: { runId } });

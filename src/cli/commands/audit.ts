@@ -2,7 +2,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ExitCode } from '../../model/exit-codes.js';
 import { parseDuration } from '../../model/duration.js';
-import { wholeNumber } from '../options.js';
+import { collect, wholeNumber } from '../options.js';
 
 interface HistoryOptions {
   auditFile?: string;
@@ -98,11 +98,13 @@ export function register(program: Command): void {
     .argument('[run]', 'run id, a unique prefix of one, or last', 'last')
     .addOption(new Option('--format <format>', 'markdown, html, junit or json').choices(['markdown', 'html', 'junit', 'json']).default('markdown'))
     .option('-o, --output <file>', 'write it there instead of stdout')
-    .option('--audit-file <path>', auditFileHelp)
-    .action(async (run: string, opts: { format: 'markdown' | 'html' | 'junit' | 'json'; output?: string; auditFile?: string }) => {
+    .option('--audit-file <path>', `${auditFileHelp}; repeatable: the run is looked for in each (last: the newest of them)`, collect)
+    .action(async (run: string, opts: { format: 'markdown' | 'html' | 'junit' | 'json'; output?: string; auditFile?: string[] }) => {
       const { auditLocation } = await import('../settings.js');
       const { buildRunReport } = await import('../../report/run-report.js');
-      const path = auditLocation(opts.auditFile, (line) => process.stderr.write(`${line}\n`));
+      const { trailOfRun } = await import('../../report/history.js');
+      const trails = opts.auditFile?.length ? opts.auditFile.map((f) => auditLocation(f)) : [auditLocation(undefined, (line) => process.stderr.write(`${line}\n`))];
+      const path = trailOfRun(trails, run);
       const report = buildRunReport(path, run);
       const text =
         opts.format === 'json'
