@@ -282,27 +282,70 @@ export interface FailedSet {
  * runbook has no run on record.
  */
 /**
- * Which of several trails (report --audit-file, repeated) holds the run: for `last`, the one whose
- * newest run started latest; for an id or a prefix, the one trail that has it.
+ * One run's summaries from several trails (shards of one run, each with its own --audit-file)
+ * as one: its hosts and counts together, the earliest start, the latest end, the worst exit code.
+ * A shard still running (no run-end) leaves the merged run without one too.
  */
-export function trailOfRun(auditFiles: string[], idOrPrefix: string): string {
-  if (auditFiles.length === 1) return auditFiles[0]!;
-  if (idOrPrefix === 'last') {
-    const newest = auditFiles.map((file) => ({ file, time: listRuns(file).at(-1)?.time })).filter((t) => t.time !== undefined);
-    if (!newest.length) throw new UserError({ message: `no run in ${auditFiles.join(', ')}`, hint: 'run `runbook history --audit-file FILE` to list runs' });
-    return newest.reduce((a, b) => (Date.parse(b.time!) > Date.parse(a.time!) ? b : a)).file;
-  }
-  const has = (file: string): boolean => {
-    for (const { text } of readLinesIfAny(file)) {
-      const parsed = parseRecordLine(text);
-      if (parsed.ok && parsed.record.runId.startsWith(idOrPrefix)) return true;
-    }
-    return false;
+function mergeSummaries<T extends RunSummary>(parts: T[]): T {
+  const [first, ...rest] = [...parts].sort((a, b) => Date.parse(a.time) - Date.parse(b.time)) as [T, ...T[]];
+  const counts: Partial<Record<StepStatus, number>> = { ...first.counts };
+  for (const p of rest) for (const [s, n] of Object.entries(p.counts) as [StepStatus, number][]) counts[s] = (counts[s] ?? 0) + n;
+  const ended = parts.every((p) => p.exitCode !== null);
+  const ends = parts.map((p) => p.endTime).filter((t): t is string => t !== undefined);
+  return {
+    ...first,
+    hosts: [...new Set(parts.flatMap((p) => p.hosts))],
+    counts,
+    exitCode: ended ? Math.max(...parts.map((p) => p.exitCode!)) : null,
+    aborted: parts.some((p) => p.aborted),
+    ...(ended && ends.length ? { endTime: ends.reduce((a, b) => (Date.parse(b) > Date.parse(a) ? b : a)) } : { endTime: undefined }),
+    stopReason: parts.map((p) => p.stopReason).find((r) => r !== undefined),
   };
-  const having = auditFiles.filter(has);
-  if (having.length === 0) throw new UserError({ message: `no run ${idOrPrefix} in ${auditFiles.join(', ')}`, hint: 'run `runbook history --audit-file FILE` to list runs' });
-  if (having.length > 1) throw new UserError({ message: `run ${idOrPrefix} is in ${having.length} trails: ${having.join(', ')}`, hint: 'give more characters, or one --audit-file' });
-  return having[0]!;
+}
+
+/** Runs of several trails, newest last; a run id found in more than one (its shards) is one run. */
+export function listRunsAcross(auditFiles: string[]): RunSummary[] {
+  if (auditFiles.length === 1) return listRuns(auditFiles[0]!);
+  const byId = new Map<string, RunSummary[]>();
+  for (const f of auditFiles) for (const r of listRuns(f)) byId.set(r.runId, [...(byId.get(r.runId) ?? []), r]);
+  return [...byId.values()].map(mergeSummaries).sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+}
+
+/**
+ * One run from several trails: for `last`, the newest run of them all; an id or a prefix is
+ * looked for in each, and the trails that have it (the run's shards) merge into one view.
+ * Returns the trails it came from, which the report verifies.
+ */
+export function findRunAcross(auditFiles: string[], idOrPrefix: string): { run: RunDetail; trails: string[] } {
+  if (auditFiles.length === 1) return { run: findRun(auditFiles[0]!, idOrPrefix), trails: auditFiles };
+  let ref = idOrPrefix;
+  if (ref === 'last') {
+    const newest = listRunsAcross(auditFiles).at(-1);
+    if (!newest) throw new UserError({ message: `no run in ${auditFiles.join(', ')}`, hint: 'run `runbook history --audit-file FILE` to list runs' });
+    ref = newest.runId;
+  }
+  const found: { file: string; run: RunDetail }[] = [];
+  for (const file of auditFiles) {
+    try {
+      found.push({ file, run: findRun(file, ref) });
+    } catch (e) {
+      if (!(e instanceof UserError) || !e.message.startsWith(`no run ${ref} in`)) throw e;
+    }
+  }
+  if (!found.length) throw new UserError({ message: `no run ${ref} in ${auditFiles.join(', ')}`, hint: 'run `runbook history --audit-file FILE` to list runs' });
+  const ids = [...new Set(found.map((f) => f.run.runId))];
+  if (ids.length > 1) throw new UserError({ message: `run id prefix ${ref} is ambiguous: ${ids.slice(0, 5).join(', ')}`, hint: 'give more characters' });
+  const parts = found.map((f) => f.run);
+  const merged = mergeSummaries(parts);
+  const run: RunDetail = {
+    ...merged,
+    resumedBy: [...new Set(parts.flatMap((p) => p.resumedBy))],
+    undoneBy: [...new Set(parts.flatMap((p) => p.undoneBy))],
+    perHost: parts.flatMap((p) => p.perHost),
+    commands: parts.flatMap((p) => p.commands).sort((a, b) => Date.parse(a.time) - Date.parse(b.time)),
+    unfinished: parts.flatMap((p) => p.unfinished),
+  };
+  return { run, trails: found.map((f) => f.file) };
 }
 
 export function lastFailedSet(auditFile: string, runbookName: string): FailedSet | undefined {

@@ -8,7 +8,7 @@ import type { StepStatus } from '../engine/events.js';
 import { statusClass, type StatusClass } from '../engine/status.js';
 import { verifyAuditFile } from './audit-verify.js';
 import type { RecordedChange } from './audit-record.js';
-import { findRun, type CommandEntry, type RunDetail } from './history.js';
+import { findRunAcross, type CommandEntry, type RunDetail } from './history.js';
 
 export const REPORT_VERSION = 1;
 
@@ -33,9 +33,11 @@ export interface RunReport {
   unfinished: RunDetail['unfinished'];
 }
 
-export function buildRunReport(auditFile: string, ref: string): RunReport {
-  const verified = verifyAuditFile(auditFile);
-  const detail = findRun(auditFile, ref);
+/** From one trail, or several (the shards of one run, or trails to look in): each is verified first. */
+export function buildRunReport(auditFiles: string | string[], ref: string): RunReport {
+  const found = findRunAcross(typeof auditFiles === 'string' ? [auditFiles] : auditFiles, ref);
+  const checks = found.trails.map((file) => ({ file, verified: verifyAuditFile(file) }));
+  const detail = found.run;
   const { perHost, commands, unfinished, ...run } = detail;
   const hosts = perHost.map((h) => ({
     host: h.host,
@@ -55,10 +57,10 @@ export function buildRunReport(auditFile: string, ref: string): RunReport {
     format: 'runbook-report',
     version: REPORT_VERSION,
     trail: {
-      file: auditFile,
-      intact: verified.ok,
-      records: verified.records,
-      problems: verified.problems.filter((p) => p.severity === 'error').map((p) => `line ${p.line}: ${p.message}`),
+      file: found.trails.join(', '),
+      intact: checks.every((c) => c.verified.ok),
+      records: checks.reduce((n, c) => n + c.verified.records, 0),
+      problems: checks.flatMap((c) => c.verified.problems.filter((p) => p.severity === 'error').map((p) => `${checks.length > 1 ? `${c.file} ` : ''}line ${p.line}: ${p.message}`)),
     },
     run,
     hosts,

@@ -5,9 +5,12 @@
  * reported and never deleted. Every verdict is checked from outside: the lab's probe, and
  * iptables-save of both backends read straight from d's namespace.
  */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { labBreak } from '../../src/lab/index.js';
-import { apply, useLab, expectAllOk, expectProbeHealthy, failingNodes, LAB, onNode, pairsWith, probe } from './runbooks-support.js';
+import { apply, BIN, RUNBOOKS, useLab, expectAllOk, expectProbeHealthy, failingNodes, LAB, onNode, pairsWith, probe } from './runbooks-support.js';
 
 const RB = 'fix-forwarding';
 const [RUNTIME, PERSISTED, POLICY] = ['ip_forward is on at runtime', 'ip_forward is persisted', 'pod traffic is forwarded'];
@@ -183,5 +186,41 @@ describe('fix-forwarding', () => {
     const verify = a.events.flatMap((e) => (e.type === 'command' && e.step === PERSISTED && e.phase === 'verify' ? [e.output.tail] : []));
     expect(verify.at(-1)).toContain('/etc/sysctl.d/zz-override.conf:1:net.ipv4.ip_forward=0');
     expect(await onNode('d', 'cat /etc/sysctl.d/zz-override.conf')).toBe('net.ipv4.ip_forward=0');
+  });
+
+  it('4 shards as separate processes, each with its own trail: every worker runs exactly once, d is fixed, and the trails merge into one run', async () => {
+    labBreak(LAB, 'ip-forward-off', 'd');
+    const runId = `shards-${Date.now()}`;
+    const trails = [1, 2, 3, 4].map((k) => join(L().scratch, `shard-${k}.jsonl`));
+    const shards = await Promise.all(
+      [1, 2, 3, 4].map(
+        (k) =>
+          new Promise<{ code: number | null; out: string; err: string }>((done) => {
+            const p = spawn('node', [BIN, 'apply', RB, '--hosts', 'workers', '--yes', '--json', '--shard', `${k}/4`, '--run-id', runId, '--audit-file', trails[k - 1]!, '-i', L().info.inventory, '--runbooks', RUNBOOKS], { env: { ...process.env, CI: '1' } });
+            let out = '';
+            let err = '';
+            p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+            p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+            p.on('close', (code) => done({ code, out, err }));
+          }),
+      ),
+    );
+    const ran: string[] = [];
+    for (const s of shards) {
+      expect(s.code, s.err).toBe(0);
+      for (const l of s.out.split('\n').filter(Boolean)) {
+        const e = JSON.parse(l) as { type: string; runId: string; hosts?: string[] };
+        expect(e.runId).toBe(runId);
+        if (e.type === 'run-start') ran.push(...e.hosts!);
+      }
+    }
+    expect(ran.sort()).toEqual(['a', 'b', 'c', 'd']);
+    await expectProbeHealthy();
+    const files = trails.filter((t) => existsSync(t)).flatMap((t) => ['--audit-file', t]);
+    const report = JSON.parse(spawnSync('node', [BIN, 'report', runId, '--format', 'json', ...files], { encoding: 'utf8' }).stdout);
+    expect(report.trail.intact).toBe(true);
+    expect(report.hosts.map((h: { host: string; steps: { status: string }[] }) => `${h.host}: ${h.steps.map((x) => x.status).join(' ')}`).sort()).toEqual(['a: ok ok ok', 'b: ok ok ok', 'c: ok ok ok', 'd: fixed fixed ok']);
+    const listed = JSON.parse(spawnSync('node', [BIN, 'history', '--format', 'json', ...files], { encoding: 'utf8' }).stdout) as { runId: string; hosts: string[] }[];
+    expect(listed.filter((r) => r.runId === runId).map((r) => r.hosts.sort())).toEqual([['a', 'b', 'c', 'd']]);
   });
 });

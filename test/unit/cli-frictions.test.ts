@@ -41,8 +41,8 @@ describe('lab commands', () => {
 describe('apply --help', () => {
   it('shows the defaults of --forks and --connect-timeout', () => {
     const r = run(['apply', '--help']);
-    expect(r.stdout).toMatch(/--forks <n>\s+hosts worked on at once \(default: 50\)/);
-    expect(r.stdout).toMatch(/--connect-timeout <seconds>\s+connection timeout \(default: 10, or\s+ConnectTimeout from ssh config\)/);
+    expect(r.stdout).toMatch(/--forks <n>\s+hosts worked on at once \(default: forks in the\s+settings, else 50\)/);
+    expect(r.stdout).toMatch(/--connect-timeout <seconds>\s+connection timeout \(default: connect_timeout in\s+the settings, else ConnectTimeout from ssh\s+config, else 10\)/);
   });
 });
 

@@ -57,6 +57,7 @@ import { createRecapCollector, renderRecap } from '../../report/recap.js';
 import { createAuditListener } from '../../report/audit-listener.js';
 import { auditLocation, cliSettings, inventoryLocation } from '../settings.js';
 import { underApprovalPolicy } from '../approval-policy.js';
+import { checkRunId, hostsOfShard, shardFor } from '../shard-run.js';
 import { notifySetup } from '../notify-setup.js';
 import { announceWaits } from '../approval-waits.js';
 import { notifierOutcome, syslogGap, syslogTarget, writeReportTo } from '../run-end-outputs.js';
@@ -107,6 +108,8 @@ export interface ApplyOptions {
   notify?: string[];
   notifyFormat?: NotifyFormat;
   auditSyslog?: string;
+  shard?: string;
+  runId?: string;
 }
 
 /** Restores the terminal whatever happened: a prompt killed mid-keypress must not leave raw mode on. */
@@ -213,7 +216,9 @@ export async function runApply(nameArg: string | undefined, given: ApplyOptions)
   // --hosts, else the runbook's own default targets, else every host.
   const pattern = opts.hosts ?? runbook.hosts?.pattern ?? 'all';
   const byRunbook = opts.hosts === undefined && !undoing && !resuming ? runbook.hosts : undefined;
-  const hosts = undoing
+  const shard = shardFor(opts, runbook);
+  const runId = checkRunId(opts.runId, auditFile);
+  const selected = undoing
     ? undoHosts(undoing, inventory, opts.hosts)
     : resuming
     ? resumeHosts(resuming, inventory, opts.hosts)
@@ -222,7 +227,13 @@ export async function runApply(nameArg: string | undefined, given: ApplyOptions)
     : byRunbook
       ? selectRunbookHosts(inventory, byRunbook, (inv, p) => selectTargets(inv, p, runbook, auditFile, stderrLine))
       : selectTargets(inventory, pattern, runbook, auditFile, stderrLine);
-  if (hosts.length === 0) throw new UserError({ pos: byRunbook?.pos, message: `no hosts match "${pattern}"`, hint: byRunbook ? 'pass --hosts PATTERN' : 'see `runbook inventory` for the hosts and groups' });
+  if (selected.length === 0) throw new UserError({ pos: byRunbook?.pos, message: `no hosts match "${pattern}"`, hint: byRunbook ? 'pass --hosts PATTERN' : 'see `runbook inventory` for the hosts and groups' });
+  const hosts = hostsOfShard(selected, shard);
+  if (hosts.length === 0) {
+    // Not an error: with many shards and few hosts, some shards have none.
+    stderrLine(`runbook: shard ${opts.shard} has none of the ${selected.length} hosts selected; nothing to do`);
+    return ExitCode.OK;
+  }
   const givenVars = operatorVars({ env: process.env, varFiles: opts.varFile ?? [], vars: opts.var ?? [] });
   const canPrompt = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   // resume and undo render the run's own commands again: with its vars (a run recorded before vars
@@ -393,6 +404,7 @@ export async function runApply(nameArg: string | undefined, given: ApplyOptions)
 
   try {
     const result = await runPlan(plan, {
+      ...(runId ? { runId } : {}),
       operator,
       gate,
       bus,

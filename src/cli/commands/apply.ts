@@ -35,6 +35,8 @@ export function withRunOptions(cmd: Command): Command {
     .addOption(new Option('--connect-timeout <seconds>', `connection timeout (default: connect_timeout in the settings, else ConnectTimeout from ssh config, else ${DEFAULT_CONNECT_TIMEOUT_MS / 1000})`).argParser(wholeNumber('--connect-timeout')))
     .option('--audit-file <path>', 'audit trail to append to (default: $RUNBOOK_AUDIT_FILE, else audit_file in the settings, else $XDG_STATE_HOME/runbook/audit.jsonl, else ~/.local/state/runbook/audit.jsonl)')
     .option('--notify <url>', 'post JSON to this webhook at run start, approval waits and run end (repeatable; also notify: in the settings; signed with $RUNBOOK_NOTIFY_SECRET). The URL is a credential and argv is visible to every local user: prefer the settings', collect)
+    .option('--shard <K/N>', "take only this controller's share of the hosts: those whose sha256(name) mod N is K-1 (needs --run-id; docs/scale.md)")
+    .option('--run-id <id>', 'the run id to record (every shard of one run gives the same one)')
     .option('--audit-syslog <url>', 'also send every audit record to this syslog server as RFC 5424 over TCP (tcp://HOST:PORT; default: audit_syslog in the settings)')
     .addOption(new Option('--notify-format <format>', "the --notify targets' payload: json, or slack (incoming-webhook shape)").choices(['json', 'slack']));
 }

@@ -5,7 +5,7 @@ import { parseDuration } from '../../model/duration.js';
 import { collect, wholeNumber } from '../options.js';
 
 interface HistoryOptions {
-  auditFile?: string;
+  auditFile?: string[];
   operator?: string;
   runbook?: string;
   host?: string;
@@ -63,7 +63,7 @@ export function register(program: Command): void {
     .command('history')
     .description('List past runs, or show one run\'s outcome per host and step')
     .argument('[run]', 'run id or a unique prefix of one')
-    .option('--audit-file <path>', auditFileHelp)
+    .option('--audit-file <path>', `${auditFileHelp}; repeatable: the trails are read as one, and a run in several (its shards) is one run`, collect)
     .option('--operator <name>', 'only runs by this operator')
     .option('--runbook <name>', 'only runs of this runbook')
     .option('--host <name>', 'only runs that targeted this host')
@@ -74,15 +74,16 @@ export function register(program: Command): void {
     .action(async (run: string | undefined, o: HistoryOptions & { format?: 'table' | 'json' }) => {
       const opts = { ...o, json: o.json || o.format === 'json' };
       const { auditLocation } = await import('../settings.js');
-      const { filterRuns, findRun, listRuns } = await import('../../report/history.js');
+      const { filterRuns, findRunAcross, listRunsAcross } = await import('../../report/history.js');
       const { formatRunDetail, formatRunList } = await import('../../report/history-format.js');
-      const path = auditLocation(opts.auditFile, (line) => process.stderr.write(`${line}\n`));
+      const trails = opts.auditFile?.length ? opts.auditFile.map((f) => auditLocation(f)) : [auditLocation(undefined, (line) => process.stderr.write(`${line}\n`))];
+      const path = trails.join(', ');
       if (run !== undefined) {
-        const detail = findRun(path, run);
+        const detail = findRunAcross(trails, run).run;
         process.stdout.write(`${opts.json ? JSON.stringify(detail) : formatRunDetail(detail)}\n`);
         return;
       }
-      const all = listRuns(path);
+      const all = listRunsAcross(trails);
       // A script reading --json gets every run it asked for; a person, the newest screenful.
       const { runs, leftOut } = filterRuns(all, { ...opts, limit: opts.limit ?? (opts.json ? 0 : 20) });
       if (opts.json) return void process.stdout.write(`${JSON.stringify(runs)}\n`);
@@ -98,14 +99,12 @@ export function register(program: Command): void {
     .argument('[run]', 'run id, a unique prefix of one, or last', 'last')
     .addOption(new Option('--format <format>', 'markdown, html, junit or json').choices(['markdown', 'html', 'junit', 'json']).default('markdown'))
     .option('-o, --output <file>', 'write it there instead of stdout')
-    .option('--audit-file <path>', `${auditFileHelp}; repeatable: the run is looked for in each (last: the newest of them)`, collect)
+    .option('--audit-file <path>', `${auditFileHelp}; repeatable: the run is looked for in each (last: the newest of them), and a run found in several (its shards) is shown as one`, collect)
     .action(async (run: string, opts: { format: 'markdown' | 'html' | 'junit' | 'json'; output?: string; auditFile?: string[] }) => {
       const { auditLocation } = await import('../settings.js');
       const { buildRunReport } = await import('../../report/run-report.js');
-      const { trailOfRun } = await import('../../report/history.js');
       const trails = opts.auditFile?.length ? opts.auditFile.map((f) => auditLocation(f)) : [auditLocation(undefined, (line) => process.stderr.write(`${line}\n`))];
-      const path = trailOfRun(trails, run);
-      const report = buildRunReport(path, run);
+      const report = buildRunReport(trails, run);
       const text =
         opts.format === 'json'
           ? `${JSON.stringify(report)}\n`
