@@ -238,6 +238,13 @@ describe('once, register, hosts.*', () => {
   });
 });
 
+/**
+ * A handler's check (and so its verify): the service is up, given the few seconds a restarted
+ * daemon may take, as an operator writes it. Right after the restart, on a loaded machine, a bare
+ * `is-active` has read "activating" in CI (the unit restarting its daemon), failing the verify.
+ */
+const UP = (unit: string): string => `"for i in 1 2 3 4 5 6 7 8 9 10; do systemctl is-active -q ${unit} && exit 0; sleep 1; done; systemctl is-active ${unit}"`;
+
 const HANDLERS = `name: tc-handlers
 steps:
   - name: config
@@ -253,10 +260,10 @@ steps:
     check: echo "config changed on {{ host.name }}"
 handlers:
   - name: restart flanneld
-    check: systemctl is-active flanneld
+    check: ${UP('flanneld')}
     fix: [echo "flanneld $(date +%s.%N)" >> /tmp/tc-handlers, systemctl restart flanneld]
   - name: restart docker
-    check: systemctl is-active docker
+    check: ${UP('docker')}
     fix: [echo "docker $(date +%s.%N)" >> /tmp/tc-handlers, systemctl restart docker]
 `;
 
