@@ -40,7 +40,7 @@ export function checkPrint(result: ExecResult, drift: Drift | undefined, redact:
   };
 }
 
-export function driftName(drift: Drift | undefined): string {
+function driftName(drift: Drift | undefined): string {
   return drift?.kind === 'regex' ? `drift: { regex: ${JSON.stringify(drift.value)} }` : `drift: ${drift?.kind ?? 'output'}`;
 }
 
