@@ -19,7 +19,8 @@ import type { Redact } from './sanitize.js';
  * Where a watchdog's files live on the host: named by the controller, so that it can disarm a
  * watchdog whose arming got no answer, and never a path the host chose.
  */
-export const newConfirmToken = (): string => `/tmp/runbook-confirm.${randomBytes(8).toString('hex')}`;
+export const CONFIRM_PREFIX = '/tmp/runbook-confirm.';
+export const newConfirmToken = (): string => `${CONFIRM_PREFIX}${randomBytes(8).toString('hex')}`;
 /** The revert script's size at most, within one command line (128 KiB) with room for the rest. */
 const MAX_SCRIPT_BYTES = 112 * 1024;
 /** The log line a watchdog writes when it put the state back. */
@@ -71,7 +72,8 @@ export function armCommand(revert: RenderedCommand, seconds: number, token: stri
       `cat > "$d/revert" <<'${end}'`,
       script,
       end,
-      `: > "$d/armed"`,
+      // When it fires (epoch seconds): a later run that finds it armed says when (host-lock.ts).
+      `echo $(( $(date +%s) + ${seconds} )) > "$d/armed"`,
       // setsid: a session of its own, so that neither sshd closing this channel nor a cut
       // connection takes the timer with it.
       `setsid sh -c 'sleep "$2"; rm "$1/armed" 2>/dev/null || exit 0; if sh "$1/revert" > "$1/log" 2>&1; then echo ${REVERTED} >> "$1/log"; else echo "revert failed: exit $?" >> "$1/log"; fi' sh "$d" ${seconds} < /dev/null > /dev/null 2>&1 &`,

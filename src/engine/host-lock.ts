@@ -16,6 +16,7 @@ import type { HostPlan } from './plan.js';
 import { oneLine } from './sanitize.js';
 import { killReport, reportStepResult, startCommand, type CommandReport, type HostOutcome, type Reporting } from './step-report.js';
 import type { RunControl } from './control.js';
+import { CONFIRM_PREFIX } from './confirm.js';
 
 export const HOST_LOCK_FILE = '/run/runbook.lock';
 
@@ -26,6 +27,8 @@ export interface HostLockOptions {
   pid?: number;
   controller?: string;
   file?: string;
+  /** Where confirm watchdogs live (confirm.ts); tests name their own. */
+  watchdogs?: string;
 }
 
 /** The lock shell printed this: it holds the lock. */
@@ -35,6 +38,9 @@ const BY_RUN = 'RUNBOOK-LOCK-BY-RUN';
 const BY_UNKNOWN = 'RUNBOOK-LOCK-BY-UNKNOWN';
 const EXIT_BUSY = 75;
 const EXIT_NO_FLOCK = 76;
+/** The lock is free, but an earlier run's confirm watchdog is still armed here. */
+const EXIT_ARMED = 77;
+const ARMED = 'RUNBOOK-WATCHDOG-ARMED';
 /** How long a released lock command may take to end by itself before the transport kills it. */
 const RELEASE_GRACE_MS = 2000;
 /** How often the holder writes a heartbeat byte; also how soon it notices its controller is gone. */
@@ -50,7 +56,7 @@ export type LockAttempt = { held: HeldLock } | { refused: string; result: ExecRe
  * The lock shell. The `sleep` gets fd 9 closed so only the shell holds the lock; a failed
  * heartbeat write (SIGPIPE or EPIPE) means nobody is listening any more.
  */
-export function lockCommand(info: string, waitMs: number, file = HOST_LOCK_FILE, nonce = randomBytes(8).toString('hex')): string {
+export function lockCommand(info: string, waitMs: number, file = HOST_LOCK_FILE, nonce = randomBytes(8).toString('hex'), watchdogs = CONFIRM_PREFIX): string {
   const f = shellQuote(file);
   const wait = waitMs > 0 ? `-w ${Math.ceil(waitMs / 1000)}` : '-n';
   return [
@@ -66,6 +72,15 @@ export function lockCommand(info: string, waitMs: number, file = HOST_LOCK_FILE,
     `  if [ -n "$p" ] && ls -l /proc/$p/fd 2>/dev/null | { while read -r l; do case \${l##* -> } in ${f}) exit 0 ;; esac; done; exit 1; }`,
     `  then printf '${BY_RUN} %s\\n' "\${h%shell *}"; else printf '${BY_UNKNOWN} %s\\n' "$h"; fi`,
     `  exit ${EXIT_BUSY}; }`,
+    // An earlier run's confirm watchdog still armed (its controller died before confirming): it
+    // will put back that run's fix later, under whatever this run does. Refused until it has
+    // fired or been confirmed. Only a directory this user or root made counts (/tmp is anyone's).
+    `for d in ${shellQuote(watchdogs)}*; do`,
+    `  [ -d "$d" ] && [ ! -L "$d" ] && [ -e "$d/armed" ] || continue`,
+    `  [ -O "$d" ] || [ "$(stat -c %u "$d" 2>/dev/null)" = 0 ] || continue`,
+    `  t=$(head -c 20 "$d/armed" 2>/dev/null); case $t in '' | *[!0-9]*) t= ;; esac`,
+    `  printf '${ARMED} %s %s\\n' "$d" "$t"; exit ${EXIT_ARMED}`,
+    `done`,
     `printf '%s\\n' ${shellQuote(info)} 2>/dev/null > ${f} || true`,
     `echo "shell $$" 2>/dev/null >> ${f} || true`,
     // The nonce: the busy branch prints the lock file, which anyone may write, so the marker alone
@@ -92,7 +107,7 @@ export async function acquireHostLock(
   opts: HostLockOptions & { operator: string; runId: string; signal?: AbortSignal; become?: boolean; record?: LockRecorder; killReport?: () => KillReport },
 ): Promise<LockAttempt> {
   const nonce = randomBytes(8).toString('hex');
-  const command = lockCommand(holderInfo(opts.operator, opts.runId, opts), opts.waitMs, opts.file, nonce);
+  const command = lockCommand(holderInfo(opts.operator, opts.runId, opts), opts.waitMs, opts.file, nonce, opts.watchdogs);
   const heldLine = new RegExp(`^${HELD} (\\d+) ${nonce}$`, 'm');
   const release = new AbortController();
   const abortWith = (): void => release.abort();
@@ -145,7 +160,9 @@ export async function acquireHostLock(
   const why =
     r.outcome === 'exit' && r.code === EXIT_BUSY
       ? busyReason(r.stdout, opts.file ?? HOST_LOCK_FILE)
-      : r.outcome === 'exit' && r.code === EXIT_NO_FLOCK
+      : r.outcome === 'exit' && r.code === EXIT_ARMED
+        ? armedReason(r.stdout)
+        : r.outcome === 'exit' && r.code === EXIT_NO_FLOCK
         ? `cannot take the host lock: flock(1) is not installed (install util-linux)`
         : `cannot take the host lock ${opts.file ?? HOST_LOCK_FILE}: ${r.reason ?? (r.stderr.trim() || `exit ${r.code}`)} (runbook needs write access to it: connect as root or use become)`;
   return { refused: oneLine(why), result: r };
@@ -162,6 +179,14 @@ function busyReason(stdout: string, file: string): string {
   const content = oneLine((said.startsWith(`${BY_UNKNOWN} `) ? said.slice(BY_UNKNOWN.length + 1) : said).replace(/\n?shell \d+$/, '').trim(), 200);
   // Unknown, not "not runbook": a become holder's /proc is unreadable from a plain login, so it may be one.
   return `locked, holder unknown: no live runbook apply that this user can see holds it (the lock file says: ${content || 'nothing'}); find the holder on the host with fuser -v ${file}`;
+}
+
+/** An earlier run's watchdog is armed here: when it fires, and what to do meanwhile. */
+function armedReason(stdout: string): string {
+  const m = new RegExp(`^${ARMED} (\\S+) (\\d*)$`, 'm').exec(stdout);
+  const dir = oneLine(m?.[1] ?? 'a watchdog', 200);
+  const at = m?.[2] ? ` at ${new Date(Number(m[2]) * 1000).toISOString()}` : '';
+  return `a confirm watchdog of an earlier run is armed here (${dir}): it will put that run's fix back${at}, under anything run now (wait until it has fired, then run again; to keep the fix instead, confirm it by hand: rm ${dir}/armed)`;
 }
 
 /** A transport that threw gives no exit status: the outcome is unknown. */

@@ -42,6 +42,34 @@ describe('host lock', () => {
     expect(isFree(file)).toBe(true);
   });
 
+  it("an earlier run's confirm watchdog still armed refuses the host, saying when it fires and how to keep the fix; one someone else made, or a link, does not count", async () => {
+    const file = join(dir, 'w.lock');
+    const watchdogs = join(dir, 'wd.');
+    const { mkdirSync, chownSync, symlinkSync } = await import('node:fs');
+    // Someone else's directory and a link: not ours, ignored.
+    mkdirSync(`${watchdogs}other`);
+    writeFileSync(`${watchdogs}other/armed`, '1');
+    chownSync(`${watchdogs}other`, 65534, 65534);
+    mkdirSync(join(dir, 'elsewhere'));
+    writeFileSync(join(dir, 'elsewhere', 'armed'), '1');
+    symlinkSync(join(dir, 'elsewhere'), `${watchdogs}link`);
+    const free = await acquireHostLock(conn, { operator: 'alice', runId: 'A', waitMs: 0, file, watchdogs });
+    expect('held' in free).toBe(true);
+    if ('held' in free) await free.held.release();
+    mkdirSync(`${watchdogs}0123abcd`, { mode: 0o700 });
+    writeFileSync(`${watchdogs}0123abcd/armed`, '1798761600\n');
+    const refused = await acquireHostLock(conn, { operator: 'alice', runId: 'B', waitMs: 0, file, watchdogs });
+    expect('refused' in refused && refused.refused).toBe(
+      `a confirm watchdog of an earlier run is armed here (${watchdogs}0123abcd): it will put that run's fix back at 2027-01-01T00:00:00.000Z, under anything run now (wait until it has fired, then run again; to keep the fix instead, confirm it by hand: rm ${watchdogs}0123abcd/armed)`,
+    );
+    expect(isFree(file)).toBe(true);
+    // Fired (or confirmed): the armed file is gone, and the host is free again.
+    rmSync(`${watchdogs}0123abcd/armed`);
+    const again = await acquireHostLock(conn, { operator: 'alice', runId: 'C', waitMs: 0, file, watchdogs });
+    expect('held' in again).toBe(true);
+    if ('held' in again) await again.held.release();
+  });
+
   it('a normal release ends the lock shell itself: the lock is recorded as ended, not interrupted, and nothing is killed behind the record', async () => {
     const file = join(dir, 'g.lock');
     const outcomes: string[] = [];
