@@ -177,11 +177,12 @@ describe('runbook apply --notify', () => {
   it('posts the run start and end, signed; the webhook URL appears nowhere in the output or the trail', async () => {
     const r = await receiver();
     servers.push(r.server);
-    const res = await run(['apply', './t.yaml', '-i', 'inv.yaml', '--yes', '--notify', r.url, '--notify-format', 'json']);
-    expect(res.code, res.stderr).toBe(0);
+    // Dry runs: an apply takes this machine's host lock, which parallel test files' applies share.
+    const res = await run(['apply', './t.yaml', '-i', 'inv.yaml', '--dry-run', '--notify', r.url, '--notify-format', 'json']);
+    expect(res.code, res.stderr).toBe(3);
     expect(r.got.map((g) => JSON.parse(g.body).event)).toEqual(['run-start', 'run-end']);
     expect(r.got.every((g) => verify('s3cret', g.headers, g.body))).toBe(true);
-    expect(JSON.parse(r.got[1]!.body)).toMatchObject({ runbook: 't', exitCode: 0, counts: { fixed: 1 } });
+    expect(JSON.parse(r.got[1]!.body)).toMatchObject({ runbook: 't', mode: 'dry-run', exitCode: 3, counts: { 'would-fix': 1 } });
     expect(`${res.stdout}${res.stderr}${readFileSync(audit, 'utf8')}`).not.toContain('SECRETPART');
   });
 
@@ -189,9 +190,9 @@ describe('runbook apply --notify', () => {
     const r = await receiver();
     await new Promise((done) => r.server.close(done));
     const t0 = Date.now();
-    const res = await run(['apply', './t.yaml', '-i', 'inv.yaml', '--yes', '--notify', r.url]);
+    const res = await run(['apply', './t.yaml', '-i', 'inv.yaml', '--dry-run', '--notify', r.url]);
     expect(Date.now() - t0).toBeLessThan(15_000);
-    expect(res.code, res.stderr).toBe(0);
+    expect(res.code, res.stderr).toBe(3);
     expect(res.stdout).toMatch(new RegExp(`runbook: notification \\(run-start\\) to http://127\\.0\\.0\\.1:\\d+/\\*{8} failed after \\d attempts?: (connection failed \\(ECONNREFUSED\\)|still undelivered after 5s at exit; given up) \\(recorded in the audit trail\\)`));
     const notes = readFileSync(audit, 'utf8').split('\n').filter((l) => l.includes('"kind":"notify"'));
     expect(notes.length).toBeGreaterThanOrEqual(1);
@@ -201,7 +202,7 @@ describe('runbook apply --notify', () => {
   });
 
   it('a URL that is not http(s) is refused before anything runs, masked', async () => {
-    const res = await run(['apply', './t.yaml', '-i', 'inv.yaml', '--yes', '--notify', 'ftp://example.test/secretpath']);
+    const res = await run(['apply', './t.yaml', '-i', 'inv.yaml', '--dry-run', '--notify', 'ftp://example.test/secretpath']);
     expect(res.code).toBe(2);
     expect(res.stderr.trim()).toBe('--notify #1: notify target ftp://example.test/******** is not http(s) (give an http:// or https:// webhook URL)');
   });

@@ -145,7 +145,9 @@ describe('runbook config and apply read ./runbook.yaml', () => {
   it('an apply run leaves its HTML report in report_dir, and says where', () => {
     // One host: two local ones would be one machine, whose host lock the second would find taken.
     writeFileSync(join(dir, 'runbook.yaml'), 'inventory: one.yaml\naudit_file: state/trail.jsonl\nreport_dir: reports\n');
-    const r = cli(['apply', './t.yaml', '--yes']);
+    // An apply takes this machine's host lock, which parallel test files' applies share: retry while it is taken (exit 4).
+    let r = cli(['apply', './t.yaml', '--yes']);
+    for (let i = 0; i < 10 && r.status === 4; i++) r = (spawnSync('sleep', ['1']), cli(['apply', './t.yaml', '--yes']));
     expect(r.status, r.stderr).toBe(0);
     const line = r.stdout.split('\n').find((l) => l.startsWith('report: '));
     expect(line).toMatch(new RegExp(`^report: ${dir}/reports/\\d{8}T\\d{6}Z-[0-9a-f]+\\.html$`));
