@@ -1,6 +1,8 @@
 /**
  * The incident's faults, injected the way they happen in production (docs/lab.md, "Faults", says how each shows and is fixed by hand), and
- * `labHeal`, which undoes all of them with the documented fixes so tests can share one lab.
+ * `labHeal`, which undoes all of them with the documented fixes so tests can share one lab. FAULTS lists
+ * both stacks' faults: the k8s stack's own are in faults-k8s.ts; a Docker-era fault either applies to
+ * both stacks or says why it cannot occur on the k8s stack.
  */
 import { randomBytes } from 'node:crypto';
 import pLimit from 'p-limit';
@@ -8,57 +10,31 @@ import { UserError } from '../model/errors.js';
 import { unitsFor } from './node-files.js';
 import { deleteLease, listLeases, putLease, SUBNETS, subnetKey } from './leases.js';
 import { nodeExec } from './node-process.js';
-import { sleep } from './proc.js';
+import { exec, waitFor } from './fault-exec.js';
 import { requireState, type LabState } from './state.js';
-import type { Flavour } from './profiles.js';
-import type { NodeSpec, Role } from './topology.js';
-
-export interface FaultDef {
-  name: string;
-  /** The role the target node must have. */
-  role: Role;
-  ha: boolean;
-  defaultNode: string;
-  description: string;
-  signature: string;
-  /** Why it cannot occur on a lab of this flavour, if it cannot. */
-  impossible?: (f: Flavour) => string | undefined;
-  /** A healthy-but-unusual state: every runbook must leave it alone (nothing to fix). */
-  healthy?: boolean;
-}
+import { appliesTo, stackOf, type FaultDef } from './fault-def.js';
+import type { NodeSpec } from './topology.js';
+import { breakK8s, healK8s, K8S_FAULTS } from './faults-k8s.js';
 
 export const FAULTS: FaultDef[] = [
   { name: 'ip-forward-off', role: 'worker', ha: false, defaultNode: 'd', description: 'net.ipv4.ip_forward = 0 at runtime and in /etc/sysctl.d/99-sysctl.conf', signature: "nothing reaches the node's pods" },
   {
-    name: 'forward-drop', role: 'worker', ha: false, defaultNode: 'd', description: 'iptables -P FORWARD DROP', signature: "nothing reaches the node's pods",
+    name: 'forward-drop', role: 'worker', ha: false, defaultNode: 'd', stack: 'docker', notOn: "flanneld 0.26's FLANNEL-FWD rules accept the pod network whatever the policy: the policy alone breaks nothing (see iptables-split)", description: 'iptables -P FORWARD DROP', signature: "nothing reaches the node's pods",
     impossible: (f) => (f.forwardRules ? "flanneld's FLANNEL-FWD rules accept the pod network whatever the policy (flannel >= 0.10): the policy alone breaks nothing" : undefined),
   },
   { name: 'forward-reject', role: 'worker', ha: false, defaultNode: 'd', description: 'iptables -I FORWARD 1 -j REJECT --reject-with icmp-host-prohibited (a REJECT ahead of every pod-network accept)', signature: "nothing reaches the node's pods" },
-  { name: 'docker-before-flannel', role: 'worker', ha: false, defaultNode: 'd', description: 'flanneld\'s unit not enabled (docker does not require it), then a "reboot" (empty /run/flannel, no docker0): docker starts before flanneld and docker0 gets 172.17.0.1/16, never leased', signature: "nothing reaches the node's pods" },
-  { name: 'stale-lease', role: 'worker', ha: false, defaultNode: 'd', description: "the node's subnet lease in etcd names a decommissioned machine's PublicIP and VtepMAC", signature: "the other nodes send the node's pod traffic to the dead machine" },
-  { name: 'flanneld-restarted', role: 'worker', ha: false, defaultNode: 'd', healthy: true, description: 'flanneld killed (as the OOM killer does) and restarted by Restart=on-failure: it now started after docker, and every pod still works', signature: 'none: a healthy node that must not be flagged' },
-  { name: 'mac-drift', role: 'worker', ha: false, defaultNode: 'd', description: "flannel.1's MAC changes; the lease keeps the old VtepMAC", signature: "vxlan frames to the node carry the old MAC and are dropped: nothing reaches the node's pods" },
-  { name: 'etcd-member-down', role: 'etcd', ha: true, defaultNode: 'm2', description: 'systemctl stop etcd on one member of the 3-member cluster', signature: 'cluster keeps quorum; the member is unhealthy' },
-  { name: 'vip-split', role: 'lb', ha: true, defaultNode: 'lb2', description: 'VRRP (IP protocol 112) dropped on one load balancer: both claim the VIP', signature: 'two VIP holders' },
-  { name: 'apiserver-down', role: 'master', ha: true, defaultNode: 'm1', description: 'systemctl stop apiserver on one master', signature: 'one haproxy backend DOWN' },
+  { name: 'docker-before-flannel', role: 'worker', ha: false, defaultNode: 'd', stack: 'docker', notOn: 'there is no docker: containerd\'s pods wait for subnet.env through the flannel CNI plugin', description: 'flanneld\'s unit not enabled (docker does not require it), then a "reboot" (empty /run/flannel, no docker0): docker starts before flanneld and docker0 gets 172.17.0.1/16, never leased', signature: "nothing reaches the node's pods" },
+  { name: 'stale-lease', role: 'worker', ha: false, defaultNode: 'd', stack: 'docker', notOn: 'flannel\'s leases are node annotations there, not etcd keys (see node-recreated)', description: "the node's subnet lease in etcd names a decommissioned machine's PublicIP and VtepMAC", signature: "the other nodes send the node's pod traffic to the dead machine" },
+  { name: 'flanneld-restarted', role: 'worker', ha: false, defaultNode: 'd', healthy: true, stack: 'docker', notOn: 'there is no docker to start before flanneld', description: 'flanneld killed (as the OOM killer does) and restarted by Restart=on-failure: it now started after docker, and every pod still works', signature: 'none: a healthy node that must not be flagged' },
+  { name: 'mac-drift', role: 'worker', ha: false, defaultNode: 'd', stack: 'docker', notOn: 'its fix restarts docker; the k8s form of a VtepMAC that peers program wrongly is node-recreated', description: "flannel.1's MAC changes; the lease keeps the old VtepMAC", signature: "vxlan frames to the node carry the old MAC and are dropped: nothing reaches the node's pods" },
+  { name: 'etcd-member-down', role: 'etcd', ha: true, defaultNode: 'm2', stack: 'docker', notOn: 'it needs --ha, which --stack k8s does not take', description: 'systemctl stop etcd on one member of the 3-member cluster', signature: 'cluster keeps quorum; the member is unhealthy' },
+  { name: 'vip-split', role: 'lb', ha: true, defaultNode: 'lb2', stack: 'docker', notOn: 'it needs --ha, which --stack k8s does not take', description: 'VRRP (IP protocol 112) dropped on one load balancer: both claim the VIP', signature: 'two VIP holders' },
+  { name: 'apiserver-down', role: 'master', ha: true, defaultNode: 'm1', stack: 'docker', notOn: 'it needs --ha, which --stack k8s does not take', description: 'systemctl stop apiserver on one master', signature: 'one haproxy backend DOWN' },
+  ...K8S_FAULTS,
 ];
 
 const SED_FORWARD = (v: number): string =>
   `sed -i --follow-symlinks -E 's/^[[:space:]]*net\\.ipv4\\.ip_forward[[:space:]]*=.*/net.ipv4.ip_forward = ${v}/' /etc/sysctl.d/99-sysctl.conf`;
-
-async function exec(state: LabState, node: string, cmd: string): Promise<string> {
-  const r = await nodeExec(state, node, `set -e\n${cmd}`, { timeoutMs: 60_000 });
-  if (r.code !== 0) throw new Error(`${node}: ${cmd.split('\n')[0]}: ${r.stderr.trim() || `exit ${r.code}`}`);
-  return r.stdout;
-}
-
-async function waitFor(what: string, timeoutMs: number, test: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await test())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 const workers = (s: LabState): NodeSpec[] => s.topology.nodes.filter((n) => n.roles.includes('worker'));
 
@@ -95,16 +71,21 @@ async function restartFlanneldBehindDocker(state: LabState, node: string): Promi
 export async function labBreak(name: string, fault: string, node?: string): Promise<string> {
   const state = requireState(name);
   const def = FAULTS.find((f) => f.name === fault);
-  if (!def) throw new UserError({ message: `unknown fault "${fault}"`, hint: `one of: ${FAULTS.map((f) => f.name).join(', ')}` });
+  const stack = stackOf(state);
+  const here = FAULTS.filter((f) => appliesTo(f, stack)).map((f) => f.name);
+  if (!def) throw new UserError({ message: `unknown fault "${fault}"`, hint: `faults of the ${stack} stack: ${here.join(', ')}` });
+  if (!appliesTo(def, stack)) throw new UserError({ message: `fault ${fault} does not apply to lab ${name} (--stack ${stack}): ${def.notOn ?? ''}`, hint: `faults of the ${stack} stack: ${here.join(', ')}` });
   if (def.ha && !state.ha) throw new UserError({ message: `fault ${fault} needs the HA topology`, hint: 'runbook lab up --ha' });
-  // The Docker-era faults act on docker, etcd leases and their units; the k8s stack's faults come with its next slice.
-  if (state.stack === 'k8s') throw new UserError({ message: `fault ${fault}: lab ${name} runs --stack k8s, which has no faults yet`, hint: 'use a docker-stack lab (the default) for the faults' });
   const target = node ?? def.defaultNode;
   const why = def.impossible?.(state.flavour);
   if (why) throw new UserError({ message: `fault ${fault} cannot occur on this lab (profiles: ${state.profiles.join(',') || 'default'}): ${why}` });
   const spec = state.topology.nodes.find((n) => n.name === target);
   if (!spec) throw new UserError({ message: `no node "${target}" in lab ${name}`, hint: `nodes: ${state.topology.nodes.map((n) => n.name).join(' ')}` });
   if (!spec.roles.includes(def.role)) throw new UserError({ message: `fault ${fault} applies to ${def.role} nodes; ${target} is ${spec.roles.join('/')}` });
+  if (def.stack === 'k8s') {
+    await breakK8s(state, def.name, target);
+    return target;
+  }
   switch (def.name) {
     case 'ip-forward-off':
       await exec(state, target, `sysctl -q -w net.ipv4.ip_forward=0\n${SED_FORWARD(0)}`);
@@ -167,14 +148,12 @@ systemctl start flanneld`);
 
 /**
  * Undoes every fault with the by-hand fixes docs/lab.md lists: ip_forward on (runtime and persisted),
- * FORWARD ACCEPT and no REJECT ahead of the pod network (RHEL's own REJECT stays last), orphan
- * leases deleted, flanneld then docker restarted where the lease, VtepMAC or docker0 do not match;
- * on --ha, stopped etcd/apiserver started and VRRP allowed again.
+ * FORWARD ACCEPT and no REJECT ahead of the pod network (RHEL's own REJECT stays last); then on the
+ * k8s stack healK8s, else orphan leases deleted, flanneld then docker restarted where the lease,
+ * VtepMAC or docker0 do not match; on --ha, stopped etcd/apiserver started and VRRP allowed again.
  */
 export async function labHeal(name: string): Promise<void> {
   const state = requireState(name);
-  // No fault can be injected on the k8s stack yet (labBreak refuses), so there is nothing to undo.
-  if (state.stack === 'k8s') return;
   const t = state.topology;
   const ws = workers(state);
   if (state.ha) {
@@ -189,6 +168,7 @@ export async function labHeal(name: string): Promise<void> {
 for ipt in iptables-legacy iptables-nft; do while $ipt -D ${reject} 2>/dev/null; do :; done; done
 ${state.flavour.rhelFirewall ? `iptables -A ${reject}` : ''}`),
   );
+  if (stackOf(state) === 'k8s') return healK8s(state);
   // The unit files as the lab wrote them (docker-before-flannel edits docker's).
   await pLimit(16).map(ws, async (n) => {
     const docker = unitsFor(state, n).docker;

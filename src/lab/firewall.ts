@@ -6,6 +6,7 @@
  */
 import pLimit from 'p-limit';
 import { FLANNEL_NETWORK } from './node-files.js';
+import { POD_NETWORK } from './k8s-stack.js';
 import { nodeNs } from './paths.js';
 import { runOk } from './proc.js';
 import type { LabState } from './state.js';
@@ -19,9 +20,10 @@ export function firewallRules(state: LabState, node: NodeSpec): string | undefin
   if (f.rhelFirewall && node.roles.includes('worker')) {
     // RHEL 7's stock /etc/sysconfig/iptables ends FORWARD with this REJECT; a working flannel node
     // accepts its pod network ahead of it.
+    const net = state.stack === 'k8s' ? POD_NETWORK : FLANNEL_NETWORK;
     filter.push(
-      `-A FORWARD -s ${FLANNEL_NETWORK} -j ACCEPT`,
-      `-A FORWARD -d ${FLANNEL_NETWORK} -j ACCEPT`,
+      `-A FORWARD -s ${net} -j ACCEPT`,
+      `-A FORWARD -d ${net} -j ACCEPT`,
       '-A FORWARD -j REJECT --reject-with icmp-host-prohibited',
     );
   }

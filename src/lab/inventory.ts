@@ -7,7 +7,7 @@ import { sshAddress } from './topology.js';
 import { FLANNEL_NETWORK, FLANNEL_PREFIX, LAN_IF } from './node-files.js';
 import { NON_ROOT_USER } from './profiles.js';
 import { ETCD_CLIENT } from './pki.js';
-import { apiUrl, KUBECONFIG, POD_NETWORK } from './k8s-stack.js';
+import { adminApiUrl, KUBECONFIG, POD_NETWORK } from './k8s-stack.js';
 
 export const INVENTORY = 'inventory.yaml';
 export const IDENTITY = 'id_ed25519';
@@ -49,7 +49,7 @@ export function inventoryDoc(state: LabState): Record<string, unknown> {
   };
   if (state.stack === 'k8s') {
     vars.stack = 'k8s';
-    vars.kube_apiserver = apiUrl(state);
+    vars.kube_apiserver = adminApiUrl(state);
     // On the controller, beside the inventory (the nodes have no kubectl, as on many clusters).
     vars.kubeconfig = KUBECONFIG;
   }

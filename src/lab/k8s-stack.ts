@@ -15,7 +15,7 @@ import { stringify } from 'yaml';
 import { nodeDir, runtimeDir } from './paths.js';
 import { runOk } from './proc.js';
 import type { LabState } from './state.js';
-import type { NodeSpec } from './topology.js';
+import { sshAddress, type NodeSpec } from './topology.js';
 import type { JsonObject } from './k8s/patch.js';
 import { UserError } from '../model/errors.js';
 
@@ -44,7 +44,10 @@ export const controlPlane = (state: LabState): NodeSpec => {
   if (!n) throw new Error('the k8s stack has no control-plane node');
   return n;
 };
+/** The API as the nodes reach it: the control plane's address on the LAN the cluster runs on. */
 export const apiUrl = (state: LabState): string => `https://${controlPlane(state).ip}:${API_PORT}`;
+/** The API as the controller reaches it (kubeconfig, inventory): with mgmt-net, over the management LAN. */
+export const adminApiUrl = (state: LabState): string => `https://${sshAddress(controlPlane(state))}:${API_PORT}`;
 const pkiDir = (lab: string): string => join(runtimeDir(lab), 'k8s-pki');
 
 /**
@@ -112,7 +115,7 @@ export async function generateApiPki(state: LabState): Promise<void> {
   const cp = controlPlane(state);
   await runOk('openssl', [
     'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-sha256', '-subj', '/CN=kube-apiserver',
-    '-addext', `subjectAltName=IP:${cp.ip},IP:127.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc`,
+    '-addext', `subjectAltName=IP:${cp.ip},${cp.mgmtIp ? `IP:${cp.mgmtIp},` : ''}IP:127.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc`,
     '-keyout', join(dir, 'apiserver.key'), '-out', join(dir, 'apiserver.crt'),
   ]);
   await writeFile(join(dir, 'token'), `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
@@ -122,11 +125,12 @@ export async function generateApiPki(state: LabState): Promise<void> {
 export function k8sUnits(state: LabState, node: NodeSpec, unit: (f: Record<string, string | string[]>) => string): Record<string, string> {
   const out: Record<string, string> = {};
   if (node.services.includes('kube-apiserver')) {
+    // Bound to every interface, kube-apiserver's default: with mgmt-net the controller comes over the management LAN.
     out['kube-apiserver'] = unit({
       Description: 'Kubernetes API server (lab stand-in: core/v1 nodes and pods)',
       Type: 'notify',
       ExecStart: [
-        process.execPath, `${NODE_DAEMONS}/kube-apiserver.js`, `--bind-address=${node.ip}`, `--secure-port=${API_PORT}`,
+        process.execPath, `${NODE_DAEMONS}/kube-apiserver.js`, '--bind-address=0.0.0.0', `--secure-port=${API_PORT}`,
         `--tls-cert-file=${API_PKI}/apiserver.crt`, `--tls-private-key-file=${API_PKI}/apiserver.key`, `--token-file=${TOKEN}`,
         `--seed-file=${SEED}`, '--data-file=/run/lab/kube-apiserver.json',
       ],
@@ -193,7 +197,7 @@ export async function writeKubeconfig(state: LabState): Promise<string> {
   const doc = {
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name, cluster: { server: apiUrl(state), 'certificate-authority-data': ca } }],
+    clusters: [{ name, cluster: { server: adminApiUrl(state), 'certificate-authority-data': ca } }],
     users: [{ name: 'lab-admin', user: { token } }],
     contexts: [{ name, context: { cluster: name, user: 'lab-admin' } }],
     'current-context': name,

@@ -11,6 +11,9 @@ import { nodeNs, switchNs, uplinkName } from './paths.js';
 import { runOk } from './proc.js';
 import { macFor } from './topology.js';
 
+/** The LAN links' MTU: veth's default, which the lab keeps. flannel's vxlan takes 50 off it for the pod network. */
+export const LAN_MTU = 1500;
+
 const batch = (lines: string[], ns?: string): Promise<string> =>
   runOk('ip', [...(ns ? ['-n', ns] : []), '-batch', '-'], { input: `${lines.join('\n')}\n` });
 

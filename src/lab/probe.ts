@@ -1,12 +1,15 @@
 /**
- * `lab probe`: the pod-to-pod matrix. From every pod, ICMP echo and a TCP connection to port 80 of
- * every other pod, run inside the source pod's network namespace so the packets take the real
- * path (pod → docker0 → flannel.1 → vxlan over the LAN → ...). All sources run in parallel.
+ * `lab probe`: the pod-to-pod matrix. From every pod, a full-size ICMP echo (the pod network's MTU,
+ * don't fragment) and a TCP connection to port 80 of every other pod, run inside the source pod's
+ * network namespace so the packets take the real path (pod → docker0 or cni0 → flannel.1 → vxlan
+ * over the LAN → ...). All sources run in parallel. A worker without a running pod is named with
+ * why, as its runtime last logged it.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { binDir, nodeDir } from './paths.js';
+import { LAN_MTU } from './network.js';
 import { run } from './proc.js';
 import { podNsPath } from './node-process.js';
 import { requireState, type LabState } from './state.js';
@@ -34,7 +37,25 @@ export interface ProbeResult {
   pods: PodInfo[];
   /** Workers with no running pod (docker stopped or failed): every pair with them fails. */
   podless: string[];
+  /** Why, for each podless worker: its runtime's last failure (containerd's sandbox error), or that docker is not running. */
+  why: Record<string, string>;
   pairs: ProbePair[];
+}
+
+/** Payload of the probe's echo request: the pod network's MTU (vxlan's 50 bytes off the LAN's) less the IP and ICMP headers. */
+const ICMP_SIZE = LAN_MTU - 50 - 28;
+
+/** The last "Failed to create pod sandbox" containerd logged on the node (kubelet's event), or why there is none. */
+function podlessWhy(state: LabState, node: string): string {
+  if (state.stack !== 'k8s') return 'docker is not running';
+  let log = '';
+  try {
+    log = readFileSync(join(nodeDir(state.name, node), 'run/lab/log/containerd.log'), 'utf8');
+  } catch {
+    // no log: containerd never started
+  }
+  const failed = log.split('\n').filter((l) => l.includes('Failed to create pod sandbox')).pop();
+  return failed?.replace(/^.*?containerd: /, '') ?? 'containerd has not started its pods';
 }
 
 export function labPods(state: LabState): { pods: PodInfo[]; podless: string[] } {
@@ -80,7 +101,7 @@ export async function labProbe(name: string, opts: ProbeOptions = {}): Promise<P
       // the node is down: every pair from it fails
     }
     if (nsPath && targets.length > 0) {
-      const r = await run('nsenter', [`--net=${nsPath}`, 'bash', script, ...targets.map((t) => `${t.id}=${t.ip}`)], { timeoutMs: 120_000 });
+      const r = await run('nsenter', [`--net=${nsPath}`, 'bash', script, ...targets.map((t) => `${t.id}=${t.ip}`)], { timeoutMs: 120_000, env: { ...process.env, PROBE_ICMP_SIZE: String(ICMP_SIZE) } });
       for (const line of r.stdout.split('\n')) {
         const [id, proto, verdict] = line.trim().split(' ');
         const pair = id ? status.get(id) : undefined;
@@ -92,7 +113,8 @@ export async function labProbe(name: string, opts: ProbeOptions = {}): Promise<P
     return [...status.values()];
   });
   const pairs = results.flat();
-  return { lab: state.name, ok: podless.length === 0 && pairs.every((p) => p.icmp && p.tcp), pods, podless, pairs };
+  const why = Object.fromEntries(podless.map((n) => [n, podlessWhy(state, n)]));
+  return { lab: state.name, ok: podless.length === 0 && pairs.every((p) => p.icmp && p.tcp), pods, podless, why, pairs };
 }
 
 export function formatProbe(r: ProbeResult): string {
@@ -104,7 +126,7 @@ export function formatProbe(r: ProbeResult): string {
     const w = Math.max(9, ...ids.map((i) => label(i).length + 2));
     const cell = (s: string): string => s.padEnd(w);
     const index = new Map(r.pairs.map((p) => [`${p.from} ${p.to}`, p]));
-    lines.push(`pod-to-pod (ICMP/TCP 80), lab ${r.lab}: ok = both work, i- = ICMP only, -t = TCP only, -- = neither`);
+    lines.push(`pod-to-pod (full-size ICMP/TCP 80), lab ${r.lab}: ok = both work, i- = ICMP only, -t = TCP only, -- = neither`);
     lines.push(cell('from\\to') + ids.map((i) => cell(label(i))).join(''));
     for (const from of ids) {
       const row = ids.map((to) => {
@@ -115,11 +137,13 @@ export function formatProbe(r: ProbeResult): string {
       lines.push(cell(label(from)) + row.join(''));
     }
   }
-  if (r.podless.length > 0) lines.push(`no running pod on: ${r.podless.join(' ')}`);
+  for (const n of r.podless) lines.push(`no running pod on ${n}: ${r.why[n] ?? 'unknown'}`);
   lines.push(
     r.ok
       ? `all ${r.pairs.length} pod pairs reachable`
-      : `${bad.length} of ${r.pairs.length} pod pairs fail${bad.length <= 12 ? `: ${bad.map((p) => `${label(p.from)}→${label(p.to)}`).join(' ')}` : ''}`,
+      : bad.length === 0
+        ? `all ${r.pairs.length} pairs of the running pods reachable, but ${r.podless.length} worker(s) run no pod`
+        : `${bad.length} of ${r.pairs.length} pod pairs fail${bad.length <= 12 ? `: ${bad.map((p) => `${label(p.from)}→${label(p.to)}`).join(' ')}` : ''}`,
   );
   return lines.join('\n');
 }

@@ -14,6 +14,7 @@
  */
 import { UserError } from '../model/errors.js';
 import { didYouMean } from '../model/suggest.js';
+import type { Stack } from './topology.js';
 
 export interface DockerOptsLayout {
   /** The file mk-docker-opts writes (`-d`). */
@@ -73,12 +74,15 @@ export interface ProfileDef {
   description: string;
   /** Profiles that cannot be combined with this one. */
   conflicts?: string[];
+  /** Why the profile does not apply to `--stack k8s`, if it does not. */
+  notOnK8s?: string;
   apply(f: Flavour, chosen: ReadonlySet<string>): Flavour;
 }
 
 export const PROFILES: ProfileDef[] = [
   {
     name: 'flannel-modern',
+    notOnK8s: 'the k8s stack always runs flannel 0.26, in kube subnet manager mode',
     description: 'flannel 0.26: leases in the etcd v3 keyspace; flanneld adds its FLANNEL-FWD accept rules and FLANNEL-POSTRTG masquerade; docker options in the upstream layout unless rhel-docker-opts',
     apply: (f, chosen) => ({
       ...f,
@@ -90,18 +94,21 @@ export const PROFILES: ProfileDef[] = [
   },
   {
     name: 'upstream-docker-opts',
+    notOnK8s: 'there is no docker: pods get their network from the CNI plugins',
     description: "docker options from upstream's default mk-docker-opts.sh: DOCKER_OPTS in /run/docker_opts.env",
     conflicts: ['rhel-docker-opts'],
     apply: (f) => ({ ...f, dockerOpts: UPSTREAM_DOCKER_OPTS }),
   },
   {
     name: 'rhel-docker-opts',
+    notOnK8s: 'there is no docker: pods get their network from the CNI plugins',
     description: "docker options as the RHEL/CentOS flannel unit writes them (the default's layout): DOCKER_NETWORK_OPTIONS in /run/flannel/docker",
     conflicts: ['upstream-docker-opts'],
     apply: (f) => ({ ...f, dockerOpts: SEED_DOCKER_OPTS }),
   },
   {
     name: 'subnet-len-26',
+    notOnK8s: "a node's subnet is its spec.podCIDR, a /24 from the controller manager's nodeipam",
     description: 'net-conf SubnetLen 26: each node leases a /26 (keys like 10.100.3.64-26)',
     apply: (f) => ({ ...f, subnetLen: 26 }),
   },
@@ -122,6 +129,7 @@ export const PROFILES: ProfileDef[] = [
   },
   {
     name: 'etcd-tls',
+    notOnK8s: 'flannel reads the Kubernetes API there, not etcd',
     description: "etcd as kubeadm runs it: https on :2379 with client-certificate auth, certs at /etc/kubernetes/pki/etcd on the etcd nodes; flanneld with its own client cert (/etc/kubernetes/pki/flannel); no etcdctl on the workers",
     apply: (f) => ({ ...f, etcdTls: true }),
   },
@@ -132,13 +140,20 @@ export const PROFILES: ProfileDef[] = [
   },
 ];
 
-/** "a,b" (or repeated flags) → the Flavour; unknown or conflicting names are a located error. */
-export function resolveProfiles(names: readonly string[]): { profiles: string[]; flavour: Flavour } {
+/** "a,b" (or repeated flags) → the Flavour; unknown, conflicting or other-stack names are a located error. */
+export function resolveProfiles(names: readonly string[], stack: Stack = 'docker'): { profiles: string[]; flavour: Flavour } {
   const wanted = names.flatMap((n) => n.split(',')).map((n) => n.trim()).filter((n) => n !== '');
   const known = new Map(PROFILES.map((p) => [p.name, p]));
   for (const n of wanted) {
     if (!known.has(n)) {
       throw new UserError({ message: `--profile ${n}: no such profile`, hint: didYouMean(n, known.keys()) ?? `one of: ${[...known.keys()].join(', ')}; see runbook lab profiles` });
+    }
+  }
+  for (const n of wanted) {
+    const why = stack === 'k8s' ? known.get(n)?.notOnK8s : undefined;
+    if (why) {
+      const fit = PROFILES.filter((p) => !p.notOnK8s).map((p) => p.name);
+      throw new UserError({ message: `--profile ${n} does not apply to --stack k8s: ${why}`, hint: `profiles of --stack k8s: ${fit.join(', ')}` });
     }
   }
   const chosen = new Set(wanted);

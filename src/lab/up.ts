@@ -71,16 +71,17 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
   if (!Number.isInteger(pods) || pods < 1 || pods > 8) throw new UserError({ message: `--pods ${pods}: must be 1 to 8` });
   const stack = opts.stack ?? 'docker';
   if (!STACKS.includes(stack)) throw new UserError({ message: `--stack ${String(stack)}: no such stack`, hint: `one of: ${STACKS.join(', ')}` });
-  if (stack === 'k8s' && (opts.ha || opts.bastion || (opts.profiles ?? []).length > 0)) {
-    throw new UserError({ message: '--stack k8s does not take --ha, --bastion or --profile yet', hint: 'run `lab up --stack k8s` alone (issue 21 lists what comes next)' });
+  if (stack === 'k8s' && (opts.ha || opts.bastion)) {
+    throw new UserError({ message: '--stack k8s does not take --ha or --bastion yet', hint: 'run `lab up --stack k8s` without them (issue 21 lists what comes next)' });
   }
   checkDeps({ ha: opts.ha, k8s: stack === 'k8s' });
   const stateDir = resolve(opts.stateDir ?? defaultStateDir(name));
 
+  // Before the old lab goes: a mistaken --profile must not cost the user a running lab.
+  const { profiles, flavour } = resolveProfiles(opts.profiles ?? [], stack);
   await labDown(name, { stateDir });
   const lan = opts.lan ? parseLan(opts.lan) : defaultLan(name);
   await assertLanFree(lan, 'the lab LAN');
-  const { profiles, flavour } = resolveProfiles(opts.profiles ?? []);
   const internal = opts.bastion || flavour.mgmtNet ? defaultInternalLan(name) : undefined;
   if (internal) {
     if (internal.cidr === lan.cidr) throw new UserError({ message: `--lan ${lan.cidr} is the lab's internal LAN`, hint: 'choose another /24' });

@@ -91,6 +91,19 @@ describe('flanneld (kube subnet manager)', () => {
     expect(rv()).toBe(before);
   });
 
+  it('exits 1 without br_netfilter, as main.go does in iptables mode, and starts once the module is back', async () => {
+    // The module is kernel-wide: only node a's view of /proc/sys/net/bridge goes.
+    await sh('a', 'mount -t tmpfs -o ro,size=0 tmpfs /proc/sys/net/bridge');
+    try {
+      const r = await labExec(NAME, 'a', 'systemctl restart flanneld');
+      expect(r.code).not.toBe(0);
+      expect(await sh('a', 'grep -c "flanneld: Failed to check br_netfilter: stat /proc/sys/net/bridge/bridge-nf-call-iptables: no such file or directory$" /run/lab/log/flanneld.log')).not.toBe('0');
+    } finally {
+      await sh('a', 'umount /proc/sys/net/bridge; systemctl reset-failed flanneld; systemctl restart flanneld');
+    }
+    expect(await sh('a', 'systemctl is-active flanneld')).toBe('active');
+  });
+
   it('reads the subnet from node.spec.podCIDR, and writes subnet.env by rename (a new inode)', async () => {
     const inode = await sh('a', 'stat -c %i /run/flannel/subnet.env');
     await sh('a', 'systemctl restart flanneld');

@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { expect } from 'vitest';
-import { isLive, labNamespaces, labPids, runtimeDir, uplinkName, type ProbeResult } from '../../src/lab/index.js';
+import { isLive, labExec, labNamespaces, labPids, runtimeDir, uplinkName, type ProbeResult } from '../../src/lab/index.js';
 
 export function cli(args: string[], timeout = 120_000): { code: number; stdout: string; stderr: string } {
   const r = spawnSync('node', ['bin/runbook.js', ...args], { encoding: 'utf8', timeout });
@@ -33,4 +33,13 @@ export async function expectGone(name: string, pids: number[], stateDir: string)
   expect(existsSync(stateDir)).toBe(false);
   const mounts = spawnSync('cat', ['/proc/self/mountinfo'], { encoding: 'utf8' }).stdout;
   expect(mounts.split('\n').filter((l) => l.includes(`/rb-${name}-`) || l.includes(`${runtimeDir(name)}/`))).toEqual([]);
+}
+
+/** A root shell on the lab's nodes that must succeed: its trimmed stdout. */
+export function nodeShell(lab: string): (node: string, cmd: string) => Promise<string> {
+  return async (node, cmd) => {
+    const r = await labExec(lab, node, cmd);
+    expect(r.code, `${node}: ${cmd}\n${r.stderr}`).toBe(0);
+    return r.stdout.trim();
+  };
 }

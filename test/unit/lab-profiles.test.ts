@@ -2,10 +2,11 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_FLAVOUR, PROFILES, resolveProfiles } from '../../src/lab/profiles.js';
 import { UserError } from '../../src/model/errors.js';
+import type { Stack } from '../../src/lab/topology.js';
 
-const message = (names: string[]): string => {
+const message = (names: string[], stack: Stack = 'docker'): string => {
   try {
-    resolveProfiles(names);
+    resolveProfiles(names, stack);
   } catch (e) {
     if (e instanceof UserError) return e.message;
     throw e;
@@ -38,5 +39,16 @@ describe('lab profiles', () => {
 
   it('every profile has a one-line description for `lab profiles`', () => {
     for (const p of PROFILES) expect(p.description, p.name).toMatch(/^[^\n]{20,300}$/);
+  });
+
+  it('--stack k8s takes the profiles that apply to it and refuses the others, saying why', () => {
+    expect(resolveProfiles(['mgmt-net,no-icmp', 'non-root,rhel-firewall'], 'k8s').profiles).toEqual(['rhel-firewall', 'mgmt-net', 'no-icmp', 'non-root']);
+    const fit = '(profiles of --stack k8s: rhel-firewall, mgmt-net, no-icmp, non-root)';
+    expect(message(['etcd-tls'], 'k8s')).toBe(`--profile etcd-tls does not apply to --stack k8s: flannel reads the Kubernetes API there, not etcd ${fit}`);
+    expect(message(['flannel-modern'], 'k8s')).toBe(`--profile flannel-modern does not apply to --stack k8s: the k8s stack always runs flannel 0.26, in kube subnet manager mode ${fit}`);
+    expect(message(['no-icmp,upstream-docker-opts'], 'k8s')).toBe(`--profile upstream-docker-opts does not apply to --stack k8s: there is no docker: pods get their network from the CNI plugins ${fit}`);
+    expect(message(['subnet-len-26'], 'k8s')).toBe(`--profile subnet-len-26 does not apply to --stack k8s: a node's subnet is its spec.podCIDR, a /24 from the controller manager's nodeipam ${fit}`);
+    // The docker stack takes them all.
+    expect(message(['etcd-tls,subnet-len-26'])).toBe('no error');
   });
 });

@@ -77,10 +77,14 @@ export function register(program: Command): void {
     .option('--list', 'list the faults')
     .addOption(nameOption())
     .action(async (fault: string | undefined, o: { name: string; node?: string; list?: boolean }) => {
-      const { labBreak, FAULTS } = await import('../../lab/index.js');
+      const { labBreak, FAULTS, appliesTo, STACKS } = await import('../../lab/index.js');
       if (o.list || !fault) {
-        for (const f of FAULTS) {
-          process.stdout.write(`${f.name.padEnd(22)}${f.ha ? '[--ha] ' : ''}${f.healthy ? '[not a fault: no runbook may flag it] ' : ''}${f.description} (default node ${f.defaultNode}; ${f.signature})\n`);
+        // Per stack, the faults that can occur on it (a fault of both stacks is listed under each).
+        for (const stack of STACKS) {
+          process.stdout.write(`--stack ${stack}:\n`);
+          for (const f of FAULTS.filter((x) => appliesTo(x, stack))) {
+            process.stdout.write(`  ${f.name.padEnd(22)}${f.ha ? '[--ha] ' : ''}${f.healthy ? '[not a fault: no runbook may flag it] ' : ''}${f.description} (default node ${f.defaultNode}; ${f.signature})\n`);
+          }
         }
         if (!o.list) process.exitCode = ExitCode.USAGE;
         return;

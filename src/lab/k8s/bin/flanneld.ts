@@ -2,6 +2,7 @@
  * flanneld stand-in in kube subnet manager mode, as kube-flannel.yml runs flannel 0.26
  * (`--ip-masq --kube-subnet-mgr`, NODE_NAME from the pod's environment, net-conf.json from the
  * kube-flannel-cfg ConfigMap). Its unit runs `node dist/lab/k8s/bin/flanneld.js`.
+ *  - Without br_netfilter (no /proc/sys/net/bridge/bridge-nf-call-iptables) it exits 1, as main.go does.
  *  - The subnet is node.spec.podCIDR; flanneld fails if it is unset or outside the network.
  *  - flannel.1 is kept if it exists (so its MAC stays); else it is created with the VtepMAC
  *    stored in the node's backend-data annotation (GetStoredMacAddresses), so a restarted
@@ -22,6 +23,7 @@ import { backendData, podCidrOf, remoteLeases, storedMac, wantedAnnotations, typ
 import { flags } from './flags.js';
 
 const exec = promisify(execFile);
+const BR_NETFILTER = '/proc/sys/net/bridge/bridge-nf-call-iptables';
 const f = flags(process.argv.slice(2), ['kube-api-url', 'iface', 'net-config-path', 'ip-masq']);
 const nodeName = process.env.NODE_NAME ?? '';
 const log = (m: string): void => void process.stdout.write(`${new Date().toISOString()} flanneld: ${m}\n`);
@@ -47,9 +49,11 @@ async function sh(cmd: string, args: string[], input?: string): Promise<string> 
 }
 
 async function main(): Promise<void> {
-  const conf = JSON.parse(readFileSync(f['net-config-path'], 'utf8')) as { Network?: string; Backend?: { Type?: string; VNI?: number; Port?: number } };
+  const conf = JSON.parse(readFileSync(f['net-config-path'], 'utf8')) as { Network?: string; EnableNFTables?: boolean; Backend?: { Type?: string; VNI?: number; Port?: number } };
   const network = conf.Network ?? die(`${f['net-config-path']} has no Network`);
   if (conf.Backend?.Type !== 'vxlan') die(`backend type ${conf.Backend?.Type ?? '(none)'} is not supported by the lab (vxlan only)`);
+  // main.go: in iptables mode flannel refuses to start without br_netfilter (kubeadm >= 1.30 no longer checks it).
+  if (!conf.EnableNFTables && !existsSync(BR_NETFILTER)) die(`Failed to check br_netfilter: stat ${BR_NETFILTER}: no such file or directory`);
   const vni = conf.Backend.VNI ?? 1;
   const port = conf.Backend.Port ?? 8472;
   const kube = new KubeClient(f['kube-api-url']);
