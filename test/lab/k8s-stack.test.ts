@@ -89,7 +89,9 @@ describe('--stack k8s', () => {
     expect(a['flannel.alpha.coreos.com/public-ip']).toBe(info.nodes.find((n) => n.name === 'a')?.address);
     expect(a['flannel.alpha.coreos.com/backend-data']).toMatch(/^\{"VNI":1,"VtepMAC":"[0-9a-f:]{17}"\}$/);
     const pods = json<{ items: Pod[] }>('get', 'pods', '--all-namespaces');
-    expect(pods.items.map((p) => `${p.metadata.namespace}/${p.metadata.name} ${p.spec.nodeName} ${p.status.phase} ${p.status.podIP ?? ''}`)).toEqual([
+    // flannel runs as the kube-flannel DaemonSet's pod on every node, on the host's network.
+    expect(pods.items.map((p) => `${p.metadata.namespace}/${p.metadata.name.replace(/-[a-z0-9]{5}$/, '-xxxxx')} ${p.spec.nodeName} ${p.status.phase} ${p.status.podIP ?? ''}`)).toEqual([
+      ...info.nodes.map((n) => `kube-flannel/kube-flannel-ds-xxxxx ${n.name} Running ${n.address}`),
       'default/a-pod0 a Running 10.244.1.2',
       'default/b-pod0 b Running 10.244.2.2',
       'default/c-pod0 c Running 10.244.3.2',
