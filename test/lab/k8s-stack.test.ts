@@ -9,10 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labDown, labExec, labProbe, labUp, type LabInfo } from '../../src/lab/index.js';
 
-const L = 'k8';
+/** RB_TEST_LAB lets two checkouts run this file side by side. */
+const L = process.env.RB_TEST_LAB ?? 'k8';
 let info: LabInfo;
 // kubectl's discovery cache, outside the state dir (`lab down` removes only the files it wrote).
-const cache = mkdtempSync(join(tmpdir(), 'rb-k8-kubectl-'));
+const cache = mkdtempSync(join(tmpdir(), `rb-${L}-kubectl-`));
 
 beforeAll(async () => {
   info = await labUp({ name: L, stack: 'k8s', workers: 3 });
