@@ -200,12 +200,14 @@ function checkNodeSpec(t: Target & { name: string }, current: JsonObject, next: 
 }
 
 /**
- * The body of a POST must be JSON. kubectl 1.32's typed generators (`kubectl create pdb`) send
- * protobuf, which the lab does not decode: they get the apiserver's 415 for an unknown type.
+ * The body of a POST must be JSON; no Content-Type means the first type served, JSON
+ * (NegotiateInputSerializerForMediaType; `kubectl create --raw` sends none). kubectl 1.32's typed
+ * generators (`kubectl create pdb`) send protobuf, which the lab does not decode: they get the
+ * apiserver's 415 for an unknown type.
  */
 function jsonBody(contentType: string, body: string, what: string): JsonObject {
   const type = contentType.split(';')[0]?.trim() ?? '';
-  if (type !== 'application/json') {
+  if (type !== 'application/json' && type !== '') {
     throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json`);
   }
   return parseJson(body, what);
