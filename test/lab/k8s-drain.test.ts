@@ -4,33 +4,15 @@
  * DaemonSet pod. One lab for the file; each test leaves the cluster as it found it (all nodes
  * schedulable, one workload pod per worker's worth, every pod pair reachable).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { labDown, labExec, labProbe, labUp, type LabInfo } from '../../src/lab/index.js';
+import { describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { labProbe } from '../../src/lab/index.js';
+import { k8sLab, OLD_KUBECTL, until } from './k8s-support.js';
 
-/** RB_TEST_LAB lets two checkouts run this file side by side. */
-const L = process.env.RB_TEST_LAB ?? 'kd';
-let info: LabInfo;
-// kubectl's discovery cache, outside the state dir (`lab down` removes only the files it wrote).
-const cache = mkdtempSync(join(tmpdir(), `rb-${L}-kubectl-`));
-
-beforeAll(async () => {
-  info = await labUp({ name: L, stack: 'k8s', workers: 3 });
-});
-afterAll(async () => {
-  await labDown(L);
-  rmSync(cache, { recursive: true, force: true });
-});
-
-const OLD_KUBECTL = '/var/cache/runbook/kubernetes-client/usr/bin/kubectl';
-
-function run(bin: string, args: string[], input?: string): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(bin, ['--cache-dir', cache, ...args], { encoding: 'utf8', timeout: 120_000, input, env: { ...process.env, KUBECONFIG: info.kubeconfig } });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.trim() };
-}
+const lab = k8sLab('kd');
+const L = lab.name;
+const run = lab.run;
+const sh = lab.sh;
 const kubectl = (...args: string[]): ReturnType<typeof run> => run('kubectl', args);
 
 interface Pod {
@@ -45,20 +27,6 @@ function pods(namespace = 'default'): Pod[] {
 }
 const where = (ps: Pod[]): string[] => ps.map((p) => `${p.metadata.name}@${p.spec.nodeName ?? ''}`).sort();
 const unschedulable = (node: string): string => kubectl('get', 'node', node, '-o', 'jsonpath={.spec.unschedulable}').stdout;
-
-async function sh(node: string, cmd: string): Promise<string> {
-  const r = await labExec(L, node, cmd);
-  expect(r.code, `${node}: ${cmd}\n${r.stderr}`).toBe(0);
-  return r.stdout.trim();
-}
-
-async function until(what: string, test: () => Promise<boolean> | boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await test())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 /**
  * Every workload pod Running (3) and every pod pair reachable; `drained` is the worker left
