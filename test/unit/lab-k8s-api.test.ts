@@ -261,6 +261,8 @@ describe('the API', () => {
     });
     expect((await call('POST', '/api/v1/namespaces/default/pods/p1/eviction', eviction('p2'), 'application/json')).code).toBe(400);
     expect((await call('POST', '/apis/policy/v1/namespaces/default/poddisruptionbudgets', JSON.stringify({ metadata: { name: 'probe' }, spec: {} }), 'application/json')).code).toBe(409);
+    expect((await call('POST', '/apis/policy/v1/namespaces/default/poddisruptionbudgets', JSON.stringify({ metadata: { name: 'bad' }, spec: { minAvailable: 'half' } }), 'application/json')).doc).toMatchObject({ code: 422, reason: 'Invalid', details: { causes: [{ field: 'spec.minAvailable' }] } });
+    expect((await call('POST', '/apis/policy/v1/namespaces/default/poddisruptionbudgets', JSON.stringify({ metadata: { name: 'bad' }, spec: { minAvailable: 1, maxUnavailable: 1 } }), 'application/json')).code).toBe(422);
     expect((await call('DELETE', '/apis/policy/v1/namespaces/default/poddisruptionbudgets/probe')).code).toBe(200);
     expect((await call('POST', '/api/v1/namespaces/default/pods/p1/eviction', eviction('p1', 'policy/v1beta1'), 'application/json')).doc).toMatchObject({ kind: 'Status', status: 'Success', code: 201 });
     expect((await call('GET', '/api/v1/namespaces/default/pods/p1')).code).toBe(404);

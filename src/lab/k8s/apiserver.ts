@@ -226,6 +226,7 @@ function create(store: Store, t: Target, doc: JsonObject): JsonObject {
   if (name && store.get(t.resource, t.namespace ?? '', name)) {
     throw new ApiError(409, 'AlreadyExists', `${t.resource} "${name}" already exists`, { name, kind: t.resource });
   }
+  if (t.resource === 'poddisruptionbudgets') checkPdbSpec(t, name || String(m.generateName), isObject(doc.spec) ? doc.spec : {});
   // What the registries' PrepareForCreate reset: no status from the client (a new pod is Pending),
   // and no uid, resourceVersion or timestamps of the client's (the store stamps its own).
   const { kind: _k, apiVersion: _a, status: _s, ...rest } = doc;
@@ -233,6 +234,20 @@ function create(store: Store, t: Target, doc: JsonObject): JsonObject {
   const fresh: JsonObject = { ...rest, metadata: { ...meta, ...(t.namespace ? { namespace: t.namespace } : {}) } };
   if (t.resource === 'pods') fresh.status = { phase: 'Pending', qosClass: 'BestEffort' };
   return store.create(t.resource, fresh);
+}
+
+/** ValidatePodDisruptionBudgetSpec: one of minAvailable/maxUnavailable, each a count or a percent. */
+function checkPdbSpec(t: Target, name: string, spec: JsonObject): void {
+  if (spec.minAvailable !== undefined && spec.maxUnavailable !== undefined) {
+    invalid(t, name, 'spec', `Invalid value: ${JSON.stringify(spec)}: minAvailable and maxUnavailable cannot be both set`, 'FieldValueInvalid');
+  }
+  for (const field of ['minAvailable', 'maxUnavailable'] as const) {
+    const v = spec[field];
+    if (v === undefined) continue;
+    if (typeof v === 'number' ? !Number.isInteger(v) || v < 0 : typeof v !== 'string' || !/^[0-9]+%$/.test(v) || Number(v.slice(0, -1)) > 100) {
+      invalid(t, name, `spec.${field}`, `Invalid value: ${JSON.stringify(v)}: must be a non-negative integer or a percentage between 0% and 100%`, 'FieldValueInvalid');
+    }
+  }
 }
 
 /**

@@ -13,7 +13,7 @@ const obj = (v: Json | undefined): JsonObject => (isObject(v) ? v : {});
 const strMap = (v: Json | undefined): Record<string, string> => Object.fromEntries(Object.entries(obj(v)).map(([k, x]) => [k, String(x)]));
 
 /** metav1.LabelSelector: matchLabels and matchExpressions (In, NotIn, Exists, DoesNotExist), and-ed. */
-export function selectorMatches(selector: Json | undefined, labels: Record<string, string>): boolean {
+function selectorMatches(selector: Json | undefined, labels: Record<string, string>): boolean {
   const s = obj(selector);
   const byLabel = Object.entries(strMap(s.matchLabels)).every(([k, v]) => labels[k] === v);
   const byExpr = (Array.isArray(s.matchExpressions) ? s.matchExpressions : []).map(obj).every((e) => {
@@ -36,18 +36,18 @@ export function selectorMatches(selector: Json | undefined, labels: Record<strin
 }
 
 /** An empty or missing selector: the eviction handler lets it match nothing. */
-export const selectorEmpty = (selector: Json | undefined): boolean => {
+const selectorEmpty = (selector: Json | undefined): boolean => {
   const s = obj(selector);
   return Object.keys(obj(s.matchLabels)).length === 0 && !(Array.isArray(s.matchExpressions) && s.matchExpressions.length > 0);
 };
 
-export const podLabels = (pod: JsonObject): Record<string, string> => strMap(metadata(pod).labels);
+const podLabels = (pod: JsonObject): Record<string, string> => strMap(metadata(pod).labels);
 
 /** podutil.IsPodReady: the Ready condition is True. */
-export const podReady = (pod: JsonObject): boolean => (Array.isArray(obj(pod.status).conditions) ? (obj(pod.status).conditions as Json[]) : []).map(obj).some((c) => c.type === 'Ready' && c.status === 'True');
+const podReady = (pod: JsonObject): boolean => (Array.isArray(obj(pod.status).conditions) ? (obj(pod.status).conditions as Json[]) : []).map(obj).some((c) => c.type === 'Ready' && c.status === 'True');
 
 /** intstr.GetScaledValueFromIntOrPercent(v, total, roundUp = true). */
-export function scaled(v: Json | undefined, total: number): number {
+function scaled(v: Json | undefined, total: number): number {
   if (typeof v === 'number') return v;
   const m = /^(\d+)%$/.exec(String(v));
   if (!m) throw new Error(`invalid value for IntOrString: invalid value ${JSON.stringify(v)}`);
