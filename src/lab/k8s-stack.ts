@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,8 @@ import { runOk } from './proc.js';
 import type { LabState } from './state.js';
 import { sshAddress, type NodeSpec } from './topology.js';
 import type { JsonObject } from './k8s/patch.js';
+import { generatedName, type Seed } from './k8s/store.js';
+import { DAEMON_TOLERATIONS } from './k8s/scheduling.js';
 import { UserError } from '../model/errors.js';
 
 /** kubeadm's and kube-flannel.yml's pod network. */
@@ -59,8 +61,16 @@ export function podCidr(state: LabState, node: NodeSpec): string {
   return `10.244.${i}.0/24`;
 }
 
-/** The objects the API starts with: what kubelet registration, nodeipam and the scheduler would have made. */
-export function seed(state: LabState): { nodes: JsonObject[]; pods: JsonObject[] } {
+/** The workload: a ReplicaSet of probe pods (agnhost answering on :80), `--pods` per worker. */
+const WORKLOAD = 'probe';
+const FLANNEL_NS = 'kube-flannel';
+const FLANNEL_DS = 'kube-flannel-ds';
+
+/**
+ * The objects the API starts with: what kubelet registration, nodeipam, the scheduler and the
+ * controllers would have made. Owners carry their uid so that their pods' ownerReferences name them.
+ */
+export function seed(state: LabState): Seed {
   const nodes = state.topology.nodes.map((n): JsonObject => ({
     metadata: {
       name: n.name,
@@ -84,16 +94,42 @@ export function seed(state: LabState): { nodes: JsonObject[]; pods: JsonObject[]
       nodeInfo: { kubeletVersion: 'v1.32.0', containerRuntimeVersion: 'containerd://1.7.24', osImage: 'Debian GNU/Linux 12 (bookworm)', kernelVersion: release(), operatingSystem: 'linux', architecture: 'amd64' },
     },
   }));
-  const pods = state.topology.nodes
-    .filter((n) => n.roles.includes('worker'))
-    .flatMap((n) =>
-      Array.from({ length: state.pods }, (_, i): JsonObject => ({
-        metadata: { name: `${n.name}-pod${i}`, namespace: 'default', labels: { app: 'probe' } },
-        spec: { nodeName: n.name, containers: [{ name: 'web', image: 'registry.k8s.io/e2e-test-images/agnhost:2.52', ports: [{ containerPort: 80, protocol: 'TCP' }] }] },
-        status: { phase: 'Pending' },
-      })),
-    );
-  return { nodes, pods };
+  const workers = state.topology.nodes.filter((n) => n.roles.includes('worker'));
+  const rs = { name: WORKLOAD, uid: randomUUID() };
+  const podSpec = { containers: [{ name: 'web', image: 'registry.k8s.io/e2e-test-images/agnhost:2.52', ports: [{ containerPort: 80, protocol: 'TCP' }] }] };
+  const replicasets = [{
+    metadata: { name: rs.name, namespace: 'default', uid: rs.uid, labels: { app: WORKLOAD } },
+    spec: { replicas: workers.length * state.pods, selector: { matchLabels: { app: WORKLOAD } }, template: { metadata: { labels: { app: WORKLOAD } }, spec: podSpec } },
+  }];
+  const ownedBy = (kind: string, o: { name: string; uid: string }): JsonObject => ({ ownerReferences: [{ apiVersion: 'apps/v1', kind, name: o.name, uid: o.uid, controller: true, blockOwnerDeletion: true }] });
+  const workload = workers.flatMap((n) =>
+    Array.from({ length: state.pods }, (_, i): JsonObject => ({
+      metadata: { name: `${n.name}-pod${i}`, namespace: 'default', labels: { app: WORKLOAD }, ...ownedBy('ReplicaSet', rs) },
+      spec: { ...podSpec, nodeName: n.name },
+      status: { phase: 'Pending' },
+    })),
+  );
+  // kube-flannel.yml's DaemonSet: host network, every NoSchedule taint tolerated.
+  const ds = { name: FLANNEL_DS, uid: randomUUID() };
+  const flannelSpec = {
+    hostNetwork: true,
+    priorityClassName: 'system-node-critical',
+    serviceAccountName: 'flannel',
+    tolerations: [{ operator: 'Exists', effect: 'NoSchedule' }],
+    containers: [{ name: 'kube-flannel', image: 'ghcr.io/flannel-io/flannel:v0.26.1', command: ['/opt/bin/flanneld'], args: ['--ip-masq', '--kube-subnet-mgr'] }],
+  };
+  const daemonsets = [{
+    metadata: { name: ds.name, namespace: FLANNEL_NS, uid: ds.uid, labels: { app: 'flannel', 'k8s-app': 'flannel' } },
+    spec: { selector: { matchLabels: { app: 'flannel' } }, template: { metadata: { labels: { app: 'flannel', tier: 'node' } }, spec: flannelSpec } },
+  }];
+  const flannelPods = state.topology.nodes
+    .filter((n) => n.services.includes('flanneld'))
+    .map((n): JsonObject => ({
+      metadata: { name: generatedName(`${FLANNEL_DS}-`), namespace: FLANNEL_NS, labels: { app: 'flannel', tier: 'node' }, ...ownedBy('DaemonSet', ds) },
+      spec: { ...flannelSpec, tolerations: [...flannelSpec.tolerations, ...DAEMON_TOLERATIONS], nodeName: n.name },
+      status: { phase: 'Pending' },
+    }));
+  return { nodes, pods: [...flannelPods, ...workload], replicasets, daemonsets };
 }
 
 /** kube-flannel.yml's ConfigMap net-conf.json. */
@@ -127,7 +163,7 @@ export function k8sUnits(state: LabState, node: NodeSpec, unit: (f: Record<strin
   if (node.services.includes('kube-apiserver')) {
     // Bound to every interface, kube-apiserver's default: with mgmt-net the controller comes over the management LAN.
     out['kube-apiserver'] = unit({
-      Description: 'Kubernetes API server (lab stand-in: core/v1 nodes and pods)',
+      Description: 'Kubernetes API server (lab stand-in: core/v1 nodes and pods, policy, apps)',
       Type: 'notify',
       ExecStart: [
         process.execPath, `${NODE_DAEMONS}/kube-apiserver.js`, '--bind-address=0.0.0.0', `--secure-port=${API_PORT}`,
@@ -147,11 +183,28 @@ export function k8sUnits(state: LabState, node: NodeSpec, unit: (f: Record<strin
       Restart: 'always',
     });
   }
+  if (node.services.includes('kube-controller-manager')) {
+    out['kube-controller-manager'] = unit({
+      Description: 'Kubernetes controller manager (lab stand-in: ReplicaSet and DaemonSet controllers, and the scheduler)',
+      Type: 'notify',
+      ExecStart: [process.execPath, `${NODE_DAEMONS}/kube-controller-manager.js`, `--kube-api-url=${apiUrl(state)}`],
+      Restart: 'always',
+    });
+  }
   if (node.services.includes('containerd')) {
     out.containerd = unit({
       Description: "containerd (lab stand-in: the CRI plugin's pod sandboxes through CNI)",
       Type: 'notify',
-      ExecStart: ['/usr/local/sbin/containerd', `--pods=${state.pods}`, `--kube-api-url=${apiUrl(state)}`],
+      ExecStart: ['/usr/local/sbin/containerd'],
+      Restart: 'always',
+    });
+  }
+  if (node.services.includes('kubelet')) {
+    // Ready once every pod bound to the node runs: `lab up` waits for the pods through it.
+    out.kubelet = unit({
+      Description: "kubelet (lab stand-in: the node's pods through containerd, hostNetwork pods as their units)",
+      Type: 'notify',
+      ExecStart: [process.execPath, `${NODE_DAEMONS}/kubelet.js`, `--kube-api-url=${apiUrl(state)}`, `--node-name=${node.name}`],
       Restart: 'always',
       TimeoutStartSec: '0',
     });

@@ -102,7 +102,7 @@ export function buildTopology(opts: TopologyOptions, lan: Lan, internal?: Lan): 
       ...mgmt(10 + i),
       internal: hidden,
       // k8s: kubeadm's control plane (etcd, the API) also runs flannel's DaemonSet pod.
-      services: k8s ? ['ssh', 'etcd', 'kube-apiserver', 'flanneld'] : opts.ha ? ['ssh', 'etcd', 'apiserver'] : ['ssh', 'etcd'],
+      services: k8s ? ['ssh', 'etcd', 'kube-apiserver', 'kube-controller-manager', 'flanneld', 'kubelet'] : opts.ha ? ['ssh', 'etcd', 'apiserver'] : ['ssh', 'etcd'],
     });
   }
   if (opts.ha) {
@@ -111,7 +111,7 @@ export function buildTopology(opts: TopologyOptions, lan: Lan, internal?: Lan): 
     }
   }
   for (let i = 0; i < opts.workers; i++) {
-    nodes.push({ name: workerName(i), roles: ['worker'], ip: at(20 + i), ...mgmt(20 + i), internal: hidden, services: k8s ? ['ssh', 'flanneld', 'containerd'] : ['ssh', 'flanneld', 'docker.socket', 'docker', 'kubelet'] });
+    nodes.push({ name: workerName(i), roles: ['worker'], ip: at(20 + i), ...mgmt(20 + i), internal: hidden, services: k8s ? ['ssh', 'flanneld', 'containerd', 'kubelet'] : ['ssh', 'flanneld', 'docker.socket', 'docker', 'kubelet'] });
   }
   return {
     nodes,

@@ -1,7 +1,8 @@
 /**
  * Conformance of the k8s stack's stand-ins with the real programs (flannel-io/cni-plugin
  * flannel.go and flannel_linux.go; flannel pkg/subnet/kube/kube.go; the Kubernetes API
- * conventions). Each test states a fact of the real program and checks it from outside, calling
+ * conventions and the eviction subresource, pkg/registry/core/pod/storage/eviction.go; containerd's
+ * sandbox teardown). Each test states a fact of the real program and checks it from outside, calling
  * the flannel CNI plugin with the CNI protocol as containerd does.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,9 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labDown, labExec, labUp, type LabInfo } from '../../src/lab/index.js';
 
-const NAME = 'ck8';
+/** RB_TEST_LAB lets two checkouts run this file side by side. */
+const NAME = process.env.RB_TEST_LAB ?? 'ck8';
 let info: LabInfo;
-const cache = mkdtempSync(join(tmpdir(), 'rb-ck8-kubectl-'));
+const cache = mkdtempSync(join(tmpdir(), `rb-${NAME}-kubectl-`));
 
 beforeAll(async () => {
   info = await labUp({ name: NAME, stack: 'k8s', workers: 1 });
@@ -109,5 +111,46 @@ describe('flanneld (kube subnet manager)', () => {
     await sh('a', 'systemctl restart flanneld');
     expect(await sh('a', 'stat -c %i /run/flannel/subnet.env')).not.toBe(inode);
     expect(await sh('a', '. /run/flannel/subnet.env; echo $FLANNEL_SUBNET')).toBe('10.244.1.1/24');
+  });
+});
+
+describe('the API and the kubelet/containerd pair', () => {
+  const kubectl = (args: string[], input?: string): { code: number; stdout: string; stderr: string } => {
+    const r = spawnSync('kubectl', ['--cache-dir', cache, ...args], { encoding: 'utf8', input, env: { ...process.env, KUBECONFIG: info.kubeconfig } });
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.trim() };
+  };
+  const podOn = (): { name: string; uid: string; ip: string } => {
+    const r = kubectl(['get', 'pods', '-o', 'jsonpath={range .items[*]}{.metadata.name} {.metadata.uid} {.status.podIP} {.status.phase}{"\\n"}{end}']);
+    const [name = '', uid = '', ip = ''] = (r.stdout.split('\n').find((l) => l.endsWith(' Running')) ?? '').split(' ');
+    return { name, uid, ip };
+  };
+  async function until(what: string, test: () => Promise<boolean> | boolean): Promise<void> {
+    const end = Date.now() + 30_000;
+    while (!(await test())) {
+      if (Date.now() > end) throw new Error(`timed out: ${what}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  it("an eviction a budget forbids is 429 TooManyRequests with eviction.go's message and DisruptionBudget cause", () => {
+    const pod = podOn();
+    const pdb = { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'all' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'probe' } } } };
+    expect(kubectl(['create', '--validate=false', '-f', '-'], JSON.stringify(pdb)).code).toBe(0);
+    const eviction = JSON.stringify({ apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod.name, namespace: 'default' } });
+    const r = kubectl(['create', '--raw', `/api/v1/namespaces/default/pods/${pod.name}/eviction`, '-f', '-'], eviction);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("Error from server (TooManyRequests): Cannot evict pod as it would violate the pod's disruption budget.");
+    expect(kubectl(['delete', 'pdb', 'all']).code).toBe(0);
+  });
+
+  it("a deleted pod's sandbox is torn down through CNI DEL (its address released, its netns gone), and the ReplicaSet's new pod gets a sandbox of its own", async () => {
+    const pod = podOn();
+    const netns = await sh('a', `awk '$4 == "${pod.uid}" {print $3}' /run/lab/pods`);
+    expect(netns).toMatch(/^cni-/);
+    expect(await sh('a', 'ls /var/lib/cni/networks/cbr0')).toContain(pod.ip);
+    expect(kubectl(['delete', 'pod', pod.name]).code).toBe(0);
+    await until('the sandbox gone', async () => !(await sh('a', 'ls /var/run/netns; ls /var/lib/cni/networks/cbr0')).split(/\s+/).some((f) => f === netns || f === pod.ip));
+    await until('a new pod running', () => podOn().uid !== '' && podOn().uid !== pod.uid);
+    expect(podOn().name).toMatch(/^probe-[a-z0-9]{5}$/);
   });
 });

@@ -2,37 +2,21 @@
  * `lab up --stack k8s`: pods set up by the real CNI plugins through the flannel CNI stand-in,
  * flanneld in kube subnet manager mode, and the lab's Kubernetes API driven by the real kubectl.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { labDown, labExec, labProbe, labUp, type LabInfo } from '../../src/lab/index.js';
+import { describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { labExec, labProbe } from '../../src/lab/index.js';
+import { k8sLab, OLD_KUBECTL, until } from './k8s-support.js';
 
-const L = 'k8';
-let info: LabInfo;
-// kubectl's discovery cache, outside the state dir (`lab down` removes only the files it wrote).
-const cache = mkdtempSync(join(tmpdir(), 'rb-k8-kubectl-'));
+const lab = k8sLab('k8');
+const L = lab.name;
+const run = lab.run;
 
-beforeAll(async () => {
-  info = await labUp({ name: L, stack: 'k8s', workers: 3 });
-});
-afterAll(async () => {
-  await labDown(L);
-  rmSync(cache, { recursive: true, force: true });
-});
-
-/** The two real clients: the machine's kubectl, and Debian's 1.20 that scripts/ensure-deps.sh extracts. */
-const OLD_KUBECTL = '/var/cache/runbook/kubernetes-client/usr/bin/kubectl';
+/** The two real clients: the machine's kubectl, and Debian's 1.20. */
 const CLIENTS = [
   { name: "the machine's kubectl (1.32)", bin: 'kubectl' },
   { name: "Debian's kubectl 1.20", bin: OLD_KUBECTL },
 ];
 
-function run(bin: string, args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(bin, ['--cache-dir', cache, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, KUBECONFIG: info.kubeconfig } });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.trim() };
-}
 const kubectl = (...args: string[]): ReturnType<typeof run> => run('kubectl', args);
 
 function json<T>(...args: string[]): T {
@@ -41,19 +25,7 @@ function json<T>(...args: string[]): T {
   return JSON.parse(r.stdout) as T;
 }
 
-async function sh(node: string, cmd: string): Promise<string> {
-  const r = await labExec(L, node, cmd);
-  expect(r.code, `${node}: ${cmd}\n${r.stderr}`).toBe(0);
-  return r.stdout.trim();
-}
-
-async function until(what: string, test: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await test())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const sh = lab.sh;
 
 interface Node {
   metadata: { name: string; resourceVersion: string; labels: Record<string, string>; annotations: Record<string, string> };
@@ -68,7 +40,7 @@ const node = (name: string): Node => json<Node>('get', 'node', name);
 
 describe('--stack k8s', () => {
   it('comes up with every pod pair reachable over cni0 and flannel.1', async () => {
-    expect(info.nodes.map((n) => `${n.name}:${n.roles.join('+')}`)).toEqual(['m1:etcd+control-plane', 'a:worker', 'b:worker', 'c:worker']);
+    expect(lab.info().nodes.map((n) => `${n.name}:${n.roles.join('+')}`)).toEqual(['m1:etcd+control-plane', 'a:worker', 'b:worker', 'c:worker']);
     const probe = await labProbe(L);
     expect(probe.pairs).toHaveLength(6);
     expect(probe.ok).toBe(true);
@@ -86,10 +58,12 @@ describe('--stack k8s', () => {
     const a = nodes.items[1]?.metadata.annotations ?? {};
     expect(a['flannel.alpha.coreos.com/backend-type']).toBe('vxlan');
     expect(a['flannel.alpha.coreos.com/kube-subnet-manager']).toBe('true');
-    expect(a['flannel.alpha.coreos.com/public-ip']).toBe(info.nodes.find((n) => n.name === 'a')?.address);
+    expect(a['flannel.alpha.coreos.com/public-ip']).toBe(lab.info().nodes.find((n) => n.name === 'a')?.address);
     expect(a['flannel.alpha.coreos.com/backend-data']).toMatch(/^\{"VNI":1,"VtepMAC":"[0-9a-f:]{17}"\}$/);
     const pods = json<{ items: Pod[] }>('get', 'pods', '--all-namespaces');
-    expect(pods.items.map((p) => `${p.metadata.namespace}/${p.metadata.name} ${p.spec.nodeName} ${p.status.phase} ${p.status.podIP ?? ''}`)).toEqual([
+    // flannel runs as the kube-flannel DaemonSet's pod on every node, on the host's network.
+    expect(pods.items.map((p) => `${p.metadata.namespace}/${p.metadata.name.replace(/-[a-z0-9]{5}$/, '-xxxxx')} ${p.spec.nodeName} ${p.status.phase} ${p.status.podIP ?? ''}`)).toEqual([
+      ...lab.info().nodes.map((n) => `kube-flannel/kube-flannel-ds-xxxxx ${n.name} Running ${n.address}`),
       'default/a-pod0 a Running 10.244.1.2',
       'default/b-pod0 b Running 10.244.2.2',
       'default/c-pod0 c Running 10.244.3.2',

@@ -40,6 +40,11 @@ export class KubeClient {
     return this.call('PATCH', path, JSON.stringify(body), 'application/strategic-merge-patch+json');
   }
 
+  /** A create (POST to a collection) or a subresource's POST (binding, eviction). */
+  post(path: string, body: Json): Promise<JsonObject> {
+    return this.call('POST', path, JSON.stringify(body), 'application/json');
+  }
+
   private call(method: string, path: string, body?: string, contentType?: string): Promise<JsonObject> {
     return new Promise((resolve, reject) => {
       const req = request(

@@ -40,3 +40,25 @@ export function matches(terms: readonly Term[], labels: Record<string, unknown>)
     }
   });
 }
+
+/**
+ * Field selectors as the apiserver parses `fieldSelector` (fields.ParseSelector): `f=v`, `f==v`,
+ * `f!=v`, comma = and. Only the field labels a resource declares are accepted; another is the
+ * apiserver's 400 "field label not supported".
+ */
+export type FieldTerm = { field: string; op: 'eq' | 'ne'; value: string };
+
+export function parseFieldSelector(text: string, supported: readonly string[]): FieldTerm[] {
+  return text
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '')
+    .map((t): FieldTerm => {
+      const m = /^([A-Za-z0-9._-]+)\s*(==|=|!=)\s*(.*)$/.exec(t);
+      if (!m?.[1] || !m[2]) throw new SelectorError(`invalid selector: '${t}'; can't understand '${t}'`);
+      if (!supported.includes(m[1])) throw new SelectorError(`field label not supported: ${m[1]}`);
+      return { field: m[1], op: m[2] === '!=' ? 'ne' : 'eq', value: m[3] ?? '' };
+    });
+}
+
+export const fieldsMatch = (terms: readonly FieldTerm[], read: (field: string) => string): boolean => terms.every((t) => (read(t.field) === t.value) === (t.op === 'eq'));

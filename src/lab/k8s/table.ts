@@ -1,18 +1,24 @@
 /**
  * Server-side printing: the meta.k8s.io/v1 Table that plain `kubectl get` asks for (Accept
  * `application/json;as=Table;v=v1;g=meta.k8s.io`), with the columns of Kubernetes' own printers
- * (pkg/printers/internalversion/printers.go) for nodes and pods; `-o wide` shows the priority-1
- * columns. Each row carries the object's metadata (includeObject=Metadata, the default). Pure.
+ * (pkg/printers/internalversion/printers.go) for nodes, pods and PodDisruptionBudgets; `-o wide`
+ * shows the priority-1 columns. The other resources answer a Table request with their plain JSON,
+ * which kubectl's Accept header allows. Each row carries the object's metadata (includeObject=Metadata, the default). Pure.
  */
 import { isObject, type Json, type JsonObject } from './patch.js';
-import type { Resource } from './store.js';
+import type { Resource } from './resources.js';
 
 type Column = { name: string; type: string; format: string; description: string; priority: number };
 const col = (name: string, type = 'string', priority = 0, format = ''): Column => ({ name, type, format, description: name, priority });
 
-const COLUMNS: Record<Resource, Column[]> = {
+/** The resources with a printer. */
+export type Printed = Extract<Resource, 'nodes' | 'pods' | 'poddisruptionbudgets'>;
+export const printed = (r: Resource): r is Printed => r === 'nodes' || r === 'pods' || r === 'poddisruptionbudgets';
+
+const COLUMNS: Record<Printed, Column[]> = {
   nodes: [col('Name', 'string', 0, 'name'), col('Status'), col('Roles'), col('Age'), col('Version'), col('Internal-IP', 'string', 1), col('External-IP', 'string', 1), col('OS-Image', 'string', 1), col('Kernel-Version', 'string', 1), col('Container-Runtime', 'string', 1)],
   pods: [col('Name', 'string', 0, 'name'), col('Ready'), col('Status'), col('Restarts', 'string'), col('Age'), col('IP', 'string', 1), col('Node', 'string', 1), col('Nominated Node', 'string', 1), col('Readiness Gates', 'string', 1)],
+  poddisruptionbudgets: [col('Name', 'string', 0, 'name'), col('Min Available'), col('Max Unavailable'), col('Allowed Disruptions', 'integer'), col('Age')],
 };
 
 export const wantsTable = (accept: string | undefined): boolean => /as=Table/.test(accept ?? '');
@@ -57,14 +63,22 @@ function podCells(p: JsonObject): Json[] {
   return [str(meta.name), `${ready ? containers : 0}/${containers}`, str(status.phase, 'Unknown'), '0', humanAge(str(meta.creationTimestamp, '')), str(status.podIP), str(spec.nodeName), '<none>', '<none>'];
 }
 
-export function toTable(resource: Resource, items: readonly JsonObject[], resourceVersion: string): JsonObject {
+function pdbCells(b: JsonObject): Json[] {
+  const spec = obj(b.spec);
+  const orNA = (v: Json | undefined): string => (v === undefined || v === null ? 'N/A' : String(v));
+  return [str(obj(b.metadata).name), orNA(spec.minAvailable), orNA(spec.maxUnavailable), Number(obj(b.status).disruptionsAllowed ?? 0), humanAge(str(obj(b.metadata).creationTimestamp, ''))];
+}
+
+const CELLS: Record<Printed, (o: JsonObject) => Json[]> = { nodes: nodeCells, pods: podCells, poddisruptionbudgets: pdbCells };
+
+export function toTable(resource: Printed, items: readonly JsonObject[], resourceVersion: string): JsonObject {
   return {
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',
     metadata: { resourceVersion },
     columnDefinitions: COLUMNS[resource],
     rows: items.map((o) => ({
-      cells: resource === 'nodes' ? nodeCells(o) : podCells(o),
+      cells: CELLS[resource](o),
       object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: obj(o.metadata) },
     })),
   };
