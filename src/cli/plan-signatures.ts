@@ -112,7 +112,7 @@ export function signatureFiles(planFile: string): string[] {
  * The launcher's public keys, as base64 blobs: what they can sign or connect with (ssh-agent's
  * keys, the default key files, and the inventory's identity files). Their own signature is theirs.
  */
-export function launcherKeys(identityFiles: readonly string[], env: NodeJS.ProcessEnv = process.env): Set<string> {
+export function launcherKeys(identityFiles: readonly string[], env: NodeJS.ProcessEnv = process.env, home = homedir()): Set<string> {
   const keys = new Set<string>();
   const addLine = (line: string): void => {
     const blob = line.trim().split(/\s+/)[1];
@@ -122,7 +122,7 @@ export function launcherKeys(identityFiles: readonly string[], env: NodeJS.Proce
     const r = spawnSync('ssh-add', ['-L'], { encoding: 'utf8', timeout: 10_000, env });
     if (r.status === 0) r.stdout.split('\n').forEach(addLine);
   }
-  const files = [...DEFAULT_KEYS.map((k) => join(homedir(), '.ssh', k)), ...identityFiles];
+  const files = [...DEFAULT_KEYS.map((k) => join(home, '.ssh', k)), ...identityFiles];
   for (const f of files) {
     const pub = f.endsWith('.pub') ? f : `${f}.pub`;
     if (existsSync(pub)) readFileSync(pub, 'utf8').split('\n').forEach(addLine);

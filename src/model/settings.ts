@@ -9,7 +9,7 @@
  * refused, not read: settings choose the inventory and the audit trail, so whoever writes them
  * chooses where commands go and where their record lands.
  */
-import { statSync } from 'node:fs';
+import { lstatSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -105,23 +105,39 @@ export function settingsPlaces(cwd = process.cwd(), env: NodeJS.ProcessEnv = pro
   return { system: SYSTEM_SETTINGS, user: join(xdg, 'runbook', 'config.yaml'), project: resolve(cwd, PROJECT_SETTINGS), uid: process.getuid?.() ?? 0 };
 }
 
-/** A file that others may have written is refused: it would choose where commands go. */
-function trustProblem(file: string, owner: number, ownerName: string): Problem | undefined {
+/**
+ * A file that others may have written is refused: it would choose where commands go. A link
+ * counts as its own owner's and its target's: both must be trusted, so nobody can point your
+ * ./runbook.yaml at their file or theirs at yours. The system file's directory must be root's too,
+ * or whoever can write it can remove the policy.
+ */
+function trustProblem(file: string, owner: number, ownerName: string, what = 'settings file'): Problem | undefined {
+  const at = { file, line: 1, col: 1 };
+  const link = lstatSync(file);
   const st = statSync(file);
-  if (!st.isFile()) return { pos: { file, line: 1, col: 1 }, message: 'settings file is not a regular file', hint: 'remove it or make it a file' };
-  if (st.uid !== owner) return { pos: { file, line: 1, col: 1 }, message: `settings file is owned by uid ${st.uid}, not ${ownerName}, so runbook does not read it`, hint: `check who wrote it; if it is yours: chown ${owner} ${file}` };
-  if (st.mode & 0o022) return { pos: { file, line: 1, col: 1 }, message: `settings file is writable by ${st.mode & 0o002 ? 'everyone' : 'its group'}, so runbook does not read it`, hint: `chmod go-w ${file}` };
+  if (!st.isFile()) return { pos: at, message: `${what} is not a regular file`, hint: 'remove it or make it a file' };
+  for (const [s, of] of [...(link.isSymbolicLink() ? [[link, 'link'] as const] : []), [st, what] as const]) {
+    if (s.uid !== owner) return { pos: at, message: `${of === 'link' ? `${what} is a link owned by uid ${s.uid}` : `${what} is owned by uid ${s.uid}`}, not ${ownerName}, so runbook does not read it`, hint: 'check who wrote it, and replace it with a file of your own' };
+  }
+  if (st.mode & 0o022) return { pos: at, message: `${what} is writable by ${st.mode & 0o002 ? 'everyone' : 'its group'}, so runbook does not read it`, hint: `chmod go-w ${file}` };
+  if (owner === 0) {
+    const dir = statSync(dirname(file));
+    if (dir.uid !== 0 || dir.mode & 0o022) return { pos: at, message: `${what}'s directory ${dirname(file)} is not root's alone (owner uid ${dir.uid}, mode ${(dir.mode & 0o777).toString(8)}), so its policy could be removed`, hint: `chown root ${dirname(file)} && chmod go-w ${dirname(file)}` };
+  }
   return undefined;
 }
 
-const exists = (f: string): boolean => {
+/** Whether the file is there: only "no such file" is absence; anything else (EACCES) is a located problem. */
+function presence(file: string): 'absent' | 'present' | Problem {
   try {
-    statSync(f);
-    return true;
-  } catch {
-    return false;
+    statSync(file);
+    return 'present';
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return 'absent';
+    return { pos: { file, line: 1, col: 1 }, message: `cannot read the settings file: ${code ?? (e as Error).message}`, hint: `runbook must be able to read it (a policy there applies to everyone): ask its owner to make it readable (chmod o+r ${file}, and o+x on its directory)` };
   }
-};
+}
 
 /** Reads, checks and merges the settings files; every problem in them is one located line. */
 export function loadSettings(places: SettingsPlaces = settingsPlaces(), env: NodeJS.ProcessEnv = process.env): Settings {
@@ -133,13 +149,26 @@ export function loadSettings(places: SettingsPlaces = settingsPlaces(), env: Nod
   if (places.project && places.project !== places.user) layers.push({ file: places.project, kind: 'project' });
   const settings: Settings = { files: [] };
   const problems: Problem[] = [];
-  for (const { file, kind } of layers.filter((l) => exists(l.file))) {
+  for (const { file, kind } of layers) {
+    const there = presence(file);
+    if (there === 'absent') continue;
+    if (there !== 'present') {
+      problems.push(there);
+      continue;
+    }
     const distrust = trustProblem(file, kind === 'system' ? 0 : uid, kind === 'system' ? 'root' : `you (uid ${uid})`);
     if (distrust) {
       problems.push(distrust);
       continue;
     }
-    const src = loadYamlFile(file, 'settings file');
+    let src: YamlSource;
+    try {
+      src = loadYamlFile(file, 'settings file');
+    } catch (e) {
+      if (e instanceof UserError) throw e;
+      problems.push({ pos: { file, line: 1, col: 1 }, message: `cannot read the settings file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, hint: `make it readable by you (chmod u+r ${file})` });
+      continue;
+    }
     if (src.value === null || src.value === undefined) {
       settings.files.push(file);
       continue;
@@ -183,7 +212,15 @@ function apply(s: Settings, raw: Raw, src: YamlSource, kind: 'system' | 'user' |
       return;
     }
     if (raw.policy.require_approvals !== undefined) s.requireApprovals = { value: raw.policy.require_approvals, from: src.posAt(['policy', 'require_approvals']) };
-    if (raw.policy.allowed_signers !== undefined) s.allowedSigners = { value: path(raw.policy.allowed_signers), from: src.posAt(['policy', 'allowed_signers']) };
+    if (raw.policy.allowed_signers !== undefined) {
+      const file = path(raw.policy.allowed_signers);
+      const pos = src.posAt(['policy', 'allowed_signers']);
+      // Whoever can write the signers file chooses whose approvals count: it must be root's alone.
+      const there = presence(file);
+      const distrust = there === 'present' ? trustProblem(file, 0, 'root', 'the allowed signers file') : there === 'absent' ? { pos, message: `policy.allowed_signers ${file} does not exist`, hint: 'create it (root-owned, ssh-keygen allowed-signers format)' } : there;
+      if (distrust) problems.push({ ...distrust, pos });
+      s.allowedSigners = { value: file, from: pos };
+    }
     if (s.requireApprovals && !s.allowedSigners) problems.push({ pos: src.posAt(['policy']), message: 'policy.require_approvals needs policy.allowed_signers: whose signatures count', hint: 'name an ssh-keygen allowed-signers file that root owns' });
   }
 }

@@ -3,13 +3,13 @@
  * only from the root-owned system file, and `runbook config` / apply using them end to end.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lchownSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/model/errors.js';
 import { loadSettings, describeOrigin, type SettingsPlaces } from '../../src/model/settings.js';
-import { underApprovalPolicy } from '../../src/cli/approval-policy.js';
+import { policyLauncher, underApprovalPolicy } from '../../src/cli/approval-policy.js';
 
 const bin = resolve('bin/runbook.js');
 const uid = process.getuid!();
@@ -61,7 +61,31 @@ describe('settings files', () => {
     expect(problems(p)).toBe(`${p.project}:1:1: settings file is writable by its group, so runbook does not read it (chmod go-w ${p.project})`);
     chmodSync(p.project!, 0o644);
     chownSync(p.project!, 65534, 65534);
-    expect(problems(p)).toBe(`${p.project}:1:1: settings file is owned by uid 65534, not you (uid ${uid}), so runbook does not read it (check who wrote it; if it is yours: chown ${uid} ${p.project})`);
+    expect(problems(p)).toBe(`${p.project}:1:1: settings file is owned by uid 65534, not you (uid ${uid}), so runbook does not read it (check who wrote it, and replace it with a file of your own)`);
+  });
+
+  it("a link counts as its owner's and its target's: someone else's link to your file is refused too", () => {
+    const p = places({});
+    const mine = join(p.dir, 'mine.yaml');
+    writeFileSync(mine, 'forks: 4\n', { mode: 0o644 });
+    symlinkSync(mine, p.project!);
+    expect(loadSettings(p, {}).forks?.value).toBe(4);
+    lchownSync(p.project!, 65534, 65534);
+    expect(problems(p)).toBe(`${p.project}:1:1: settings file is a link owned by uid 65534, not you (uid ${uid}), so runbook does not read it (check who wrote it, and replace it with a file of your own)`);
+  });
+
+  it('a settings file runbook cannot read is one located line, not an internal error; the system file cannot be skipped by hiding it', () => {
+    const p = places({ system: 'policy: {}\n' });
+    chmodSync(join(p.dir, 'system'), 0o700);
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'node', '-e', `import(${JSON.stringify(resolve('dist/model/settings.js'))}).then((m) => { try { m.loadSettings({ system: ${JSON.stringify(p.system)} }, {}); console.log('read'); } catch (e) { console.log(e.format ? e.format() : 'internal: ' + e.message); } })`], { encoding: 'utf8' });
+    expect(r.stdout.trim()).toBe(`${p.system}:1:1: cannot read the settings file: EACCES (runbook must be able to read it (a policy there applies to everyone): ask its owner to make it readable (chmod o+r ${p.system}, and o+x on its directory))`);
+  });
+
+  it('the policy\'s signers file must be root\'s alone', () => {
+    const p = places({ system: 'policy:\n  require_approvals: 1\n  allowed_signers: signers\n' });
+    writeFileSync(join(p.dir, 'system', 'signers'), '', { mode: 0o666 });
+    chmodSync(join(p.dir, 'system', 'signers'), 0o666);
+    expect(problems(p)).toBe(`${p.system}:3:20: the allowed signers file is writable by everyone, so runbook does not read it (chmod go-w ${join(p.dir, 'system', 'signers')})`);
   });
 
   it('policy: is read only from the system file, and needs whose signatures count', () => {
@@ -70,6 +94,7 @@ describe('settings files', () => {
     const half = places({ system: 'policy:\n  require_approvals: 2\n' });
     expect(problems(half)).toBe(`${half.system}:2:3: policy.require_approvals needs policy.allowed_signers: whose signatures count (name an ssh-keygen allowed-signers file that root owns)`);
     const whole = places({ system: 'policy:\n  require_approvals: 2\n  allowed_signers: signers\n' });
+    writeFileSync(join(whole.dir, 'system', 'signers'), '', { mode: 0o644 });
     const s = loadSettings(whole, {});
     expect(s.requireApprovals?.value).toBe(2);
     expect(s.allowedSigners?.value).toBe(join(whole.dir, 'system', 'signers'));
@@ -86,7 +111,9 @@ describe('settings files', () => {
 });
 
 describe('the approval policy', () => {
-  const p = places({ system: 'policy:\n  require_approvals: 2\n  allowed_signers: /etc/runbook/signers\n' });
+  const p = places({ system: 'policy:\n  require_approvals: 2\n  allowed_signers: signers\n' });
+  const signers = join(p.dir, 'system', 'signers');
+  writeFileSync(signers, '', { mode: 0o644 });
   const s = loadSettings(p, {});
   const at = `${p.system}:2:22`;
 
@@ -103,11 +130,22 @@ describe('the approval policy', () => {
       `apply would change hosts, and the policy at ${at} allows only signed plans with 2 approvals (make a plan (runbook plan NAME -o plan.json), have it signed (runbook sign plan.json), then runbook apply --plan plan.json; --dry-run only reports)`,
     );
     expect(refused({ plan: 'p.json', allowSelfApproval: true })).toBe(`--allow-self-approval is refused by the policy at ${at} (the plan needs 2 approvals from others)`);
-    expect(refused({ plan: 'p.json', allowedSigners: '/tmp/mine' })).toBe(`--allowed-signers /tmp/mine is refused: the policy at ${p.system}:3:20 names /etc/runbook/signers (drop --allowed-signers)`);
+    expect(refused({ plan: 'p.json', allowedSigners: '/tmp/mine' })).toBe(`--allowed-signers /tmp/mine is refused: the policy at ${p.system}:3:20 names ${signers} (drop --allowed-signers)`);
+  });
+
+  it("the launcher is the real account, not what $USER, $HOME or $SUDO_USER say", () => {
+    const saved = { USER: process.env.USER, HOME: process.env.HOME, SUDO_USER: process.env.SUDO_USER };
+    Object.assign(process.env, { USER: 'bob', HOME: '/tmp', SUDO_USER: 'carol' });
+    try {
+      const me = spawnSync('getent', ['passwd', String(uid)], { encoding: 'utf8' }).stdout.split(':');
+      expect(policyLauncher()).toEqual({ name: me[0], home: me[5] });
+    } finally {
+      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+    }
   });
 
   it('a plan gets the policy\'s count (or more) and its signers', () => {
-    expect(underApprovalPolicy({ plan: 'p.json' }, s, 'apply')).toEqual({ plan: 'p.json', requireApprovals: 2, allowedSigners: '/etc/runbook/signers' });
+    expect(underApprovalPolicy({ plan: 'p.json' }, s, 'apply')).toEqual({ plan: 'p.json', requireApprovals: 2, allowedSigners: signers });
     expect(underApprovalPolicy({ plan: 'p.json', requireApprovals: 3 }, s, 'apply').requireApprovals).toBe(3);
   });
 });

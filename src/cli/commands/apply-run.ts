@@ -56,7 +56,7 @@ import { createPlainView } from '../../report/plain.js';
 import { createRecapCollector, renderRecap } from '../../report/recap.js';
 import { createAuditListener } from '../../report/audit-listener.js';
 import { auditLocation, cliSettings, inventoryLocation } from '../settings.js';
-import { underApprovalPolicy } from '../approval-policy.js';
+import { policyLauncher, underApprovalPolicy } from '../approval-policy.js';
 import { checkRunId, hostsOfShard, shardFor } from '../shard-run.js';
 import { notifySetup } from '../notify-setup.js';
 import { announceWaits } from '../approval-waits.js';
@@ -269,8 +269,11 @@ export async function runApply(nameArg: string | undefined, given: ApplyOptions)
   if (saved) {
     checkPlanIdentities(opts.plan!, saved, plan, identities);
     if (opts.allowedSigners !== undefined) {
-      const launcher = launcherKeys(hosts.flatMap((h) => (h.identityFile ? [h.identityFile] : [])));
-      const checked = checkApprovals(opts.plan!, saved.bytes, opts.allowedSigners, { keys: launcher, name: operatorName() }, Boolean(opts.allowSelfApproval));
+      const identityFiles = hosts.flatMap((h) => (h.identityFile ? [h.identityFile] : []));
+      // Under the policy the launcher is the real account, whatever the environment says (approval-policy.ts).
+      const real = settings.requireApprovals ? policyLauncher() : undefined;
+      const launcher = launcherKeys(identityFiles, process.env, real?.home);
+      const checked = checkApprovals(opts.plan!, saved.bytes, opts.allowedSigners, { keys: launcher, name: real?.name ?? operatorName() }, Boolean(opts.allowSelfApproval));
       approvers = checked.approvers;
       const need = opts.requireApprovals ?? 0;
       if (approvers.length < need) {
