@@ -147,10 +147,11 @@ function contentPreview(content: Buffer): RenderedCommand {
 
 /** The undo of one fixed step on one host, or why there is none. */
 function planUndo(ps: PlannedStep, fixed: FixedStep, readCapture: ReadCapture, redact: Redact, registered: ReadonlySet<string>): Planned {
-  if (ps.source.local) return { ok: false, line: 'cannot undo: a local step ran on the controller, and undo puts back only what fixes changed on the host', code: REFUSE };
   const changes = fixed.changes.filter((c) => c.kind !== 'preview');
   if (changes.length === 0) {
     if (ps.source.noUndo) return { ok: false, line: `no undo: ${ps.source.noUndo}`, code: REFUSE };
+    // Its fix ran here, for the host: nothing of it was captured (a local step may not), and the host holds none of it.
+    if (ps.source.local) return { ok: false, line: 'cannot undo: a local step ran on the controller, and undo puts back only what fixes changed on the host', code: REFUSE };
     if (!ps.files.length && !ps.snapshot.length) {
       return { ok: false, line: 'cannot undo: the step declares no files or snapshot, so what its fix changed was never captured', code: REFUSE };
     }
