@@ -47,6 +47,8 @@ const commandHead = {
   command: z.string(),
   // On fix commands: the approval they run under.
   approval: z.strictObject({ decision, by: z.string() }).optional(),
+  // A `local: true` step's command: it ran on the controller, for `host`, not on `host`.
+  local: z.literal(true).optional(),
 };
 
 /** A file's state as captured, besides its content (capture.ts). */
@@ -131,6 +133,8 @@ export const runEventSchema = z.discriminatedUnion('type', [
     // A check-only step's check ran and found what it looks for: the recap's next commands
     // (fixed_by) come from these only, never from a refusal, a missing tool or a held lock.
     finding: z.literal(true).optional(),
+    // A `local: true` step: its commands run on the controller, for `host`.
+    local: z.literal(true).optional(),
     durationMs: z.number().nonnegative(),
   }),
   z.strictObject({

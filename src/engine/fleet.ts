@@ -138,19 +138,43 @@ export class Fleet implements FleetHooks {
         return report('failed', hostProblem('render', err, name, ctx));
       }
     }
-    const outcome = await runStep(conn, name, planned, ctx, {
-      // Not the shared connection: after a cut, that one is gone.
-      reconnect: () => this.connectAnew(host),
-      register: step.register
-        ? (stdout, status) => {
-            const r = registeredValue(stdout, step.json);
-            if ('problem' in r) return `register ${step.register}: ${r.problem}`;
-            this.setRegistered(name, step.register!, r.value, status === 'would-fix', shared);
-            return undefined;
-          }
-        : undefined,
-    });
+    const outcome = await this.where(conn, host, planned, ctx, started, (c) =>
+      runStep(c, name, planned, ctx, {
+        // Not the shared connection: after a cut, that one is gone.
+        reconnect: () => this.connectAnew(host),
+        register: step.register
+          ? (stdout, status) => {
+              const r = registeredValue(stdout, step.json);
+              if ('problem' in r) return `register ${step.register}: ${r.problem}`;
+              this.setRegistered(name, step.register!, r.value, status === 'would-fix', shared);
+              return undefined;
+            }
+          : undefined,
+      }),
+    );
     return this.recorded(name, ps, shared, outcome);
+  }
+
+  /**
+   * Runs a step's commands where they belong: over the host's connection, or for a `local: true`
+   * step on this machine, through the local transport (the run's connect, given the host as
+   * `connection: local`, so the CLI's wrapping applies), opened for the step and closed after it.
+   * It connects as the operator: no sudo, whatever the host's inventory entry says.
+   */
+  private async where(conn: Connection, host: Host, ps: PlannedStep, ctx: HostRunContext, started: number, run: (c: Connection) => Promise<StepOutcome>): Promise<StepOutcome> {
+    if (!ps.source.local) return run(conn);
+    const { become: _become, becomePassword: _password, becomePasswordError: _error, ...asIs } = host;
+    let here: Connection;
+    try {
+      here = await this.connectAnew({ ...asIs, connection: 'local' });
+    } catch (err) {
+      return reportStepResult(ctx, host.name, ps, 'failed', started, { reason: oneLine(ctx.redact(`cannot run this local step on this machine: ${err instanceof Error ? err.message : String(err)}`)) });
+    }
+    try {
+      return await run(here);
+    } finally {
+      await here.close().catch(() => undefined);
+    }
   }
 
   /**
@@ -274,7 +298,7 @@ export class Fleet implements FleetHooks {
         return report('failed', hostProblem('render', err, host.name, ctx));
       }
     }
-    return runNotifiedHandler(conn, host.name, planned, ctx, changed);
+    return this.where(conn, host, planned, ctx, started, (c) => runNotifiedHandler(c, host.name, planned, ctx, changed));
   }
 }
 

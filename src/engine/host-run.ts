@@ -89,7 +89,8 @@ export async function execAndReport(
   ignoreStop = false,
 ): Promise<Ran> {
   const started = Date.now();
-  const report = startCommand(ctx, host, ps.name, phase, cmd.display, approval);
+  const local = ps.source.local ?? false;
+  const report = startCommand(ctx, host, ps.name, phase, cmd.display, approval, local);
   let result: ExecResult;
   try {
     result = await conn.exec(cmd.command, {
@@ -97,7 +98,7 @@ export async function execAndReport(
       become: ps.become,
       ...(ignoreStop ? {} : { signal: ctx.control.signal }),
       commandId: report.id,
-      onKill: killReport(ctx, host, ps.name),
+      onKill: killReport(ctx, host, ps.name, local),
     });
   } catch (err) {
     // A transport that throws instead of returning gives us no exit status: the outcome is unknown.
@@ -131,7 +132,9 @@ async function missingTools(conn: Connection, host: string, ps: PlannedStep, ctx
   if (ran.result.outcome !== 'exit' || ran.result.code !== 0) return failureReason('looking up the programs this step needs', ran, ctx);
   const missing = ran.result.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '');
   if (missing.length === 0) return undefined;
-  return oneLine(ctx.redact(`needs ${missing.join(', ')} on ${host}: install ${missing.length > 1 ? 'them' : 'it'} there (or put ${missing.length > 1 ? 'them' : 'it'} on the PATH its commands get); the check did not run`));
+  const them = missing.length > 1 ? 'them' : 'it';
+  if (ps.source.local) return oneLine(ctx.redact(`needs ${missing.join(', ')} on this machine (a local step, run here for ${host}): install ${them} here (or put ${them} on runbook's PATH); the check did not run`));
+  return oneLine(ctx.redact(`needs ${missing.join(', ')} on ${host}: install ${them} there (or put ${them} on the PATH its commands get); the check did not run`));
 }
 
 /** check → (ok | would-fix | approve → fix → verify). Emits step-start, commands, approval, step-result. */

@@ -54,6 +54,8 @@ function plannedStepFacts(ps: PlannedStep): Record<string, unknown> {
     preview: ps.preview?.display ?? null,
     undo: ps.undo?.display ?? null,
     when: ps.source.when?.text ?? null,
+    // Only when set, so plans saved before local steps existed keep their digest.
+    ...(ps.source.local ? { local: true } : {}),
   };
 }
 

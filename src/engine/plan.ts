@@ -123,7 +123,9 @@ export function planStep(
     verify: step.verify ? render(host, step, step.verify) : check,
     ...(!step.verify && step.expect ? { verifyExpect: step.expect } : {}),
     ...(step.timeoutMs !== undefined ? { timeoutMs: step.timeoutMs } : {}),
-    become: plan.become || (step.become ?? plan.runbook.become ?? host.become ?? false),
+    // A local step runs on the controller as the operator: sudo there would be root on the
+    // operator's own machine, which neither --become, the runbook nor the inventory asks for.
+    become: !step.local && (plan.become || (step.become ?? plan.runbook.become ?? host.become ?? false)),
     continueOnFailure: step.continueOnFailure,
     needs: step.needs,
     files: step.files.map((f) => ({ path: render(host, step, f.path), sensitive: f.sensitive })),

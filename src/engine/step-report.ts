@@ -54,7 +54,7 @@ export interface StepResultExtra {
 export function reportStepResult(
   ctx: Reporting,
   host: string,
-  ps: { name: string; index: number },
+  ps: { name: string; index: number; source?: { local?: boolean } },
   status: StepStatus,
   started: number,
   extra: StepResultExtra = {},
@@ -68,6 +68,7 @@ export function reportStepResult(
     stepIndex: ps.index,
     status,
     ...extra,
+    ...(ps.source?.local ? { local: true as const } : {}),
     durationMs: Date.now() - started,
   });
   return { step: ps.name, status, ...(extra.reason !== undefined ? { reason: extra.reason } : {}) };
@@ -84,10 +85,12 @@ export interface CommandReport {
   ended(result: ExecResult, matches?: string[]): void;
 }
 
-export function startCommand(ctx: Reporting, host: string, step: string, phase: Phase, display: string, approval?: Approval): CommandReport {
+/** `local`: the command runs on the controller for `host` (a `local: true` step). */
+export function startCommand(ctx: Reporting, host: string, step: string, phase: Phase, display: string, approval?: Approval, local = false): CommandReport {
   const id = ctx.nextCommandId();
   const command = ctx.redact(display);
-  ctx.emit({ type: 'command-start', time: ctx.now().toISOString(), runId: ctx.runId, host, step, phase, commandId: id, command, ...(approval ? { approval } : {}) });
+  const where = local ? { local: true as const } : {};
+  ctx.emit({ type: 'command-start', time: ctx.now().toISOString(), runId: ctx.runId, host, step, phase, commandId: id, command, ...(approval ? { approval } : {}), ...where });
   return {
     id,
     ended(result, matches) {
@@ -111,17 +114,18 @@ export function startCommand(ctx: Reporting, host: string, step: string, phase: 
           ...(matches ? { matches } : {}),
         },
         ...(approval ? { approval } : {}),
+        ...where,
       });
     },
   };
 }
 
 /** The kill a transport sends to stop a timed-out or interrupted command, recorded like any command (phase 'kill'). */
-export function killReport(ctx: Reporting, host: string, step: string): KillReport {
+export function killReport(ctx: Reporting, host: string, step: string, local = false): KillReport {
   let started: CommandReport | undefined;
   return {
     starting: (command) => {
-      started = startCommand(ctx, host, step, 'kill', command);
+      started = startCommand(ctx, host, step, 'kill', command, undefined, local);
       return Promise.resolve(started.id);
     },
     ended: ({ problem, durationMs }) =>

@@ -150,6 +150,8 @@ function planUndo(ps: PlannedStep, fixed: FixedStep, readCapture: ReadCapture, r
   const changes = fixed.changes.filter((c) => c.kind !== 'preview');
   if (changes.length === 0) {
     if (ps.source.noUndo) return { ok: false, line: `no undo: ${ps.source.noUndo}`, code: REFUSE };
+    // Its fix ran here, for the host: nothing of it was captured (a local step may not), and the host holds none of it.
+    if (ps.source.local) return { ok: false, line: 'cannot undo: a local step ran on the controller, and undo puts back only what fixes changed on the host', code: REFUSE };
     if (!ps.files.length && !ps.snapshot.length) {
       return { ok: false, line: 'cannot undo: the step declares no files or snapshot, so what its fix changed was never captured', code: REFUSE };
     }

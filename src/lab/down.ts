@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { checkLabName, defaultStateDir, nsPrefix, runtimeDir, uplinkName } from './paths.js';
 import { run, sleep } from './proc.js';
 import { readState } from './state.js';
-import { IDENTITY, INVENTORY, KNOWN_HOSTS } from './inventory.js';
+import { IDENTITY, INVENTORY, KNOWN_HOSTS, KUBE_INVENTORY } from './inventory.js';
 import { KUBECONFIG } from './k8s-stack.js';
 
 export async function labNamespaces(lab: string): Promise<string[]> {
@@ -38,7 +38,7 @@ export async function labPids(lab: string): Promise<number[]> {
 }
 
 async function removeStateDir(dir: string): Promise<void> {
-  for (const f of [INVENTORY, IDENTITY, `${IDENTITY}.pub`, KNOWN_HOSTS, KUBECONFIG, 'lab.json']) {
+  for (const f of [INVENTORY, KUBE_INVENTORY, IDENTITY, `${IDENTITY}.pub`, KNOWN_HOSTS, KUBECONFIG, 'lab.json']) {
     await unlink(join(dir, f)).catch(() => undefined);
   }
   // Only our files: a state dir that holds anything else is left in place.

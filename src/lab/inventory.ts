@@ -10,6 +10,8 @@ import { ETCD_CLIENT } from './pki.js';
 import { adminApiUrl, KUBECONFIG, POD_NETWORK } from './k8s-stack.js';
 
 export const INVENTORY = 'inventory.yaml';
+/** k8s stack: the same fleet, with the hosts taken from the cluster (inventory-kubernetes.ts). */
+export const KUBE_INVENTORY = 'inventory-k8s.yaml';
 export const IDENTITY = 'id_ed25519';
 export const KNOWN_HOSTS = 'known_hosts';
 
@@ -74,14 +76,29 @@ export function inventoryDoc(state: LabState): Record<string, unknown> {
   };
 }
 
-export async function writeInventory(state: LabState, knownHosts: string[]): Promise<string> {
-  const file = join(state.stateDir, INVENTORY);
-  const head = [
-    '# yaml-language-server: $schema=../schemas/inventory.schema.json',
-    `# The fleet of \`runbook lab\` "${state.name}" (LAN ${state.lan}; profiles: ${state.profiles.join(',') || 'default'}); written by \`runbook lab up\`, removed by \`runbook lab down\`.`,
-    '',
-  ].join('\n');
-  await writeFile(file, head + stringify(inventoryDoc(state)));
+/**
+ * The k8s stack's fleet as an operator of a cluster writes it: no host list, the nodes from the
+ * API through the kubeconfig beside it (groups control-plane and worker from their role labels),
+ * with the SSH settings and vars of inventoryDoc. Every node is reached at its InternalIP: the
+ * stack takes no bastion and no management network (lab up refuses them with --stack k8s).
+ */
+export function kubeInventoryDoc(state: LabState): Record<string, unknown> {
+  return { kubernetes: { kubeconfig: KUBECONFIG, address: 'InternalIP' }, defaults: inventoryDoc(state).defaults };
+}
+
+/** Writes the inventory (and, on the k8s stack, the one from the cluster) and the known_hosts beside them. */
+export async function writeInventory(state: LabState, knownHosts: string[]): Promise<{ inventory: string; kubeInventory?: string }> {
+  const head = (what: string) =>
+    [
+      '# yaml-language-server: $schema=../schemas/inventory.schema.json',
+      `# The fleet of \`runbook lab\` "${state.name}" (LAN ${state.lan}; profiles: ${state.profiles.join(',') || 'default'})${what}; written by \`runbook lab up\`, removed by \`runbook lab down\`.`,
+      '',
+    ].join('\n');
+  const inventory = join(state.stateDir, INVENTORY);
+  await writeFile(inventory, head('') + stringify(inventoryDoc(state)));
   await writeFile(join(state.stateDir, KNOWN_HOSTS), `${knownHosts.join('\n')}\n`);
-  return file;
+  if (state.stack !== 'k8s') return { inventory };
+  const kubeInventory = join(state.stateDir, KUBE_INVENTORY);
+  await writeFile(kubeInventory, head(', its hosts the nodes its Kubernetes API lists') + stringify(kubeInventoryDoc(state)));
+  return { inventory, kubeInventory };
 }

@@ -48,6 +48,8 @@ export interface LabInfo {
   nodes: { name: string; address: string; roles: string[] }[];
   /** k8s stack: the admin kubeconfig. */
   kubeconfig?: string;
+  /** k8s stack: the inventory whose hosts are the nodes the API lists (inventory.ts KUBE_INVENTORY). */
+  kubeInventory?: string;
   seconds: number;
 }
 
@@ -141,10 +143,10 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
     const known = await Promise.all(
       topology.nodes.map((n) => knownHostsLine(sshAddress(n), join(nodeDir(name, n.name), `${HOST_KEY}.pub`))),
     );
-    const inventory = await writeInventory(state, known);
     const kubeconfig = stack === 'k8s' ? await writeKubeconfig(state) : undefined;
+    const { inventory, kubeInventory } = await writeInventory(state, known);
     return {
-      name, profiles, inventory, stateDir, lan: lan.cidr, ...(kubeconfig ? { kubeconfig } : {}),
+      name, profiles, inventory, stateDir, lan: lan.cidr, ...(kubeconfig ? { kubeconfig } : {}), ...(kubeInventory ? { kubeInventory } : {}),
       nodes: topology.nodes.map((n) => ({ name: n.name, address: sshAddress(n), roles: n.roles })),
       seconds: (Date.now() - started) / 1000,
     };

@@ -3,6 +3,7 @@ import { userInfo } from 'node:os';
 import { dirname } from 'node:path';
 import type { Problem } from './errors.js';
 import { finishInventory, newGroup, newHost, type InventoryDraft } from './inventory-build.js';
+import { clusterHosts, type ClusterHost } from './inventory-kubernetes.js';
 import { InventorySchema, type InventoryYaml } from './inventory-schema.js';
 import { missingKnownHosts, resolvePath, resolveSecret, resolveVarMap, UnavailableSecret } from './secrets.js';
 import { didYouMean } from './suggest.js';
@@ -26,6 +27,33 @@ export function loadNativeInventory(src: YamlSource): { inventory?: Inventory; p
   const y: InventoryYaml = parsed.data;
   const baseDir = dirname(src.file);
   const problems: Problem[] = [...src.problems];
+  if (y.hosts === undefined && y.kubernetes === undefined) {
+    problems.push({ pos: src.posAt([]), message: 'missing required key "hosts"', hint: 'list the hosts, or name a cluster under kubernetes: to take them from its nodes' });
+    return { problems: sortProblems(problems) };
+  }
+  // A cluster's nodes come first, in the API's order; hosts: sets their connection settings and
+  // vars, and adds hosts that are no nodes (a bastion), which must then say where they are.
+  let nodes: ClusterHost[] = [];
+  if (y.kubernetes !== undefined) {
+    const cluster = clusterHosts(y.kubernetes, baseDir, src);
+    if (cluster.problems.length) return { problems: sortProblems([...problems, ...cluster.problems]) };
+    nodes = cluster.hosts;
+  }
+  const declared = y.hosts ?? {};
+  const nodeByName = new Map(nodes.map((n) => [n.name, n]));
+  const hostNames = [...new Set([...nodeByName.keys(), ...Object.keys(declared)])];
+  const isHost = (name: string): boolean => nodeByName.has(name) || Object.hasOwn(declared, name);
+  const clusterPos = src.posAt([], { key: 'kubernetes' });
+  if (y.kubernetes !== undefined) {
+    for (const [name, h] of Object.entries(declared)) {
+      if (nodeByName.has(name) || h?.address !== undefined) continue;
+      problems.push({
+        pos: src.posAt(['hosts'], { key: name }),
+        message: `host "${name}" is not a node of the cluster and has no address`,
+        hint: didYouMean(name, [...nodeByName.keys()]) ?? 'give it an address, or check the selector under kubernetes:',
+      });
+    }
+  }
 
   const draft: InventoryDraft = { file: src.file, hosts: new Map(), groups: new Map() };
   const all = newGroup('all');
@@ -34,20 +62,19 @@ export function loadNativeInventory(src: YamlSource): { inventory?: Inventory; p
   all.secretVars = defaultVars.secrets;
   draft.groups.set('all', all);
 
-  const hostNames = Object.keys(y.hosts);
   const groupNames = Object.keys(y.groups ?? {});
   for (const [name, g] of Object.entries(y.groups ?? {})) {
     if (RESERVED_GROUPS.has(name)) {
       problems.push({ pos: src.posAt(['groups'], { key: name }), message: `group name "${name}" is reserved`, hint: name === 'all' ? 'put vars for every host under defaults.vars' : 'choose another name' });
       continue;
     }
-    if (name in y.hosts) problems.push({ pos: src.posAt(['groups'], { key: name }), message: `"${name}" is both a host and a group`, hint: 'host patterns would be ambiguous; rename one' });
+    if (isHost(name)) problems.push({ pos: src.posAt(['groups'], { key: name }), message: `"${name}" is both a host and a group`, hint: 'host patterns would be ambiguous; rename one' });
     const draftGroup = newGroup(name, src.posAt(['groups'], { key: name }));
     const vars = resolveVarMap(g?.vars, baseDir, (n) => src.posAt(['groups', name, 'vars', n]));
     draftGroup.vars = vars.values;
     draftGroup.secretVars = vars.secrets;
     (g?.hosts ?? []).forEach((h, i) => {
-      if (h in y.hosts) draftGroup.hosts.push(h);
+      if (isHost(h)) draftGroup.hosts.push(h);
       else problems.push({ pos: src.posAt(['groups', name, 'hosts', i]), message: `group "${name}" lists host "${h}", which is not under hosts`, hint: didYouMean(h, hostNames) ?? `add it under hosts` });
     });
     (g?.children ?? []).forEach((c, i) => {
@@ -61,24 +88,30 @@ export function loadNativeInventory(src: YamlSource): { inventory?: Inventory; p
   const d = y.defaults ?? {};
   const knownHostsProblems = [
     d.known_hosts !== undefined && missingKnownHosts(resolvePath(d.known_hosts, baseDir), "the inventory's defaults", src.posAt(['defaults', 'known_hosts'])),
-    ...Object.entries(y.hosts).map(([name, h]) => h?.known_hosts !== undefined && missingKnownHosts(resolvePath(h.known_hosts, baseDir), `host "${name}"`, src.posAt(['hosts', name, 'known_hosts']))),
+    ...Object.entries(declared).map(([name, h]) => h?.known_hosts !== undefined && missingKnownHosts(resolvePath(h.known_hosts, baseDir), `host "${name}"`, src.posAt(['hosts', name, 'known_hosts']))),
   ];
   for (const p of knownHostsProblems) if (p) problems.push(p);
-  for (const [name, h0] of Object.entries(y.hosts)) {
-    const h = h0 ?? {};
-    const pos = src.posAt(['hosts'], { key: name });
+  for (const name of hostNames) {
+    const h = declared[name] ?? {};
+    const node = nodeByName.get(name);
+    const pos = Object.hasOwn(declared, name) ? src.posAt(['hosts'], { key: name }) : clusterPos;
     const host = newHost(name, pos);
     const vars = resolveVarMap(h.vars, baseDir, (n) => src.posAt(['hosts', name, 'vars', n]));
-    host.vars = vars.values;
+    // The node's vars are set as they are: a label map is never read as a secret's definition.
+    host.vars = { ...node?.vars, ...vars.values };
     host.secretVars = vars.secrets;
-    (h.groups ?? []).forEach((g, i) => {
-      if (RESERVED_GROUPS.has(g)) problems.push({ pos: src.posAt(['hosts', name, 'groups', i]), message: `group name "${g}" is reserved`, hint: 'every host is in all already' });
-      else if (g in y.hosts) problems.push({ pos: src.posAt(['hosts', name, 'groups', i]), message: `"${g}" is a host, not a group` });
+    const memberships = [
+      ...(node?.groups ?? []).map((g) => ({ g, at: clusterPos, by: `kubernetes: node "${name}" joins ` })),
+      ...(h.groups ?? []).map((g, i) => ({ g, at: src.posAt(['hosts', name, 'groups', i]), by: '' })),
+    ];
+    for (const { g, at, by } of memberships) {
+      if (RESERVED_GROUPS.has(g)) problems.push({ pos: at, message: `${by}group name "${g}" is reserved`, hint: by ? 'relabel the node' : 'every host is in all already' });
+      else if (isHost(g)) problems.push(by ? { pos: at, message: `${by}group "${g}", which is a host`, hint: 'relabel the node, or rename the host' } : { pos: at, message: `"${g}" is a host, not a group` });
       else {
         host.groups.add(g);
-        if (!draft.groups.has(g)) draft.groups.set(g, newGroup(g, src.posAt(['hosts', name, 'groups', i])));
+        if (!draft.groups.has(g)) draft.groups.set(g, newGroup(g, at));
       }
-    });
+    }
     draft.hosts.set(name, host);
 
     const defaulted: Array<'user' | 'port' | 'address'> = [];
@@ -92,7 +125,7 @@ export function loadNativeInventory(src: YamlSource): { inventory?: Inventory; p
     const becomePwPath = h.become_password !== undefined ? ['hosts', name, 'become_password'] : ['defaults', 'become_password'];
     const pw = becomePw === undefined ? undefined : typeof becomePw === 'string' ? becomePw : resolveSecret(becomePw, baseDir, src.posAt(becomePwPath));
     connections.set(name, {
-      address: (pick('address', h.address) as string | undefined) ?? name,
+      address: (pick('address', h.address ?? node?.address) as string | undefined) ?? name,
       port: (pick('port', h.port ?? d.port) as number | undefined) ?? 22,
       user: (pick('user', h.user ?? d.user) as string | undefined) ?? currentUser(),
       connection: h.connection ?? d.connection ?? DEFAULT_CONNECTION,

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { SecretDefSchema, VarsSchema } from './var-schema.js';
 import { CONNECTION_HELP, CONNECTION_KINDS } from './types.js';
 import { orList } from './suggest.js';
+import { ADDRESS_TYPES } from './kube-nodes.js';
 
 const Name = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'names are letters, digits, _, . and -');
 const Port = z.int().min(1).max(65535);
@@ -18,8 +19,24 @@ const Connection = {
   proxy_jump: z.string().min(1).optional().describe('OpenSSH ProxyJump syntax; a name may be an inventory host'),
 };
 
+const Kubernetes = z
+  .strictObject({
+    kubeconfig: z.string().min(1).optional().describe("kubectl's kubeconfig; relative to this file, ~ expands; default: kubectl's ($KUBECONFIG, ~/.kube/config)"),
+    context: z.string().min(1).optional().describe("A context of the kubeconfig; default: its current-context"),
+    selector: z.string().min(1).optional().describe('Label selector, as kubectl -l takes it: only these nodes become hosts'),
+    address: z.enum(ADDRESS_TYPES).optional().describe('Which of the node\'s status.addresses runbook connects to (default InternalIP)'),
+    groups_from_labels: z
+      .array(z.string().min(1))
+      .optional()
+      .describe('Label keys that make groups: a node labelled topology.kubernetes.io/zone=a joins zone_a (the name after the last /, _, the value)'),
+  })
+  .describe("Take the hosts from a cluster's nodes (kubectl get nodes): roles and groups_from_labels make groups, labels and annotations vars");
+
+export type KubernetesYaml = z.infer<typeof Kubernetes>;
+
 export const InventorySchema = z
   .strictObject({
+    kubernetes: Kubernetes.optional(),
     defaults: z
       .strictObject({ ...Connection, vars: VarsSchema.optional().describe('Vars for every host (like group `all`)') })
       .optional()
@@ -36,17 +53,20 @@ export const InventorySchema = z
           .nullable(),
       )
       .optional(),
-    hosts: z.record(
-      Name,
-      z
-        .strictObject({
-          address: z.string().min(1).optional().describe('IP or DNS name; defaults to the host name'),
-          ...Connection,
-          groups: z.array(Name).optional().describe('Groups this host belongs to (in addition to groups.X.hosts)'),
-          vars: VarsSchema.optional(),
-        })
-        .nullable(),
-    ),
+    hosts: z
+      .record(
+        Name,
+        z
+          .strictObject({
+            address: z.string().min(1).optional().describe('IP or DNS name; defaults to the host name'),
+            ...Connection,
+            groups: z.array(Name).optional().describe('Groups this host belongs to (in addition to groups.X.hosts)'),
+            vars: VarsSchema.optional(),
+          })
+          .nullable(),
+      )
+      .optional()
+      .describe('Hosts; with kubernetes:, settings for the nodes of these names, and other hosts (a bastion) with their address'),
   })
   .describe('A runbook inventory: hosts, groups and their vars');
 

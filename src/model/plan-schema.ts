@@ -23,6 +23,7 @@ const StepSchema = z.strictObject({
   timeoutMs: z.int().min(1).optional(),
   continueOnFailure: z.boolean(),
   become: z.boolean().optional(),
+  local: z.boolean().optional(),
   needs: z.array(z.string()),
   when: Template.optional(),
   on: z.string().optional(),

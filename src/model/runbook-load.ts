@@ -96,14 +96,14 @@ function convertStep(src: YamlSource, s: StepYaml, path: PathSeg[], problems: Pr
   }
   if ((s.undo !== undefined || s.no_undo !== undefined) && step.fix.length === 0) {
     problems.push({ pos: src.posAt([...path, s.undo !== undefined ? 'undo' : 'no_undo']), message: `${s.undo !== undefined ? 'undo' : 'no_undo'} is about a fix, and this step has no fix`, hint: 'drop it, or add the fix' });
-  } else if (s.undo !== undefined && !step.files.length && !step.snapshot.length) {
+  } else if (s.undo !== undefined && !s.local && !step.files.length && !step.snapshot.length) {
     problems.push({
       pos: src.posAt([...path, 'undo']),
       message: 'undo needs files or snapshot: runbook undo runs it only while what they capture is still as the fix left it',
       hint: 'add a snapshot: a read-only command printing the state the fix changes, such as sysctl net.ipv4.ip_forward',
     });
   }
-  if (s.confirm !== undefined) {
+  if (s.confirm !== undefined && !s.local) {
     const ms = parseDuration(s.confirm);
     if (ms === undefined || ms < 5000 || ms > 3_600_000) problems.push({ pos: src.posAt([...path, 'confirm']), message: 'confirm must be from 5s to 1h', hint: 'e.g. "60s": long enough for the fix and its verify' });
     else step.confirmMs = ms;
@@ -131,6 +131,15 @@ function convertStep(src: YamlSource, s: StepYaml, path: PathSeg[], problems: Pr
     else step.timeoutMs = ms;
   }
   if (s.become !== undefined) step.become = s.become;
+  if (s.local) {
+    step.local = true;
+    // On the controller there is nothing of the host's to capture, preview or put back, and
+    // sudo there would be root on the operator's own machine.
+    for (const key of ['files', 'snapshot', 'preview', 'undo', 'confirm'] as const) {
+      if (s[key] !== undefined) problems.push({ pos: src.posAt([...path, key]), message: `${key} is about the host's state, and a local step runs on the controller`, hint: 'drop it, or drop local: true to run the step on the host' });
+    }
+    if (s.become) problems.push({ pos: src.posAt([...path, 'become']), message: 'a local step runs on the controller as you, never through sudo', hint: 'drop become: true, or drop local: true to run the step on the host' });
+  }
   if (s.when !== undefined) step.when = { text: s.when, pos: src.posAt([...path, 'when']) };
   if (s.on !== undefined) step.on = s.on;
   if (s.register !== undefined) step.register = s.register;

@@ -34,6 +34,10 @@ export const StepSchema = z
     timeout: Duration.optional().describe('Per-command deadline, e.g. "30s" or "2m"'),
     continue_on_failure: z.boolean().optional().describe("A failure here does not block this host's later steps"),
     become: z.boolean().optional().describe('Run through sudo'),
+    local: z
+      .boolean()
+      .optional()
+      .describe("Run on the controller (this machine, as you, never through sudo) instead of the host, once per target host with that host's vars, like Ansible's delegate_to: localhost; for kubectl and other tools of the operator's"),
     needs: Tools.optional().describe("Programs this step's commands run; a host without one fails the step (\"needs jq on d\") before its check runs"),
     on: z.string().min(1).optional().describe('Host pattern this step runs on instead of the target'),
     once: z.boolean().optional().describe('Run once (on the first reachable host of `on`) instead of on every target'),

@@ -31,6 +31,8 @@ export interface Step {
   timeoutMs?: number;
   continueOnFailure: boolean;
   become?: boolean;
+  /** Runs on the controller through the local transport, once per target host with its vars (never through sudo). */
+  local?: boolean;
   /** Programs the step's commands run (the runbook's and the step's own): checked on the host before the check. */
   needs: string[];
   // Fleet control

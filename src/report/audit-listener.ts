@@ -77,6 +77,8 @@ function commandHead(e: Extract<RunEvent, { type: 'command-start' | 'command' }>
     commandId: e.commandId,
     command: keepHead(e.command, MAX_COMMAND),
     approval: e.approval,
+    // Ran on the controller for this host (a local step), not on the host.
+    ...(e.local ? { local: e.local } : {}),
   };
 }
 
@@ -145,6 +147,7 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
           status: e.status,
           reason: e.reason === undefined ? undefined : keepHead(e.reason, MAX_TEXT),
           ...(e.changes ? { changes: e.changes.map((c) => ({ ...c, diff: keepHead(c.diff, MAX_DIFF) })) } : {}),
+          ...(e.local ? { local: e.local } : {}),
           durationMs: Math.round(e.durationMs),
         };
       case 'host-connect':

@@ -73,6 +73,8 @@ export type AuditBody = RecordHeader &
         reason?: string;
         /** What the fix changed (or a preview says it would): targets and content digests, no content. */
         changes?: RecordedChange[];
+        /** A local step: it ran on the controller for this host. */
+        local?: true;
         durationMs: number;
       }
     | { kind: 'connect'; runbook: string; host: string; ok: boolean; error?: string; durationMs: number }

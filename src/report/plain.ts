@@ -20,7 +20,8 @@ export function createPlainView(opts: { glyphs: boolean; write: (text: string) =
       line(e.host, `unreachable: ${e.error ?? ''}`);
     } else if (e.type === 'step-result') {
       if (e.status === 'unreachable' && unreachable.has(e.host)) return;
-      line(e.host, stepLine(e.step, e.status, e.reason, { glyphs: opts.glyphs }));
+      // A local step ran here, for the host: the line must not read as the host's own doing.
+      line(e.local ? `${e.host} (from this machine)` : e.host, stepLine(e.step, e.status, e.reason, { glyphs: opts.glyphs }));
     }
   };
 }

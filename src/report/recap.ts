@@ -20,6 +20,7 @@ interface StepRecord {
   fixCommands?: string[];
   changes?: { target: string; kind: string; diff: string }[];
   finding?: true;
+  local?: true;
 }
 
 export interface RecapState {
@@ -51,6 +52,7 @@ export function createRecapCollector(next: { fixedBy: ReadonlyMap<string, string
         fixCommands: e.fixCommands,
         ...(e.changes ? { changes: e.changes } : {}),
         ...(e.finding ? { finding: true as const } : {}),
+        ...(e.local ? { local: true as const } : {}),
       });
       state.results.set(e.host, list);
     } else if (e.type === 'run-end') {
@@ -126,15 +128,16 @@ function plan(state: RecapState): string[] {
       const rec = (state.results.get(host) ?? []).find((r) => r.stepIndex === index && r.status === 'would-fix');
       if (!rec) continue;
       // A step without a preview says so: its commands are all a dry run can show of it.
-      const key = JSON.stringify([rec.changes?.some((c) => c.kind === 'preview') ?? false, ...(rec.fixCommands ?? [])]);
+      const key = JSON.stringify([rec.changes?.some((c) => c.kind === 'preview') ?? false, rec.local ?? false, ...(rec.fixCommands ?? [])]);
       byCommands.set(key, [...(byCommands.get(key) ?? []), host]);
     }
     if (byCommands.size === 0) return;
     const count = [...byCommands.values()].flat().length;
     lines.push(`  "${step}" would change ${count} host${count === 1 ? '' : 's'}:`);
     for (const [key, hosts] of byCommands) {
-      const [previewed, ...commands] = JSON.parse(key) as [boolean, ...string[]];
-      lines.push(`    on ${hostRanges(hosts)}:`);
+      const [previewed, local, ...commands] = JSON.parse(key) as [boolean, boolean, ...string[]];
+      // A local step changes nothing on these hosts itself: its commands run here, once for each.
+      lines.push(local ? `    on this machine, for ${hostRanges(hosts)}:` : `    on ${hostRanges(hosts)}:`);
       for (const cmd of commands) lines.push(`      $ ${cmd.replace(/\n/g, '\n        ')}`);
       if (!previewed) lines.push('      (no preview: these commands are all a dry run can show of this change)');
     }

@@ -3,7 +3,8 @@
  * the docs show, the CLI brings the lab up exactly as a user would, `runbook validate` accepts the
  * inventory it wrote, and a dry run of a read-only runbook through that inventory (its key, its
  * known_hosts, its ProxyJump) reaches every node, each answering with its own hostname. The k8s
- * stack also writes a kubeconfig the real kubectl reads.
+ * stack also writes a kubeconfig the real kubectl reads, and an inventory that takes its hosts from
+ * the cluster through it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -36,6 +37,8 @@ afterAll(async () => {
 
 interface Written {
   inventory: string;
+  /** k8s stack: the inventory whose hosts are the nodes its API lists. */
+  kubeInventory?: string;
   hosts: string[];
   groups: Record<string, { hosts?: string[] }>;
 }
@@ -49,8 +52,9 @@ async function up(name: string, flags: string[]): Promise<Written> {
   expect(r.code, r.stderr).toBe(0);
   const inventory = /^inventory: (.+)$/m.exec(r.stdout)?.[1];
   expect(inventory, r.stdout).toBeDefined();
+  const kubeInventory = /^inventory from the cluster: (.+)$/m.exec(r.stdout)?.[1];
   const doc = parse(readFileSync(inventory!, 'utf8')) as { hosts: Record<string, unknown>; groups: Written['groups'] };
-  return { inventory: inventory!, hosts: Object.keys(doc.hosts), groups: doc.groups };
+  return { inventory: inventory!, ...(kubeInventory !== undefined && { kubeInventory }), hosts: Object.keys(doc.hosts), groups: doc.groups };
 }
 
 /** validate, then a dry run over every host: each must be reached and be the node it claims. */
@@ -107,9 +111,17 @@ describe('lab up writes an inventory runbook reads', () => {
     roundTrip(w);
   });
 
-  it('--stack k8s: the inventory, the kubeconfig beside it that the real kubectl reads, and pods on every worker', async () => {
+  it('--stack k8s: the inventory, the kubeconfig beside it that the real kubectl reads, the inventory from the cluster, and pods on every worker', async () => {
     const w = await up('rtk', ['--stack', 'k8s', '--workers', '2', '--pods', '2']);
     expect(w.hosts).toEqual(['m1', 'a', 'b']);
+    // The same fleet, its hosts the nodes the API lists (through the real kubectl), reached alike.
+    expect(w.kubeInventory).toBe(join(dirname(w.inventory), 'inventory-k8s.yaml'));
+    const shown = cli(['inventory', '--json', '-i', w.kubeInventory!]);
+    expect(shown.code, shown.stderr).toBe(0);
+    const listed = (JSON.parse(shown.stdout) as { hosts: { name: string; address: string; groups: string[] }[] }).hosts;
+    const lan = parse(readFileSync(w.inventory, 'utf8')) as { hosts: Record<string, { address: string }> };
+    expect(listed.map((h) => `${h.name} ${h.address} ${h.groups.join(',')}`)).toEqual([`m1 ${lan.hosts.m1!.address} control-plane`, `a ${lan.hosts.a!.address} worker`, `b ${lan.hosts.b!.address} worker`]);
+    roundTrip({ ...w, inventory: w.kubeInventory! });
     const vars = (parse(readFileSync(w.inventory, 'utf8')) as { defaults: { vars: Record<string, unknown> } }).defaults.vars;
     expect(vars).toMatchObject({ stack: 'k8s', flannel_network: '10.244.0.0/16', kubeconfig: 'kubeconfig' });
     roundTrip(w);

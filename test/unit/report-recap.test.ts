@@ -33,6 +33,16 @@ describe('recap', () => {
     expect(text).not.toContain('Plan');
   });
 
+  it("lists a local step's commands as run on this machine, for the hosts, apart from the same commands on the hosts", () => {
+    const text = recap('dry-run', [
+      result('a', 0, 'would-fix', { fixCommands: ['kubectl cordon x'], local: true }),
+      result('b', 0, 'would-fix', { fixCommands: ['kubectl cordon x'], local: true }),
+      result('c', 0, 'would-fix', { fixCommands: ['kubectl cordon x'] }),
+    ]);
+    expect(text).toContain(['  "s0" would change 3 hosts:', '    on this machine, for a, b:', '      $ kubectl cordon x'].join('\n'));
+    expect(text).toContain(['    on c:', '      $ kubectl cordon x'].join('\n'));
+  });
+
   it('prints the dry-run plan grouped by identical commands', () => {
     const text = recap('dry-run', [
       result('a', 0, 'would-fix', { fixCommands: ['sysctl -w net.ipv4.ip_forward=1'] }),

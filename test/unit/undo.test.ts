@@ -73,6 +73,14 @@ beforeEach(() => {
 });
 
 describe('runbook undo', () => {
+  it('refuses the fix of a local step by name: it ran here, for the host, and nothing of it was captured', () => {
+    writeFileSync(rbFile, `name: t\nsteps:\n  - name: cordoned\n    local: true\n    check: test -e ${etc}/cordoned-{{ host.name }}\n    fix: touch ${etc}/cordoned-{{ host.name }}\n`);
+    applied();
+    const undo = run(['undo', 'last', '--yes', '--json']);
+    expect(undo.code, undo.stderr).toBe(1);
+    expect(results(undo.stdout)).toEqual(['undo: cordoned: failed (refused: exit code 3: cannot undo: a local step ran on the controller, and undo puts back only what fixes changed on the host)']);
+  });
+
   it('puts back the file (bytes, mode, through its link) and the value, latest first; says which fix has no undo', () => {
     const runId = applied();
     expect(file().content).toBe('a = 1\nforward = 1\n');

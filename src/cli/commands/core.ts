@@ -84,6 +84,7 @@ async function showAction(name: string, opts: CommonOptions): Promise<void> {
   const describe = (s: Step, i: number, render: (t: Step['check']) => string, label: string): void => {
     out(`${label}${i + 1}. ${s.name}`);
     const attrs: string[] = [];
+    if (s.local) attrs.push('local: runs on this machine, once per host');
     if (s.on) attrs.push(`on: ${s.on}${s.once ? ' (once)' : ''}`);
     if (s.when) attrs.push(`when: ${s.when.text}`);
     if (s.become !== undefined) attrs.push(`become: ${s.become}`);

@@ -33,6 +33,7 @@ export function register(program: Command): void {
         `lab ${info.name} is up in ${info.seconds.toFixed(1)}s: ${info.nodes.length} nodes on ${info.lan}, profiles ${info.profiles.join(',') || 'default'}\n` +
           `inventory: ${info.inventory}\n` +
           (info.kubeconfig ? `kubeconfig: ${info.kubeconfig}\n` : '') +
+          (info.kubeInventory ? `inventory from the cluster: ${info.kubeInventory}\n` : '') +
           `try: runbook lab probe${o.name === 'lab' ? '' : ` --name ${o.name}`}\n`,
       );
     });
