@@ -21,16 +21,18 @@ function checkedUrl(url: string, where: string): string {
     throw new UserError({ message: `${where}: the notify target is not a URL`, hint: 'give an http:// or https:// webhook URL' });
   }
   if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new UserError({ message: `${where}: notify target ${maskedUrl(url)} is not http(s)`, hint: 'give an http:// or https:// webhook URL' });
+  // fetch refuses credentials in a URL: say so now, not at the end of the run.
+  if (u.username || u.password) throw new UserError({ message: `${where}: notify target ${maskedUrl(url)} carries a user name or password`, hint: 'webhooks take their secret in the path or a query; sign with RUNBOOK_NOTIFY_SECRET for authenticity' });
   return url;
 }
 
 export function notifySetup(flags: string[] | undefined, format: NotifyFormat | undefined, settings: Settings, env: NodeJS.ProcessEnv = process.env): NotifySetup {
-  const targets: NotifyTarget[] = (flags ?? []).map((url, i) => ({ url: checkedUrl(url, `--notify #${i + 1}`), format: format ?? 'json' }));
+  const targets: NotifyTarget[] = (flags ?? []).map((url, i) => ({ url: checkedUrl(url, `--notify #${i + 1}`), format: format ?? 'json', name: `--notify #${i + 1}` }));
   if (!flags?.length && format) throw new UserError({ message: '--notify-format applies to --notify URLs, and none was given', hint: 'add --notify URL, or set format: in the settings\' notify targets' });
   for (const [i, t] of (settings.notify?.value ?? []).entries()) {
     const where = `notify[${i}] (${describeOrigin(settings.notify!.from)})`;
     if (t.url instanceof UnavailableSecret) throw new UserError({ message: `${where}: the webhook URL is unavailable: ${t.url.reason}`, hint: 'set it, or remove the target from the settings' });
-    targets.push({ url: checkedUrl(t.url, where), format: t.format });
+    targets.push({ url: checkedUrl(t.url, where), format: t.format, name: `notify[${i}]` });
   }
   const fromSettings = settings.notifySecret?.value;
   if (!env.RUNBOOK_NOTIFY_SECRET && fromSettings instanceof UnavailableSecret) {

@@ -9,6 +9,9 @@ import { listRuns } from '../report/history.js';
 
 export interface ShardOptions {
   shard?: string;
+  maxFailures?: number | string;
+  batch?: number | string;
+  canary?: number;
   runId?: string;
   plan?: string;
   undo?: string;
@@ -24,6 +27,8 @@ export function shardFor(opts: ShardOptions, runbook: Runbook): Shard | undefine
   if (typeof parsed === 'string') throw new UserError({ message: parsed, hint: 'e.g. --shard 2/8: the second of 8 controllers; in an Indexed Job, --shard $((JOB_COMPLETION_INDEX+1))/N' });
   const other = opts.undo !== undefined ? 'undo' : opts.resume !== undefined ? 'resume' : opts.plan !== undefined ? '--plan' : undefined;
   if (other) throw new UserError({ message: `--shard splits a new run over controllers; ${other} works on one run's own hosts`, hint: 'drop --shard' });
+  const rollout = opts.maxFailures !== undefined ? '--max-failures' : opts.batch !== undefined ? '--batch' : opts.canary !== undefined ? '--canary' : undefined;
+  if (rollout) throw new UserError({ message: `${rollout} counts hosts across the fleet, and under --shard each shard would count only its own`, hint: `drop ${rollout}, or run without --shard from one controller` });
   if (opts.runId === undefined) throw new UserError({ message: '--shard needs --run-id: the id every shard of the run shares, so their trails merge into one run', hint: 'e.g. --run-id "$JOB_NAME" in a Kubernetes Job, the same value in every shard' });
   const problems = shardProblems(runbook);
   if (problems.length) throw new UserError(problems);

@@ -25,3 +25,14 @@ export const EXIT_CODE_FOR_VERDICT = {
   locked: ExitCode.LOCKED,
   aborted: ExitCode.ABORTED,
 } as const satisfies Record<string, ExitCode>;
+
+/**
+ * The exit code of one run recorded in parts (its shards): the worst part's, in the order the
+ * engine judges a run (runVerdict: aborted, then failed, then locked, then pending, then ok), not
+ * the largest number. A code outside the verdicts (internal error, usage) is worse than all.
+ */
+export function worstExitCode(codes: readonly number[]): number {
+  const order: readonly number[] = [ExitCode.OK, ExitCode.PENDING, ExitCode.LOCKED, ExitCode.FAILED, ExitCode.ABORTED];
+  const rank = (c: number): number => (order.includes(c) ? order.indexOf(c) : order.length);
+  return codes.reduce((worst, c) => (rank(c) > rank(worst) ? c : worst), ExitCode.OK);
+}

@@ -6,11 +6,12 @@
  *
  * A runbook whose meaning spans the whole fleet would mean something else in each shard, so it is
  * refused: a `once:` step (once per shard is N times), `serial` and `max_failures` (counted per
- * shard), and templates that read other hosts (`hosts.*`, `groups.*`, `inventory.*`: each shard
- * sees only its own registered values).
+ * shard), and commands or conditions that read other hosts (`hosts.*`, `groups.*`: each shard
+ * sees only its own hosts' registered values).
  */
 import { createHash } from 'node:crypto';
 import type { Problem } from './errors.js';
+import { conditionRefs, parseCondition } from './condition.js';
 import { templatePaths } from './template.js';
 import { stepTemplates, type CommandTemplate, type Runbook } from './types.js';
 import { loadYamlFile } from './yaml-source.js';
@@ -35,7 +36,17 @@ export function inShard(hostName: string, s: Shard): boolean {
   return digest % BigInt(s.n) === BigInt(s.k - 1);
 }
 
-const FLEET_WIDE = new Set(['hosts', 'groups', 'inventory']);
+/** Other hosts' vars and registered values, and the run's targets per group. (`inventory` is the whole inventory in every shard alike.) */
+const FLEET_WIDE = new Set(['hosts', 'groups']);
+
+/** The paths a when: condition reads (none when it does not parse: validation reports that). */
+function whenPaths(text: string): string[][] {
+  try {
+    return conditionRefs(parseCondition(text)).paths;
+  } catch {
+    return [];
+  }
+}
 const HINT = 'run it without --shard, from one controller';
 
 /** Why this runbook cannot be split into shards: one located line per reason (empty: it can). */
@@ -46,11 +57,15 @@ export function shardProblems(runbook: Runbook): Problem[] {
   if (runbook.maxFailures !== undefined) problems.push({ pos: src!.posAt(['max_failures']), message: 'max_failures counts failures across the fleet, and each shard would count only its own', hint: HINT });
   for (const step of [...runbook.steps, ...runbook.handlers]) {
     if (step.once) problems.push({ pos: step.pos, message: `step "${step.name}" runs once for the fleet, and under --shard it would run once per shard`, hint: HINT });
-    const templates: CommandTemplate[] = [...stepTemplates(step), ...(step.when ? [step.when] : [])];
-    for (const t of templates) {
-      const wide = templatePaths(t.text).find((p) => FLEET_WIDE.has(p[0]!));
+    // Commands read {{ paths }}; a when: condition reads bare paths.
+    const reads: { pos: CommandTemplate['pos']; paths: string[][]; shown: (p: string[]) => string }[] = [
+      ...stepTemplates(step).map((t) => ({ pos: t.pos, paths: templatePaths(t.text), shown: (p: string[]) => `{{ ${p.join('.')} }}` })),
+      ...(step.when ? [{ pos: step.when.pos, paths: whenPaths(step.when.text), shown: (p: string[]) => `when: ${p.join('.')}` }] : []),
+    ];
+    for (const r of reads) {
+      const wide = r.paths.find((p) => FLEET_WIDE.has(p[0]!));
       if (wide) {
-        problems.push({ pos: t.pos, message: `step "${step.name}" reads {{ ${wide.join('.')} }}, other hosts' values, and a shard sees only its own hosts`, hint: HINT });
+        problems.push({ pos: r.pos, message: `step "${step.name}" reads ${r.shown(wide)}, other hosts' values, and a shard sees only its own hosts`, hint: HINT });
         break;
       }
     }

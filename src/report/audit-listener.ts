@@ -219,7 +219,9 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
     let body = { time: new Date().toISOString(), runId, operator, ...report } as AuditBody;
     if (opts.redact) body = redactDeep(body, opts.redact);
     try {
-      writer.append(body, { durable: true });
+      const record = writer.append(body, { durable: true });
+      // The syslog copy gets it too, but for a syslog gap: that is written once the copy is closed.
+      if (report.kind !== 'syslog-gap') opts.forward?.(record);
     } catch (err) {
       if (err instanceof UserError) throw err;
       throw new UserError({ message: `cannot write audit record to ${opts.file}: ${(err as Error).message}`, hint: `the ${report.kind} record is missing from it` }, 1);

@@ -4,11 +4,13 @@
  * imtcp and syslog-ng read), so a laptop's disk is no longer the only copy.
  *
  * It never holds the run up: records queue in memory (bounded) while the connection is made or
- * remade, and at the end the caller waits a bounded time for the queue to drain. What did not
- * reach the socket (dropped from a full queue, still queued at exit, or queued when the
- * connection broke) is returned as a gap, which the caller records in the local trail. Plain TCP
- * syslog has no acknowledgement: a record the kernel accepted just before the connection broke
- * may be lost without being counted (the local trail still has it, and verify chains it).
+ * remade or the server reads slowly, and at the end the caller waits a bounded time for the queue
+ * to drain. A record is handed to the socket only while it takes more (never an unbounded buffer
+ * in Node), and one still in Node's buffer when the connection breaks is sent again on the next.
+ * What never reached the kernel (dropped from a full queue, or not sent by exit) is returned as a
+ * gap, which the caller records in the local trail. Plain TCP syslog has no acknowledgement: a
+ * record the kernel accepted just before the connection broke may be lost without being counted
+ * (the local trail still has it, and verify chains it).
  */
 import { Socket } from 'node:net';
 import { hostname } from 'node:os';
@@ -50,10 +52,14 @@ export function syslogFrame(record: AuditRecord, host = hostname(), pid = proces
 }
 
 export function createAuditSyslog(target: { host: string; port: number }, opts: { connectTimeoutMs?: number } = {}): AuditSyslog {
+  /** Not yet handed to a socket. */
   const queue: AuditRecord[] = [];
+  /** Handed to the socket, not yet to the kernel (Node's own buffer): sent again if the connection breaks first. */
+  let inFlight: AuditRecord[] = [];
   let dropped: { count: number; firstSeq: number; lastSeq: number } | undefined;
   let socket: Socket | undefined;
   let connected = false;
+  let waitingForDrain = false;
   let closing = false;
   let attempt = 0;
   let lastError = '';
@@ -70,10 +76,19 @@ export function createAuditSyslog(target: { host: string; port: number }, opts: 
       attempt = 0;
       pump();
     });
+    s.on('drain', () => {
+      waitingForDrain = false;
+      pump();
+    });
     s.on('error', (e: NodeJS.ErrnoException) => (lastError = e.code ?? e.message));
     s.on('close', () => {
       connected = false;
-      if (socket !== s || closing) return;
+      waitingForDrain = false;
+      if (socket !== s) return;
+      // What Node still held never reached the kernel: first in line for the next connection.
+      queue.unshift(...inFlight);
+      inFlight = [];
+      if (closing) return;
       socket = undefined;
       const wait = RECONNECT_MS[Math.min(attempt++, RECONNECT_MS.length - 1)]!;
       setTimeout(connect, wait).unref();
@@ -82,23 +97,24 @@ export function createAuditSyslog(target: { host: string; port: number }, opts: 
     s.connect(target.port, target.host);
   }
 
+  /** Writes while the socket takes more; a full socket waits for its drain (never an unbounded buffer). */
   function pump(): void {
-    while (connected && socket && queue.length) {
+    while (connected && socket && !waitingForDrain && queue.length) {
       const r = queue.shift()!;
-      // write() buffers in the kernel and Node; on a later break, what was buffered is not counted.
-      if (!socket.write(syslogFrame(r))) {
-        socket.once('drain', pump);
-        return;
-      }
+      inFlight.push(r);
+      const ok = socket.write(syslogFrame(r), (err) => {
+        if (!err) inFlight = inFlight.filter((x) => x !== r);
+      });
+      if (!ok) waitingForDrain = true;
     }
   }
 
   return {
     send(record) {
       if (closing) return;
-      if (queue.length >= MAX_QUEUE) {
+      if (queue.length + inFlight.length >= MAX_QUEUE && queue.length) {
         const old = queue.shift()!;
-        dropped = dropped ? { ...dropped, count: dropped.count + 1, lastSeq: old.seq } : { count: 1, firstSeq: old.seq, lastSeq: old.seq };
+        dropped = dropped ? { count: dropped.count + 1, firstSeq: Math.min(dropped.firstSeq, old.seq), lastSeq: Math.max(dropped.lastSeq, old.seq) } : { count: 1, firstSeq: old.seq, lastSeq: old.seq };
       }
       queue.push(record);
       if (!socket) connect();
@@ -107,12 +123,12 @@ export function createAuditSyslog(target: { host: string; port: number }, opts: 
     async close(maxMs) {
       const until = Date.now() + maxMs;
       // Connecting, reconnecting or writing: each gets the same bound.
-      while (queue.length && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      while ((queue.length || inFlight.length) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
       closing = true;
-      const left = queue.splice(0);
       // end() waits for what Node still buffers to reach the kernel: bounded too, a dead peer never drains it.
       if (socket && connected) await Promise.race([new Promise<void>((r) => socket!.end(r)), new Promise((r) => setTimeout(r, Math.max(0, until - Date.now())))]);
       socket?.destroy();
+      const left = [...inFlight, ...queue];
       if (!left.length && !dropped) return undefined;
       const seqs = [...(dropped ? [dropped.firstSeq, dropped.lastSeq] : []), ...left.map((r) => r.seq)];
       const count = (dropped?.count ?? 0) + left.length;

@@ -3,11 +3,12 @@
  * per-step outcome for `runbook history RUN`, and the hosts `--hosts @failed` means.
  * Lines that are not records are skipped here; `runbook audit verify` is what judges them.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import type { ApprovalDecision, RunPlanRef, StepStatus } from '../engine/events.js';
 import { isFailed, statusesOf } from '../engine/status.js';
 import type { StepOutcome } from '../engine/step-report.js';
 import { UserError } from '../model/errors.js';
+import { worstExitCode } from '../model/exit-codes.js';
 import { readLines } from './audit-lines.js';
 import { parseRecordLine, type AuditRecord, type RecordedChange } from './audit-record.js';
 
@@ -296,7 +297,7 @@ function mergeSummaries<T extends RunSummary>(parts: T[]): T {
     ...first,
     hosts: [...new Set(parts.flatMap((p) => p.hosts))],
     counts,
-    exitCode: ended ? Math.max(...parts.map((p) => p.exitCode!)) : null,
+    exitCode: ended ? worstExitCode(parts.map((p) => p.exitCode!)) : null,
     aborted: parts.some((p) => p.aborted),
     ...(ended && ends.length ? { endTime: ends.reduce((a, b) => (Date.parse(b) > Date.parse(a) ? b : a)) } : { endTime: undefined }),
     stopReason: parts.map((p) => p.stopReason).find((r) => r !== undefined),
@@ -304,7 +305,36 @@ function mergeSummaries<T extends RunSummary>(parts: T[]): T {
 }
 
 /** Runs of several trails, newest last; a run id found in more than one (its shards) is one run. */
-export function listRunsAcross(auditFiles: string[]): RunSummary[] {
+/** The trails named, each once: the same file given twice (another path, a link) would count its runs twice. */
+function distinctTrails(auditFiles: string[]): string[] {
+  const seen = new Map<string, string>();
+  for (const f of auditFiles) {
+    const key = existsSync(f) ? realpathSync(f) : f;
+    if (!seen.has(key)) seen.set(key, f);
+  }
+  return [...seen.values()];
+}
+
+/** Parts of one run must be parts of the same run: same runbook file content and mode, no host twice. */
+function checkParts(runId: string, parts: { file: string; run: RunDetail }[]): void {
+  const [first] = parts;
+  for (const p of parts.slice(1)) {
+    for (const k of ['runbookHash', 'mode'] as const) {
+      if (p.run[k] !== first!.run[k]) throw new UserError({ message: `run ${runId} is recorded differently in ${first!.file} and ${p.file} (${k} ${first!.run[k]} and ${p.run[k]}): these are not shards of one run`, hint: 'give the trails of one run only' });
+    }
+  }
+  const seen = new Map<string, string>();
+  for (const p of parts) {
+    for (const h of p.run.perHost) {
+      const other = seen.get(h.host);
+      if (other) throw new UserError({ message: `run ${runId} has host ${h.host} in both ${other} and ${p.file}: shards of one run share no host`, hint: 'were the shards run with different N, or the same shard twice? give the trails of one run only' });
+      seen.set(h.host, p.file);
+    }
+  }
+}
+
+export function listRunsAcross(given: string[]): RunSummary[] {
+  const auditFiles = distinctTrails(given);
   if (auditFiles.length === 1) return listRuns(auditFiles[0]!);
   const byId = new Map<string, RunSummary[]>();
   for (const f of auditFiles) for (const r of listRuns(f)) byId.set(r.runId, [...(byId.get(r.runId) ?? []), r]);
@@ -316,7 +346,8 @@ export function listRunsAcross(auditFiles: string[]): RunSummary[] {
  * looked for in each, and the trails that have it (the run's shards) merge into one view.
  * Returns the trails it came from, which the report verifies.
  */
-export function findRunAcross(auditFiles: string[], idOrPrefix: string): { run: RunDetail; trails: string[] } {
+export function findRunAcross(given: string[], idOrPrefix: string): { run: RunDetail; trails: string[] } {
+  const auditFiles = distinctTrails(given);
   if (auditFiles.length === 1) return { run: findRun(auditFiles[0]!, idOrPrefix), trails: auditFiles };
   let ref = idOrPrefix;
   if (ref === 'last') {
@@ -335,6 +366,7 @@ export function findRunAcross(auditFiles: string[], idOrPrefix: string): { run: 
   if (!found.length) throw new UserError({ message: `no run ${ref} in ${auditFiles.join(', ')}`, hint: 'run `runbook history --audit-file FILE` to list runs' });
   const ids = [...new Set(found.map((f) => f.run.runId))];
   if (ids.length > 1) throw new UserError({ message: `run id prefix ${ref} is ambiguous: ${ids.slice(0, 5).join(', ')}`, hint: 'give more characters' });
+  checkParts(ids[0]!, found);
   const parts = found.map((f) => f.run);
   const merged = mergeSummaries(parts);
   const run: RunDetail = {

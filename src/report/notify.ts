@@ -18,6 +18,8 @@ export type NotifyFormat = 'json' | 'slack';
 export interface NotifyTarget {
   url: string;
   format: NotifyFormat;
+  /** Where it was given (`--notify #2`, `notify[0] (file:line:col)`): tells masked targets apart. */
+  name?: string;
 }
 
 export type NotifyEvent = 'run-start' | 'approval-wait' | 'run-end';
@@ -60,20 +62,36 @@ export interface Notifier {
   settle(maxMs: number): Promise<{ failures: NotifyFailure[]; pending: number }>;
 }
 
-/** How a URL may be shown: `https://hooks.slack.com/********`. */
+/**
+ * How a URL may be shown: the scheme, the last two labels of the host (some services put the
+ * credential in the host name: `https://eo1a2b3c.m.pipedream.net`) and a mask: `https://…slack.com/********`.
+ */
 export function maskedUrl(url: string): string {
   try {
-    return `${new URL(url).origin}/${MASK}`;
+    const u = new URL(url);
+    const labels = u.hostname.split('.');
+    const ip = /^[\d.]+$/.test(u.hostname) || u.hostname.startsWith('[');
+    const host = ip || labels.length <= 2 ? u.hostname : `…${labels.slice(-2).join('.')}`;
+    return `${u.protocol}//${host}${u.port ? `:${u.port}` : ''}/${MASK}`;
   } catch {
     return MASK;
   }
 }
 
+const label = (t: NotifyTarget): string => `${t.name ? `${t.name} ` : ''}${maskedUrl(t.url)}`;
+
 const DEFAULTS = { attempts: 4, backoffMs: 1000, attemptTimeoutMs: 5000 };
 
 type Payload = Record<string, unknown> & { event: NotifyEvent };
 
+/** Slack's mrkdwn control characters, escaped as Slack says: a step named `<!channel>` must not ping anyone. */
+const slackEscape = (t: string): string => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
 function slackText(p: Payload): string {
+  return slackEscape(slackLine(p));
+}
+
+function slackLine(p: Payload): string {
   const run = `runbook ${String(p.runbook)} (${String(p.mode)}, run ${String(p.runId)})`;
   if (p.event === 'run-start') return `${run} started by ${String(p.operator)} on ${String(p.hosts)} host(s)`;
   if (p.event === 'approval-wait') return `${run} waits for approval of "${String(p.step)}" on ${String(p.hostsWaiting)} host(s), for ${String(p.waitedSeconds)} s`;
@@ -111,15 +129,18 @@ export function createNotifier(opts: NotifierOptions): Notifier {
         headers['x-runbook-signature'] = `v0=${createHmac('sha256', o.secret).update(`v0:${ts}:${body}`).digest('hex')}`;
       }
       try {
-        const res = await fetch(target.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(o.attemptTimeoutMs), redirect: 'error' });
+        const res = await fetch(target.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(o.attemptTimeoutMs), redirect: 'manual' });
         await res.body?.cancel();
         if (res.ok) return;
-        error = `HTTP ${res.status}`;
+        // A redirect is not followed (it would carry the payload elsewhere): final, like any 4xx.
+        error = res.status >= 300 && res.status < 400 ? `HTTP ${res.status} (a redirect, not followed)` : `HTTP ${res.status}`;
         // Another try cannot fix a request the receiver refused (bad URL, bad signature).
         if (res.status < 500 && res.status !== 429) return fail(target, event, attempt, error);
       } catch (e) {
         // Never the URL: fetch's messages may quote it.
-        const cause = (e as { cause?: { code?: string } }).cause?.code;
+        // Several addresses tried (localhost: ::1 and 127.0.0.1) arrive as an AggregateError.
+        const c = (e as { cause?: { code?: string; errors?: { code?: string }[] } }).cause;
+        const cause = c?.code ?? c?.errors?.find((x) => x.code)?.code;
         error = (e as Error).name === 'TimeoutError' ? `no answer within ${o.attemptTimeoutMs / 1000}s` : cause ? `connection failed (${cause})` : 'connection failed';
       }
       if (attempt < o.attempts) await new Promise((r) => setTimeout(r, o.backoffMs * 2 ** (attempt - 1)).unref());
@@ -129,9 +150,14 @@ export function createNotifier(opts: NotifierOptions): Notifier {
 
   function fail(target: NotifyTarget, event: NotifyEvent, attempts: number, error: string): void {
     if (settled) return;
-    const f = { runId: run?.runId ?? '', event, target: maskedUrl(target.url), attempts, error };
+    const f = { runId: run?.runId ?? '', event, target: label(target), attempts, error };
     failures.push(f);
-    o.onFailure?.(f);
+    try {
+      o.onFailure?.(f);
+    } catch {
+      // Recording it failed too (the trail's own error stops the run where it is written): the
+      // failure still reaches the recap, and a delivery never throws into the run.
+    }
   }
 
   function send(p: Payload): void {

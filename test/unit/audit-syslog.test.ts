@@ -5,11 +5,12 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseSyslogUrl } from '../../src/report/audit-syslog.js';
+import { createAuditSyslog, parseSyslogUrl } from '../../src/report/audit-syslog.js';
+import type { AuditRecord } from '../../src/report/audit-record.js';
 
 const bin = resolve('bin/runbook.js');
 const dir = mkdtempSync(join(tmpdir(), 'rb-syslog-'));
@@ -35,8 +36,10 @@ beforeAll(async () => {
       `global(workDirectory="${dir}" maxMessageSize="64k")`,
       'module(load="imtcp")',
       'template(name="msgonly" type="string" string="%msg%\\n")',
+      'template(name="header" type="string" string="%pri% %hostname% %app-name% %msgid% %timereported:::date-rfc3339%\\n")',
       'ruleset(name="rb") {',
       `  action(type="omfile" file="${out}" template="msgonly")`,
+      `  action(type="omfile" file="${out}.header" template="header")`,
       '}',
       `input(type="imtcp" address="127.0.0.1" port="${port}" ruleset="rb")`,
       '',
@@ -72,6 +75,9 @@ describe('--audit-syslog', () => {
       got = existsSync(out) ? readFileSync(out, 'utf8').trim().split('\n') : [];
     }
     expect(got.map((l) => JSON.parse(l))).toEqual(local.map((l) => JSON.parse(l)));
+    // The header as rsyslog parsed it: local0.notice (133), this machine, runbook, MSGID audit, the record's own time.
+    const first = JSON.parse(local[0]!) as { time: string };
+    expect(readFileSync(`${out}.header`, 'utf8').split('\n')[0]).toBe(`133 ${hostname()} runbook audit ${first.time}`);
     expect(local.some((l) => l.length > 3000)).toBe(true);
     expect(r.stdout).not.toContain('did not reach');
   });
@@ -87,6 +93,33 @@ describe('--audit-syslog', () => {
     expect(gap).toMatchObject({ kind: 'syslog-gap', target: 'tcp://127.0.0.1:1', firstSeq: 1 });
     const v = spawnSync('node', [bin, 'audit', 'verify', audit], { encoding: 'utf8' });
     expect(v.status, v.stdout + v.stderr).toBe(0);
+  });
+
+  it('a server that stops reading: the socket is written only while it takes more, and what never reached the kernel is the gap', async () => {
+    const held: Socket[] = [];
+    const stalled = createServer((c) => {
+      c.pause();
+      held.push(c);
+    });
+    await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', r));
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const sink = createAuditSyslog({ host: '127.0.0.1', port: (stalled.address() as AddressInfo).port });
+      const big = 'x'.repeat(20_000);
+      for (let seq = 1; seq <= 3000; seq++) sink.send({ v: 2, seq, time: '2026-12-03T00:00:00.000Z', runId: 'r', operator: 'o', kind: 'connect', runbook: 't', host: big, ok: false, durationMs: 1, prev: '', hash: '' } as AuditRecord);
+      await new Promise((r) => setTimeout(r, 300));
+      const gap = await sink.close(200);
+      // Far more than the kernel's buffers hold (60 MB sent): most records never left the queue, and say so.
+      expect(gap?.count).toBeGreaterThan(2000);
+      expect(gap?.lastSeq).toBe(3000);
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      held.forEach((c) => c.destroy());
+      stalled.close();
+    }
   });
 
   it('a target that is not tcp://HOST:PORT is refused before anything runs', () => {

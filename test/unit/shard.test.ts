@@ -9,6 +9,9 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inShard, parseShard, shardProblems } from '../../src/model/shard.js';
 import { loadRunbook } from '../../src/model/index.js';
+import { createAuditListener } from '../../src/report/audit-listener.js';
+import { findRunAcross, listRunsAcross } from '../../src/report/history.js';
+import type { RunEvent } from '../../src/engine/events.js';
 
 describe('shards', () => {
   it('K/N is parsed with one-line reasons', () => {
@@ -61,5 +64,59 @@ describe('shards', () => {
     const none = cli(['apply', './ok.yaml', '-i', 'inv.yaml', '--dry-run', '--shard', other, '--run-id', 'job-8']);
     expect(none.status).toBe(0);
     expect(none.stderr.trim()).toBe(`runbook: shard ${other} has none of the 1 hosts selected; nothing to do`);
+  });
+});
+
+describe('one run from several trails (its shards)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rb-merge-'));
+  const trail = (name: string, hosts: string[], bad: string[], exitCode: number, mode: 'apply' | 'dry-run' = 'apply'): string => {
+    const file = join(dir, `${name}.jsonl`);
+    const l = createAuditListener({ file, operator: 'alice' });
+    const time = '2026-12-03T00:00:00.000Z';
+    const events: RunEvent[] = [
+      { type: 'run-start', time, runId: 'job-1', runbook: 'rb', runbookFile: 'x.yaml', runbookHash: 'h', operator: 'alice', mode, hosts, steps: ['s'] },
+      ...hosts.map((host): RunEvent => ({ type: 'step-result', time, runId: 'job-1', host, step: 's', stepIndex: 0, status: bad.includes(host) ? 'failed' : mode === 'apply' ? 'ok' : 'would-fix', durationMs: 1 })),
+      { type: 'run-end', time, runId: 'job-1', exitCode, aborted: false, durationMs: 1, summary: Object.fromEntries(hosts.map((h) => [h, bad.includes(h) ? { failed: 1 } : { ok: 1 }])) },
+    ];
+    for (const e of events) l(e);
+    l.close();
+    return file;
+  };
+
+  it("merges hosts and counts; the exit code is the worst part's as the engine judges (failed beats pending), not the largest number", () => {
+    const a = trail('a', ['h1', 'h2'], ['h2'], 1);
+    const b = trail('b', ['h3'], [], 3);
+    const { run, trails } = findRunAcross([a, b], 'job-1');
+    expect(trails).toEqual([a, b]);
+    expect(run.hosts.sort()).toEqual(['h1', 'h2', 'h3']);
+    expect(run.exitCode).toBe(1);
+    expect(listRunsAcross([a, b]).map((r) => `${r.runId} ${r.exitCode} ${r.hosts.length}`)).toEqual(['job-1 1 3']);
+  });
+
+  it('the same trail named twice (another path) is read once', () => {
+    const a = trail('c', ['h1'], [], 0);
+    const { run, trails } = findRunAcross([a, join(dir, '.', 'c.jsonl')], 'job-1');
+    expect(trails).toEqual([a]);
+    expect(run.perHost.map((h) => h.host)).toEqual(['h1']);
+  });
+
+  it('parts that share a host, or differ in mode, are not shards of one run: refused', () => {
+    const a = trail('d', ['h1', 'h2'], [], 0);
+    const b = trail('e', ['h2'], [], 0);
+    expect(() => findRunAcross([a, b], 'job-1')).toThrow(`run job-1 has host h2 in both ${a} and ${b}: shards of one run share no host`);
+    const c = trail('f', ['h9'], [], 3, 'dry-run');
+    expect(() => findRunAcross([a, c], 'job-1')).toThrow(`run job-1 is recorded differently in ${a} and ${c} (mode apply and dry-run): these are not shards of one run`);
+  });
+});
+
+describe('fleet-wide reads and flags under --shard', () => {
+  it('a when: that reads other hosts is refused; {{ inventory }} is not fleet-wide; rollout flags are refused', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rb-shard-when-'));
+    writeFileSync(join(dir, 'w.yaml'), 'name: w\nsteps:\n  - name: r\n    check: echo x\n    register: facts\n  - name: s\n    when: len(groups.all.facts) > 2\n    check: "true"\n  - name: t\n    check: echo {{ inventory | json }}\n');
+    expect(shardProblems(loadRunbook(join(dir, 'w.yaml'))).map((p) => `${p.pos?.line}: ${p.message}`)).toEqual([`7: step "s" reads when: groups.all.facts, other hosts' values, and a shard sees only its own hosts`]);
+    writeFileSync(join(dir, 'inv.yaml'), 'hosts:\n  a: { connection: local }\n');
+    writeFileSync(join(dir, 'ok.yaml'), 'name: ok\nsteps:\n  - name: fine\n    check: "true"\n');
+    const r = spawnSync('node', [resolve('bin/runbook.js'), 'apply', './ok.yaml', '-i', 'inv.yaml', '--dry-run', '--shard', '1/2', '--run-id', 'x', '--max-failures', '1'], { cwd: dir, encoding: 'utf8', env: { ...process.env, RUNBOOK_AUDIT_FILE: join(dir, 'a.jsonl') } });
+    expect(r.stderr.trim()).toBe('--max-failures counts hosts across the fleet, and under --shard each shard would count only its own (drop --max-failures, or run without --shard from one controller)');
   });
 });

@@ -201,6 +201,9 @@ export async function runApply(nameArg: string | undefined, given: ApplyOptions)
   if (opts.askBecomePass && !(process.stdin.isTTY && process.stderr.isTTY)) {
     throw new UserError({ message: '--ask-become-pass needs a terminal to ask on', hint: 'set become_password as a secret var in the inventory instead' });
   }
+  // Where notices and the trail's copy go: checked before anything is asked or connected.
+  const notify = notifySetup(opts.notify, opts.notifyFormat, settings);
+  const syslogTo = syslogTarget(opts.auditSyslog, settings);
 
   if (opts.planOut) checkPlanOut(opts.planOut);
   const runbook = loadRunbook(name, { runbookDirs: opts.runbooks, notice: stderrLine });
@@ -289,7 +292,6 @@ export async function runApply(nameArg: string | undefined, given: ApplyOptions)
   const connectTimeout = opts.connectTimeout ?? settings.connectTimeout?.value;
   // Asked before the live view starts drawing, so the prompt has the terminal to itself.
   const becomePassword = opts.askBecomePass ? await askBecomePassword() : undefined;
-  const notify = notifySetup(opts.notify, opts.notifyFormat, settings);
   // Webhook URLs are credentials: masked wherever the run's text goes, like the secret that signs.
   const redact = createRedactor([...[...contexts.values()].flatMap(contextSecrets), becomePassword, ...notify.targets.map((t) => t.url), notify.secret]);
 
@@ -322,7 +324,6 @@ export async function runApply(nameArg: string | undefined, given: ApplyOptions)
   bus.on(recap.listener);
   // Every command, dry-run checks included, leaves a record before the host's next command starts
   // (its fsync is awaited in afterAuditFlush).
-  const syslogTo = syslogTarget(opts.auditSyslog, settings);
   const syslog = syslogTo ? createAuditSyslog(syslogTo) : undefined;
   const audit = createAuditListener({ file: auditFile, operator, redact, deferSync: true, ...(syslog ? { forward: (r) => syslog.send(r) } : {}) });
   bus.on(audit);
@@ -360,7 +361,9 @@ export async function runApply(nameArg: string | undefined, given: ApplyOptions)
     // Which fleet this is, before anything runs: a wrong inventory is the costliest mistake to spot late.
     const inv = relative(process.cwd(), inventory.file);
     const what = undoing ? `${mode === 'dry-run' ? 'dry run of the undo' : 'undo'} of run ${undoing.run.runId}` : resuming ? `resume of run ${resuming.run.runId}` : saved ? `apply of plan ${saved.id}` : opts.planOut ? 'plan (a dry run)' : mode === 'dry-run' ? 'dry run' : 'apply';
-    print(neutralize(`runbook ${runbook.name}: ${what} on ${hosts.length} host${hosts.length === 1 ? '' : 's'} from ${inv === '' || inv.startsWith('..') ? inventory.file : inv}\n`));
+    // The settings in force too: a project's ./runbook.yaml may choose the inventory, the trail and where notices go.
+    const using = settings.files.length ? ` (settings: ${settings.files.map((f) => relative(process.cwd(), f) || f).join(', ')})` : '';
+    print(neutralize(`runbook ${runbook.name}: ${what} on ${hosts.length} host${hosts.length === 1 ? '' : 's'} from ${inv === '' || inv.startsWith('..') ? inventory.file : inv}${using}\n`));
   }
   if (opts.json) {
     bus.on(createJsonListener(print));
@@ -431,11 +434,10 @@ export async function runApply(nameArg: string | undefined, given: ApplyOptions)
     if (!opts.json) print(renderRecap(recap.state));
     const out = opts.json ? stderrLine : (l: string) => print(`${neutralize(l)}\n`);
     if (reportDir) out(writeReportTo(reportDir, auditFile, result.runId));
-    if (notifier) for (const line of await notifierOutcome(notifier)) out(line);
-    if (syslog && syslogTo) {
-      const gap = await syslogGap(syslog, syslogTo, result.runId, audit);
-      if (gap) out(gap);
-    }
+    // Both wait at once, under one bound: the exit waits at most NOTIFY_SETTLE_MS for them.
+    const [notices, gap] = await Promise.all([notifier ? notifierOutcome(notifier) : [], syslog && syslogTo ? syslogGap(syslog, syslogTo, result.runId, audit) : undefined]);
+    for (const line of notices) out(line);
+    if (gap) out(gap);
     if (recorder && opts.planOut && (result.aborted || result.stopReason !== undefined)) {
       stderrLine(`runbook: no plan written to ${opts.planOut}: the dry run was stopped (${result.stopReason ?? 'aborted'}), so it did not check every host`);
     } else if (recorder && opts.planOut) {
