@@ -3,6 +3,7 @@
  * subnet manager (docs/lab.md, "Faults of the k8s stack", says how each shows and is fixed by
  * hand), and `healK8s`, which undoes them with those fixes so tests can share one lab.
  */
+import type { Snapshot } from './k8s/store.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import { exec, waitFor } from './fault-exec.js';
@@ -58,6 +59,8 @@ const VXLAN_DROP = 'INPUT -p udp --dport 8472 -j DROP';
 const SA = '/var/run/secrets/kubernetes.io/serviceaccount';
 /** The lab API's objects as the stand-in stores them on the control plane (its "etcd"). */
 const API_DATA = '/run/lab/kube-apiserver.json';
+/** Where kubelet asks containerd for a pod's sandbox: one file per pod uid (src/lab/sh/containerd). */
+const CRI_REQUESTS = '/run/containerd/cri';
 
 /**
  * kubelet's StopPodSandbox for every pod of the node, containerd stopped: the pod's processes
@@ -73,7 +76,7 @@ fi
 systemctl stop containerd
 list=$(ls /etc/cni/net.d/*.conflist | head -1)
 conf=$(jq -c '.plugins[0] + {name: .name, cniVersion: .cniVersion}' "$list")
-while read -r pod ip ns; do
+while read -r pod ip ns _; do
   [ -n "$pod" ] || continue
   pids=$(ip netns pids "$ns" 2> /dev/null || true)
   [ -z "$pids" ] || kill $pids
@@ -102,14 +105,17 @@ async function reRegisterNode(state: LabState, node: string): Promise<string> {
   const cp = controlPlaneNode(state);
   await exec(state, cp, 'systemctl stop kube-apiserver');
   try {
-    const snap = JSON.parse(await exec(state, cp, `cat ${API_DATA}`)) as { revision: number; nodes: JsonObject[]; pods: JsonObject[] };
+    // The API's storage (k8s/store.ts Snapshot): every resource's objects under one revision counter.
+    const snap = JSON.parse(await exec(state, cp, `cat ${API_DATA}`)) as Snapshot;
+    const nodes = snap.objects.nodes ?? [];
+    const pods = snap.objects.pods ?? [];
     const spec = (o: JsonObject): JsonObject => (isObject(o.spec) ? o.spec : {});
     const meta = (o: JsonObject): JsonObject => (isObject(o.metadata) ? o.metadata : {});
-    const used = new Set(snap.nodes.map((n) => String(spec(n).podCIDR)));
+    const used = new Set(nodes.map((n) => String(spec(n).podCIDR)));
     const [a, b] = POD_NETWORK.split('.');
     const free = Array.from({ length: 256 }, (_, i) => `${a}.${b}.${i}.0/24`).find((c) => !used.has(c));
     if (!free) throw new Error(`no free /24 left in ${POD_NETWORK}`);
-    snap.nodes = snap.nodes.map((n) => {
+    snap.objects.nodes = nodes.map((n) => {
       const m = meta(n);
       if (m.name !== node) return n;
       const annotations = Object.fromEntries(Object.entries(isObject(m.annotations) ? m.annotations : {}).filter(([k]) => !k.startsWith(`${ANNOTATION_PREFIX}/`)));
@@ -119,7 +125,7 @@ async function reRegisterNode(state: LabState, node: string): Promise<string> {
         spec: { ...spec(n), podCIDR: free, podCIDRs: [free] },
       };
     });
-    snap.pods = snap.pods.map((p) => (spec(p).nodeName === node ? { ...p, metadata: { ...meta(p), resourceVersion: String(++snap.revision) }, status: { phase: 'Pending' } } : p));
+    snap.objects.pods = pods.map((p) => (spec(p).nodeName === node ? { ...p, metadata: { ...meta(p), resourceVersion: String(++snap.revision) }, status: { phase: 'Pending' } } : p));
     await exec(state, cp, `cat > ${API_DATA}.tmp <<'JSON'\n${JSON.stringify(snap)}\nJSON\nmv ${API_DATA}.tmp ${API_DATA}`);
     return free;
   } finally {
@@ -128,10 +134,13 @@ async function reRegisterNode(state: LabState, node: string): Promise<string> {
 }
 
 async function cni0Stale(state: LabState, node: string): Promise<void> {
+  // The node's pods go with the old node object: their sandboxes first, so that kubelet, which
+  // reports what containerd runs, has nothing running to report for them once they are Pending.
+  await exec(state, node, STOP_SANDBOXES);
   const cidr = await reRegisterNode(state, node);
   const subnet = cidr.replace(/\.0\/24$/, '.1/24');
-  // The node's pods go with the old node object; flannel's pod restarts and takes the new podCIDR.
-  await exec(state, node, `${STOP_SANDBOXES}\nsystemctl restart flanneld\n${START_IN_BACKGROUND('containerd')}`);
+  // flannel's pod restarts and takes the new podCIDR; cni0 keeps the old address.
+  await exec(state, node, `systemctl restart flanneld\n${START_IN_BACKGROUND('containerd')}`);
   await waitFor(`${node}'s pods to fail on the stale cni0`, 20_000, () => logShows(state, node, 'containerd', `already has an IP address different from ${subnet}`));
 }
 
@@ -211,6 +220,11 @@ fi
 # A containerd that is not running its pods (stopped above, or failed) starts again; one still
 # retrying them (after no-br-netfilter) succeeds on its own now that subnet.env is back.
 case $(systemctl is-active containerd) in active | activating) ;; *) ${START_IN_BACKGROUND('containerd')} ;; esac`);
-    await waitFor(`containerd on ${n.name} to run its pods`, 60_000, async () => (await exec(state, n.name, 'systemctl is-active containerd || true')).trim() === 'active');
+    // containerd is up long before the sandboxes kubelet asks for are: wait for each of them
+    // (a request file per pod uid, listed in /run/lab/pods with that uid once it runs).
+    await waitFor(`containerd on ${n.name} to run its pods`, 60_000, async () =>
+      (await exec(state, n.name, `[ "$(systemctl is-active containerd)" = active ] || { echo wait; exit 0; }
+for f in ${CRI_REQUESTS}/*; do [ -e "$f" ] || continue; grep -q " \${f##*/} " /run/lab/pods || { echo wait; exit 0; }; done; echo ok`)).trim() === 'ok',
+    );
   });
 }

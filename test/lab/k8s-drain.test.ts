@@ -40,7 +40,8 @@ async function settled(drained?: string): Promise<void> {
   await until('every pod pair reachable', async () => {
     const probe = await labProbe(L);
     return probe.pairs.length > 0 && probe.pairs.every((p) => p.icmp && p.tcp) && probe.podless.join() === (drained ?? '');
-  });
+    // A probe round takes seconds on a loaded machine, and the replacement pod needs its sandbox first.
+  }, 60_000);
 }
 
 describe.each([

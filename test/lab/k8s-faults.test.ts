@@ -108,7 +108,10 @@ describe('k8s stack faults', () => {
     const ok = await healed();
     const ip = ok.pods.find((p) => p.node === 'c')?.ip ?? '';
     expect(`${ip.split('.').slice(0, 3).join('.')}.0/24`).toBe(cidr);
-    expect(kubectl('get', 'pod', 'c-pod0', '-o', 'jsonpath={.status.phase} {.status.podIP}')).toBe(`Running ${ip}`);
+    // kubelet reports it within a second or two of the sandbox running.
+    const status = (): string => kubectl('get', 'pod', 'c-pod0', '-o', 'jsonpath={.status.phase} {.status.podIP}');
+    for (let i = 0; i < 60 && status() !== `Running ${ip}`; i++) await new Promise((r) => setTimeout(r, 250));
+    expect(status()).toBe(`Running ${ip}`);
   });
 
   it("node-recreated: c's annotation names a VtepMAC flannel.1 does not have and the peers program it; restarting c's flanneld heals", async () => {
