@@ -7,7 +7,7 @@ import type { Snapshot } from './k8s/store.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import { exec, waitFor } from './fault-exec.js';
-import { POD_NETWORK } from './k8s-stack.js';
+import { MODULES_LOAD, POD_NETWORK } from './k8s-stack.js';
 import { LAN_MTU } from './network.js';
 import { ANNOTATION_PREFIX } from './k8s/flannel-leases.js';
 import { isObject, type JsonObject } from './k8s/patch.js';
@@ -157,13 +157,14 @@ async function nodeRecreated(state: LabState, node: string): Promise<void> {
 }
 
 async function noBrNetfilter(state: LabState, node: string): Promise<void> {
-  // A reboot: the pods, flannel.1, cni0 and /run go; the module is not loaded again (containerd,
-  // unlike docker, never loads it). The module is kernel-wide, so only this node's view hides it.
+  // A reboot: the pods, flannel.1, cni0 and /run go; the module is not loaded again: no
+  // modules-load.d file names it any more (containerd, unlike docker, never loads it). The module
+  // is kernel-wide, so only this node's view hides it.
   await exec(state, node, `${STOP_SANDBOXES}
 systemctl stop flanneld
 ip link del cni0 2> /dev/null || true
 ip link del flannel.1
-rm -f /run/flannel/subnet.env
+rm -f /run/flannel/subnet.env ${MODULES_LOAD.path}
 mount -t tmpfs -o ro,size=0 tmpfs /proc/sys/net/bridge
 ${START_IN_BACKGROUND('flanneld')}
 ${START_IN_BACKGROUND('containerd')}`);
@@ -198,9 +199,9 @@ export async function breakK8s(state: LabState, fault: string, node: string): Pr
 /**
  * Undoes K8S_FAULTS on every worker with the operator's fixes: UDP 8472 allowed, eth0 back to the
  * LAN's MTU, iptables-legacy's FORWARD policy ACCEPT, br_netfilter "loaded" again (the hiding
- * mount gone), flanneld restarted (so it re-patches a stale annotation and writes subnet.env),
- * and where cni0 does not hold the node's subnet: the pods stopped, cni0 deleted, the pods
- * recreated. The shared Docker-era fixes (ip_forward, FORWARD) are labHeal's.
+ * mount gone) and named in modules-load.d again when no file is there, flanneld restarted (so it
+ * re-patches a stale annotation and writes subnet.env), and where cni0 does not hold the node's
+ * subnet: the pods stopped, cni0 deleted, the pods recreated. The shared Docker-era fixes (ip_forward, FORWARD) are labHeal's.
  */
 export async function healK8s(state: LabState): Promise<void> {
   const ws = state.topology.nodes.filter((n) => n.roles.includes('worker'));
@@ -209,6 +210,7 @@ export async function healK8s(state: LabState): Promise<void> {
 ip link set eth0 mtu ${LAN_MTU}
 iptables-legacy -P FORWARD ACCEPT
 ! mountpoint -q /proc/sys/net/bridge || umount /proc/sys/net/bridge
+[ -e ${MODULES_LOAD.path} ] || printf '${MODULES_LOAD.text.replace(/\n/g, '\\n')}' > ${MODULES_LOAD.path}
 systemctl reset-failed flanneld 2> /dev/null || true
 systemctl restart flanneld
 . /run/flannel/subnet.env

@@ -25,6 +25,14 @@ import { UserError } from '../model/errors.js';
 export const POD_NETWORK = '10.244.0.0/16';
 export const API_PORT = 6443;
 export const KUBECONFIG = 'kubeconfig';
+/**
+ * What kubeadm's container-runtime prerequisites (up to 1.29) have every node persist: br_netfilter
+ * (with overlay) loaded at boot, and bridged traffic through iptables. The lab's nodes start with
+ * both, as a node that followed them; fix-br-netfilter's healthy case reads them, no-br-netfilter
+ * takes the modules file away.
+ */
+export const MODULES_LOAD = { path: '/etc/modules-load.d/k8s.conf', text: 'overlay\nbr_netfilter\n' };
+const SYSCTL_K8S = { path: '/etc/sysctl.d/k8s.conf', text: 'net.bridge.bridge-nf-call-iptables  = 1\nnet.bridge.bridge-nf-call-ip6tables = 1\n' };
 /** The node's API files: the server's under /etc/kubernetes (kubeadm's directory), the seed beside them. */
 const API_PKI = '/etc/kubernetes/pki';
 const SEED = '/etc/kubernetes/lab-seed.json';
@@ -223,6 +231,10 @@ export async function prepareK8sNode(state: LabState, node: NodeSpec): Promise<v
   await writeFile(join(etc, 'kube-flannel/net-conf.json'), netConf());
   await writeFile(join(etc, 'cni/net.d/10-flannel.conflist'), cniConflist());
   await writeFile(join(etc, 'lab/flanneld.env'), `NODE_NAME=${node.name}\n`);
+  for (const f of [MODULES_LOAD, SYSCTL_K8S]) {
+    await mkdir(join(etc, dirname(f.path).replace(/^\/etc\//, '')), { recursive: true });
+    await writeFile(join(etc, f.path.replace(/^\/etc\//, '')), f.text);
+  }
   await copyFile(CNI_PLUGIN, join(dir, 'opt-upper/cni/bin/flannel'));
   // The compiled daemons and what they import (dist/lab/k8s only), as ES modules.
   // /opt/lab/k8s inside the node is opt-upper/lab/k8s here.
