@@ -161,7 +161,9 @@ async function validateAction(files: string[], opts: CommonOptions): Promise<voi
   const record = (file: string, kind: string, ps: import('../../model/index.js').Problem[]): void => {
     checked++;
     if (ps.length === 0) out(`ok  ${kind.padEnd(9)} ${file}`);
-    problems.push(...ps);
+    // Not push(...ps): a broken file can have more problems than a call takes arguments on a
+    // small stack (fuzz case 810: RangeError, reported as an internal error).
+    for (const p of ps) problems.push(p);
   };
   const guard = (file: string, kind: string, fn: () => import('../../model/index.js').Problem[]): void => {
     try {
