@@ -70,6 +70,16 @@ describe('runbook resume on the lab', () => {
     expect(left).toContain('c/ip_forward is on at runtime');
     const logged = Object.fromEntries(await Promise.all(WORKERS.map(async (n) => [n, (await receivedIds(n)).length] as const)));
 
+    // The killed run's host locks go within a heartbeat or so of its connections dropping. A resume
+    // started before that is refused on the hosts still locked and runs on the others, and is then
+    // itself the last apply: wait for every lock, so that one resume continues the killed run.
+    for (const n of WORKERS) {
+      const until = Date.now() + 15_000;
+      while ((await onNode(n, 'flock -n /run/runbook.lock true && echo free || echo held')) !== 'free') {
+        if (Date.now() > until) throw new Error(`${n}: the killed run's host lock was not released within 15 s`);
+        await new Promise((res) => setTimeout(res, 200));
+      }
+    }
     const r = resume(['last', '--yes', '-i', L().info.inventory, '--runbooks', RUNBOOKS]);
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toContain(`runbook fix-forwarding: resume of run ${firstRun} on 4 hosts from`);

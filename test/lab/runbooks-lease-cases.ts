@@ -26,6 +26,15 @@ export function expectNothingFound(a: Applied): void {
 
 export const leases = async (): Promise<Map<string, Lease>> => new Map((await listLeases(labState(LAB))).map((l) => [l.key, l]));
 /** key → "created/modified": the proof that a lease was neither deleted nor rewritten. */
+/**
+ * Keys for leases a test adds (an orphan, a duplicate) that no node holds: flanneld picks its
+ * subnet at random, so a fixed key such as 10.100.251.0/24 is a node's own once in a while.
+ */
+async function freeKeys(n: number): Promise<string[]> {
+  const held = new Set(Object.keys(await revisions()));
+  return Array.from({ length: 50 }, (_, i) => `${PREFIX}/10.100.${254 - i}.0-24`).filter((k) => !held.has(k)).slice(0, n);
+}
+
 export const revisions = async (): Promise<Record<string, string>> => Object.fromEntries([...(await leases()).values()].map((l) => [l.key, `${l.created}/${l.modified}`]));
 export const publicIp = (node: string): string => labState(LAB).topology.nodes.find((n) => n.name === node)?.ip ?? '';
 /** The node's lease key, from its subnet.env, with the real prefix length. */
@@ -139,7 +148,7 @@ export function leaseCases(L: () => Lab, opts: { full: boolean }): void {
 
   it('an orphan while a flannel node is left out of --hosts is "suspect": nothing deleted, nothing changed; with every node in the run it is deleted', async () => {
     const t = labState(LAB).topology;
-    const k = `${PREFIX}/10.100.251.0-24`;
+    const [k] = (await freeKeys(1)) as [string];
     await putLease(k, leaseValue(t.deadIp, t.deadMac));
     const before = await revisions();
     const pids = await mainPids();
@@ -167,8 +176,7 @@ export function leaseCases(L: () => Lab, opts: { full: boolean }): void {
   it("a second lease naming d and an orphan covering no node's subnet: both deleted (guarded), d keeps its own", async () => {
     const t = labState(LAB).topology;
     const key = await subnetKeyOf('d');
-    const dup = `${PREFIX}/10.100.253.0-24`;
-    const orphan = `${PREFIX}/10.100.254.0-24`;
+    const [dup, orphan] = (await freeKeys(2)) as [string, string];
     await putLease(dup, leaseValue(publicIp('d'), '02:00:00:00:00:01'));
     await putLease(orphan, leaseValue(t.deadIp, t.deadMac));
     const before = await revisions();
@@ -185,8 +193,7 @@ export function leaseCases(L: () => Lab, opts: { full: boolean }): void {
 
   it('runbook undo puts back the duplicate and the orphan the run deleted (same values, with a TTL), and touches no other lease', async () => {
     const t = labState(LAB).topology;
-    const dup = `${PREFIX}/10.100.253.0-24`;
-    const orphan = `${PREFIX}/10.100.254.0-24`;
+    const [dup, orphan] = (await freeKeys(2)) as [string, string];
     await putLease(dup, leaseValue(publicIp('d'), '02:00:00:00:00:01'));
     await putLease(orphan, leaseValue(t.deadIp, t.deadMac));
     const before = await values();
