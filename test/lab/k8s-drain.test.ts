@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
-import { labProbe } from '../../src/lab/index.js';
+import { formatProbe, labProbe } from '../../src/lab/index.js';
 import { k8sLab, OLD_KUBECTL, until } from './k8s-support.js';
 
 const lab = k8sLab('kd');
@@ -25,7 +25,7 @@ function pods(namespace = 'default'): Pod[] {
   expect(r.code, r.stderr).toBe(0);
   return (JSON.parse(r.stdout) as { items: Pod[] }).items;
 }
-const where = (ps: Pod[]): string[] => ps.map((p) => `${p.metadata.name}@${p.spec.nodeName ?? ''}`).sort();
+const where = (ps: Pod[]): string[] => ps.map((p) => `${p.metadata.name}@${p.spec.nodeName ?? ''}:${p.status.phase}`).sort();
 const unschedulable = (node: string): string => kubectl('get', 'node', node, '-o', 'jsonpath={.spec.unschedulable}').stdout;
 
 /**
@@ -37,8 +37,10 @@ async function settled(drained?: string): Promise<void> {
     const ps = pods();
     return ps.length === 3 && ps.every((p) => p.status.phase === 'Running');
   });
-  await until('every pod pair reachable', async () => {
+  let last = '';
+  await until(() => `every pod pair reachable${drained ? `, ${drained} podless` : ''}; last probe:\n${last}`, async () => {
     const probe = await labProbe(L);
+    last = `${formatProbe(probe)}\npods: ${where(pods()).join(' ')}`;
     return probe.pairs.length > 0 && probe.pairs.every((p) => p.icmp && p.tcp) && probe.podless.join() === (drained ?? '');
     // A probe round takes seconds on a loaded machine, and the replacement pod needs its sandbox first.
   }, 60_000);
@@ -53,7 +55,8 @@ describe.each([
   });
 
   it('drain --ignore-daemonsets evicts the workload, which the ReplicaSet recreates on the other nodes; uncordon lets pods land again', async () => {
-    const before = pods().filter((p) => p.spec.nodeName === node);
+    const all = pods();
+    const before = all.filter((p) => p.spec.nodeName === node);
     expect(before).toHaveLength(1);
     const r = run(bin, ['drain', node, '--ignore-daemonsets', '--delete-emptydir-data', '--timeout=60s']);
     expect(r.code, r.stderr).toBe(0);
@@ -64,15 +67,18 @@ describe.each([
     await settled(node);
     const after = pods();
     // A new pod (a new name and uid), bound elsewhere; the flannel pod stays on the drained node.
+    // New to the whole list: an earlier test's replacement is no drain's (deleting it instead left
+    // a tie between two emptiest nodes, and the scheduler's coin sometimes chose the other one).
     expect(after.filter((p) => p.spec.nodeName === node)).toEqual([]);
-    const replacement = after.find((p) => !before.some((b) => b.metadata.uid === p.metadata.uid) && /^probe-[a-z0-9]{5}$/.test(p.metadata.name));
-    expect(replacement, where(after).join(' ')).toBeDefined();
+    const fresh = after.filter((p) => !all.some((b) => b.metadata.uid === p.metadata.uid));
+    expect(fresh.map((p) => p.metadata.name), where(after).join(' ')).toEqual([expect.stringMatching(/^probe-[a-z0-9]{5}$/)]);
+    const replacement = fresh[0];
     expect(pods('kube-flannel').filter((p) => p.spec.nodeName === node)).toHaveLength(1);
 
     expect(run(bin, ['uncordon', node]).stdout).toBe(`node/${node} uncordoned\n`);
     // The next replacement goes to the emptiest node: the uncordoned one.
     expect(run(bin, ['delete', 'pod', replacement?.metadata.name ?? '']).code).toBe(0);
-    await until(`a new pod on ${node}`, () => pods().some((p) => p.spec.nodeName === node && p.status.phase === 'Running'));
+    await until(() => `a new pod on ${node}: ${where(pods()).join(' ')}`, () => pods().some((p) => p.spec.nodeName === node && p.status.phase === 'Running'));
     await settled();
   });
 });
@@ -104,7 +110,7 @@ describe('PodDisruptionBudgets', () => {
     // Uncordoning moves nothing back; a pod deleted from a node with two is replaced on c.
     const crowded = pods().find((p, _, all) => all.filter((q) => q.spec.nodeName === p.spec.nodeName).length > 1);
     expect(kubectl('delete', 'pod', crowded?.metadata.name ?? '').code).toBe(0);
-    await until('a new pod on c', () => pods().some((p) => p.spec.nodeName === 'c' && p.status.phase === 'Running'));
+    await until(() => `a new pod on c: ${where(pods()).join(' ')}`, () => pods().some((p) => p.spec.nodeName === 'c' && p.status.phase === 'Running'));
     await settled();
   });
 });

@@ -53,10 +53,11 @@ export function k8sLab(defaultName: string): K8sLab {
   };
 }
 
-export async function until(what: string, test: () => Promise<boolean> | boolean, ms = 30_000): Promise<void> {
+/** Polls `test` until it holds; `what` may be a function, to name the last state seen on timeout. */
+export async function until(what: string | (() => string), test: () => Promise<boolean> | boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await test())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    if (Date.now() > end) throw new Error(`timed out: ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
