@@ -22,7 +22,7 @@ export const stepStatus = z.enum([
 // lock/unlock: the host lock (host-lock.ts); kill: what a timeout or abort sends to stop a command;
 // capture: a read-only capture of what a fix may change (its files and snapshots, capture.ts);
 // confirm: arming, confirming or firing a `confirm:` step's watchdog (confirm.ts).
-export const phase = z.enum(['check', 'fix', 'verify', 'lock', 'unlock', 'kill', 'capture', 'confirm']);
+export const phase = z.enum(['check', 'fix', 'verify', 'lock', 'unlock', 'kill', 'capture', 'confirm', 'drain', 'uncordon']);
 // Unique across runs: the run's id, then the command's number within the run.
 const commandId = z.string().regex(/^\S+\.\d+$/);
 export const decision = z.enum(['yes', 'no', 'all-hosts', 'all', 'quit', 'auto']);
@@ -75,6 +75,8 @@ export const runEventSchema = z.discriminatedUnion('type', [
     // The hosts in `hosts` only because a once step runs there: not targets.
     onceHosts: z.array(z.string()).optional(),
     steps: z.array(z.string()),
+    // --no-drain: the disruptive steps whose nodes this run does not drain.
+    noDrain: z.array(z.string()).optional(),
   }),
   z.strictObject({
     type: z.literal('host-connect'),

@@ -142,6 +142,7 @@ export class Fleet implements FleetHooks {
       runStep(c, name, planned, ctx, {
         // Not the shared connection: after a cut, that one is gone.
         reconnect: () => this.connectAnew(host),
+        here: () => this.connectHere(host),
         register: step.register
           ? (stdout, status) => {
               const r = registeredValue(stdout, step.json);
@@ -163,10 +164,9 @@ export class Fleet implements FleetHooks {
    */
   private async where(conn: Connection, host: Host, ps: PlannedStep, ctx: HostRunContext, started: number, run: (c: Connection) => Promise<StepOutcome>): Promise<StepOutcome> {
     if (!ps.source.local) return run(conn);
-    const { become: _become, becomePassword: _password, becomePasswordError: _error, ...asIs } = host;
     let here: Connection;
     try {
-      here = await this.connectAnew({ ...asIs, connection: 'local' });
+      here = await this.connectHere(host);
     } catch (err) {
       return reportStepResult(ctx, host.name, ps, 'failed', started, { reason: oneLine(ctx.redact(`cannot run this local step on this machine: ${err instanceof Error ? err.message : String(err)}`)) });
     }
@@ -175,6 +175,12 @@ export class Fleet implements FleetHooks {
     } finally {
       await here.close().catch(() => undefined);
     }
+  }
+
+  /** This machine, for `host`'s local commands: as the operator, no sudo whatever the host's entry says. */
+  private connectHere(host: Host): Promise<Connection> {
+    const { become: _become, becomePassword: _password, becomePasswordError: _error, ...asIs } = host;
+    return this.connectAnew({ ...asIs, connection: 'local' });
   }
 
   /**

@@ -17,6 +17,7 @@ import { leavesHostUnknown } from './status.js';
 import { commandsDigest, driftMatches } from './drift.js';
 import type { PlanGuard } from './plan-guard.js';
 import { captureStep, changesBetween, previewChange, storeCaptures, type Capture, type CaptureStore, type Change } from './capture.js';
+import { drainBefore, drainLines, type DrainExec, type DrainGate, type DrainPlan, type Drained } from './node-drain.js';
 import { armCommand, confirmCommand, disarmCommand, newConfirmToken, revertNowCommand, revertScript, REVERTED, watchdogLogCommand } from './confirm.js';
 
 export interface HostRunContext extends Reporting {
@@ -35,6 +36,8 @@ export interface HostRunContext extends Reporting {
   planGuard?: PlanGuard;
   /** Where captured content is kept, by digest (capture.ts). */
   captureStore?: CaptureStore;
+  /** How many nodes disruptive steps drain at once, and whether one was left cordoned (node-drain.ts). */
+  drains?: DrainGate;
 }
 
 /** How fleet control runs each of a host's steps (through runStep) and then its handlers. */
@@ -54,6 +57,8 @@ export interface RunStepOptions {
   register?: (stdout: string, status: StepStatus) => string | undefined;
   /** A fresh connection to the host (not the run's shared one): a `confirm:` step reads its watchdog's log over it after a cut. */
   reconnect?: () => Promise<Connection>;
+  /** A connection to this machine, as the operator: a disruptive step's kubectl drain runs over it. */
+  here?: () => Promise<Connection>;
 }
 
 
@@ -174,8 +179,14 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   if (ps.source.refuseExit !== undefined && check.result.outcome === 'exit' && check.result.code === ps.source.refuseExit) {
     return done('failed', { reason: failureReason('refused', check, ctx), checkOutput: checkTail }, check);
   }
+  // A disruptive step shows its drain around the fix's own commands.
+  const around = (commands: string[]): string[] => {
+    if (!ps.drain) return commands;
+    const { before, after } = drainLines(ps.drain);
+    return [ctx.redact(before), ...commands, ctx.redact(after)];
+  };
   // The plan and the run's lines list the commands briefly; the approval shows them whole.
-  const fixCommands = ps.fix.map((f) => ctx.redact(f.brief ?? f.display));
+  const fixCommands = around(ps.fix.map((f) => ctx.redact(f.brief ?? f.display)));
   const pending = {
     checkOutput: checkTail,
     fixCommands,
@@ -206,7 +217,7 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
     reason: why,
     checkTail,
     checkOutput: safeFullOutput(check.result.stdout, check.result.stderr, ctx.redact),
-    commands: ps.fix.map((f) => ctx.redact(f.display)),
+    commands: around(ps.fix.map((f) => ctx.redact(f.display))),
     ...(planned?.kind === 'drifted' ? { drift: { reason: planned.reason, plannedOutput: planned.plannedOutput } } : {}),
     ...(preview ? { preview: preview.diff } : {}),
   });
@@ -219,22 +230,64 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   }
   if (ctx.control.stopping) return done('not-run', { reason: ctx.control.stopReason, ...pending });
 
+  // A disruptive step's node is drained once the fix is approved, and uncordoned after it (node-drain.ts).
+  let drained: Drained | undefined;
+  let here: Connection | undefined;
+  if (ps.drain) {
+    const got = await drainNode(ps, ps.drain, host, approval, ctx, opts);
+    if ('refused' in got) return done('failed', { reason: oneLine(ctx.redact(got.refused)), ...pending });
+    ({ drained, here } = got);
+  }
+  const ended = await fixAndVerify(conn, host, ps, ctx, opts, approval, pending, capture);
+  if (!drained) return done(ended.status, ended.extra, ended.read);
+  try {
+    const { note, failed } = await drained.after({ fixed: ended.status === 'fixed', fixStarted: ended.fixStarted, host, status: ended.status });
+    const reason = ended.extra.reason ? `${ended.extra.reason}; ${note}` : note;
+    return done(failed ? 'failed' : ended.status, { ...ended.extra, reason: oneLine(ctx.redact(reason)) }, ended.read);
+  } finally {
+    await here?.close().catch(() => undefined);
+  }
+}
+
+/** How the fix and its verify ended: done()'s arguments, and whether a fix command was sent. */
+interface FixEnded {
+  status: StepStatus;
+  extra: StepResultExtra;
+  read?: Ran;
+  fixStarted: boolean;
+}
+
+type Pending = Pick<StepResultExtra, 'checkOutput' | 'fixCommands' | 'verifyCommand' | 'commandsDigest'>;
+
+/** The approved fix: captures, the confirm watchdog, the fix commands, the verify. */
+async function fixAndVerify(
+  conn: Connection,
+  host: string,
+  ps: PlannedStep,
+  ctx: HostRunContext,
+  opts: RunStepOptions,
+  approval: Approval,
+  pending: Pending,
+  capture: ReturnType<typeof captureExec>,
+): Promise<FixEnded> {
+  let fixStarted = false;
+  const ended = (status: StepStatus, extra: StepResultExtra = {}, read?: Ran): FixEnded => ({ status, extra, ...(read ? { read } : {}), fixStarted });
   // What the fix may change, as it is now; captured again after the fix, for the diff.
   const capturing = ps.files.length > 0 || ps.snapshot.length > 0;
   const before = capturing ? await captureStep(ps, capture, ctx) : [];
   storeCaptures(before, ctx.captureStore);
   // A stop that came while capturing still keeps the fix from starting.
-  if (ctx.control.stopping) return done('not-run', { reason: ctx.control.stopReason, ...pending });
+  if (ctx.control.stopping) return ended('not-run', { reason: ctx.control.stopReason, ...pending });
   // confirm: the watchdog is armed before the fix, or the fix does not run.
   let armed: Armed | undefined;
   if (ps.source.confirmMs !== undefined) {
     const got = await arm(conn, host, ps, before, ps.source.confirmMs, ctx);
-    if (typeof got === 'string') return done('failed', { reason: got, ...pending });
-    if ('unknown' in got) return done('unknown', { reason: oneLine(ctx.redact(got.unknown)), ...pending });
+    if (typeof got === 'string') return ended('failed', { reason: got, ...pending });
+    if ('unknown' in got) return ended('unknown', { reason: oneLine(ctx.redact(got.unknown)), ...pending });
     armed = got;
   }
   const watched = armed ? watchdog(conn, host, ps, armed, ctx, opts) : undefined;
-  const finish = ([status, extra]: Ended, more: StepResultExtra) => done(status, { ...more, ...extra });
+  const finish = ([status, extra]: Ended, more: StepResultExtra) => ended(status, { ...more, ...extra });
   // Nothing more is sent to a host in an unknown state, not even a capture: the trail keeps the
   // "before" digests, the way back to what the host held.
   const unknownAfter = (): { changes?: Change[] } =>
@@ -248,6 +301,7 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   };
 
   for (const [i, fix] of ps.fix.entries()) {
+    fixStarted = true;
     const ran = await execAndReport(conn, host, ps, 'fix', fix, undefined, ctx, approval);
     const what = ps.fix.length > 1 ? `fix command ${i + 1} of ${ps.fix.length}` : 'fix';
     switch (ran.verdict.kind) {
@@ -255,14 +309,14 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
         continue;
       case 'unknown':
         if (watched) return finish(await watched.afterCut(failureReason(what, ran, ctx)), pending);
-        return done('unknown', { reason: failureReason(what, ran, ctx), ...pending, ...unknownAfter() });
+        return ended('unknown', { reason: failureReason(what, ran, ctx), ...pending, ...unknownAfter() });
       case 'interrupted':
         if (watched) return finish(await watched.revertNow(failureReason(what, ran, ctx), 'interrupted'), { ...pending, ...unknownAfter() });
-        return done('interrupted', { reason: failureReason(what, ran, ctx), ...pending, ...unknownAfter() });
+        return ended('interrupted', { reason: failureReason(what, ran, ctx), ...pending, ...unknownAfter() });
       default: {
         const reason = failureReason(what, ran, ctx);
         if (watched) return finish(await watched.revertNow(reason), { ...pending, ...(await changed()) });
-        return done('failed', { reason, ...pending, ...(await changed()) });
+        return ended('failed', { reason, ...pending, ...(await changed()) });
       }
     }
   }
@@ -275,22 +329,49 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   const verify = await execAndReport(conn, host, ps, 'verify', ps.verify, ps.verifyExpect, ctx);
   switch (verify.verdict.kind) {
     case 'pass': {
-      if (!watched) return done('fixed', { ...pending, ...changes }, verify);
+      if (!watched) return ended('fixed', { ...pending, ...changes }, verify);
       const confirmed = await watched.confirm();
-      return confirmed === true ? done('fixed', { ...pending, ...changes }, verify) : finish(confirmed, { ...pending, ...changes });
+      return confirmed === true ? ended('fixed', { ...pending, ...changes }, verify) : finish(confirmed, { ...pending, ...changes });
     }
     case 'unknown':
       if (watched) return finish(await watched.afterCut(failureReason('verify', verify, ctx)), { ...pending, ...changes });
-      return done('unknown', { reason: failureReason('verify', verify, ctx), ...pending, ...changes });
+      return ended('unknown', { reason: failureReason('verify', verify, ctx), ...pending, ...changes });
     case 'interrupted':
       if (watched) return finish(await watched.revertNow(failureReason('verify', verify, ctx), 'interrupted'), { ...pending, ...changes });
-      return done('interrupted', { reason: failureReason('verify', verify, ctx), ...pending, ...changes });
+      return ended('interrupted', { reason: failureReason('verify', verify, ctx), ...pending, ...changes });
     default: {
       const reason = failureReason('verify after fix', verify, ctx);
       if (watched) return finish(await watched.revertNow(reason), { ...pending, ...changes });
-      return done('failed', { reason, ...pending, ...changes });
+      return ended('failed', { reason, ...pending, ...changes });
     }
   }
+}
+
+/** Beyond kubectl drain's own --timeout: its last eviction round and exit. */
+const KUBECTL_MARGIN_MS = 60_000;
+
+/** Drains a disruptive step's node from this machine; the connection here stays open for the uncordon. */
+async function drainNode(ps: PlannedStep, dp: DrainPlan, host: string, approval: Approval, ctx: HostRunContext, opts: RunStepOptions): Promise<{ refused: string } | { drained: Drained; here: Connection }> {
+  if (!opts.here || !ctx.drains) throw new Error('internal: a disruptive step without a connection to this machine or a drain gate');
+  let here: Connection;
+  try {
+    here = await opts.here();
+  } catch (err) {
+    return { refused: `cannot run kubectl on this machine to drain node ${dp.node} (${errorMessage(err)}); nothing changed, the fix did not run` };
+  }
+  // kubectl runs here as the operator (never through sudo), reported like a local step's command.
+  const { drift: _drift, ...source } = ps.source;
+  const kubectlStep: PlannedStep = { ...ps, become: false, timeoutMs: dp.timeoutMs + KUBECTL_MARGIN_MS, source: { ...source, local: true } };
+  const exec: DrainExec = async (cmd, phase) => {
+    // Putting the node back runs even while the run is being interrupted.
+    const ran = await execAndReport(here, host, kubectlStep, phase, cmd, undefined, ctx, approval, phase === 'uncordon');
+    return { ok: ran.verdict.kind === 'pass', stdout: ran.result.stdout, why: failureReason(phase === 'uncordon' ? 'kubectl uncordon' : 'kubectl', ran, ctx) };
+  };
+  // Waiting for another node's drain to end lends this host's fork slot, as an approval does.
+  const got = await drainBefore(dp, ctx.drains, exec, (p) => (ctx.idle ? ctx.idle(p) : p));
+  if (!('refused' in got)) return { drained: got, here };
+  await here.close().catch(() => undefined);
+  return got;
 }
 
 interface Armed {

@@ -1,8 +1,9 @@
 /** The engine's public API. */
 export { EventBus } from './bus.js';
+export { DEFAULT_DRAIN_TIMEOUT_MS, type DrainPlan } from './node-drain.js';
 export { RunControl } from './control.js';
 export type * from './events.js';
-export { buildPlan, planStep, PLAN_VERSION, type CommandRenderer, type HostPlan, type Plan, type PlannedStep, type RenderedCommand, type RunMode } from './plan.js';
+export { buildPlan, planStep, PLAN_VERSION, type CommandRenderer, type DrainOptions, type HostPlan, type Plan, type PlannedStep, type RenderedCommand, type RunMode } from './plan.js';
 export {
   approves,
   autoApprove,

@@ -10,6 +10,7 @@
 import type { CommandTemplate, Expectation, Host, Runbook, Step } from '../model/types.js';
 import type { RegisteredValues } from './registry.js';
 import { analyzeRunbook, type RunbookDeps } from '../model/runbook-deps.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS, drainPlan, type DrainPlan } from './node-drain.js';
 
 export const PLAN_VERSION = 1;
 
@@ -55,6 +56,8 @@ export interface PlannedStep {
   preview?: RenderedCommand;
   /** What `runbook undo` runs after restoring the files (undo.ts). */
   undo?: RenderedCommand;
+  /** A disruptive step: the node drained before the fix and uncordoned after it (node-drain.ts). */
+  drain?: DrainPlan;
   /** Its commands read registered values: they hold references, and are rendered on the host's turn. */
   deferred?: boolean;
   /** Not this host's step (`on:` does not select it): nothing was rendered for it, and nothing runs. */
@@ -85,6 +88,8 @@ export interface Plan {
   mode: RunMode;
   /** --become: every command through sudo, whatever the runbook says. */
   become?: boolean;
+  /** How draining goes around disruptive steps: --no-drain, or kubectl drain's --timeout. */
+  drain?: DrainOptions;
   /** The runbook's steps and handlers, in order (a once host that is not a target is planned from these). */
   steps: Step[];
   handlers: Step[];
@@ -97,7 +102,11 @@ export interface PlanOptions {
   mode: RunMode;
   /** --become: every command through sudo, whatever the runbook says. */
   become?: boolean;
+  drain?: DrainOptions;
 }
+
+/** `off`: --no-drain (disruptive steps run with the pods in place); else how long a drain may take. */
+export type DrainOptions = { off: true } | { timeoutMs: number };
 
 /**
  * One step for one host. `values` as for CommandRenderer: a deferred step is planned with
@@ -105,7 +114,7 @@ export interface PlanOptions {
  */
 export function planStep(
   host: Host,
-  plan: Pick<Plan, 'runbook' | 'become'>,
+  plan: Pick<Plan, 'runbook' | 'become' | 'drain'>,
   step: Step,
   index: number,
   renderAny: CommandRenderer,
@@ -132,8 +141,16 @@ export function planStep(
     snapshot: step.snapshot.map((t) => render(host, step, t)),
     ...(step.preview ? { preview: render(host, step, step.preview) } : {}),
     ...(step.undo ? { undo: render(host, step, step.undo) } : {}),
+    ...(step.disruptive ? drainFor(host, step, plan.drain) : {}),
     ...(values === 'references' ? { deferred: true } : {}),
   };
+}
+
+/** A disruptive step's drain on this host; the CLI refuses hosts with no known node first (model/drain-targets.ts). */
+function drainFor(host: Host, step: Step, opts: DrainOptions | undefined): { drain?: DrainPlan } {
+  if (opts && 'off' in opts) return {};
+  if (!host.kubeNode) throw new Error(`internal: step "${step.name}" is disruptive and host ${host.name} is no known Kubernetes node`);
+  return { drain: drainPlan(host.kubeNode, opts?.timeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS) };
 }
 
 const NOTHING: RenderedCommand = { command: '', display: '' };
@@ -149,6 +166,7 @@ export function buildPlan(runbook: Runbook, hosts: Host[], bindings: { render: C
   const head = {
     runbook: { name: runbook.name, file: runbook.file, hash: runbook.hash, ...(runbook.become !== undefined ? { become: runbook.become } : {}) },
     ...(opts.become ? { become: true } : {}),
+    ...(opts.drain ? { drain: opts.drain } : {}),
   };
   const plan1 = (host: Host, step: Step, i: number, d: { deferred: boolean }): PlannedStep =>
     step.on && !onSets.get(step.on)!.has(host.name)

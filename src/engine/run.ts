@@ -16,6 +16,7 @@ import { EXIT_CODE_FOR_VERDICT } from '../model/exit-codes.js';
 import type { Redact } from './sanitize.js';
 import type { HostLockOptions } from './host-lock.js';
 import { Fleet } from './fleet.js';
+import { DrainGate } from './node-drain.js';
 import type { FleetBindings } from './bindings.js';
 import type { PlanGuard } from './plan-guard.js';
 import type { CaptureStore } from './capture.js';
@@ -50,6 +51,8 @@ export interface RunOptions {
   resume?: ResumeFrom;
   /** The operator's vars, secrets masked by name: recorded in the start event for resume. */
   vars?: Record<string, string>;
+  /** How many nodes disruptive steps may drain at once (node-drain.ts): 1 unless the run goes in batches. */
+  drainsAtOnce?: number;
   now?: () => Date;
 }
 
@@ -97,6 +100,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     ...(opts.hostLock ? { hostLock: { ...opts.hostLock, operator: opts.operator } } : {}),
     ...(opts.planGuard ? { planGuard: opts.planGuard } : {}),
     ...(opts.captureStore ? { captureStore: opts.captureStore } : {}),
+    drains: new DrainGate(opts.drainsAtOnce ?? 1),
     fleet,
   };
 
@@ -118,6 +122,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     hosts: [...plan.hosts.map((h) => h.host.name), ...onceHosts],
     ...(onceHosts.length ? { onceHosts } : {}),
     steps: [...plan.steps, ...plan.handlers].map((s) => s.name),
+    ...(plan.drain && 'off' in plan.drain && [...plan.steps, ...plan.handlers].some((s) => s.disruptive) ? { noDrain: [...plan.steps, ...plan.handlers].filter((s) => s.disruptive).map((s) => s.name) } : {}),
   });
 
   let hosts: HostOutcome[];

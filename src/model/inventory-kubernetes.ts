@@ -11,6 +11,7 @@ import { listNodes, nodeAddress, type KubeNode, type KubeSetting } from './kube-
 import { oneLine } from './printable.js';
 import { resolvePath } from './secrets.js';
 import type { YamlSource } from './yaml-source.js';
+import type { KubeNodeRef } from './types.js';
 
 /** Labels naming a node's role, as kubeadm and `kubectl get nodes` (ROLES) read them. */
 const ROLE_PREFIX = 'node-role.kubernetes.io/';
@@ -22,6 +23,8 @@ export interface ClusterHost {
   groups: string[];
   /** Plain strings and string maps only: never read as secret definitions (a label may be named `secret`). */
   vars: Record<string, string | Record<string, string>>;
+  /** The node, and the kubectl settings it was listed with: what draining it uses. */
+  kube: KubeNodeRef;
 }
 
 /**
@@ -89,7 +92,13 @@ export function clusterHosts(k: KubernetesYaml, baseDir: string, src: YamlSource
     if ('problem' in address) problems.push({ pos: at('address'), message: `kubernetes: ${address.problem}`, hint: 'choose another address: InternalIP, ExternalIP, Hostname, InternalDNS or ExternalDNS' });
     if ('problem' in groups) problems.push({ pos: at('groups_from_labels'), message: `kubernetes: ${groups.problem}`, hint: 'fix the node\'s label, or leave that label out of groups_from_labels' });
     if ('problem' in address || 'problem' in groups) continue;
-    hosts.push({ name: node.name, address: address.address, groups: groups.groups, vars: { ...keyVars('label', node.labels), ...keyVars('annotation', node.annotations) } });
+    hosts.push({
+      name: node.name,
+      address: address.address,
+      groups: groups.groups,
+      vars: { ...keyVars('label', node.labels), ...keyVars('annotation', node.annotations) },
+      kube: { name: node.name, ...(kubeconfig !== undefined && { kubeconfig }), ...(k.context !== undefined && { context: k.context }) },
+    });
   }
   return { hosts, problems };
 }

@@ -135,6 +135,7 @@ export function loadNativeInventory(src: YamlSource): { inventory?: Inventory; p
       ...((h.become ?? d.become) !== undefined && { become: h.become ?? d.become }),
       ...(typeof pw === 'string' && { becomePassword: pw }),
       ...(pw instanceof UnavailableSecret && { becomePasswordError: `become_password: ${pw.reason}` }),
+      ...(node && { kubeNode: node.kube }),
       ...(defaulted.length && { defaulted }),
     });
   }

@@ -24,6 +24,7 @@ const StepSchema = z.strictObject({
   continueOnFailure: z.boolean(),
   become: z.boolean().optional(),
   local: z.boolean().optional(),
+  disruptive: z.boolean().optional(),
   needs: z.array(z.string()),
   when: Template.optional(),
   on: z.string().optional(),
@@ -81,6 +82,7 @@ const HostSchema = z.strictObject({
   becomePassword: z.string().optional(),
   becomePasswordError: z.string().optional(),
   defaulted: z.array(z.enum(['user', 'port', 'address'])).optional(),
+  kubeNode: z.strictObject({ name: z.string(), kubeconfig: z.string().optional(), context: z.string().optional() }).optional(),
   pos: Pos.optional(),
 });
 
@@ -109,6 +111,10 @@ const PlannedStepSchema = z.strictObject({
   snapshot: z.array(Rendered),
   preview: Rendered.optional(),
   undo: Rendered.optional(),
+  drain: z
+    .strictObject({ node: z.string(), schedulable: Rendered, drain: Rendered, uncordon: Rendered, timeoutMs: z.int().min(1) })
+    .optional()
+    .describe('A disruptive step: the node is cordoned and drained (on this machine, through kubectl) before the fix, and uncordoned after the verify passes if it was schedulable'),
   deferred: z.boolean().optional().describe('Reads registered values: rendered again on the host\'s turn'),
   elsewhere: z.boolean().optional().describe('Not this host\'s step (on:): nothing rendered, nothing runs'),
 });
@@ -119,6 +125,7 @@ export const PlanSchema = z
     runbook: z.strictObject({ name: z.string(), file: z.string(), hash: z.string(), become: z.boolean().optional() }),
     mode: z.enum(['dry-run', 'apply']),
     become: z.boolean().optional(),
+    drain: z.union([z.strictObject({ off: z.literal(true) }), z.strictObject({ timeoutMs: z.int().min(1) })]).optional().describe('--no-drain, or how long draining a node may take'),
     steps: z.array(StepSchema),
     handlers: z.array(StepSchema),
     deps: z.strictObject({ steps: z.array(StepDepsSchema), handlers: z.array(StepDepsSchema) }),

@@ -131,6 +131,17 @@ function convertStep(src: YamlSource, s: StepYaml, path: PathSeg[], problems: Pr
     else step.timeoutMs = ms;
   }
   if (s.become !== undefined) step.become = s.become;
+  if (s.disruptive) {
+    step.disruptive = true;
+    const why = s.local
+      ? { message: "disruptive drains the host's node around its fix, and a local step runs on the controller", hint: 'mark the step on the host whose fix disrupts the pods' }
+      : step.fix.length === 0
+        ? { message: 'disruptive drains the node around a fix, and this step has no fix', hint: 'drop it, or add the fix' }
+        : s.on !== undefined || s.once
+          ? { message: `disruptive drains the node of the host the step runs on, one target at a time, and ${s.once ? 'once' : 'on:'} runs it on another host`, hint: 'run the disruptive fix on its own target' }
+          : undefined;
+    if (why) problems.push({ pos: src.posAt([...path, 'disruptive']), ...why });
+  }
   if (s.local) {
     step.local = true;
     // On the controller there is nothing of the host's to capture, preview or put back, and

@@ -38,6 +38,10 @@ export const StepSchema = z
       .boolean()
       .optional()
       .describe("Run on the controller (this machine, as you, never through sudo) instead of the host, once per target host with that host's vars, like Ansible's delegate_to: localhost; for kubectl and other tools of the operator's"),
+    disruptive: z
+      .boolean()
+      .optional()
+      .describe("The fix disrupts the node's pods (deletes their bridge, restarts the runtime): runbook cordons and drains the Kubernetes node before it and uncordons it after the verify passes, one node at a time; the host must come from a kubernetes: inventory (or run with --no-drain)"),
     needs: Tools.optional().describe("Programs this step's commands run; a host without one fails the step (\"needs jq on d\") before its check runs"),
     on: z.string().min(1).optional().describe('Host pattern this step runs on instead of the target'),
     once: z.boolean().optional().describe('Run once (on the first reachable host of `on`) instead of on every target'),

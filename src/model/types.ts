@@ -33,6 +33,8 @@ export interface Step {
   become?: boolean;
   /** Runs on the controller through the local transport, once per target host with its vars (never through sudo). */
   local?: boolean;
+  /** The fix disrupts the node's pods: the Kubernetes node is drained around it (engine/node-drain.ts). */
+  disruptive?: boolean;
   /** Programs the step's commands run (the runbook's and the step's own): checked on the host before the check. */
   needs: string[];
   // Fleet control
@@ -139,8 +141,17 @@ export interface Host {
   becomePasswordError?: string;
   /** Fields the inventory left unset and the loader filled with a default (user: current user, port: 22, address: name); ssh config may override these. */
   defaulted?: Array<'user' | 'port' | 'address'>;
+  /** The Kubernetes node this host is, when it came from a cluster (inventory `kubernetes:`): what a disruptive step drains. */
+  kubeNode?: KubeNodeRef;
   /** Where the host was defined, for error messages. */
   pos?: SourcePos;
+}
+
+/** A node and the kubectl settings that reach its cluster (absent: kubectl's own choice). */
+export interface KubeNodeRef {
+  name: string;
+  kubeconfig?: string;
+  context?: string;
 }
 
 export interface Group {

@@ -42,8 +42,11 @@ import {
   hostIdentity,
   planGuard,
   undoPlan,
+  DEFAULT_DRAIN_TIMEOUT_MS,
   type ApprovalGate,
+  type DrainOptions,
 } from '../../engine/index.js';
+import { disruptiveSteps, drainTargetProblems } from '../drain-targets.js';
 import { createPlanRecorder } from '../../report/plan-recorder.js';
 import { captureStore, readCaptures } from '../../report/capture-store.js';
 import { checkUndoRunbook, undoHosts, undoSource } from '../undo-source.js';
@@ -88,6 +91,10 @@ export interface ApplyOptions {
   auditFile?: string;
   /** Seconds the first Ctrl-C waits for running commands before closing their channels. */
   drainGrace: number;
+  /** false: --no-drain (disruptive steps run with their nodes' pods in place). */
+  drain?: boolean;
+  /** How long draining a node may take (ms). */
+  drainTimeout?: number;
   /** Rollout control (override the runbook's serial / max_failures). */
   batch?: number | string;
   canary?: number;
@@ -258,7 +265,16 @@ export async function runApply(nameArg: string | undefined, given: ApplyOptions)
   // every such problem at once, exactly as `validate -i` reports them.
   const renderErrors = renderProblems(runbook, inventory, hosts, { cliVars, secretsNeeded: true });
   if (renderErrors.length) throw new UserError(renderErrors);
-  const runbookPlan = buildPlan(runbook, hosts, bindings, { mode, become: opts.become });
+  const disruptive = disruptiveSteps(runbook);
+  if (disruptive.length && opts.drain !== false) {
+    const unknownNodes = drainTargetProblems(runbook, hosts);
+    if (unknownNodes.length) throw new UserError(unknownNodes);
+  }
+  if (disruptive.length && opts.drain === false) {
+    stderrLine(`runbook: --no-drain: the nodes are not cordoned or drained for ${disruptive.map((s) => `"${s}"`).join(', ')}: their fixes run with the pods in place`);
+  }
+  const drain: DrainOptions = opts.drain === false ? { off: true } : { timeoutMs: opts.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT_MS };
+  const runbookPlan = buildPlan(runbook, hosts, bindings, { mode, become: opts.become, drain });
   // What each host is planned against (its commands masked): saved with a plan, compared by apply --plan.
   const identityRedact = createRedactor([...contexts.values()].flatMap(contextSecrets));
   const identities = new Map(runbookPlan.hosts.map((hp) => [hp.host.name, hostIdentity(hp, runbookPlan, bindings, identityRedact)]));
@@ -417,6 +433,8 @@ export async function runApply(nameArg: string | undefined, given: ApplyOptions)
       control,
       redact,
       strategy: rollout.strategy,
+      // Nodes are drained one at a time, unless the run goes in batches: a batch is then the unit.
+      drainsAtOnce: opts.batch !== undefined || runbook.serial !== undefined ? Number.POSITIVE_INFINITY : 1,
       bindings,
       captureStore: captureStore(captures, stderrLine),
       ...(undoing ? { undoes: undoing.run.runId } : {}),

@@ -8,6 +8,8 @@ import { collect, INVENTORY_OPTION, wholeNumber } from '../options.js';
 import type { ApplyOptions } from './apply-run.js';
 import { DEFAULT_FORKS } from '../../engine/strategy.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../../transport/types.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS } from '../../engine/index.js';
+import { parseDuration } from '../../model/duration.js';
 
 
 function countOrPercent(flag: string) {
@@ -18,6 +20,13 @@ function countOrPercent(flag: string) {
   };
 }
 
+function duration(flag: string) {
+  return (value: string): number => {
+    const ms = parseDuration(value);
+    if (ms === undefined) throw new InvalidArgumentError(`${flag} needs a duration such as "90s" or "10m", got "${value}"`);
+    return ms;
+  };
+}
 
 /** The options apply and plan share: which fleet and runbooks, vars, how to reach the hosts, output, the audit trail. */
 export function withRunOptions(cmd: Command): Command {
@@ -37,6 +46,8 @@ export function withRunOptions(cmd: Command): Command {
     .option('--notify <url>', 'post JSON to this webhook at run start, approval waits and run end (repeatable; also notify: in the settings; signed with $RUNBOOK_NOTIFY_SECRET). The URL is a credential and argv is visible to every local user: prefer the settings', collect)
     .option('--shard <K/N>', "take only this controller's share of the hosts: those whose sha256(name) mod N is K-1 (needs --run-id; docs/scale.md)")
     .option('--run-id <id>', 'the run id to record (every shard of one run gives the same one)')
+    .option('--no-drain', "run disruptive steps' fixes without cordoning and draining their nodes first (the run names the steps it does not drain for)")
+    .addOption(new Option('--drain-timeout <duration>', `how long draining a node for a disruptive step may take, e.g. 10m (default: ${DEFAULT_DRAIN_TIMEOUT_MS / 60_000}m); then the drain fails, the node is uncordoned again and the fix does not run`).argParser(duration('--drain-timeout')))
     .option('--audit-syslog <url>', 'also send every audit record to this syslog server as RFC 5424 over TCP (tcp://HOST:PORT; default: audit_syslog in the settings)')
     .addOption(new Option('--notify-format <format>', "the --notify targets' payload: json, or slack (incoming-webhook shape)").choices(['json', 'slack']));
 }
