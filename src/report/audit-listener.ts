@@ -121,6 +121,7 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
           hosts: e.hosts,
           ...(e.onceHosts ? { onceHosts: e.onceHosts } : {}),
           steps: e.steps,
+          ...(e.noDrain ? { noDrain: e.noDrain } : {}),
         };
       case 'command-start':
         return { ...head, kind: 'command-start', ...commandHead(e, run) };

@@ -58,6 +58,8 @@ export type AuditBody = RecordHeader &
         /** The hosts in `hosts` only because a once step runs there. */
         onceHosts?: string[];
         steps: string[];
+        /** --no-drain: the disruptive steps whose nodes the run did not drain. */
+        noDrain?: string[];
       }
     | ({ kind: 'command-start'; runbook: string; runbookHash: string } & Omit<CommandStartEvent, 'type' | 'time' | 'runId'>)
     // A version 1 record has no commandId.
