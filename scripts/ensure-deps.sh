@@ -44,6 +44,8 @@ extract_old_kubectl() {
   rm -rf "$tmp"
   return $rc
 }
+# The k8s stack, its tests and runbooks drive the API with kubectl (any; a kubeconfig per lab).
+have kubectl || need+=(kubernetes-client)
 # The differential inventory tests read every fixture with Ansible itself (and bench compares against it).
 have ansible-inventory || need+=(ansible-core)
 if [ "${#need[@]}" -gt 0 ]; then
