@@ -187,7 +187,7 @@ export function k8sUnits(state: LabState, node: NodeSpec, unit: (f: Record<strin
       Description: 'flanneld, kube subnet manager (lab stand-in for the kube-flannel DaemonSet pod)',
       Type: 'notify',
       EnvironmentFile: ['/etc/lab/flanneld.env'],
-      ExecStart: [process.execPath, `${NODE_DAEMONS}/flanneld.js`, `--kube-api-url=${apiUrl(state)}`, '--iface=eth0', '--net-config-path=/etc/kube-flannel/net-conf.json', '--ip-masq=true'],
+      ExecStart: [process.execPath, `${NODE_DAEMONS}/flanneld.js`, `--kube-api-url=${apiUrl(state)}`, '--iface=eth0', '--net-config-path=/etc/kube-flannel/net-conf.json', '--ip-masq=true', '--kube-subnet-mgr=true'],
       Restart: 'always',
     });
   }

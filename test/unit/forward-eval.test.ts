@@ -73,6 +73,12 @@ describe('forward_lib: FORWARD judged by the traffic', () => {
     expect(own?.check.split('\n')[0]).toBe(step?.check.split('\n')[0]);
   });
 
+  it('diagnose-node-network carries the same script, with the pods on its cni_bridge', () => {
+    const step = load('diagnose-node-network.yaml').steps.find((s) => s.name === 'pod traffic is forwarded [fix-forwarding]');
+    expect(step?.check.split('\n').slice(1).join('\n')).toBe(LIB);
+    expect(step?.check.split('\n')[0]).toBe('MODE=check SUBNET_ENV={{ subnet_env }} BR={{ cni_bridge }} IF={{ flannel_iface }}');
+  });
+
   // Healthy: exit 0, and the fix has nothing to do.
   it.each([
     ['policy DROP + flannel FLANNEL-FWD accepts', { nft: filter('DROP', ...FLANNEL) }, 'accepted by FLANNEL-FWD rule 1: -A FLANNEL-FWD -s 10.100.0.0/16'],

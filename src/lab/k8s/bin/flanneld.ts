@@ -12,7 +12,8 @@
  *  - subnet.env is written by rename; FLANNEL-FWD and FLANNEL-POSTRTG rules are ensured every 5 s.
  *  - Every other managed node's lease becomes route, neighbour and fdb entries on flannel.1,
  *    kept current by listing nodes every second (real flannel watches through an informer).
- * Flags: --kube-api-url= --iface= --net-config-path= --ip-masq= ; env NODE_NAME.
+ * Flags: --kube-api-url= --iface= --net-config-path= --ip-masq= --kube-subnet-mgr=true (the only mode
+ * it stands in for, on its command line as on a real node's, where runbooks read it); env NODE_NAME.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -24,13 +25,14 @@ import { flags } from './flags.js';
 
 const exec = promisify(execFile);
 const BR_NETFILTER = '/proc/sys/net/bridge/bridge-nf-call-iptables';
-const f = flags(process.argv.slice(2), ['kube-api-url', 'iface', 'net-config-path', 'ip-masq']);
+const f = flags(process.argv.slice(2), ['kube-api-url', 'iface', 'net-config-path', 'ip-masq', 'kube-subnet-mgr']);
 const nodeName = process.env.NODE_NAME ?? '';
 const log = (m: string): void => void process.stdout.write(`${new Date().toISOString()} flanneld: ${m}\n`);
 function die(m: string): never {
   log(m);
   process.exit(1);
 }
+if (f['kube-subnet-mgr'] !== 'true') die('only --kube-subnet-mgr=true is stood in for (etcd mode is the docker stack\'s flanneld)');
 if (!nodeName) die('NODE_NAME is not set (kube-flannel.yml sets it from spec.nodeName)');
 
 const ip2int = (ip: string): number => ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
