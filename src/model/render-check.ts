@@ -10,6 +10,7 @@
  * stop the run halfway.
  */
 import { conditionRefs, type ConditionNode } from './condition.js';
+import { drainTargetProblems } from './drain-targets.js';
 import { UserError, formatProblem, type Problem } from './errors.js';
 import { selectHosts } from './host-pattern.js';
 import { runbookDeps } from './runbook-deps.js';
@@ -20,6 +21,8 @@ export interface RenderCheckOptions {
   cliVars?: Record<string, string>;
   /** validate: secrets are not needed to check the commands (apply needs them). */
   secretsNeeded: boolean;
+  /** --no-drain: disruptive steps need no known Kubernetes node. */
+  noDrain?: boolean;
 }
 
 /** What each step (steps, then handlers: run order) may read of the registered names. */
@@ -87,6 +90,8 @@ export function renderProblems(runbook: Runbook, inventory: Inventory, hosts: re
   // Which hosts a step runs on decides where it is rendered: a bad `on:` first, at its step.
   const patterns = onPatternProblems(runbook, inventory);
   if (patterns.length) return patterns;
+  const drains = opts.noDrain ? [] : drainTargetProblems(runbook, hosts);
+  if (drains.length) return drains;
   const steps = [...runbook.steps, ...runbook.handlers];
   const orders = registerOrder(steps);
   const { deps } = runbookDeps(runbook);

@@ -78,8 +78,7 @@ describe('diagnose-node-network and check-iptables-backends (k8s stack)', () => 
       expect(d.handlers).toBeUndefined();
     }
     // Every diagnose step but the first (it never fails) ends with [runbook]; its fixed_by names
-    // that runbook whenever it is shipped (fix-cni0-mismatch and fix-flannel-annotations are
-    // still being written: runbook refuses a fixed_by naming no runbook).
+    // that runbook whenever it is shipped (runbook refuses a fixed_by naming no runbook).
     const [stack, ...rest] = doc(DIAG).steps;
     expect(stack?.register).toBe('stack');
     for (const s of rest) {

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { Host, Runbook } from '../../src/model/types.js';
 import type { Connection, ExecOptions, ExecResult } from '../../src/transport/types.js';
 import { EventBus, autoApprove, buildPlan, runPlan, type CommandRenderer, type DrainOptions, type RunEvent } from '../../src/engine/index.js';
-import { drainTargetProblems } from '../../src/cli/drain-targets.js';
+import { drainTargetProblems } from '../../src/model/drain-targets.js';
 import { bindings, host, runbook, step } from './engine-fixtures.js';
 
 const node = (name: string): Host => ({ ...host(name), connection: 'ssh', kubeNode: { name: `node-${name}`, kubeconfig: '/k/config' } });

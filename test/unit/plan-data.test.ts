@@ -21,7 +21,9 @@ function planOf(file: string): Plan {
   const cliVars = { apiserver_port: '6443', apiserver_vip: '198.18.0.100', haproxy_admin_socket: '/run/haproxy.sock', etcd_endpoints: 'http://198.18.0.10:2379' };
   const contextFor = (h: Host): TemplateContext => buildTemplateContext({ runbook, inventory, host: h, cliVars });
   const bindings = templateBindings(contextFor, { runbook, inventory, cliVars });
-  return buildPlan(runbook, inventory.hosts, bindings, { mode: 'dry-run' });
+  // The hosts as a kubernetes: inventory gives them, so that a disruptive step's drain is planned too.
+  const nodes = inventory.hosts.map((h) => ({ ...h, kubeNode: { name: h.name, kubeconfig: '/etc/kubernetes/admin.conf' } }));
+  return buildPlan(runbook, nodes, bindings, { mode: 'dry-run', drain: { timeoutMs: 300_000 } });
 }
 
 describe('the plan is data', () => {

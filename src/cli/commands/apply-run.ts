@@ -46,7 +46,7 @@ import {
   type ApprovalGate,
   type DrainOptions,
 } from '../../engine/index.js';
-import { disruptiveSteps, drainTargetProblems } from '../drain-targets.js';
+import { disruptiveSteps } from '../../model/drain-targets.js';
 import { createPlanRecorder } from '../../report/plan-recorder.js';
 import { captureStore, readCaptures } from '../../report/capture-store.js';
 import { checkUndoRunbook, undoHosts, undoSource } from '../undo-source.js';
@@ -263,13 +263,9 @@ export async function runApply(nameArg: string | undefined, given: ApplyOptions)
   const bindings = templateBindings(contextFor, { runbook, inventory, cliVars });
   // Rendering every command now means a template error stops the run before any host is touched;
   // every such problem at once, exactly as `validate -i` reports them.
-  const renderErrors = renderProblems(runbook, inventory, hosts, { cliVars, secretsNeeded: true });
+  const renderErrors = renderProblems(runbook, inventory, hosts, { cliVars, secretsNeeded: true, noDrain: opts.drain === false });
   if (renderErrors.length) throw new UserError(renderErrors);
   const disruptive = disruptiveSteps(runbook);
-  if (disruptive.length && opts.drain !== false) {
-    const unknownNodes = drainTargetProblems(runbook, hosts);
-    if (unknownNodes.length) throw new UserError(unknownNodes);
-  }
   if (disruptive.length && opts.drain === false) {
     stderrLine(`runbook: --no-drain: the nodes are not cordoned or drained for ${disruptive.map((s) => `"${s}"`).join(', ')}: their fixes run with the pods in place`);
   }

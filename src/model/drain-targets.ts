@@ -2,10 +2,11 @@
  * A disruptive step drains its host's Kubernetes node (engine/node-drain.ts), and runbook knows
  * which node that is only for a host taken from the cluster (an inventory's `kubernetes:`): a host
  * name that happens to match a node's is a guess, and draining the wrong node is harm. Before any
- * host is touched, a run with disruptive steps on other hosts stops here, naming them.
+ * host is touched, a run with disruptive steps on other hosts stops here, naming them (validate -i,
+ * show --hosts and apply alike: render-check.ts).
  */
-import type { Problem } from '../model/errors.js';
-import type { Host, Runbook } from '../model/types.js';
+import type { Problem } from './errors.js';
+import type { Host, Runbook } from './types.js';
 
 export function disruptiveSteps(runbook: Runbook): string[] {
   return [...runbook.steps, ...runbook.handlers].filter((s) => s.disruptive).map((s) => s.name);
