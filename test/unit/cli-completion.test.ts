@@ -34,7 +34,7 @@ function tabIn(cwd: string, ...words: string[]): string[] {
 describe('runbook completion', () => {
   it('bash: commands, runbook names, options and subcommands', () => {
     expect(tab('ap')).toEqual(['apply']);
-    expect(tab('apply', 'fix-f')).toEqual(['fix-flannel-docker-order', 'fix-forwarding']);
+    expect(tab('apply', 'fix-f')).toEqual(['fix-flannel-annotations', 'fix-flannel-docker-order', 'fix-forwarding']);
     expect(tab('apply', 'fix-forwarding', '--dry')).toEqual(['--dry-run']);
     expect(tab('lab', 'br')).toEqual(['break']);
     expect(tab('lab', 'up', '--wo')).toEqual(['--workers']);
