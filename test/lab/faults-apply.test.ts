@@ -113,7 +113,10 @@ async function inNode(node: string, cmd: string): Promise<string> {
 const exists = async (node: string, file: string): Promise<boolean> => (await labExec(LAB, node, `test -e ${file}`)).code === 0;
 
 async function reset(): Promise<void> {
-  await Promise.all(WORKERS.map((n) => inNode(n, 'pkill -f "sleep (3600|20|10)" || true; rm -f /tmp/rbf-done /tmp/rbf-marker')));
+  // A killed run's fix may still be running on a host (sshd does not stop it: `sleep 6; touch
+  // /tmp/rbf-done`), and would heal the next test's host behind its back. ([o]: the pattern must
+  // not match this very command line.)
+  await Promise.all(WORKERS.map((n) => inNode(n, 'pkill -f "sleep (3600|20|10)|touch /tmp/rbf-d[o]ne" || true; rm -f /tmp/rbf-done /tmp/rbf-marker')));
 }
 
 /** `runbook audit verify`: exit code and output. */
