@@ -96,7 +96,8 @@ export function clusterHosts(k: KubernetesYaml, baseDir: string, src: YamlSource
       name: node.name,
       address: address.address,
       groups: groups.groups,
-      vars: { ...keyVars('label', node.labels), ...keyVars('annotation', node.annotations) },
+      // How kubectl reaches this cluster, for local steps' kubectl: as the node list was read.
+      vars: { ...keyVars('label', node.labels), ...keyVars('annotation', node.annotations), k8s_kubeconfig: kubeconfig ?? '', k8s_context: k.context ?? '' },
       kube: { name: node.name, ...(kubeconfig !== undefined && { kubeconfig }), ...(k.context !== undefined && { context: k.context }) },
     });
   }

@@ -26,9 +26,10 @@ const NODES = ['m1', 'a', 'b', 'c'];
 const scratch = mkdtempSync(join(tmpdir(), 'rb-ov-'));
 // kubectl's discovery cache, for runbook's local steps (KUBECACHEDIR) outside the lab's state dir.
 process.env.KUBECACHEDIR = join(scratch, 'kube-cache');
-// The operator's fleet: the nodes the API lists; kubectl's kubeconfig given by path.
+// The operator's fleet: the nodes the API lists.
 const lab = (): Lab => ({ info: { ...K.info(), inventory: K.info().kubeInventory! }, scratch });
-const run = (runbook: string, args: string[], hosts = 'all'): Applied => apply(lab(), runbook, hosts, ['--var', `kubeconfig=${K.info().kubeconfig!}`, ...args]);
+// kubectl reaches the cluster as the inventory listed the nodes (its k8s_kubeconfig): no --var.
+const run = (runbook: string, args: string[], hosts = 'all'): Applied => apply(lab(), runbook, hosts, args);
 
 afterEach(async () => {
   await labHeal(K.name);

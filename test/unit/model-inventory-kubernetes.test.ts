@@ -98,7 +98,12 @@ describe('kubernetes: the nodes of a cluster as hosts', () => {
       k8s_label_topology_kubernetes_io_zone: 'z1',
       k8s_annotations: { 'flannel.alpha.coreos.com/public-ip': '10.0.0.10' },
       k8s_annotation_flannel_alpha_coreos_com_public_ip: '10.0.0.10',
+      k8s_kubeconfig: join(dir, 'kubeconfig'),
+      k8s_context: 'prod',
     });
+    // The node a disruptive step drains, reached as the list was read.
+    expect(host(inv, 'm1').kubeNode).toEqual({ name: 'm1', kubeconfig: join(dir, 'kubeconfig'), context: 'prod' });
+    expect(host(inv, 'bastion').kubeNode).toBeUndefined();
     expect(host(inv, 'a').vars).toMatchObject({ extra: 1, tier: 'canary', k8s_annotations: {} });
     expect(inv.groups.get('worker')?.hosts).toEqual(['a']);
   });
