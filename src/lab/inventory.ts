@@ -53,7 +53,8 @@ export function inventoryDoc(state: LabState): Record<string, unknown> {
     vars.stack = 'k8s';
     vars.kube_apiserver = adminApiUrl(state);
     // On the controller, beside the inventory (the nodes have no kubectl, as on many clusters).
-    vars.kubeconfig = KUBECONFIG;
+    // Absolute: a var is a plain value, and a local step's kubectl runs in runbook's directory.
+    vars.kubeconfig = join(state.stateDir, KUBECONFIG);
   }
   if (t.vip) {
     vars.apiserver_vip = t.vip;

@@ -123,11 +123,11 @@ describe('lab up writes an inventory runbook reads', () => {
     expect(listed.map((h) => `${h.name} ${h.address} ${h.groups.join(',')}`)).toEqual([`m1 ${lan.hosts.m1!.address} control-plane`, `a ${lan.hosts.a!.address} worker`, `b ${lan.hosts.b!.address} worker`]);
     roundTrip({ ...w, inventory: w.kubeInventory! });
     const vars = (parse(readFileSync(w.inventory, 'utf8')) as { defaults: { vars: Record<string, unknown> } }).defaults.vars;
-    expect(vars).toMatchObject({ stack: 'k8s', flannel_network: '10.244.0.0/16', kubeconfig: 'kubeconfig' });
+    expect(vars).toMatchObject({ stack: 'k8s', flannel_network: '10.244.0.0/16', kubeconfig: join(dirname(w.inventory), 'kubeconfig') });
     roundTrip(w);
     const k = spawnSync('kubectl', ['--cache-dir', join(dir, 'kube-cache'), 'get', 'nodes', '-o', 'name'], {
       encoding: 'utf8',
-      env: { ...process.env, KUBECONFIG: join(dirname(w.inventory), String(vars.kubeconfig)) },
+      env: { ...process.env, KUBECONFIG: String(vars.kubeconfig) },
       timeout: 30_000,
     });
     expect(`${k.stdout}${k.stderr}`).toBe('node/m1\nnode/a\nnode/b\n');
