@@ -53,6 +53,9 @@ if [ "$stack" = k8s ]; then
   step "runbook apply fix-cni0-mismatch --hosts d ${approve[*]} -i $inv (drains d, deletes cni0, uncordons d)"
   rb apply fix-cni0-mismatch --hosts d "${approve[@]}" -i "$inv"
   on_d() { kubectl get pods --field-selector spec.nodeName=d -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}'; }
+  # The evicted pod's replacement first, bound to a node (one workload pod per worker: 4).
+  bound() { kubectl get pods -o jsonpath='{range .items[*]}{.spec.nodeName}{"\n"}{end}' | grep -c . || true; }
+  for _ in $(seq 120); do [ "$(bound)" -ge 4 ] && break; sleep 0.5; done
   if [ -z "$(on_d)" ]; then
     step "Kubernetes moves no pod back after an uncordon: one replica deleted, the scheduler puts it on the emptiest node, d"
     kubectl delete pod "$(kubectl get pods -o jsonpath='{range .items[*]}{.metadata.name} {.spec.nodeName}{"\n"}{end}' | awk 'seen[$2]++ { print $1; exit }')"

@@ -17,7 +17,7 @@ import { leavesHostUnknown } from './status.js';
 import { commandsDigest, driftMatches } from './drift.js';
 import type { PlanGuard } from './plan-guard.js';
 import { captureStep, changesBetween, previewChange, storeCaptures, type Capture, type CaptureStore, type Change } from './capture.js';
-import { drainBefore, drainLines, type DrainExec, type DrainGate, type DrainPlan, type Drained } from './node-drain.js';
+import { drainBefore, KUBECTL_MARGIN_MS, shownFixCommands, type DrainExec, type DrainGate, type DrainPlan, type Drained } from './node-drain.js';
 import { armCommand, confirmCommand, disarmCommand, newConfirmToken, revertNowCommand, revertScript, REVERTED, watchdogLogCommand } from './confirm.js';
 
 export interface HostRunContext extends Reporting {
@@ -179,14 +179,8 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   if (ps.source.refuseExit !== undefined && check.result.outcome === 'exit' && check.result.code === ps.source.refuseExit) {
     return done('failed', { reason: failureReason('refused', check, ctx), checkOutput: checkTail }, check);
   }
-  // A disruptive step shows its drain around the fix's own commands.
-  const around = (commands: string[]): string[] => {
-    if (!ps.drain) return commands;
-    const { before, after } = drainLines(ps.drain);
-    return [ctx.redact(before), ...commands, ctx.redact(after)];
-  };
   // The plan and the run's lines list the commands briefly; the approval shows them whole.
-  const fixCommands = around(ps.fix.map((f) => ctx.redact(f.brief ?? f.display)));
+  const fixCommands = shownFixCommands(ps.fix.map((f) => ctx.redact(f.brief ?? f.display)), ps.drain, ctx.redact);
   const pending = {
     checkOutput: checkTail,
     fixCommands,
@@ -217,7 +211,7 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
     reason: why,
     checkTail,
     checkOutput: safeFullOutput(check.result.stdout, check.result.stderr, ctx.redact),
-    commands: around(ps.fix.map((f) => ctx.redact(f.display))),
+    commands: shownFixCommands(ps.fix.map((f) => ctx.redact(f.display)), ps.drain, ctx.redact),
     ...(planned?.kind === 'drifted' ? { drift: { reason: planned.reason, plannedOutput: planned.plannedOutput } } : {}),
     ...(preview ? { preview: preview.diff } : {}),
   });
@@ -236,10 +230,22 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   if (ps.drain) {
     const got = await drainNode(ps, ps.drain, host, approval, ctx, opts);
     if ('refused' in got) return done('failed', { reason: oneLine(ctx.redact(got.refused)), ...pending });
+    if ('notRun' in got) return done('not-run', { reason: got.notRun, ...pending });
     ({ drained, here } = got);
   }
-  const ended = await fixAndVerify(conn, host, ps, ctx, opts, approval, pending, capture);
-  if (!drained) return done(ended.status, ended.extra, ended.read);
+  if (!drained) {
+    const ended = await fixAndVerify(conn, host, ps, ctx, opts, approval, pending, capture);
+    return done(ended.status, ended.extra, ended.read);
+  }
+  let ended: FixEnded;
+  try {
+    ended = await fixAndVerify(conn, host, ps, ctx, opts, approval, pending, capture);
+  } catch (err) {
+    // Whatever broke, the node stays cordoned and no other is drained: the slot is given back.
+    await drained.after({ fixed: false, fixStarted: true, host, status: 'unknown' }).catch(() => undefined);
+    await here?.close().catch(() => undefined);
+    throw err;
+  }
   try {
     const { note, failed } = await drained.after({ fixed: ended.status === 'fixed', fixStarted: ended.fixStarted, host, status: ended.status });
     const reason = ended.extra.reason ? `${ended.extra.reason}; ${note}` : note;
@@ -347,11 +353,8 @@ async function fixAndVerify(
   }
 }
 
-/** Beyond kubectl drain's own --timeout: its last eviction round and exit. */
-const KUBECTL_MARGIN_MS = 60_000;
-
 /** Drains a disruptive step's node from this machine; the connection here stays open for the uncordon. */
-async function drainNode(ps: PlannedStep, dp: DrainPlan, host: string, approval: Approval, ctx: HostRunContext, opts: RunStepOptions): Promise<{ refused: string } | { drained: Drained; here: Connection }> {
+async function drainNode(ps: PlannedStep, dp: DrainPlan, host: string, approval: Approval, ctx: HostRunContext, opts: RunStepOptions): Promise<{ refused: string } | { notRun: string } | { drained: Drained; here: Connection }> {
   if (!opts.here || !ctx.drains) throw new Error('internal: a disruptive step without a connection to this machine or a drain gate');
   let here: Connection;
   try {
@@ -368,8 +371,8 @@ async function drainNode(ps: PlannedStep, dp: DrainPlan, host: string, approval:
     return { ok: ran.verdict.kind === 'pass', stdout: ran.result.stdout, why: failureReason(phase === 'uncordon' ? 'kubectl uncordon' : 'kubectl', ran, ctx) };
   };
   // Waiting for another node's drain to end lends this host's fork slot, as an approval does.
-  const got = await drainBefore(dp, ctx.drains, exec, (p) => (ctx.idle ? ctx.idle(p) : p));
-  if (!('refused' in got)) return { drained: got, here };
+  const got = await drainBefore(dp, ctx.drains, exec, (p) => (ctx.idle ? ctx.idle(p) : p), () => (ctx.control.stopping ? (ctx.control.stopReason ?? 'the run was stopped') : undefined));
+  if (!('refused' in got) && !('notRun' in got)) return { drained: got, here };
   await here.close().catch(() => undefined);
   return got;
 }

@@ -8,6 +8,7 @@ import type { PlanFile, PlannedStepFile } from '../model/plan-file.js';
 import type { ExecResult } from '../transport/types.js';
 import { checkPrint, commandsDigest, driftBetween } from './drift.js';
 import type { PlannedStep } from './plan.js';
+import { shownFixCommands } from './node-drain.js';
 import type { Redact } from './sanitize.js';
 
 export type GuardDecision =
@@ -53,7 +54,7 @@ export function planGuard(plan: PlanFile, targets: readonly string[]): PlanGuard
       }
       // As shown to the reviewer (summarised) and whole (by digest): the plan's shown form cannot
       // differ from what runs, and a summarised value ({{ pids: 84 lines }}) hides no difference.
-      const shown = [...ps.fix.map((f) => redact(f.brief ?? f.display)), redact(ps.verify.brief ?? ps.verify.display)];
+      const shown = [...shownFixCommands(ps.fix.map((f) => redact(f.brief ?? f.display)), ps.drain, redact), redact(ps.verify.brief ?? ps.verify.display)];
       const want = [...(p.fixCommands ?? []), p.verifyCommand ?? ''];
       const whole = commandsDigest(
         ps.fix.map((f) => redact(f.display)),

@@ -56,6 +56,8 @@ function plannedStepFacts(ps: PlannedStep): Record<string, unknown> {
     when: ps.source.when?.text ?? null,
     // Only when set, so plans saved before local steps existed keep their digest.
     ...(ps.source.local ? { local: true } : {}),
+    // A disruptive step's drain: --no-drain, or another node, kubeconfig or timeout, is another plan.
+    ...(ps.drain ? { drain: [ps.drain.schedulable.display, ps.drain.mark.display, ps.drain.drain.display, ps.drain.uncordon.display] } : {}),
   };
 }
 

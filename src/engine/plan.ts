@@ -141,16 +141,17 @@ export function planStep(
     snapshot: step.snapshot.map((t) => render(host, step, t)),
     ...(step.preview ? { preview: render(host, step, step.preview) } : {}),
     ...(step.undo ? { undo: render(host, step, step.undo) } : {}),
-    ...(step.disruptive ? drainFor(host, step, plan.drain) : {}),
+    ...(step.disruptive ? drainFor(host, step, plan) : {}),
     ...(values === 'references' ? { deferred: true } : {}),
   };
 }
 
-/** A disruptive step's drain on this host; the CLI refuses hosts with no known node first (model/drain-targets.ts). */
-function drainFor(host: Host, step: Step, opts: DrainOptions | undefined): { drain?: DrainPlan } {
+/** A disruptive step's drain on this host; hosts with no known node are refused before (model/drain-targets.ts). */
+function drainFor(host: Host, step: Step, plan: Pick<Plan, 'runbook' | 'drain'>): { drain?: DrainPlan } {
+  const opts = plan.drain;
   if (opts && 'off' in opts) return {};
   if (!host.kubeNode) throw new Error(`internal: step "${step.name}" is disruptive and host ${host.name} is no known Kubernetes node`);
-  return { drain: drainPlan(host.kubeNode, opts?.timeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS) };
+  return { drain: drainPlan(host.kubeNode, plan.runbook.name, opts?.timeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS) };
 }
 
 const NOTHING: RenderedCommand = { command: '', display: '' };

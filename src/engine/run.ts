@@ -17,6 +17,7 @@ import type { Redact } from './sanitize.js';
 import type { HostLockOptions } from './host-lock.js';
 import { Fleet } from './fleet.js';
 import { DrainGate } from './node-drain.js';
+import { disruptiveSteps } from '../model/drain-targets.js';
 import type { FleetBindings } from './bindings.js';
 import type { PlanGuard } from './plan-guard.js';
 import type { CaptureStore } from './capture.js';
@@ -122,7 +123,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     hosts: [...plan.hosts.map((h) => h.host.name), ...onceHosts],
     ...(onceHosts.length ? { onceHosts } : {}),
     steps: [...plan.steps, ...plan.handlers].map((s) => s.name),
-    ...(plan.drain && 'off' in plan.drain && [...plan.steps, ...plan.handlers].some((s) => s.disruptive) ? { noDrain: [...plan.steps, ...plan.handlers].filter((s) => s.disruptive).map((s) => s.name) } : {}),
+    ...(plan.drain && 'off' in plan.drain && disruptiveSteps(plan).length ? { noDrain: disruptiveSteps(plan) } : {}),
   });
 
   let hosts: HostOutcome[];

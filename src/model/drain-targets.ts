@@ -8,7 +8,7 @@
 import type { Problem } from './errors.js';
 import type { Host, Runbook } from './types.js';
 
-export function disruptiveSteps(runbook: Runbook): string[] {
+export function disruptiveSteps(runbook: Pick<Runbook, 'steps' | 'handlers'>): string[] {
   return [...runbook.steps, ...runbook.handlers].filter((s) => s.disruptive).map((s) => s.name);
 }
 

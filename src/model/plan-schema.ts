@@ -112,7 +112,7 @@ const PlannedStepSchema = z.strictObject({
   preview: Rendered.optional(),
   undo: Rendered.optional(),
   drain: z
-    .strictObject({ node: z.string(), schedulable: Rendered, drain: Rendered, uncordon: Rendered, timeoutMs: z.int().min(1) })
+    .strictObject({ node: z.string(), schedulable: Rendered, mark: Rendered, drain: Rendered, uncordon: Rendered, timeoutMs: z.int().min(1) })
     .optional()
     .describe('A disruptive step: the node is cordoned and drained (on this machine, through kubectl) before the fix, and uncordoned after the verify passes if it was schedulable'),
   deferred: z.boolean().optional().describe('Reads registered values: rendered again on the host\'s turn'),

@@ -139,7 +139,11 @@ function convertStep(src: YamlSource, s: StepYaml, path: PathSeg[], problems: Pr
         ? { message: 'disruptive drains the node around a fix, and this step has no fix', hint: 'drop it, or add the fix' }
         : s.on !== undefined || s.once
           ? { message: `disruptive drains the node of the host the step runs on, one target at a time, and ${s.once ? 'once' : 'on:'} runs it on another host`, hint: 'run the disruptive fix on its own target' }
-          : undefined;
+          : path[0] === 'handlers'
+            ? { message: 'disruptive is for steps: a handler runs after the host\'s steps, without a drain', hint: 'make the disruptive fix a step of its own' }
+            : s.undo !== undefined
+              ? { message: 'a disruptive step cannot have an undo: runbook undo does not drain the node, so it would run with the pods in place', hint: 'say why it has none with no_undo, or drop disruptive' }
+              : undefined;
     if (why) problems.push({ pos: src.posAt([...path, 'disruptive']), ...why });
   }
   if (s.local) {

@@ -24,6 +24,8 @@ const scratch = mkdtempSync(join(tmpdir(), 'rb-cn-'));
 /** The lab's inventory whose hosts are the nodes the API lists. */
 const lab = (): Lab => ({ info: { ...K.info(), inventory: K.info().kubeInventory! }, scratch });
 const kubectl = (...args: string[]) => K.run('kubectl', args);
+/** The probe workload's replicas: one per worker (a, b, c). */
+const WORKLOAD = 3;
 
 afterEach(async () => {
   await labHeal(K.name);
@@ -41,13 +43,15 @@ const pods = (): Pod[] => (JSON.parse(kubectl('get', 'pods', '-o', 'json').stdou
 const unschedulable = (node: string): string => kubectl('get', 'node', node, '-o', 'jsonpath={.spec.unschedulable}').stdout;
 /** cni0 as the node sees it: ifindex and addresses (absent: "none"). */
 const bridge = (node: string): Promise<string> => K.sh(node, 'cat /sys/class/net/cni0/ifindex 2>/dev/null && ip -4 -o addr show dev cni0 | awk "{ print \\$4 }" || echo none');
-const kubectlPhases = (a: Applied): string[] => a.events.flatMap((e) => (e.type === 'command-start' && (e.phase === 'drain' || e.phase === 'uncordon') ? [`${e.host} ${e.phase} ${e.command.replace(/^kubectl --kubeconfig \S+ /, '')}`] : []));
+const kubectlPhases = (a: Applied): string[] => a.events.flatMap((e) => (e.type === 'command-start' && (e.phase === 'drain' || e.phase === 'uncordon') ? [`${e.host} ${e.phase} ${e.command.replace(/kubectl --kubeconfig \S+ /g, '')}`] : []));
 
 /**
  * A workload pod runs on `node`: the evicted pod's replacement may land there once it is
  * uncordoned; else one replica is moved there (Kubernetes never moves pods back by itself).
  */
 async function podBackOn(node: string): Promise<void> {
+  // The ReplicaSet's replacement of an evicted pod first, bound to a node.
+  await until(() => `${WORKLOAD} workload pods bound: ${pods().filter((p) => p.spec.nodeName).length}`, () => pods().filter((p) => p.spec.nodeName).length >= WORKLOAD);
   if (!pods().some((p) => p.spec.nodeName === node)) {
     const crowded = pods().find((p, _, all) => all.filter((q) => q.spec.nodeName === p.spec.nodeName).length > 1);
     expect(kubectl('delete', 'pod', crowded?.metadata.name ?? '').code).toBe(0);
@@ -79,7 +83,7 @@ describe('fix-cni0-mismatch (k8s stack)', () => {
     const planned = dry.results.c?.[STEP];
     expect(planned?.checkOutput).toMatch(/cni0 holds 10\.\S+, not flannel's 10\.\S+: new pods fail/);
     expect(planned?.fixCommands?.[0]).toMatch(/^first, on this machine: kubectl --kubeconfig \S+ drain c --ignore-daemonsets --timeout=300s$/);
-    expect(planned?.fixCommands?.at(-1)).toMatch(/^after the verify passes, if c took pods before: kubectl --kubeconfig \S+ uncordon c --request-timeout=20s$/);
+    expect(planned?.fixCommands?.at(-1)).toMatch(/^after the verify passes, if c took pods before: kubectl --kubeconfig \S+ uncordon c --request-timeout=20s && kubectl --kubeconfig \S+ annotate node c runbook\/drained-by- --request-timeout=20s$/);
     expect(kubectlPhases(dry)).toEqual([]);
     expect(await bridge('c')).toBe(stale);
     expect(unschedulable('c')).toBe('');
@@ -89,12 +93,14 @@ describe('fix-cni0-mismatch (k8s stack)', () => {
     expect(fixed.statuses.c, describeRun(fixed)).toEqual(['fixed']);
     expect(fixed.results.c?.[STEP]?.reason).toBe('node c drained, then uncordoned');
     expect(kubectlPhases(fixed)).toEqual([
-      "c drain get node c --output 'jsonpath={.spec.unschedulable}' --request-timeout=20s",
+      "c drain get node c --output 'jsonpath={.spec.unschedulable} {.metadata.annotations.runbook/drained-by}' --request-timeout=20s",
+      'c drain annotate --overwrite node c runbook/drained-by=fix-cni0-mismatch --request-timeout=20s',
       'c drain drain c --ignore-daemonsets --timeout=300s',
-      'c uncordon uncordon c --request-timeout=20s',
+      'c uncordon uncordon c --request-timeout=20s && annotate node c runbook/drained-by- --request-timeout=20s',
     ]);
-    // From outside: c takes pods again, its old bridge is gone, and a pod starts there.
+    // From outside: c takes pods again without runbook's mark, its old bridge is gone, and a pod starts there.
     expect(unschedulable('c')).toBe('');
+    expect(kubectl('get', 'node', 'c', '-o', 'jsonpath={.metadata.annotations}').stdout).not.toContain('runbook/drained-by');
     expect(await bridge('c')).not.toBe(stale);
     await podBackOn('c');
     let last = await labProbe(K.name);
@@ -108,6 +114,8 @@ describe('fix-cni0-mismatch (k8s stack)', () => {
   });
 
   it('a drain that fails (a pod no controller would recreate): c is uncordoned again and its bridge untouched', async () => {
+    // The fault shows on a node that runs a pod.
+    await podBackOn('c');
     await labBreak(K.name, 'cni0-stale', 'c');
     const stale = await bridge('c');
     const bare = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bare' }, spec: { nodeName: 'c', containers: [{ name: 'web', image: 'registry.k8s.io/e2e-test-images/agnhost:2.52' }] } });

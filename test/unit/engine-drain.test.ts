@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Host, Runbook } from '../../src/model/types.js';
 import type { Connection, ExecOptions, ExecResult } from '../../src/transport/types.js';
-import { EventBus, autoApprove, buildPlan, runPlan, type CommandRenderer, type DrainOptions, type RunEvent } from '../../src/engine/index.js';
+import { EventBus, RunControl, autoApprove, buildPlan, runPlan, type CommandRenderer, type DrainOptions, type RunEvent } from '../../src/engine/index.js';
 import { drainTargetProblems } from '../../src/model/drain-targets.js';
 import { bindings, host, runbook, step } from './engine-fixtures.js';
 
@@ -23,33 +23,43 @@ interface Script {
   healthy?: string[];
   /** Nodes already cordoned before the run. */
   cordoned?: string[];
+  /** Nodes an earlier run of runbook left cordoned (they carry its mark). */
+  marked?: string[];
   /** Hosts whose fix fails. */
   fixFails?: string[];
   /** Nodes whose drain fails. */
   drainFails?: string[];
   /** How long each drain takes (ms): lets two hosts overlap. */
   drainMs?: number;
+  /** The run is stopped (as by Ctrl-C) while this node drains. */
+  stopAt?: string;
 }
 
-async function run(rb: Runbook, names: string[], s: Script = {}, opts: { mode?: 'dry-run' | 'apply'; drain?: DrainOptions; drainsAtOnce?: number } = {}) {
+async function run(rb: Runbook, names: string[], s: Script = {}, opts: { mode?: 'dry-run' | 'apply'; drain?: DrainOptions; drainsAtOnce?: number; control?: RunControl } = {}) {
   const log: string[] = [];
   const events: RunEvent[] = [];
   const bus = new EventBus();
   bus.on((e) => events.push(e));
   const fixed = new Set<string>();
-  const cordoned = new Set(s.cordoned ?? []);
+  const cordoned = new Set([...(s.cordoned ?? []), ...(s.marked ?? [])]);
+  const marked = new Map((s.marked ?? []).map((n) => [n, 'rb']));
   const exec = (where: string) => async (command: string, _o?: ExecOptions): Promise<ExecResult> => {
     log.push(`${where}: ${command}`);
     const nodeName = /node-[a-z]+/.exec(command)?.[0] ?? '';
     let code = 0;
     let stdout = '';
-    if (command.includes(' get node ')) stdout = cordoned.has(nodeName) ? 'true' : '';
+    if (command.includes(' get node ')) stdout = `${cordoned.has(nodeName) ? 'true' : ''} ${marked.get(nodeName) ?? ''}`;
+    else if (command.includes(' annotate --overwrite ')) marked.set(nodeName, 'rb');
     else if (command.includes(' drain ')) {
       cordoned.add(nodeName);
+      if (s.stopAt === nodeName) opts.control?.stop('stopped by the test', { byOperator: true });
       await new Promise((r) => setTimeout(r, s.drainMs ?? 0));
       if (s.drainFails?.includes(nodeName)) code = 1;
       log.push(`${where}: drained ${nodeName}${code ? ' (failed)' : ''}`);
-    } else if (command.includes(' uncordon ')) cordoned.delete(nodeName);
+    } else if (command.includes(' uncordon ')) {
+      cordoned.delete(nodeName);
+      marked.delete(nodeName);
+    }
     else if (command.startsWith('check ')) code = s.healthy?.includes(where) || fixed.has(where) ? 0 : 1;
     else if (command.startsWith('fix ')) {
       code = s.fixFails?.includes(where) ? 1 : 0;
@@ -63,15 +73,17 @@ async function run(rb: Runbook, names: string[], s: Script = {}, opts: { mode?: 
     bindings: bindings(render),
     gate: autoApprove('tester'),
     bus,
+    ...(opts.control ? { control: opts.control } : {}),
     ...(opts.drainsAtOnce !== undefined ? { drainsAtOnce: opts.drainsAtOnce } : {}),
     connect: async (h): Promise<Connection> => ({ host: h.name, exec: exec(h.connection === 'local' ? `here for ${h.name}` : h.name), close: async () => undefined }),
   });
   const results = events.flatMap((e) => (e.type === 'step-result' ? [`${e.host} ${e.step}: ${e.status}${e.reason ? ` (${e.reason})` : ''}`] : []));
-  return { result, log, events, results, cordoned };
+  return { result, log, events, results, cordoned, marked };
 }
 
 const rb = runbook([step('bridge', 'check {{ me }}', ['fix {{ me }}'], { disruptive: true }), step('after', 'check-after {{ me }}')]);
 const KUBECTL = 'kubectl --kubeconfig /k/config';
+const UNCORDON = (n: string): string => `${KUBECTL} uncordon node-${n} --request-timeout=20s && ${KUBECTL} annotate node node-${n} runbook/drained-by- --request-timeout=20s`;
 
 describe('disruptive steps', () => {
   it('a healthy node: no kubectl at all, nothing cordoned', async () => {
@@ -84,33 +96,43 @@ describe('disruptive steps', () => {
     const r = await run(rb, ['a']);
     expect(r.log).toEqual([
       'a: check a',
-      `here for a: ${KUBECTL} get node node-a --output 'jsonpath={.spec.unschedulable}' --request-timeout=20s`,
+      `here for a: ${KUBECTL} get node node-a --output 'jsonpath={.spec.unschedulable} {.metadata.annotations.runbook/drained-by}' --request-timeout=20s`,
+      `here for a: ${KUBECTL} annotate --overwrite node node-a runbook/drained-by=rb --request-timeout=20s`,
       `here for a: ${KUBECTL} drain node-a --ignore-daemonsets --timeout=300s`,
       'here for a: drained node-a',
       'a: fix a',
       'a: check a',
-      `here for a: ${KUBECTL} uncordon node-a --request-timeout=20s`,
+      `here for a: ${UNCORDON('a')}`,
       'a: check-after a',
     ]);
     expect(r.results[0]).toBe('a bridge: fixed (node node-a drained, then uncordoned)');
     expect(r.cordoned.size).toBe(0);
     // kubectl's commands are the step's, run on this machine: audited as local, with the fix's approval.
     const drains = r.events.filter((e) => e.type === 'command-start' && (e.phase === 'drain' || e.phase === 'uncordon'));
-    expect(drains.map((e) => (e.type === 'command-start' ? `${e.phase} ${String(e.local)} ${e.approval?.by ?? ''}` : ''))).toEqual(['drain true tester', 'drain true tester', 'uncordon true tester']);
+    expect(drains.map((e) => (e.type === 'command-start' ? `${e.phase} ${String(e.local)} ${e.approval?.by ?? ''}` : ''))).toEqual(['drain true tester', 'drain true tester', 'drain true tester', 'uncordon true tester']);
+    expect(r.marked.size).toBe(0);
   });
 
   it('a node cordoned before the run stays cordoned', async () => {
     const r = await run(rb, ['a'], { cordoned: ['node-a'] });
-    expect(r.log.some((l) => l.includes('uncordon'))).toBe(false);
+    expect(r.log.some((l) => l.includes('uncordon') || l.includes('annotate'))).toBe(false);
     expect(r.results[0]).toBe('a bridge: fixed (node node-a drained; it stays cordoned, as it was before the run)');
+  });
+
+  it('a node an earlier run left cordoned (its mark) is uncordoned once fixed, and says so', async () => {
+    const r = await run(rb, ['a'], { marked: ['node-a'] });
+    expect(r.log.some((l) => l.includes('annotate --overwrite'))).toBe(false);
+    expect(r.results[0]).toBe('a bridge: fixed (node node-a drained, then uncordoned (left cordoned by an earlier run of runbook rb))');
+    expect(r.cordoned.size + r.marked.size).toBe(0);
   });
 
   it('a fix that fails leaves its node cordoned, and no other node is drained after it', async () => {
     const r = await run(rb, ['a', 'b'], { fixFails: ['a'] });
-    expect(r.results).toContain('a bridge: failed (fix: exit code 1: it went wrong; node node-a stays cordoned (drained for this fix): run kubectl --kubeconfig /k/config uncordon node-a --request-timeout=20s once it is healthy)');
-    expect(r.results).toContain('b bridge: failed (not drained: node node-a was left cordoned after its fix on a ended failed; the fix did not run)');
+    expect(r.results).toContain(`a bridge: failed (fix: exit code 1: it went wrong; node node-a stays cordoned (drained for this fix): run ${UNCORDON('a')} once it is healthy)`);
+    expect(r.results).toContain('b bridge: failed (not drained: node node-a was left cordoned after its fix on a ended failed; the fix did not run (uncordon that node once it is healthy, then run again for this host))');
     expect(r.log.some((l) => l.includes('drain node-b') || l === 'b: fix b')).toBe(false);
     expect([...r.cordoned]).toEqual(['node-a']);
+    expect([...r.marked.keys()]).toEqual(['node-a']);
   });
 
   it('a drain that fails: the node is uncordoned again and the fix does not run', async () => {
@@ -122,8 +144,15 @@ describe('disruptive steps', () => {
 
   it('drains one node at a time: the next drain starts after the previous node is uncordoned', async () => {
     const r = await run(rb, ['a', 'b', 'c'], { drainMs: 30 });
-    const order = r.log.flatMap((l) => /(?: drain | uncordon )node-\w/.exec(l) ?? []).map((m) => m.trim());
+    const order = r.log.flatMap((l) => / (?:drain|uncordon) node-\w/.exec(l) ?? []).map((m) => m.trim());
     expect(order).toEqual(['drain node-a', 'uncordon node-a', 'drain node-b', 'uncordon node-b', 'drain node-c', 'uncordon node-c']);
+  });
+
+  it('a run stopped while one node drains drains no other: the waiting host ends not-run, the drained node is put back', async () => {
+    const r = await run(rb, ['a', 'b'], { drainMs: 30, stopAt: 'node-a' }, { control: new RunControl() });
+    expect(r.results.filter((l) => l.includes(' bridge: '))).toEqual(['a bridge: not-run (stopped by the test; node node-a uncordoned again)', 'b bridge: not-run (stopped by the test)']);
+    expect(r.log.filter((l) => l.includes('node-b') && l.startsWith('here'))).toEqual([]);
+    expect(r.cordoned.size + r.marked.size).toBe(0);
   });
 
   it('in batches, the nodes of a batch are drained together', async () => {
@@ -138,7 +167,7 @@ describe('disruptive steps', () => {
     expect(result?.type === 'step-result' && result.fixCommands).toEqual([
       `first, on this machine: ${KUBECTL} drain node-a --ignore-daemonsets --timeout=300s`,
       'fix a',
-      `after the verify passes, if node-a took pods before: ${KUBECTL} uncordon node-a --request-timeout=20s`,
+      `after the verify passes, if node-a took pods before: ${UNCORDON('a')}`,
     ]);
     expect(r.log.filter((l) => l.startsWith('here'))).toEqual([]);
   });

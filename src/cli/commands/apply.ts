@@ -47,7 +47,7 @@ export function withRunOptions(cmd: Command): Command {
     .option('--shard <K/N>', "take only this controller's share of the hosts: those whose sha256(name) mod N is K-1 (needs --run-id; docs/scale.md)")
     .option('--run-id <id>', 'the run id to record (every shard of one run gives the same one)')
     .option('--no-drain', "run disruptive steps' fixes without cordoning and draining their nodes first (the run names the steps it does not drain for)")
-    .addOption(new Option('--drain-timeout <duration>', `how long draining a node for a disruptive step may take, e.g. 10m (default: ${DEFAULT_DRAIN_TIMEOUT_MS / 60_000}m); then the drain fails, the node is uncordoned again and the fix does not run`).argParser(duration('--drain-timeout')))
+    .addOption(new Option('--drain-timeout <duration>', `how long draining a node for a disruptive step may take, e.g. 10m (default: ${DEFAULT_DRAIN_TIMEOUT_MS / 60_000}m); then the drain fails, the node is uncordoned again if it took pods before, and the fix does not run`).argParser(duration('--drain-timeout')))
     .option('--audit-syslog <url>', 'also send every audit record to this syslog server as RFC 5424 over TCP (tcp://HOST:PORT; default: audit_syslog in the settings)')
     .addOption(new Option('--notify-format <format>', "the --notify targets' payload: json, or slack (incoming-webhook shape)").choices(['json', 'slack']));
 }

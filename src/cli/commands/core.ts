@@ -92,7 +92,7 @@ async function showAction(name: string, opts: CommonOptions): Promise<void> {
     if (s.continueOnFailure) attrs.push('continue_on_failure');
     if (s.register) attrs.push(`register: ${s.register}${s.json ? ' (json)' : ''}`);
     if (s.notify.length) attrs.push(`notify: ${s.notify.join(', ')}`);
-    if (s.disruptive) attrs.push('disruptive: its node is cordoned and drained before the fix, uncordoned after the verify');
+    if (s.disruptive) attrs.push('disruptive: its node is cordoned and drained before the fix, and uncordoned after the verify if it took pods before');
     const ind = `${label}   `;
     if (attrs.length) out(`${ind}${attrs.join('; ')}`);
     out(`${ind}check:  ${render(s.check)}`);
