@@ -18,7 +18,7 @@
  */
 import type { KubeNodeRef } from '../model/types.js';
 import { shellQuote } from '../model/shell-quote.js';
-import type { RenderedCommand } from './plan.js';
+import type { RenderedCommand } from './rendered.js';
 
 export const DEFAULT_DRAIN_TIMEOUT_MS = 5 * 60_000;
 /** Beyond kubectl drain's own --timeout: its last eviction round and exit. */

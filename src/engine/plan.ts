@@ -11,17 +11,11 @@ import type { CommandTemplate, Expectation, Host, Runbook, Step } from '../model
 import type { RegisteredValues } from './registry.js';
 import { analyzeRunbook, type RunbookDeps } from '../model/runbook-deps.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS, drainPlan, type DrainPlan } from './node-drain.js';
+import type { RenderedCommand } from './rendered.js';
 
 export const PLAN_VERSION = 1;
 
-export interface RenderedCommand {
-  /** Sent to the host verbatim (secrets included). Never put this in an event. */
-  command: string;
-  /** The same command with secrets masked: what every output shows. */
-  display: string;
-  /** The display with bulky values summarised, when any was (model/template.ts): for plans and run lines. */
-  brief?: string;
-}
+export type { RenderedCommand } from './rendered.js';
 
 /**
  * Renders one template for one host. `values`: the values earlier steps registered, when a
