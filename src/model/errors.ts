@@ -3,6 +3,8 @@
  *   path:line:col: message (hint)
  * The CLI prints `format()` and exits with `exitCode`; it never prints a stack for these.
  */
+import { oneLine } from './printable.js';
+
 export interface SourcePos {
   file: string;
   line: number;
@@ -18,9 +20,10 @@ export interface Problem {
   hint?: string;
 }
 
+/** One line, whatever the message quotes from a file (a user's bytes may hold newlines and escape sequences). */
 export function formatProblem(p: Problem): string {
   const where = p.pos ? `${p.pos.file}:${p.pos.line}:${p.pos.col}: ` : p.host ? `${p.host}: ` : '';
-  return `${where}${p.message}${p.hint ? ` (${p.hint})` : ''}`;
+  return oneLine(`${where}${p.message}${p.hint ? ` (${p.hint})` : ''}`);
 }
 
 export class UserError extends Error {
