@@ -30,7 +30,7 @@ const REQUEST_TIMEOUT = '--request-timeout=20s';
  * cordoned by a fix that failed is then known as runbook's, and the next run that fixes it
  * uncordons it, instead of taking it for a node someone cordoned on purpose.
  */
-export const DRAINED_BY = 'runbook/drained-by';
+const DRAINED_BY = 'runbook/drained-by';
 
 /** What a disruptive step does around its fix on one node: part of the plan, shown before it runs. */
 export interface DrainPlan {
@@ -74,7 +74,7 @@ export function shownFixCommands(commands: string[], dp: DrainPlan | undefined, 
 }
 
 /** How one kubectl command went: passed, its stdout, and why not in one line. */
-export interface KubectlRan {
+interface KubectlRan {
   ok: boolean;
   stdout: string;
   why: string;
@@ -110,7 +110,7 @@ export class DrainGate {
 }
 
 /** How the fix went, as far as the node is concerned. */
-export interface FixEnd {
+interface FixEnd {
   /** The verify passed. */
   fixed: boolean;
   /** A fix command was sent (else nothing on the host changed). */
