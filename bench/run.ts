@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { breakForwarding, fleetDown, fleetReuse, fleetUp, heal, renderSteps, unhealthy, type Fleet } from './fleet.js';
+import { breakForwarding, fleetDown, fleetReuse, fleetUp, heal, LAB, renderSteps, unhealthy, type Fleet } from './fleet.js';
 import { measure, summarize } from './measure.js';
 import { renderMarkdown, type BenchResults, type Sample, type WorkloadId } from './report.js';
 import { RUNBOOK_BIN, runTool, TOOLS, type Job, type ToolName } from './tools.js';
@@ -46,7 +46,7 @@ const workers = int('workers', o.workers);
 const rounds = int('rounds', o.rounds);
 const sizes = o.sizes
   ? o.sizes.split(',').map((s) => Math.min(int('sizes', s), workers))
-  : [...new Set([10, 50, 100].filter((s) => s < workers).concat(workers))];
+  : [...new Set([10, 100, 500].filter((s) => s < workers).concat(workers))];
 const tools = o.tools.split(',').map((t) => {
   if (!TOOLS.includes(t as ToolName)) throw new Error(`--tools: unknown tool "${t}" (one of ${TOOLS.join(', ')})`);
   return t as ToolName;
@@ -90,7 +90,7 @@ async function main(): Promise<void> {
   try {
     say(`start-up: runbook --help`);
     const start = await startup();
-    say(`lab "bench" with ${workers} workers`);
+    say(`lab "${LAB}" with ${workers} light workers`);
     const upStarted = Date.now();
     const reused = o['reuse-lab'] ? fleetReuse(workers) : undefined;
     if (reused) say('reusing the running lab (--reuse-lab)');

@@ -3,6 +3,7 @@
  * (check → ok | would-fix | approval → fix → verify → fixed | failed); which hosts run when is
  * a strategy's business (strategy.ts), and what the operator sees is a listener's.
  */
+import { randomBytes } from 'node:crypto';
 import type { ExecResult, Connection } from '../transport/types.js';
 import type { Expectation, Host } from '../model/types.js';
 import type { Phase, StepStatus } from './events.js';
@@ -124,18 +125,35 @@ export async function execAndReport(
   return { result, verdict: judge(result, expect) };
 }
 
+/** Starts each line of output a check prints for a program it needs and does not find; a nonce per command follows. */
+const NEEDS_MARK = 'runbook-needs-missing-';
+/** The shell's "command not found", with which that check exits before its own commands run. */
+const NEEDS_EXIT = 127;
+
 /**
- * A step's `needs`, looked up on the host (through sudo when the step uses it: sudo's secure_path
- * is the PATH its commands get). A missing program is that host's result for the step, named as
- * such, instead of a check failing with "jq: not found" and being read as a finding about the node.
- * Returns the reason, or undefined when every program is there.
+ * A step's `needs`, looked up on the host in the check's own shell before the check runs (through
+ * sudo when the step uses it: sudo's secure_path is the PATH its commands get). One exec per
+ * check, not two: a second session per step was a third of the commands a run sent. Like sudo's
+ * wrapper, the lookup is not part of the command shown or recorded; the step's result names what
+ * is missing. The loop runs only when something is missing, then exits, so no variable of the
+ * lookup reaches the check. Names are validated as [A-Za-z0-9._+-] by the schema: nothing here
+ * needs quoting. `; `, not a new line, keeps the check's own line numbers in the shell's errors.
  */
-async function missingTools(conn: Connection, host: string, ps: PlannedStep, ctx: HostRunContext): Promise<string | undefined> {
-  // Names are validated as [A-Za-z0-9._+-] by the schema: nothing here needs quoting.
-  const command = `for t in ${ps.needs.join(' ')}; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done`;
-  const ran = await execAndReport(conn, host, ps, 'check', { command, display: command }, undefined, ctx);
-  if (ran.result.outcome !== 'exit' || ran.result.code !== 0) return failureReason('looking up the programs this step needs', ran, ctx);
-  const missing = ran.result.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+function needsFirst(check: RenderedCommand, needs: readonly string[], mark: string): RenderedCommand {
+  if (needs.length === 0) return check;
+  const lookup = `{ ${needs.map((t) => `command -v ${t}`).join(' && ')}; } >/dev/null 2>&1 || { for t in ${needs.join(' ')}; do command -v "$t" >/dev/null 2>&1 || echo "${mark} $t"; done; exit ${NEEDS_EXIT}; }; `;
+  return { ...check, command: lookup + check.command };
+}
+
+/**
+ * A missing program is that host's result for the step, named as such, instead of a check failing
+ * with "jq: not found" and being read as a finding about the node. Returns the reason, or
+ * undefined when the check ran. Only names the step needs count: the output is the host's.
+ */
+function missingTools(ran: Ran, mark: string, host: string, ps: PlannedStep, ctx: HostRunContext): string | undefined {
+  if (ps.needs.length === 0 || ran.result.outcome !== 'exit' || ran.result.code !== NEEDS_EXIT) return undefined;
+  const named = new Set(ran.result.stdout.split('\n').flatMap((l) => (l.startsWith(`${mark} `) ? [l.slice(mark.length + 1).trim()] : [])));
+  const missing = ps.needs.filter((t) => named.has(t));
   if (missing.length === 0) return undefined;
   const them = missing.length > 1 ? 'them' : 'it';
   if (ps.source.local) return oneLine(ctx.redact(`needs ${missing.join(', ')} on this machine (a local step, run here for ${host}): install ${them} here (or put ${them} on runbook's PATH); the check did not run`));
@@ -153,11 +171,11 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
     return problem === undefined ? report(status, extra) : report('failed', { ...extra, reason: oneLine(ctx.redact(problem)) });
   };
 
-  if (ps.needs.length > 0) {
-    const missing = await missingTools(conn, host, ps, ctx);
-    if (missing !== undefined) return done('failed', { reason: missing });
-  }
-  const check = await execAndReport(conn, host, ps, 'check', ps.check, ps.expect, ctx);
+  // The nonce: a check's own output (or a host's) saying "missing" is the check's output, not a lookup.
+  const mark = `${NEEDS_MARK}${randomBytes(6).toString('hex')}:`;
+  const check = await execAndReport(conn, host, ps, 'check', needsFirst(ps.check, ps.needs, mark), ps.expect, ctx);
+  const missing = missingTools(check, mark, host, ps, ctx);
+  if (missing !== undefined) return report('failed', { reason: missing });
   switch (check.verdict.kind) {
     case 'pass': {
       const noLonger = ctx.planGuard?.passed(host, ps);

@@ -47,8 +47,10 @@ function isStale(content: string, mtimeMs: number): boolean {
   // Empty or garbled: the holder died between creating and writing it; give it a moment first.
   if (!Number.isSafeInteger(pid) || pid <= 0) return Date.now() - mtimeMs > 2_000;
   if (host !== hostname()) return false;
-  // This process is synchronous and never nests the lock, so a lock naming our own PID is a
-  // leftover from an earlier process that had the same PID.
+  // A lock naming our own PID is a leftover from an earlier process that had the same PID, or
+  // another writer of this process holding it for the rest of a turn (AuditWriter.lock()): taking
+  // it over is safe then, because every append is synchronous and re-reads the tip when the file's
+  // size is not the one it left.
   return pid === process.pid || !pidAlive(pid);
 }
 

@@ -107,6 +107,8 @@ export class AuditWriter {
   private durableHeadSeq = 0;
   private inflight?: Promise<void>;
   private failure?: Error;
+  /** Set while this writer holds the trail's lock (see lock()). */
+  private releaseLock?: () => void;
 
   constructor(
     readonly file: string,
@@ -169,30 +171,44 @@ export class AuditWriter {
 
   append(body: AuditBody, opts: { durable?: boolean } = {}): AuditRecord {
     if (this.failure) throw this.failure;
-    const release = acquireLock(lockPathOf(this.file), { timeoutMs: this.lockTimeoutMs });
-    try {
-      this.reopenIfReplaced();
-      const size = fstatSync(this.fd).size;
-      let tip = { seq: 0, hash: GENESIS_HASH };
-      let endsMidLine = false;
-      if (this.cached && this.cached.size === size) tip = this.cached;
-      else {
-        const tail = readTail(this.fd);
-        if (tail.last) tip = { seq: tail.last.seq, hash: tail.last.hash };
-        endsMidLine = tail.endsMidLine;
-      }
-      const { record, line } = sealRecord(body, tip.seq + 1, tip.hash);
-      // After a torn write, end the fragment's line and chain from the last whole record.
-      const buf = Buffer.from(`${endsMidLine ? '\n' : ''}${line}\n`, 'utf8');
-      writeAll(this.fd, buf);
-      this.cached = { size: size + buf.length, seq: record.seq, hash: record.hash };
-      this.unsynced = { seq: record.seq, hash: record.hash, time: record.time };
-      this.written++;
-      if (opts.durable !== false) this.sync();
-      return record;
-    } finally {
-      release();
+    this.lock();
+    this.reopenIfReplaced();
+    const size = fstatSync(this.fd).size;
+    let tip = { seq: 0, hash: GENESIS_HASH };
+    let endsMidLine = false;
+    if (this.cached && this.cached.size === size) tip = this.cached;
+    else {
+      const tail = readTail(this.fd);
+      if (tail.last) tip = { seq: tail.last.seq, hash: tail.last.hash };
+      endsMidLine = tail.endsMidLine;
     }
+    const { record, line } = sealRecord(body, tip.seq + 1, tip.hash);
+    // After a torn write, end the fragment's line and chain from the last whole record.
+    const buf = Buffer.from(`${endsMidLine ? '\n' : ''}${line}\n`, 'utf8');
+    writeAll(this.fd, buf);
+    this.cached = { size: size + buf.length, seq: record.seq, hash: record.hash };
+    this.unsynced = { seq: record.seq, hash: record.hash, time: record.time };
+    this.written++;
+    if (opts.durable !== false) this.sync();
+    return record;
+  }
+
+  /**
+   * Takes the trail's lock unless this writer holds it, and keeps it until the event loop's turn
+   * ends. The hosts' events of one turn (a burst of replies read together) then share one lock:
+   * taking it is a file created, read back and deleted, which per record cost seconds at 1,000
+   * hosts. Another process waits at most one turn (milliseconds), as before for one record.
+   */
+  private lock(): void {
+    if (this.releaseLock) return;
+    this.releaseLock = acquireLock(lockPathOf(this.file), { timeoutMs: this.lockTimeoutMs });
+    setImmediate(() => this.unlock());
+  }
+
+  private unlock(): void {
+    const release = this.releaseLock;
+    this.releaseLock = undefined;
+    release?.();
   }
 
   /**
@@ -235,6 +251,7 @@ export class AuditWriter {
         }
       }
     } finally {
+      this.unlock();
       // A background fsync still holds the descriptor: close it when that one is done.
       if (this.inflight) void this.inflight.finally(() => closeSync(fd));
       else closeSync(fd);
@@ -278,17 +295,14 @@ export class AuditWriter {
   private writeHeadQuietly(head: AuditHead, opts: { locked: boolean }): void {
     if (head.seq <= this.headSeq) return;
     this.headSeq = head.seq;
-    let release: (() => void) | undefined;
     try {
-      if (!opts.locked) release = acquireLock(lockPathOf(this.file), { timeoutMs: this.lockTimeoutMs });
+      if (!opts.locked) this.lock();
       const onDisk = readHead(this.file);
       if (onDisk !== 'bad' && onDisk !== undefined && onDisk.seq >= head.seq) return;
       this.writeHead(head);
     } catch {
       // The record is already durable; a head that lags only weakens the truncation check,
       // which verify reports, so it must not fail the command that was just recorded.
-    } finally {
-      release?.();
     }
   }
 

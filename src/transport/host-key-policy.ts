@@ -32,8 +32,14 @@ export class KnownHostsStore {
 
   constructor(private readonly writeFile: string) {}
 
+  /** The same array for the same files until a key is recorded: known-hosts.ts indexes it once. */
+  private readonly combined = new Map<string, KnownHostsEntry[]>();
+
   entries(files: readonly string[]): KnownHostsEntry[] {
-    const all = new Set([...files, this.writeFile]);
+    const all = [...new Set([...files, this.writeFile])];
+    const key = JSON.stringify(all);
+    const cached = this.combined.get(key);
+    if (cached) return cached;
     const out: KnownHostsEntry[] = [];
     for (const f of all) {
       let e = this.byFile.get(f);
@@ -43,6 +49,7 @@ export class KnownHostsStore {
       }
       out.push(...e);
     }
+    this.combined.set(key, out);
     return out;
   }
 
@@ -53,6 +60,7 @@ export class KnownHostsStore {
     const list = this.byFile.get(this.writeFile) ?? [];
     list.push({ file: this.writeFile, line: 0, marker: undefined, hosts: name, keyType: keyTypeOf(keyBlob), key: keyBlob.toString('base64') });
     this.byFile.set(this.writeFile, list);
+    this.combined.clear();
   }
 
   /** Host key algorithms with the ones already trusted for this host first (as OpenSSH orders them). */

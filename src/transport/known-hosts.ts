@@ -65,10 +65,7 @@ export function hostKeyName(host: string, port: number): string {
   return port === 22 ? host : `[${host}]:${port}`;
 }
 
-/**
- * Every host is looked up against every line, so with a fleet-sized known_hosts this runs hosts ×
- * lines times per run: plain names compare directly, and each wildcard pattern compiles once.
- */
+/** Each wildcard pattern compiles once: the lines indexOf() cannot index are matched against every host. */
 const globs = new Map<string, RegExp>();
 function globMatches(pattern: string, name: string): boolean {
   if (!pattern.includes('*') && !pattern.includes('?')) return pattern.toLowerCase() === name.toLowerCase();
@@ -131,10 +128,11 @@ export type HostKeyVerdict =
  */
 export function verifyHostKey(entries: readonly KnownHostsEntry[], name: string, keyBlob: Buffer): HostKeyVerdict {
   const b64 = keyBlob.toString('base64');
-  const revoked = entries.find((e) => e.marker === 'revoked' && e.key === b64);
+  const index = indexOf(entries);
+  const revoked = index.revoked.get(b64);
   if (revoked) return { status: 'revoked', entry: revoked };
 
-  const forHost = entries.filter((e) => e.marker !== 'revoked' && hostFieldMatches(e.hosts, name));
+  const forHost = index.forName(name);
   const plain = forHost.filter((e) => e.marker === undefined);
   const match = plain.find((e) => e.key === b64);
   if (match) return { status: 'known', entry: match };
@@ -144,11 +142,49 @@ export function verifyHostKey(entries: readonly KnownHostsEntry[], name: string,
 
 /** Key types already trusted for the host, so the client can prefer them in negotiation as OpenSSH does. */
 export function knownKeyTypes(entries: readonly KnownHostsEntry[], name: string): string[] {
-  const types = new Set<string>();
-  for (const e of entries) {
-    if (e.marker === undefined && hostFieldMatches(e.hosts, name)) types.add(e.keyType);
-  }
-  return [...types];
+  return [...new Set(indexOf(entries).forName(name).filter((e) => e.marker === undefined).map((e) => e.keyType))];
+}
+
+/**
+ * A fleet's known_hosts has a line per host, and every host is looked up in it (twice: the
+ * algorithms to offer, then the key): scanning every line for every host is hosts × lines
+ * matches, seconds at 1,000 hosts. Lines whose host field is only plain names are found by name;
+ * only wildcard, negated and hashed lines are scanned. Results keep the files' line order.
+ */
+interface KnownHostsIndex {
+  revoked: Map<string, KnownHostsEntry>;
+  forName(name: string): KnownHostsEntry[];
+}
+
+const indexes = new WeakMap<readonly KnownHostsEntry[], KnownHostsIndex>();
+
+function indexOf(entries: readonly KnownHostsEntry[]): KnownHostsIndex {
+  let index = indexes.get(entries);
+  if (index) return index;
+  const revoked = new Map<string, KnownHostsEntry>();
+  const byName = new Map<string, number[]>();
+  const scanned: number[] = [];
+  entries.forEach((e, i) => {
+    if (e.marker === 'revoked') {
+      if (!revoked.has(e.key)) revoked.set(e.key, e);
+      return;
+    }
+    const names = e.hosts.split(',').filter((p) => p !== '');
+    if (e.hosts.startsWith('|') || names.some((p) => /[*?!]/.test(p))) {
+      scanned.push(i);
+      return;
+    }
+    for (const n of new Set(names.map((p) => p.toLowerCase()))) byName.set(n, [...(byName.get(n) ?? []), i]);
+  });
+  index = {
+    revoked,
+    forName: (name) => {
+      const hits = [...(byName.get(name.toLowerCase()) ?? []), ...scanned.filter((i) => hostFieldMatches((entries[i] as KnownHostsEntry).hosts, name))];
+      return hits.sort((a, b) => a - b).map((i) => entries[i] as KnownHostsEntry);
+    },
+  };
+  indexes.set(entries, index);
+  return index;
 }
 
 /** The line to append to known_hosts for this key under `name` (plain, not hashed, so the operator can read it). */

@@ -30,8 +30,9 @@ function writerScript(file: string, runId: string, n: number, together = false):
     const runId = ${JSON.stringify(runId)};
     l({ type: 'run-start', time, runId, runbook: 'rb', runbookFile: 'rb.yaml', runbookHash: 'x', operator: runId, mode: 'apply', hosts: ['h'], steps: ['s'] });
     for (let i = 0; i < ${n}; i++) {
-      // Commands take time: the lock is free between a run's records, as in a real run.
-      ${together ? 'Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);' : ''}
+      // Commands take time, and the event loop turns while they run: the writer keeps the lock
+      // only for the rest of a turn, so it is free between a run's records, as in a real run.
+      ${together ? 'await new Promise((r) => setTimeout(r, 1));' : ''}
       l({ type: 'command', time, runId, host: 'h' + i, step: 's', phase: 'check', command: 'echo ' + 'x'.repeat(i % 500), outcome: 'exit', exitCode: 0, durationMs: 1, output: { tail: 'ok', digest: 'd', truncated: false } });
     }
     l({ type: 'run-end', time, runId, exitCode: 0, aborted: false, summary: {}, durationMs: 1 });

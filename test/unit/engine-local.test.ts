@@ -33,10 +33,14 @@ async function run(rb: Runbook, opts: { mode?: 'dry-run' | 'apply'; become?: boo
   const cordoned = new Set<string>();
   const exec = (where: string) => async (command: string, o?: ExecOptions): Promise<ExecResult> => {
     ran.push(`${where}${o?.become ? ' (sudo)' : ''}: ${command}`);
-    const missing = command.startsWith('for t in ') ? (opts.missing ?? []).map((m) => `${m}\n`).join('') : '';
-    if (command.startsWith('kubectl cordon ')) cordoned.add(command.split(' ')[2]!);
-    const code = command.startsWith('kubectl get node ') && !cordoned.has(command.split(' ')[3]!) ? 1 : 0;
-    return { outcome: 'exit', code, signal: null, stdout: missing, stderr: '', stdoutTruncated: false, stderrTruncated: false, durationMs: 1 };
+    // A check with `needs` first looks them up in its own shell, and exits 127 naming what is missing.
+    if (command.startsWith('{ command -v ') && opts.missing?.length) {
+      return { outcome: 'exit', code: 127, signal: null, stdout: opts.missing.map((m) => `${/echo "(\S+) \$t"/.exec(command)![1]} ${m}\n`).join(''), stderr: '', stdoutTruncated: false, stderrTruncated: false, durationMs: 1 };
+    }
+    const cmd = command.replace(/^\{ command -v .*?exit 127; \}; /, '');
+    if (cmd.startsWith('kubectl cordon ')) cordoned.add(cmd.split(' ')[2]!);
+    const code = cmd.startsWith('kubectl get node ') && !cordoned.has(cmd.split(' ')[3]!) ? 1 : 0;
+    return { outcome: 'exit', code, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false, durationMs: 1 };
   };
   const plan = buildPlan(rb, [target('a'), target('b')], bindings(render), { mode: opts.mode ?? 'apply', ...(opts.become ? { become: true } : {}) });
   const result = await runPlan(plan, {
@@ -112,7 +116,9 @@ describe('local steps', () => {
 
   it('looks up its needs on the controller, and says so', async () => {
     const r = await run(runbook([step('from the controller', 'kubectl get node {{ me }}', [], { local: true, needs: ['kubectl'] })]), { missing: ['kubectl'] });
-    expect(r.ran).toContain('controller for a: for t in kubectl; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done');
+    expect(r.ran).toContainEqual(expect.stringMatching(
+      /^controller for a: \{ command -v kubectl; \} >\/dev\/null 2>&1 \|\| \{ for t in kubectl; do command -v "\$t" >\/dev\/null 2>&1 \|\| echo "runbook-needs-missing-[0-9a-f]{12}: \$t"; done; exit 127; \}; kubectl get node a$/,
+    ));
     expect(r.events.find((e) => e.type === 'step-result' && e.host === 'a')).toMatchObject({
       status: 'failed',
       reason: "needs kubectl on this machine (a local step, run here for a): install it here (or put it on runbook's PATH); the check did not run",

@@ -43,10 +43,22 @@ steps:
       status: 'failed',
       reason: 'needs no-such-tool-rb on h1: install it there (or put it on the PATH its commands get); the check did not run',
     });
-    expect(events.filter((e) => e.type === 'command').map((e) => (e as { command: string }).command)).toEqual([
-      'for t in sh no-such-tool-rb; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done',
-    ]);
+    // One command: the check, which looked its needs up first and stopped (127, the shell's "not found").
+    expect(events.filter((e) => e.type === 'command').map((e) => {
+      const c = e as Extract<RunEvent, { type: 'command' }>;
+      return [c.command, c.exitCode, c.output.tail];
+    })).toEqual([['false', 127, expect.stringMatching(/^runbook-needs-missing-[0-9a-f]{12}: no-such-tool-rb$/)]]);
     expect(() => writeFileSync(marker, '', { flag: 'wx' })).not.toThrow();
+  });
+
+  it('a check that exits 127 itself (a program not declared in needs) is the check failing, not a missing need', async () => {
+    const events = await run(`name: rb
+steps:
+  - name: s
+    needs: sh
+    check: "echo runbook-needs-missing-000000000000: sh; exit 127"
+`, 'dry-run');
+    expect(events.find((e) => e.type === 'step-result')).toMatchObject({ status: 'failed', reason: 'check failed: exit code 127: runbook-needs-missing-000000000000: sh' });
   });
 
   it('every program present: the step runs as usual', async () => {
