@@ -36,6 +36,9 @@ export function readHead(file: string): AuditHead | 'bad' | undefined {
   return 'bad';
 }
 
+/** How often, at most, a background fsync moves the head while a run goes on (moveHeadSoon()). */
+const HEAD_EVERY_MS = 200;
+
 function fsyncPath(path: string): void {
   const fd = openSync(path, 'r');
   try {
@@ -109,6 +112,10 @@ export class AuditWriter {
   private failure?: Error;
   /** Set while this writer holds the trail's lock (see lock()). */
   private releaseLock?: () => void;
+  /** A head waiting for its turn (see moveHeadSoon()), with the file it belongs to. */
+  private pendingHead?: { head: AuditHead; ino: number };
+  private headTimer?: NodeJS.Timeout;
+  private headWrittenAt = 0;
 
   constructor(
     readonly file: string,
@@ -232,6 +239,7 @@ export class AuditWriter {
       throw this.failure;
     }
     if (this.fd < 0) return;
+    this.movePendingHead();
     const fd = this.fd;
     this.fd = -1;
     try {
@@ -272,12 +280,35 @@ export class AuditWriter {
           this.failure = err;
         } else {
           this.synced = Math.max(this.synced, upTo);
-          // After a rotation the head file belongs to the new log: an old head would claim a truncation.
-          if (head && ino === this.ino) this.writeHeadQuietly(head, { locked: false });
+          if (head) this.moveHeadSoon(head, ino);
         }
         resolve();
       });
     });
+  }
+
+  /**
+   * Moves the head after a background fsync, at most once per HEAD_EVERY_MS: moving it is a file
+   * written and renamed, and with many hosts the fsyncs of group commit come every few
+   * milliseconds. A run's end moves it at once (close()), so the head lags only while a run goes
+   * on, and only by what a controller killed in that moment leaves behind its last fsync anyway.
+   */
+  private moveHeadSoon(head: AuditHead, ino: number): void {
+    this.pendingHead = { head, ino };
+    const wait = this.headWrittenAt + HEAD_EVERY_MS - Date.now();
+    if (wait <= 0) this.movePendingHead();
+    else this.headTimer ??= setTimeout(() => this.movePendingHead(), wait).unref();
+  }
+
+  private movePendingHead(): void {
+    clearTimeout(this.headTimer);
+    this.headTimer = undefined;
+    const pending = this.pendingHead;
+    this.pendingHead = undefined;
+    // After a rotation the head file belongs to the new log: an old head would claim a truncation.
+    if (!pending || pending.ino !== this.ino || this.fd < 0) return;
+    this.headWrittenAt = Date.now();
+    this.writeHeadQuietly(pending.head, { locked: false });
   }
 
   private moveHead(opts: { locked: boolean }): void {

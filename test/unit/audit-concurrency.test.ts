@@ -99,6 +99,16 @@ describe('concurrent appends', () => {
 });
 
 describe('the audit lock', () => {
+  it('is held by a writer for the rest of the event loop turn, then released', async () => {
+    const l = createAuditListener({ file, operator: 'alice', deferSync: true });
+    for (const e of syntheticRun('turn').slice(0, 3)) l(e);
+    expect(existsSync(`${file}.lock`)).toBe(true);
+    await new Promise((r) => setImmediate(r));
+    expect(existsSync(`${file}.lock`)).toBe(false);
+    l.close();
+    expect(existsSync(`${file}.lock`)).toBe(false);
+  });
+
   it('breaks a lock left by a dead process', () => {
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
     writeFileSync(`${file}.lock`, `${dead.stdout} ${hostname()} 2025-01-01T00:00:00.000Z x\n`);
