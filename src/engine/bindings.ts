@@ -25,11 +25,27 @@ export function templateBindings(contextFor: (host: Host) => TemplateContext, ba
   const references = new Set([...base.runbook.steps, ...base.runbook.handlers].flatMap((s) => (s.register ? [s.register] : [])));
   const withRegistered = (host: Host, registered: RegisteredValues): TemplateContext =>
     buildTemplateContext({ ...base, host, registered: registered.own, registeredByHost: registered.byHost, targets: registered.targets });
+  // A fleet's hosts mostly render the same text (fix-forwarding's 10 KB FORWARD walk is in every
+  // host's check and fix, as sent and as shown): one copy of each long text for the run, not one
+  // per host and field, which at 1,000 hosts was most of runbook's memory.
+  const texts = new Map<string, string>();
+  const shared = (s: string): string => {
+    if (s.length < 256) return s;
+    const known = texts.get(s);
+    if (known !== undefined) return known;
+    texts.set(s, s);
+    return s;
+  };
+  const once = (r: ReturnType<typeof renderCommand>): ReturnType<typeof renderCommand> => ({
+    ...r, command: shared(r.command), display: shared(r.display), ...(r.brief !== undefined ? { brief: shared(r.brief) } : {}),
+  });
   return {
     render: (host, step, template, values) =>
-      values === undefined || values === 'references'
-        ? renderCommand(template, contextFor(host), { step: step.name, ...(values ? { references } : {}) })
-        : renderCommand(template, withRegistered(host, values), { step: step.name }),
+      once(
+        values === undefined || values === 'references'
+          ? renderCommand(template, contextFor(host), { step: step.name, ...(values ? { references } : {}) })
+          : renderCommand(template, withRegistered(host, values), { step: step.name }),
+      ),
     lookup: (host, path, registered) => lookupValue(withRegistered(host, registered), path),
     select: (pattern) => selectHosts(base.inventory, pattern),
   };

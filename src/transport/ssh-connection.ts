@@ -115,7 +115,11 @@ export class SshConnection implements Connection {
         stdout: channel,
         stderr: channel.stderr,
         write: (s) => channel.write(s),
-        endInput: () => channel.end(),
+        // A command that already ended has a finished (or destroyed) channel: end() would only
+        // build an error to drop, a stack trace per command.
+        endInput: () => {
+          if (!channel.destroyed && !channel.writableFinished) channel.end();
+        },
         stop: async () => {
           // Closing the channel alone leaves the process running: kill it first, then close.
           try {
