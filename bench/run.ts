@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { breakForwarding, fleetDown, fleetReuse, fleetUp, heal, LAB, renderSteps, unhealthy, type Fleet } from './fleet.js';
 import { measure, summarize } from './measure.js';
 import { renderMarkdown, type BenchResults, type Sample, type WorkloadId } from './report.js';
-import { RUNBOOK_BIN, runTool, TOOLS, type Job, type ToolName } from './tools.js';
+import { RUNBOOK_BIN, runTool, TOOL_MAX_HOSTS, TOOLS, type Job, type ToolName } from './tools.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 
@@ -23,12 +23,13 @@ const WORKLOADS: { id: WorkloadId; runbook: string; mode: Job['mode']; breakFirs
 
 const { values: o } = parseArgs({
   options: {
-    workers: { type: 'string', default: '100' },
-    rounds: { type: 'string', default: '3' },
+    workers: { type: 'string', default: '1000' },
+    rounds: { type: 'string', default: '5' },
     sizes: { type: 'string' },
     tools: { type: 'string', default: TOOLS.join(',') },
     workloads: { type: 'string', default: WORKLOADS.map((w) => w.id).join(',') },
     'runbook-forks': { type: 'string' },
+    'forks-curve': { type: 'string' },
     out: { type: 'string' },
     'keep-lab': { type: 'boolean', default: false },
     'reuse-lab': { type: 'boolean', default: false },
@@ -57,6 +58,8 @@ const workloads = o.workloads.split(',').map((id) => {
   return w;
 });
 const runbookForks = o['runbook-forks'] ? int('runbook-forks', o['runbook-forks']) : undefined;
+/** `--forks-curve 25,50,100`: the check workload at the largest size, runbook once per --forks value and round. */
+const forksCurve = o['forks-curve'] ? o['forks-curve'].split(',').map((f) => int('forks-curve', f)) : [];
 
 /** First line a tool prints about its version (ssh -V prints on stderr). */
 function version(cmd: string, args: string[]): string {
@@ -79,6 +82,7 @@ async function startup(): Promise<BenchResults['startup']> {
 async function main(): Promise<void> {
   const scratch = mkdtempSync(join(tmpdir(), 'rb-bench-'));
   const samples: Sample[] = [];
+  const curve: Sample[] = [];
   let fleet: Fleet | undefined;
   const stop = (sig: NodeJS.Signals): void => {
     say(`${sig}: tearing the lab down`);
@@ -106,6 +110,7 @@ async function main(): Promise<void> {
         for (const w of workloads) {
           const steps = renderSteps(w.runbook, fleet.inventory, hosts);
           for (const tool of order) {
+            if (size > (TOOL_MAX_HOSTS[tool] ?? Infinity)) continue;
             if (w.breakFirst) await breakForwarding(hosts);
             const dir = join(scratch, `job-${++seq}`);
             mkdirSync(dir, { recursive: true });
@@ -120,11 +125,29 @@ async function main(): Promise<void> {
               await heal(sick);
               if (r.ok) Object.assign(r, { ok: false, error: `left ${sick.length} hosts unhealthy: ${sick.slice(0, 5).join(' ')}` });
             }
-            samples.push({ round: round + 1, size, workload: w.id, tool, ...r });
+            samples.push({ round: round + 1, size, workload: w.id, tool, load1: loadavg()[0] ?? 0, ...r });
             say(`round ${round + 1}/${rounds} N=${size} ${w.id.padEnd(5)} ${tool.padEnd(7)} ${r.wallS.toFixed(2)}s cpu ${r.cpuS.toFixed(2)}s rss ${r.rssMB.toFixed(0)}MB${r.ok ? '' : `  FAILED: ${r.error}`}`);
             rmSync(dir, { recursive: true, force: true });
           }
         }
+      }
+    }
+    const curveSize = Math.max(...sizes);
+    for (let round = 0; round < (forksCurve.length ? rounds : 0); round++) {
+      const hosts = fleet.workers.slice(0, curveSize);
+      const w = WORKLOADS[0]!;
+      const steps = renderSteps(w.runbook, fleet.inventory, hosts);
+      // Rotated as the tools are: no --forks value always runs first.
+      for (const forks of forksCurve.map((_, i) => forksCurve[(i + round) % forksCurve.length]!)) {
+        const dir = join(scratch, `job-${++seq}`);
+        mkdirSync(dir, { recursive: true });
+        const r = await runTool('runbook', {
+          mode: w.mode, runbook: w.runbook, steps, hosts, inventory: fleet.inventory, identityFile: fleet.identityFile,
+          knownHostsFile: fleet.knownHostsFile, dir, auditFile, runbookForks: forks,
+        });
+        curve.push({ round: round + 1, size: curveSize, workload: w.id, tool: 'runbook', forks, load1: loadavg()[0] ?? 0, ...r });
+        say(`forks curve round ${round + 1}/${rounds} N=${curveSize} --forks ${forks}: ${r.wallS.toFixed(2)}s cpu ${r.cpuS.toFixed(2)}s${r.ok ? '' : `  FAILED: ${r.error}`}`);
+        rmSync(dir, { recursive: true, force: true });
       }
     }
     const results: BenchResults = {
@@ -134,7 +157,7 @@ async function main(): Promise<void> {
         node: process.version, runbook: version('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD']),
         openssh: version('ssh', ['-V']), pssh: version('parallel-ssh', ['--version']), ansible: version('ansible-playbook', ['--version']),
       },
-      workers, rounds, sizes, tools, labUpS, startup: start, runbookForks: runbookForks ?? 'default', samples,
+      workers, rounds, sizes, tools, toolMaxHosts: TOOL_MAX_HOSTS, labUpS, startup: start, runbookForks: runbookForks ?? 'default', samples, forksCurve: curve,
     };
     const out = o.out ?? join(REPO, 'bench/results', `${startedAt.toISOString().slice(0, 10)}.json`);
     mkdirSync(resolve(out, '..'), { recursive: true });

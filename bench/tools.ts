@@ -18,6 +18,12 @@ import { passes } from './spec.js';
  */
 export type ToolName = 'runbook' | 'runbook-volatile' | 'pssh' | 'ansible' | 'floor';
 export const TOOLS: ToolName[] = ['runbook', 'runbook-volatile', 'pssh', 'ansible', 'floor'];
+/**
+ * The largest fleet each tool is run on: at 200 hosts ansible-playbook already takes minutes per
+ * run, and pssh's apply (nine invocations) about as long at 500; past that they would take most
+ * of the bench's time and tell nothing new.
+ */
+export const TOOL_MAX_HOSTS: Partial<Record<ToolName, number>> = { ansible: 200, pssh: 500 };
 
 export interface Job {
   /** 'check': report only (runbook --dry-run); 'apply': check → fix → verify (runbook --yes). */

@@ -24,7 +24,7 @@ export RUNBOOK_BENCH_BUILD="$build"
 keep=0
 for a in "$@"; do [ "$a" = --keep-lab ] && keep=1; done
 cleanup() {
-  [ "$keep" = 1 ] || node "$build/bin/runbook.js" lab down --name bench >/dev/null 2>&1 || true
+  [ "$keep" = 1 ] || node "$build/bin/runbook.js" lab down --name scale >/dev/null 2>&1 || true
   rm -rf "$build"
 }
 trap cleanup EXIT
