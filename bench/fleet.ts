@@ -27,6 +27,7 @@ import { overlappingRoutes } from '../src/lab/lan.js';
 import { nodeDir, nodeNs, runtimeDir, switchNs, uplinkName } from '../src/lab/paths.js';
 import { run, runOk, sleep } from '../src/lab/proc.js';
 import { macFor } from '../src/lab/topology.js';
+import { sshdConfig } from '../src/lab/node-files.js';
 import { buildTemplateContext, loadInventory, loadRunbook, renderCommand, selectHosts } from '../src/model/index.js';
 import type { SpecHost, SpecStep } from './spec.js';
 
@@ -44,21 +45,8 @@ function address(k: number): string {
   return `${NET.base[0]}.${NET.base[1]}.${Math.floor(n / 256)}.${n % 256}`;
 }
 
-// Without ForceCommand (the full lab's command log): each command is sshd → shell, as on a real node.
-const SSHD_CONFIG = `# sshd of a runbook bench worker
-Port 22
-HostKey /etc/ssh/bench_host_ed25519_key
-PidFile none
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-AuthorizedKeysFile .ssh/authorized_keys
-UsePAM no
-UseDNS no
-PrintMotd no
-PrintLastLog no
-`;
+// Without the lab's ForceCommand (its command log): each command is sshd → shell, as on a real node.
+const SSHD_CONFIG = sshdConfig('a runbook bench worker', '/etc/ssh/bench_host_ed25519_key');
 
 export interface Fleet {
   inventory: string;

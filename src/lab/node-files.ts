@@ -26,9 +26,11 @@ export const HOST_KEY = 'etc-upper/ssh/lab_host_ed25519_key';
 const FLANNELD_ENV = '/etc/lab/flanneld.env';
 const hidesEtcdctl = (state: LabState, node: NodeSpec): boolean => !!state.flavour.etcdTls && !node.roles.includes('etcd');
 
-const SSHD_CONFIG = `# sshd of a runbook lab node
+/** An sshd config as every lab node's and bench worker's: keys only, no PAM, no DNS, quiet logins; `extra` lines after. */
+export function sshdConfig(what: string, hostKey: string, extra = ''): string {
+  return `# sshd of ${what}
 Port 22
-HostKey /etc/ssh/lab_host_ed25519_key
+HostKey ${hostKey}
 PidFile none
 PermitRootLogin prohibit-password
 PubkeyAuthentication yes
@@ -39,13 +41,16 @@ UsePAM no
 UseDNS no
 PrintMotd no
 PrintLastLog no
-AllowTcpForwarding yes
+${extra}`;
+}
+
+const SSHD_CONFIG = sshdConfig('a runbook lab node', '/etc/ssh/lab_host_ed25519_key', `AllowTcpForwarding yes
 MaxStartups 200:30:400
 Subsystem sftp /usr/lib/openssh/sftp-server
 # The node's own log of every command it received, with runbook's command id (ssh-command-log).
 AcceptEnv RUNBOOK_COMMAND_ID
 ForceCommand /usr/local/sbin/ssh-command-log
-`;
+`);
 
 type UnitValue = string | string[];
 
