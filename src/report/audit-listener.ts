@@ -125,16 +125,19 @@ export function createAuditListener(opts: AuditListenerOptions): AuditListener {
         };
       case 'command-start':
         return { ...head, kind: 'command-start', ...commandHead(e, run) };
-      case 'command':
+      case 'command': {
+        // The text is in the command's start record (same commandId), written before it was sent.
+        const { command: _text, ...ref } = commandHead(e, run);
         return {
           ...head,
           kind: 'command',
-          ...commandHead(e, run),
+          ...ref,
           outcome: e.outcome,
           exitCode: e.exitCode,
           durationMs: Math.round(e.durationMs),
           output: { digest: e.output.digest, tail: keepTail(e.output.tail, MAX_TAIL), truncated: e.output.truncated },
         };
+      }
       case 'approval':
         return { ...head, kind: 'approval', runbook: run.runbook, host: e.host, step: e.step, decision: e.decision, by: e.by };
       case 'step-result':

@@ -143,13 +143,15 @@ function add(acc: Acc, r: AuditRecord, keepCommands: boolean): void {
       if (!acc.run.hosts.includes(r.host)) acc.run.hosts.push(r.host);
       break;
     case 'command': {
+      // Version 3 outcome records name their command by id only; the start record holds the text.
+      const started = r.commandId ? acc.started.get(r.commandId) : undefined;
       if (r.commandId) acc.started.delete(r.commandId);
       const c: CommandEntry = {
         time: r.time,
         host: r.host,
         step: r.step,
         phase: r.phase,
-        command: r.command,
+        command: r.command ?? started?.command ?? '',
         outcome: r.outcome,
         exitCode: r.exitCode,
         durationMs: r.durationMs,

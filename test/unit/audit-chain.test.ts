@@ -6,6 +6,7 @@ import { createAuditListener } from '../../src/report/audit-listener.js';
 import { resolveAuditPath } from '../../src/report/audit-path.js';
 import { GENESIS_HASH, parseRecordLine, type AuditRecord } from '../../src/report/audit-record.js';
 import { parseAnchor, verifyAuditFile } from '../../src/report/audit-verify.js';
+import type { RunEvent } from '../../src/engine/events.js';
 import { SECRET, redactSecret, syntheticRun } from './audit-fixtures.js';
 
 let dir: string;
@@ -50,7 +51,14 @@ describe('audit records', () => {
   });
 
   it('never writes a secret given to the redactor', () => {
-    record('run-1');
+    // The fix's text (with the secret) is in its start record; its outcome record names it by id.
+    const events = syntheticRun('run-1');
+    const at = events.findIndex((e) => e.type === 'command' && e.phase === 'fix');
+    const fix = events[at] as Extract<RunEvent, { type: 'command' }>;
+    events.splice(at, 0, { type: 'command-start', time: fix.time, runId: fix.runId, host: fix.host, step: fix.step, phase: fix.phase, commandId: fix.commandId, command: fix.command, approval: fix.approval });
+    const listener = createAuditListener({ file, operator: 'alice', redact: redactSecret });
+    for (const e of events) listener(e);
+    listener.close();
     const text = readFileSync(file, 'utf8');
     expect(text).not.toContain(SECRET);
     expect(text).toContain('********');

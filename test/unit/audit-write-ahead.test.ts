@@ -3,7 +3,7 @@
  * history and puts its host in @failed; a version 1 trail still verifies; the kill-point hook is
  * inert unless a test enables it.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -81,6 +81,14 @@ describe('write-ahead records', () => {
     expect(lastFailedSet(file, 'rb')?.hosts).toEqual(['d']);
   });
 
+  it('an outcome record names its command by id only; history shows the text from the start record', () => {
+    record(killedRun());
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const fix = lines.filter((r) => r.commandId === `${runId}.3`);
+    expect(fix.map((r) => [r.v, r.kind, r.command])).toEqual([[3, 'command-start', 'touch /x'], [3, 'command', undefined]]);
+    expect(findRun(file, runId).commands.map((c) => `${c.host} ${c.phase}: ${c.command}`)).toEqual(['a check: test -e /x', 'd check: test -e /x', 'a fix: touch /x', 'a verify: test -e /x']);
+  });
+
   it('a version 1 trail (outcomes only, no commandId) still verifies', () => {
     const bodies = [
       { kind: 'run-start', time, runId: 'old', operator: 'bob', runbook: 'rb', runbookFile: 'rb.yaml', runbookHash: 'h', mode: 'apply', hosts: ['a'], steps: ['s'] },
@@ -97,7 +105,7 @@ describe('write-ahead records', () => {
     writeFileSync(file, `${lines.join('\n')}\n`);
     writeFileSync(`${file}.head`, JSON.stringify({ seq: 3, hash: prev, time }));
     expect(verifyAuditFile(file)).toMatchObject({ ok: true, problems: [], records: 3 });
-    // A new run appends version 2 records to the same chain.
+    // A new run appends version 3 records to the same chain.
     record(killedRun());
     expect(verifyAuditFile(file).ok).toBe(true);
   });
