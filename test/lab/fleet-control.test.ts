@@ -311,10 +311,12 @@ describe('audit trail, @failed, secrets', () => {
     const records = readFileSync(own, 'utf8')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { kind: string; host?: string; step?: string; phase?: string; command?: string });
+      .map((l) => JSON.parse(l) as { kind: string; host?: string; step?: string; phase?: string; commandId?: string; command?: string });
     const commands = a.events.filter((e) => e.type === 'command');
     expect(commands.length).toBeGreaterThan(12);
-    expect(records.filter((r) => r.kind === 'command').map((r) => `${r.host} ${r.step} ${r.phase} ${r.command}`)).toEqual(
+    // An outcome record names its command by id; the text is in the command's start record.
+    const text = new Map(records.filter((r) => r.kind === 'command-start').map((r) => [r.commandId, r.command]));
+    expect(records.filter((r) => r.kind === 'command').map((r) => `${r.host} ${r.step} ${r.phase} ${text.get(r.commandId)}`)).toEqual(
       commands.map((e) => e.type === 'command' && `${e.host} ${e.step} ${e.phase} ${e.command}`),
     );
     expect(records.filter((r) => r.kind === 'command' && r.step === 'restart docker' && r.phase === 'fix')).toHaveLength(8);
