@@ -291,7 +291,8 @@ export class AuditWriter {
    * Moves the head after a background fsync, at most once per HEAD_EVERY_MS: moving it is a file
    * written and renamed, and with many hosts the fsyncs of group commit come every few
    * milliseconds. A run's end moves it at once (close()), so the head lags only while a run goes
-   * on, and only by what a controller killed in that moment leaves behind its last fsync anyway.
+   * on, by at most HEAD_EVERY_MS of fsynced records: after a SIGKILL, cutting only those goes
+   * unnoticed (docs/audit.md says so).
    */
   private moveHeadSoon(head: AuditHead, ino: number): void {
     this.pendingHead = { head, ino };
