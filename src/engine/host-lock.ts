@@ -1,12 +1,13 @@
 /**
  * One apply at a time per host, whoever runs it and from wherever: a host-side `flock` on
  * /run/runbook.lock, held by one long-lived exec channel on the run's own SSH connection. The lock
- * lives exactly as long as that channel's shell: released on purpose by closing the channel, and
- * released by itself when the controller dies (the connection drops, sshd closes the pipes, the
- * shell's next heartbeat write fails and it exits). /run is a tmpfs, so a reboot clears it too.
- * It costs one channel per host, not a connection, plus one short command to release it: OpenSSH
- * refuses channel signals for root logins ("session signalling requires privilege separation"),
- * so closing the channel alone would leave the lock to the next heartbeat, after this run ends.
+ * lives exactly as long as that channel's shell, which waits for the end of its input: released
+ * on purpose by closing the channel's stdin (no other command: a kill was one more session per
+ * host, a fifteenth of an apply's), and released by itself when the controller dies (the
+ * connection drops, sshd closes the pipes, the shell reads EOF and exits). /run is a tmpfs, so a
+ * reboot clears it too. Only if the shell has not ended soon after its EOF (something between sshd
+ * and it kept stdin open) is it killed by a short command: OpenSSH refuses channel signals for
+ * root logins ("session signalling requires privilege separation").
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -41,10 +42,8 @@ const EXIT_NO_FLOCK = 76;
 /** The lock is free, but an earlier run's confirm watchdog is still armed here. */
 const EXIT_ARMED = 77;
 const ARMED = 'RUNBOOK-WATCHDOG-ARMED';
-/** How long a released lock command may take to end by itself before the transport kills it. */
+/** How long a released lock command may take to end by itself, after its EOF and again after the kill. */
 const RELEASE_GRACE_MS = 2000;
-/** How often the holder writes a heartbeat byte; also how soon it notices its controller is gone. */
-const HEARTBEAT_S = 1;
 
 export interface HeldLock {
   release(): Promise<void>;
@@ -53,8 +52,8 @@ export interface HeldLock {
 export type LockAttempt = { held: HeldLock } | { refused: string; result: ExecResult };
 
 /**
- * The lock shell. The `sleep` gets fd 9 closed so only the shell holds the lock; a failed
- * heartbeat write (SIGPIPE or EPIPE) means nobody is listening any more.
+ * The lock shell. It holds fd 9 while `read` (a builtin: no child inherits the lock) waits for
+ * the end of its input, which comes when the run releases the lock or its connection is gone.
  */
 export function lockCommand(info: string, waitMs: number, file = HOST_LOCK_FILE, nonce = randomBytes(8).toString('hex'), watchdogs = CONFIRM_PREFIX): string {
   const f = shellQuote(file);
@@ -86,7 +85,7 @@ export function lockCommand(info: string, waitMs: number, file = HOST_LOCK_FILE,
     // The nonce: the busy branch prints the lock file, which anyone may write, so the marker alone
     // could be forged into it; the nonce is new for every attempt.
     `echo ${HELD} $$ ${nonce}`,
-    `while sleep ${HEARTBEAT_S} 9>&-; do printf . || exit 0; done`,
+    `while read -r _; do :; done`,
   ].join('\n');
 }
 
@@ -110,6 +109,8 @@ export async function acquireHostLock(
   const command = lockCommand(holderInfo(opts.operator, opts.runId, opts), opts.waitMs, opts.file, nonce, opts.watchdogs);
   const heldLine = new RegExp(`^${HELD} (\\d+) ${nonce}$`, 'm');
   const release = new AbortController();
+  let endInput!: () => void;
+  const inputEnds = new Promise<void>((resolve) => (endInput = resolve));
   const abortWith = (): void => release.abort();
   opts.signal?.addEventListener('abort', abortWith, { once: true });
   let seen = '';
@@ -120,6 +121,7 @@ export async function acquireHostLock(
     signal: release.signal,
     become: opts.become ?? false,
     maxOutputBytes: 4096,
+    holdInput: inputEnds,
     ...(locking ? { commandId: locking.id } : {}),
     ...(opts.killReport ? { onKill: opts.killReport() } : {}),
     onStdout: (chunk) => {
@@ -134,9 +136,9 @@ export async function acquireHostLock(
       held: {
         async release() {
           opts.signal?.removeEventListener('abort', abortWith);
-          if (pid) {
-            // The lock shell leads its own process group (sshd's setsid, or our local spawn): ending
-            // the group ends its heartbeat sleep too, so the channel closes now, not a second later.
+          endInput();
+          if (!(await endsWithin(running, RELEASE_GRACE_MS)) && pid) {
+            // Still running after its EOF: end its process group (its read, its shell).
             const kill = `kill -TERM -${pid} 2>/dev/null || kill ${pid}`;
             const unlocking = opts.record?.('unlock', kill);
             const r = await conn
@@ -145,16 +147,14 @@ export async function acquireHostLock(
             unlocking?.ended(r);
           }
           // Aborting makes the transport kill the lock command: only when it did not end by itself.
-          let timer: ReturnType<typeof setTimeout> | undefined;
-          const ended = await Promise.race([running, new Promise<undefined>((res) => (timer = setTimeout(() => res(undefined), RELEASE_GRACE_MS)))]);
-          clearTimeout(timer);
-          if (ended === undefined) release.abort();
+          if (!(await endsWithin(running, RELEASE_GRACE_MS))) release.abort();
           locking?.ended(await running);
         },
       },
     };
   }
   opts.signal?.removeEventListener('abort', abortWith);
+  endInput();
   const r = first;
   locking?.ended(r);
   const why =
@@ -187,6 +187,14 @@ function armedReason(stdout: string): string {
   const dir = oneLine(m?.[1] ?? 'a watchdog', 200);
   const at = m?.[2] ? ` at ${new Date(Number(m[2]) * 1000).toISOString()}` : '';
   return `a confirm watchdog of an earlier run is armed here (${dir}): it will put that run's fix back${at}, under anything run now (wait until it has fired, then run again; to keep the fix instead, confirm it by hand: rm ${dir}/armed)`;
+}
+
+/** Whether the command ends within `ms`. */
+async function endsWithin(running: Promise<ExecResult>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const ended = await Promise.race([running.then(() => true), new Promise<false>((res) => (timer = setTimeout(() => res(false), ms)))]);
+  clearTimeout(timer);
+  return ended;
 }
 
 /** A transport that threw gives no exit status: the outcome is unknown. */

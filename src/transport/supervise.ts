@@ -108,7 +108,9 @@ export function supervise(handle: CommandHandle, opts: ExecOptions, watcher: Sta
   });
   const sendInput = (): void => {
     if (opts.stdin !== undefined && opts.stdin !== '') handle.write(opts.stdin);
-    handle.endInput();
+    const end = (): void => handle.endInput();
+    if (opts.holdInput) void opts.holdInput.then(end, end);
+    else end();
   };
   handle.stderr.on('data', (c: Buffer) => {
     const rest = watcher.filter(c, (s) => handle.write(s), watcher.holdsInput ? sendInput : () => undefined, () => handle.endInput());

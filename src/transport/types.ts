@@ -11,6 +11,11 @@ export interface ExecOptions {
   timeoutMs?: number;
   /** Written to the command's stdin, then stdin is closed. Never logged. */
   stdin?: string;
+  /**
+   * Stdin stays open until this settles, then is closed: a long-lived command that ends at EOF on
+   * its input (the host lock) is released without another command.
+   */
+  holdInput?: Promise<unknown>;
   /** Run through `sudo -n` (or sudo -S with the become password on stdin). */
   become?: boolean;
   /** Aborting closes the channel; outcome becomes 'interrupted'. */

@@ -70,7 +70,7 @@ describe('runbook resume on the lab', () => {
     expect(left).toContain('c/ip_forward is on at runtime');
     const logged = Object.fromEntries(await Promise.all(WORKERS.map(async (n) => [n, (await receivedIds(n)).length] as const)));
 
-    // The killed run's host locks go within a heartbeat or so of its connections dropping. A resume
+    // The killed run's host locks go once sshd sees its connections drop and closes their pipes. A resume
     // started before that is refused on the hosts still locked and runs on the others, and is then
     // itself the last apply: wait for every lock, so that one resume continues the killed run.
     for (const n of WORKERS) {

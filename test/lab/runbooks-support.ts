@@ -81,8 +81,8 @@ const EXIT_INTERNAL = 70;
 
 /**
  * `runbook apply NAME --hosts P -i <lab inventory> --json` plus `args` (e.g. --yes, --dry-run, --var).
- * The engine's host lock is released by the lock shell's next heartbeat (up to ~1 s after the
- * previous run exits), so an apply right after another may find the host still locked: retry then.
+ * The engine's host lock ends when sshd has closed the previous run's connection (a moment after
+ * that run exits), so an apply right after another may find the host still locked: retry then.
  */
 export function apply(lab: Lab, runbook: string, hosts: string, args: string[]): Applied {
   for (let attempt = 1; ; attempt++) {

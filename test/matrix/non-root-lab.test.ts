@@ -66,7 +66,7 @@ function parseRun(code: number | null, stdout: string, stderr: string): Applied 
   return { code, events, out: `exit ${code}\n${steps.join('\n')}\n${stderr}` };
 }
 
-/** `runbook apply` through the real CLI; retried while the previous run's lock heartbeat lingers. */
+/** `runbook apply` through the real CLI; retried while the previous run's lock lingers (until sshd has closed its connection). */
 function apply(runbook: string, hosts: string, args: string[], inventory?: string, runbooks?: string): Applied {
   for (let attempt = 1; ; attempt++) {
     const r = spawnSync('node', runArgs(runbook, hosts, args, inventory, runbooks), { encoding: 'utf8', env: ENV(), input: '', timeout: 170_000 });

@@ -70,15 +70,16 @@ describe('host lock', () => {
     if ('held' in again) await again.held.release();
   });
 
-  it('a normal release ends the lock shell itself: the lock is recorded as ended, not interrupted, and nothing is killed behind the record', async () => {
+  it("a normal release is the end of the lock shell's input: it exits 0 by itself, no other command is sent, nothing is killed behind the record", async () => {
     const file = join(dir, 'g.lock');
     const outcomes: string[] = [];
-    const record = (phase: 'lock' | 'unlock') => ({ id: phase, ended: (r: { outcome: string; code: number | null }) => void outcomes.push(`${phase} ${r.outcome}`) });
+    const record = (phase: 'lock' | 'unlock') => ({ id: phase, ended: (r: { outcome: string; code: number | null }) => void outcomes.push(`${phase} ${r.outcome} ${r.code}`) });
     const got = await acquireHostLock(conn, { operator: 'alice', runId: 'A', waitMs: 0, file, record });
     expect('held' in got).toBe(true);
+    const t0 = Date.now();
     if ('held' in got) await got.held.release();
-    expect(outcomes[0]).toBe('unlock exit');
-    expect(outcomes[1]).not.toBe('lock interrupted');
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(outcomes).toEqual(['lock exit 0']);
     expect(isFree(file)).toBe(true);
   });
 
@@ -157,7 +158,8 @@ describe('host lock', () => {
     chmodSync(dir, 0o755);
     const file = join(dir, 'ro.lock');
     writeFileSync(file, '', { mode: 0o644 });
-    const p = spawn('runuser', ['-u', 'nobody', '--', 'sh', '-c', lockCommand('nobody', 0, file)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its stdin is a pipe kept open, as the run's channel is: the lock lasts until its input ends.
+    const p = spawn('runuser', ['-u', 'nobody', '--', 'sh', '-c', lockCommand('nobody', 0, file)], { stdio: ['pipe', 'pipe', 'pipe'] });
     try {
       await new Promise<void>((resolve, reject) => {
         let out = '';
@@ -165,6 +167,14 @@ describe('host lock', () => {
         p.on('close', (code) => reject(new Error(`lock shell exited ${code}`)));
       });
       expect(isFree(file)).toBe(false);
+      // The end of its input releases it: the shell exits 0.
+      const code = await new Promise<number | null>((resolve) => {
+        p.removeAllListeners('close');
+        p.on('close', resolve);
+        p.stdin.end();
+      });
+      expect(code).toBe(0);
+      expect(isFree(file)).toBe(true);
     } finally {
       p.kill('SIGKILL');
     }
