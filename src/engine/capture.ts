@@ -5,7 +5,7 @@
  * dry run. Captures are bounded; a sensitive file is only ever digested on the host. Content is
  * kept content-addressed by the caller's store (for undo); events carry digests and masked diffs.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createTwoFilesPatch } from 'diff';
 
 import type { PlannedStep, RenderedCommand } from './plan.js';
@@ -115,13 +115,18 @@ export function snapshotLabel(display: string): string {
   return m ? m[1]!.trim() : display;
 }
 
-/** Captures every file and snapshot of the step, one read-only command each. */
-export async function captureStep(ps: PlannedStep, exec: Exec, ctx: { redact: Redact }): Promise<Capture[]> {
-  const out: Capture[] = [];
-  for (const f of ps.files) {
+const CUT = 'its capture was cut: the host sent more than expected';
+
+/**
+ * Captures every file and snapshot of the step, one read-only command each. `files`: the step's
+ * files as a preview captured them just before (capturePreview), instead of reading them again.
+ */
+export async function captureStep(ps: PlannedStep, exec: Exec, ctx: { redact: Redact }, files?: readonly Capture[]): Promise<Capture[]> {
+  const out: Capture[] = [...(files ?? [])];
+  for (const f of files ? [] : ps.files) {
     const target = ctx.redact(f.path.display);
     const ran = await exec({ command: fileScript(f.path.command, f.sensitive), display: fileScript(f.path.display, f.sensitive) });
-    if (!ran.ok || ran.truncated) out.push({ target, kind: 'file', exists: false, problem: ran.ok ? 'its capture was cut: the host sent more than expected' : ran.why });
+    if (!ran.ok || ran.truncated) out.push({ target, kind: 'file', exists: false, problem: ran.ok ? CUT : ran.why });
     else out.push(parseFile(target, ran.stdout, f.sensitive, ctx.redact));
   }
   for (const s of ps.snapshot) {
@@ -132,6 +137,31 @@ export async function captureStep(ps: PlannedStep, exec: Exec, ctx: { redact: Re
     out.push(ran.ok ? { target, kind: 'snapshot', exists: true, sha256: sha(content), content, truncated: ran.truncated } : { target, kind: 'snapshot', exists: false, problem: ran.why });
   }
   return out;
+}
+
+/**
+ * A preview in one read-only command: the step's one file captured (its script in a subshell of
+ * its own, so nothing of it reaches the preview), a marker line with a nonce, then the preview as
+ * written, whose exit status is the command's. Returns the file as it is, and the change the
+ * preview says the fix would make. The file's lines are fields and base64, so only the marker can
+ * end them; output past the transport's bound keeps its tail, so a cut output has lost the file.
+ */
+export async function capturePreview(ps: PlannedStep, preview: RenderedCommand, exec: Exec, ctx: { redact: Redact }): Promise<{ current: Capture; change: Change } | undefined> {
+  const f = ps.files[0];
+  if (!f) return undefined;
+  const target = ctx.redact(f.path.display);
+  const mark = `runbook-preview-${randomBytes(6).toString('hex')}`;
+  const script = (path: string, cmd: string): string => `(\n${fileScript(path, f.sensitive)}\n)\necho ${mark}\n${cmd}`;
+  const ran = await exec({ command: script(f.path.command, preview.command), display: script(f.path.display, preview.display) });
+  // Where the marker line starts, or -1 (the file's part is before it, the preview's after it).
+  const at = `\n${ran.stdout}`.indexOf(`\n${mark}\n`);
+  const unread = (problem: string): Capture => ({ target, kind: 'file', exists: false, problem });
+  const current = ran.truncated ? unread(CUT) : at >= 0 ? parseFile(target, ran.stdout.slice(0, at), f.sensitive, ctx.redact) : unread(ran.ok ? 'could not be read: its capture did not finish' : ran.why);
+  const no = (why: string) => ({ current, change: { target, kind: 'preview' as const, diff: neutralize(`no preview: ${why}`) } });
+  if (!ran.ok) return no(ran.why);
+  if (at < 0) return no(current.problem ?? 'its output was not found');
+  const previewed = ran.stdout.slice(at + mark.length + 1);
+  return { current, change: previewChange(current, previewed, ctx.redact) ?? { target, kind: 'preview', diff: `${target}: no change` } };
 }
 
 /** Keeps the content of each capture in the store (sensitive ones have none). */

@@ -17,7 +17,7 @@ import { lockHost, type HeldLock, type HostLockOptions } from './host-lock.js';
 import { leavesHostUnknown } from './status.js';
 import { commandsDigest, driftMatches } from './drift.js';
 import type { PlanGuard } from './plan-guard.js';
-import { captureStep, changesBetween, previewChange, storeCaptures, type Capture, type CaptureStore, type Change } from './capture.js';
+import { capturePreview, captureStep, changesBetween, storeCaptures, type Capture, type CaptureStore, type Change } from './capture.js';
 import { drainBefore, KUBECTL_MARGIN_MS, shownFixCommands, type DrainExec, type DrainGate, type DrainPlan, type Drained } from './node-drain.js';
 import { armCommand, confirmCommand, disarmCommand, newConfirmToken, revertNowCommand, revertScript, REVERTED, watchdogLogCommand } from './confirm.js';
 
@@ -214,13 +214,13 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   // question, so the operator sees what the fix would change.
   const capture = captureExec(conn, host, ps, ctx);
   if (ctx.mode === 'dry-run') {
-    const preview = ps.preview ? await previewStep(ps, ps.preview, capture, ctx) : undefined;
-    return done('would-fix', { reason: why, ...pending, ...(preview ? { changes: [preview] } : {}) }, check);
+    const preview = ps.preview ? await capturePreview(ps, ps.preview, capture, ctx) : undefined;
+    return done('would-fix', { reason: why, ...pending, ...(preview ? { changes: [preview.change] } : {}) }, check);
   }
   if (ctx.control.stopping) return done('not-run', { reason: ctx.control.stopReason, ...pending });
   const planned = ctx.planGuard?.beforeFix(host, ps, check.result, ctx.redact);
   if (planned?.kind === 'skip' || (planned?.kind === 'drifted' && !ctx.gate.asks)) return done('skipped', { reason: oneLine(planned.reason), ...pending });
-  const preview = ps.preview ? await previewStep(ps, ps.preview, capture, ctx) : undefined;
+  const preview = ps.preview ? await capturePreview(ps, ps.preview, capture, ctx) : undefined;
 
   const asking = ctx.gate.decide({
     host,
@@ -231,7 +231,7 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
     checkOutput: safeFullOutput(check.result.stdout, check.result.stderr, ctx.redact),
     commands: shownFixCommands(ps.fix.map((f) => ctx.redact(f.display)), ps.drain, ctx.redact),
     ...(planned?.kind === 'drifted' ? { drift: { reason: planned.reason, plannedOutput: planned.plannedOutput } } : {}),
-    ...(preview ? { preview: preview.diff } : {}),
+    ...(preview ? { preview: preview.change.diff } : {}),
   });
   // The slot is lent only while a person decides: an automatic approval keeps --forks exact.
   const approval = await (ctx.idle && ctx.gate.asks ? ctx.idle(asking) : asking);
@@ -251,8 +251,12 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
     if ('notRun' in got) return done('not-run', { reason: got.notRun, ...pending });
     ({ drained, here } = got);
   }
+  // The file as the preview read it is the fix's "before" when nothing waited in between: no
+  // person deciding, no drain. Its read was one command before the fix, as a capture of its own
+  // would be; after a wait, the file is read again.
+  const previewed = preview && !ctx.gate.asks && !drained && !preview.current.problem ? [preview.current] : undefined;
   if (!drained) {
-    const ended = await fixAndVerify(conn, host, ps, ctx, opts, approval, pending, capture);
+    const ended = await fixAndVerify(conn, host, ps, ctx, opts, approval, pending, capture, previewed);
     return done(ended.status, ended.extra, ended.read);
   }
   let ended: FixEnded;
@@ -293,12 +297,14 @@ async function fixAndVerify(
   approval: Approval,
   pending: Pending,
   capture: ReturnType<typeof captureExec>,
+  /** The step's files as its preview just read them (captureStep). */
+  previewed?: readonly Capture[],
 ): Promise<FixEnded> {
   let fixStarted = false;
   const ended = (status: StepStatus, extra: StepResultExtra = {}, read?: Ran): FixEnded => ({ status, extra, ...(read ? { read } : {}), fixStarted });
   // What the fix may change, as it is now; captured again after the fix, for the diff.
   const capturing = ps.files.length > 0 || ps.snapshot.length > 0;
-  const before = capturing ? await captureStep(ps, capture, ctx) : [];
+  const before = capturing ? await captureStep(ps, capture, ctx, previewed) : [];
   storeCaptures(before, ctx.captureStore);
   // A stop that came while capturing still keeps the fix from starting.
   if (ctx.control.stopping) return ended('not-run', { reason: ctx.control.stopReason, ...pending });
@@ -495,15 +501,6 @@ function captureExec(conn: Connection, host: string, ps: PlannedStep, ctx: HostR
   /** The first capture that got no answer: after an armed fix, the sign the fix cut the connection. */
   exec.cut = undefined as string | undefined;
   return exec;
-}
-
-/** The step's one file against what its preview command says it would become. */
-async function previewStep(ps: PlannedStep, preview: RenderedCommand, capture: ReturnType<typeof captureExec>, ctx: HostRunContext): Promise<Change | undefined> {
-  const [current] = await captureStep({ ...ps, snapshot: [] }, capture, ctx);
-  const ran = await capture(preview);
-  if (!current) return undefined;
-  if (!ran.ok) return { target: current.target, kind: 'preview', diff: `no preview: ${ran.why}` };
-  return previewChange(current, ran.stdout, ctx.redact) ?? { target: current.target, kind: 'preview', diff: `${current.target}: no change` };
 }
 
 /** Every step of a host that could not be reached gets the same status and reason. */

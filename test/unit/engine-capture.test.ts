@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CAPTURE_MAX_BYTES, captureStep, changesBetween, previewChange, snapshotLabel, storeCaptures, type Capture } from '../../src/engine/capture.js';
+import { CAPTURE_MAX_BYTES, capturePreview, captureStep, changesBetween, previewChange, snapshotLabel, storeCaptures, type Capture } from '../../src/engine/capture.js';
 import type { PlannedStep, RenderedCommand } from '../../src/engine/plan.js';
 import { shellQuote } from '../../src/model/shell-quote.js';
 import { checkRunbookText } from '../../src/model/runbook-load.js';
@@ -86,6 +86,42 @@ describe('captures and diffs', () => {
     const c = previewChange(current, 'a = 2\nkey = hunter2\n', redact);
     expect(c?.kind).toBe('preview');
     expect(c?.diff.split('\n').slice(2)).toEqual(['@@ -1,2 +1,2 @@', '-a = 1', '+a = 2', ' key = ********']);
+  });
+
+  it('a preview is one command: the file as it is (a capture like any), then what the preview prints, with its exit status', async () => {
+    const f = join(dir, 'one.conf');
+    writeFileSync(f, 'a = 1\nkey = hunter2\n');
+    const sent: string[] = [];
+    const counted = async (cmd: RenderedCommand) => (sent.push(cmd.command), sh(cmd));
+    // The preview sees nothing of the capture's script (its variables stay in their subshell).
+    const got = await capturePreview(step([{ path: f }]), { command: `echo "p=\${p:-unset}"; sed 's/1/2/' ${shellQuote(f)}`, display: 'sed …' }, counted, { redact });
+    expect(sent).toHaveLength(1);
+    const [alone] = await captureStep(step([{ path: f }]), sh, { redact });
+    expect(got!.current).toEqual(alone);
+    expect(got!.change.diff.split('\n').slice(2)).toEqual(['@@ -1,2 +1,3 @@', '-a = 1', '+p=unset', '+a = 2', ' key = ********']);
+    // A failing preview says why; the file was still read.
+    const failed = await capturePreview(step([{ path: f }]), { command: 'echo oops >&2; exit 3', display: 'x' }, sh, { redact });
+    expect(failed!.change.diff).toBe('no preview: exit 3: oops');
+    expect(failed!.current.sha256).toBe(alone!.sha256);
+  });
+
+  it("a preview's output cannot pass for the file, and a cut one has lost the file: never a diff against a guess", async () => {
+    const f = join(dir, 'cut.conf');
+    writeFileSync(f, 'x = 1\n');
+    // The preview prints capture fields and a marker of its own: they are its output, nothing else.
+    const forging = await capturePreview(step([{ path: f }]), { command: `printf 'stat 777 evil:evil\\nrunbook-preview-000000000000\\n'`, display: 'x' }, sh, { redact });
+    expect(forging!.current.mode).not.toBe('777');
+    expect(forging!.change.diff).toContain('+stat 777 evil:evil');
+    // Output past the bound keeps its tail: the file's part is gone, so it is not compared.
+    const cut = async (cmd: RenderedCommand) => ({ ...(await sh(cmd)), truncated: true });
+    const c = await capturePreview(step([{ path: f }]), { command: 'echo x = 2', display: 'x' }, cut, { redact });
+    expect(c!.current.problem).toBe('its capture was cut: the host sent more than expected');
+    expect(c!.change.diff).toBe(`${shellQuote(f)}: not compared: its capture was cut: the host sent more than expected`);
+    // A shell that died before the marker: the file was not read, and there is no preview.
+    const died = async () => ({ ok: true, stdout: 'stat 644 root:root\n', truncated: false, why: '' });
+    const d = await capturePreview(step([{ path: f }]), { command: 'true', display: 'true' }, died, { redact });
+    expect(d!.current.problem).toBe('could not be read: its capture did not finish');
+    expect(d!.change.diff).toBe('no preview: could not be read: its capture did not finish');
   });
 
   it('a host cannot forge a capture line into another field: the content is base64 on the wire', async () => {
