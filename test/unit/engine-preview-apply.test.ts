@@ -1,0 +1,73 @@
+/**
+ * An apply of a step with a preview, on this machine's own shell: the preview reads the file and
+ * runs in one command, and its read is the fix's "before" only when nothing waited in between.
+ * After a person's approval the file is read again, so an edit made while the prompt was open
+ * is in the diff and in what undo puts back.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { bindings, host, pos, runbook, step } from './engine-fixtures.js';
+import type { Connection, ExecResult } from '../../src/transport/types.js';
+import { EventBus, RunControl, autoApprove, buildPlan, createInteractiveGate, parallelStrategy, runPlan, type ApprovalGate, type CommandRenderer, type RunEvent } from '../../src/engine/index.js';
+import { shellQuote } from '../../src/model/shell-quote.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'rb-preview-apply-'));
+const render: CommandRenderer = (_h, _s, t) => ({ command: t.text, display: t.text });
+
+function shellConnection(name: string): Connection {
+  return {
+    host: name,
+    async exec(command: string): Promise<ExecResult> {
+      const r = spawnSync('sh', ['-c', command], { encoding: 'utf8' });
+      return { outcome: 'exit', code: r.status, signal: null, stdout: r.stdout, stderr: r.stderr, stdoutTruncated: false, stderrTruncated: false, durationMs: 1 };
+    },
+    async close() {},
+  };
+}
+
+async function applyConf(f: string, gate: (control: RunControl) => ApprovalGate) {
+  const q = shellQuote(f);
+  const rb = runbook([step('conf', `grep -qx 'a = 2' ${q}`, [`sed -i 's/1/2/' ${q}`], { files: [{ path: { text: f, pos }, sensitive: false }], preview: { text: `sed 's/1/2/' ${q}`, pos } })]);
+  const events: RunEvent[] = [];
+  const bus = new EventBus();
+  bus.on((e) => events.push(e));
+  const control = new RunControl();
+  const plan = buildPlan(rb, [host('a')], bindings(render), { mode: 'apply' });
+  await runPlan(plan, { operator: 'tester', bindings: bindings(render), gate: gate(control), bus, control, strategy: parallelStrategy(1), connect: async (h) => shellConnection(h.name) });
+  const captures = events.filter((e) => e.type === 'command-start' && e.phase === 'capture').length;
+  const result = events.find((e) => e.type === 'step-result');
+  return { captures, result: result?.type === 'step-result' ? result : undefined };
+}
+
+describe('an apply with a preview', () => {
+  it('without a prompt: the preview read is the fix\'s "before", so the step sends two captures, not three', async () => {
+    const f = join(dir, 'auto.conf');
+    writeFileSync(f, 'a = 1\n');
+    const r = await applyConf(f, () => autoApprove('tester'));
+    expect(r.result?.status).toBe('fixed');
+    expect(r.captures).toBe(2);
+    expect(r.result?.changes?.map((c) => c.diff.split('\n').slice(2))).toEqual([['@@ -1,1 +1,1 @@', '-a = 1', '+a = 2']]);
+  });
+
+  it('after a person approved: the file is read again, and an edit made while the prompt was open is in the diff', async () => {
+    const f = join(dir, 'asked.conf');
+    writeFileSync(f, 'a = 1\n');
+    const r = await applyConf(f, (control) =>
+      createInteractiveGate(
+        async () => {
+          writeFileSync(f, 'a = 1\nb = 1\n');
+          return 'yes';
+        },
+        'tester',
+        control,
+      ),
+    );
+    expect(r.result?.status).toBe('fixed');
+    expect(r.captures).toBe(3);
+    expect(readFileSync(f, 'utf8')).toBe('a = 2\nb = 2\n');
+    expect(r.result?.changes?.map((c) => c.diff.split('\n').slice(2))).toEqual([['@@ -1,2 +1,2 @@', '-a = 1', '-b = 1', '+a = 2', '+b = 2']]);
+  });
+});
