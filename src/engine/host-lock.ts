@@ -3,7 +3,7 @@
  * /run/runbook.lock, held by one long-lived exec channel on the run's own SSH connection. The lock
  * lives exactly as long as that channel's shell, which waits for the end of its input: released
  * on purpose by closing the channel's stdin (no other command: a kill was one more session per
- * host, a fifteenth of an apply's), and released by itself when the controller dies (the
+ * host on every apply), and released by itself when the controller dies (the
  * connection drops, sshd closes the pipes, the shell reads EOF and exits). /run is a tmpfs, so a
  * reboot clears it too. Only if the shell has not ended soon after its EOF (something between sshd
  * and it kept stdin open) is it killed by a short command: OpenSSH refuses channel signals for
