@@ -140,28 +140,91 @@ export async function captureStep(ps: PlannedStep, exec: Exec, ctx: { redact: Re
 }
 
 /**
- * A preview in one read-only command: the step's one file captured (its script in a subshell of
- * its own, so nothing of it reaches the preview), a marker line with a nonce, then the preview as
- * written, whose exit status is the command's. Returns the file as it is, and the change the
- * preview says the fix would make. The file's lines are fields and base64, so only the marker can
- * end them; output past the transport's bound keeps its tail, so a cut output has lost the file.
+ * Captures run in the same shell as a command, just before it: one session instead of two. Each
+ * capture (the step's files, then its snapshots, as captureStep orders them) runs in a subshell of
+ * its own, stdin from /dev/null and stderr dropped, so nothing of it reaches the command; a marker
+ * line follows each: a nonce, the capture's index and its exit status. The marker is printed from
+ * two words, so its line is in the output once printed and never in the command's text (which a
+ * snapshot of the host's processes may show). The command's exit status is the whole's. Output
+ * past the transport's bound keeps its tail: a capture whose start was cut off is named as cut,
+ * and the command's own output is whole once the last marker is in it.
+ */
+export interface CapturePrelude {
+  /** The captures, then `cmd`, as one command (and its display). */
+  wrap(cmd: RenderedCommand): RenderedCommand;
+  /**
+   * The captures from what the host printed, and the command's own output. `why`: the outcome,
+   * for a capture that did not finish. `ran`: the command itself started (the last marker is in).
+   */
+  split(stdout: string, truncated: boolean, why: string): { captures: Capture[]; stdout: string; truncated: boolean; ran: boolean };
+}
+
+export function capturePrelude(parts: Pick<PlannedStep, 'files' | 'snapshot'>, ctx: { redact: Redact }): CapturePrelude {
+  const nonce = randomBytes(6).toString('hex');
+  const mark = `runbook-capture-${nonce}`;
+  const scripts = [...parts.files.map((f) => ({ command: fileScript(f.path.command, f.sensitive), display: f.path.display })), ...parts.snapshot];
+  const targets = [...parts.files.map((f) => f.path.display), ...parts.snapshot.map((s) => snapshotLabel(s.display).split('\n')[0]!)];
+  return {
+    // Recorded as the command with a note of what was read first: its first line stays the
+    // command's (what the history and reports show), and the captures' scripts are runbook's own.
+    wrap: (cmd) => ({
+      ...cmd,
+      command: [...scripts.flatMap((s, i) => [`(\n${s.command}\n) </dev/null 2>/dev/null`, `printf '\\n%s-%s %s %s\\n' runbook-capture ${nonce} ${i} "$?"`]), cmd.command].join('\n'),
+      display: `${cmd.display}\n# read first, in the same shell (runbook's capture): ${targets.join(', ')}`,
+    }),
+    split(stdout, truncated, why) {
+      const captures: Capture[] = [];
+      // Where the next part starts, and whether its start is there (a cut keeps only the tail).
+      let pos = 0;
+      let whole = !truncated;
+      let found = scripts.length === 0;
+      for (const [i, s] of scripts.entries()) {
+        const file = i < parts.files.length ? parts.files[i] : undefined;
+        const target = file ? ctx.redact(file.path.display) : snapshotLabel(ctx.redact(s.display));
+        const kind = file ? ('file' as const) : ('snapshot' as const);
+        const head = `\n${mark} ${i} `;
+        const at = stdout.indexOf(head, pos);
+        const end = at < 0 ? -1 : stdout.indexOf('\n', at + head.length);
+        found = end >= 0;
+        if (!found) {
+          captures.push({ target, kind, exists: false, problem: truncated ? CUT : `could not be read: ${why}` });
+          continue;
+        }
+        const text = whole ? stdout.slice(pos, at) : undefined;
+        const code = stdout.slice(at + head.length, end);
+        [pos, whole] = [end + 1, true];
+        if (text === undefined) captures.push({ target, kind, exists: false, problem: CUT });
+        else if (code !== '0') captures.push({ target, kind, exists: false, problem: `its capture exited ${/^\d{1,3}$/.test(code) ? code : '?'}` });
+        else if (file) captures.push(parseFile(target, text, file.sensitive, ctx.redact));
+        else {
+          const content = Buffer.from(text, 'utf8');
+          captures.push({ target, kind, exists: true, sha256: sha(content), content, truncated: false });
+        }
+      }
+      if (found) return { captures, stdout: stdout.slice(pos), truncated: truncated && scripts.length === 0, ran: true };
+      // No last marker: cut off with the captures (what is left is all the command's), or never reached.
+      return truncated ? { captures, stdout, truncated, ran: true } : { captures, stdout: '', truncated: false, ran: false };
+    },
+  };
+}
+
+/**
+ * A preview in one read-only command: the step's one file captured (capturePrelude), then the
+ * preview as written, whose exit status is the command's. Returns the file as it is, and the
+ * change the preview says the fix would make.
  */
 export async function capturePreview(ps: PlannedStep, preview: RenderedCommand, exec: Exec, ctx: { redact: Redact }): Promise<{ current: Capture; change: Change } | undefined> {
   const f = ps.files[0];
   if (!f) return undefined;
   const target = ctx.redact(f.path.display);
-  const mark = `runbook-preview-${randomBytes(6).toString('hex')}`;
-  const script = (path: string, cmd: string): string => `(\n${fileScript(path, f.sensitive)}\n)\necho ${mark}\n${cmd}`;
-  const ran = await exec({ command: script(f.path.command, preview.command), display: script(f.path.display, preview.display) });
-  // Where the marker line starts, or -1 (the file's part is before it, the preview's after it).
-  const at = `\n${ran.stdout}`.indexOf(`\n${mark}\n`);
-  const unread = (problem: string): Capture => ({ target, kind: 'file', exists: false, problem });
-  const current = ran.truncated ? unread(CUT) : at >= 0 ? parseFile(target, ran.stdout.slice(0, at), f.sensitive, ctx.redact) : unread(ran.ok ? 'could not be read: its capture did not finish' : ran.why);
+  const prelude = capturePrelude({ files: [f], snapshot: [] }, ctx);
+  const ran = await exec(prelude.wrap(preview));
+  const split = prelude.split(ran.stdout, ran.truncated, ran.ok ? 'its capture did not finish' : ran.why);
+  const current = split.captures[0]!;
   const no = (why: string) => ({ current, change: { target, kind: 'preview' as const, diff: neutralize(`no preview: ${why}`) } });
   if (!ran.ok) return no(ran.why);
-  if (at < 0) return no(current.problem ?? 'its output was not found');
-  const previewed = ran.stdout.slice(at + mark.length + 1);
-  return { current, change: previewChange(current, previewed, ctx.redact) ?? { target, kind: 'preview', diff: `${target}: no change` } };
+  if (!split.ran) return no(current.problem ?? 'its output was not found');
+  return { current, change: previewChange(current, split.stdout, ctx.redact) ?? { target, kind: 'preview', diff: `${target}: no change` } };
 }
 
 /** Keeps the content of each capture in the store (sensitive ones have none). */
@@ -218,7 +281,7 @@ export function changeBetween(before: Capture, after: Capture, redact: (s: strin
 }
 
 /** Every change between the captures taken before and after a fix. */
-export function changesBetween(before: Capture[], after: Capture[], redact: (s: string) => string): Change[] {
+export function changesBetween(before: readonly Capture[], after: readonly Capture[], redact: (s: string) => string): Change[] {
   return before.flatMap((b, i) => {
     const c = after[i] ? changeBetween(b, after[i], redact) : undefined;
     return c ? [c] : [];

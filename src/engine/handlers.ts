@@ -44,7 +44,7 @@ export async function runNotifiedHandler(conn: Connection, host: string, ps: Pla
     if (!approves(approval.decision)) return done('skipped', approval.decision === 'quit' ? `not run: ${ctx.control.stopReason ?? 'the run was stopped'}` : `declined by ${approval.by}`);
     if (ctx.control.stopping) return done('not-run', ctx.control.stopReason);
     for (const [i, fix] of ps.fix.entries()) {
-      const ran = await execAndReport(conn, host, ps, 'fix', fix, undefined, ctx, approval);
+      const ran = await execAndReport(conn, host, ps, 'fix', fix, undefined, ctx, { approval });
       if (ran.verdict.kind !== 'pass') return done(statusOf(ran.verdict.kind), failureReason(ps.fix.length > 1 ? `fix command ${i + 1} of ${ps.fix.length}` : 'fix', ran, ctx));
     }
   }

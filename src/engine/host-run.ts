@@ -17,7 +17,7 @@ import { lockHost, type HeldLock, type HostLockOptions } from './host-lock.js';
 import { leavesHostUnknown } from './status.js';
 import { commandsDigest, driftMatches } from './drift.js';
 import type { PlanGuard } from './plan-guard.js';
-import { capturePreview, captureStep, changesBetween, storeCaptures, type Capture, type CaptureStore, type Change } from './capture.js';
+import { capturePrelude, capturePreview, captureStep, changesBetween, storeCaptures, type Capture, type CapturePrelude, type CaptureStore, type Change } from './capture.js';
 import { drainBefore, KUBECTL_MARGIN_MS, shownFixCommands, type DrainExec, type DrainGate, type DrainPlan, type Drained } from './node-drain.js';
 import { armCommand, confirmCommand, disarmCommand, newConfirmToken, revertNowCommand, revertScript, REVERTED, watchdogLogCommand } from './confirm.js';
 
@@ -68,6 +68,17 @@ export type Connect = (host: Host) => Promise<Connection>;
 export interface Ran {
   result: ExecResult;
   verdict: Verdict;
+  /** What a prelude captured before the command (ExecOptions.prelude). */
+  captures?: Capture[];
+}
+
+export interface ExecOptions {
+  /** The operator's decision, for a fix. */
+  approval?: Approval;
+  /** Runs even once the run is being interrupted (putting a confirm step's state back). */
+  ignoreStop?: boolean;
+  /** Captures run in the same shell just before the command, and recorded with it (capture.ts). */
+  prelude?: CapturePrelude;
 }
 
 function errorMessage(err: unknown): string {
@@ -90,16 +101,16 @@ export async function execAndReport(
   cmd: RenderedCommand,
   expect: Expectation | undefined,
   ctx: HostRunContext,
-  approval?: Approval,
-  /** Runs even once the run is being interrupted (putting a confirm step's state back). */
-  ignoreStop = false,
+  opts: ExecOptions = {},
 ): Promise<Ran> {
+  const { approval, ignoreStop = false, prelude } = opts;
   const started = Date.now();
   const local = ps.source.local ?? false;
-  const report = startCommand(ctx, host, ps.name, phase, cmd.display, approval, local);
+  const sent = prelude ? prelude.wrap(cmd) : cmd;
+  const report = startCommand(ctx, host, ps.name, phase, sent.display, approval, local);
   let result: ExecResult;
   try {
-    result = await conn.exec(cmd.command, {
+    result = await conn.exec(sent.command, {
       timeoutMs: ps.timeoutMs ?? ctx.defaultTimeoutMs,
       become: ps.become,
       ...(ignoreStop ? {} : { signal: ctx.control.signal }),
@@ -120,9 +131,17 @@ export async function execAndReport(
       reason: errorMessage(err),
     };
   }
+  // The captures' output is theirs (file content as base64): the command's result is the rest.
+  let captures: Capture[] | undefined;
+  if (prelude) {
+    const why = result.outcome === 'exit' ? 'its capture did not finish' : failureReason('capture', { result, verdict: judge(result, undefined) }, ctx);
+    const split = prelude.split(result.stdout, result.stdoutTruncated, why);
+    captures = split.captures;
+    result = { ...result, stdout: split.stdout, stdoutTruncated: split.truncated };
+  }
   const drift = ps.source.drift;
   report.ended(result, phase === 'check' && drift?.kind === 'regex' ? driftMatches(result.stdout, result.stderr, drift.value, ctx.redact) : undefined);
-  return { result, verdict: judge(result, expect) };
+  return { result, verdict: judge(result, expect), ...(captures ? { captures } : {}) };
 }
 
 /** Starts each line of output a check prints for a program it needs and does not find; a nonce per command follows. */
@@ -173,7 +192,11 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
 
   // The nonce: a check's own output (or a host's) saying "missing" is the check's output, not a lookup.
   const mark = `${NEEDS_MARK}${randomBytes(6).toString('hex')}:`;
-  const check = await execAndReport(conn, host, ps, 'check', needsFirst(ps.check, ps.needs, mark), ps.expect, ctx);
+  // An apply nobody waits on (no person deciding, no drain) reads what the fix may change in the
+  // check's own shell, just before the check: the fix's "before" if the check fails, one command
+  // fewer per fix. A healthy host pays a read, and the read is dropped (nothing kept, nothing stored).
+  const readEarly = ctx.mode === 'apply' && !ctx.gate.asks && !ps.drain && !ps.preview && ps.fix.length > 0 && (ps.files.length > 0 || ps.snapshot.length > 0);
+  const check = await execAndReport(conn, host, ps, 'check', needsFirst(ps.check, ps.needs, mark), ps.expect, ctx, readEarly ? { prelude: capturePrelude(ps, ctx) } : {});
   const missing = missingTools(check, mark, host, ps, ctx);
   if (missing !== undefined) return report('failed', { reason: missing });
   switch (check.verdict.kind) {
@@ -251,12 +274,14 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
     if ('notRun' in got) return done('not-run', { reason: got.notRun, ...pending });
     ({ drained, here } = got);
   }
-  // The file as the preview read it is the fix's "before" when nothing waited in between: no
+  // What the check or the preview read is the fix's "before" when nothing waited in between: no
   // person deciding, no drain. Its read was one command before the fix, as a capture of its own
-  // would be; after a wait, the file is read again.
-  const previewed = preview && !ctx.gate.asks && !drained && !preview.current.problem ? [preview.current] : undefined;
+  // would be; after a wait, or a read with a problem, it is read again.
+  const read: ReadBefore = {};
+  if (check.captures && !check.captures.some((c) => c.problem)) read.captures = check.captures;
+  else if (preview && !ctx.gate.asks && !drained && !preview.current.problem) read.files = [preview.current];
   if (!drained) {
-    const ended = await fixAndVerify(conn, host, ps, ctx, opts, approval, pending, capture, previewed);
+    const ended = await fixAndVerify(conn, host, ps, ctx, opts, approval, pending, capture, read);
     return done(ended.status, ended.extra, ended.read);
   }
   let ended: FixEnded;
@@ -285,6 +310,12 @@ interface FixEnded {
   fixStarted: boolean;
 }
 
+/** What the fix may change, as read just before it: all of it (in the check's shell), or the files (by the preview). */
+interface ReadBefore {
+  captures?: readonly Capture[];
+  files?: readonly Capture[];
+}
+
 type Pending = Pick<StepResultExtra, 'checkOutput' | 'fixCommands' | 'verifyCommand' | 'commandsDigest'>;
 
 /** The approved fix: captures, the confirm watchdog, the fix commands, the verify. */
@@ -297,14 +328,13 @@ async function fixAndVerify(
   approval: Approval,
   pending: Pending,
   capture: ReturnType<typeof captureExec>,
-  /** The step's files as its preview just read them (captureStep). */
-  previewed?: readonly Capture[],
+  read: ReadBefore = {},
 ): Promise<FixEnded> {
   let fixStarted = false;
   const ended = (status: StepStatus, extra: StepResultExtra = {}, read?: Ran): FixEnded => ({ status, extra, ...(read ? { read } : {}), fixStarted });
   // What the fix may change, as it is now; captured again after the fix, for the diff.
   const capturing = ps.files.length > 0 || ps.snapshot.length > 0;
-  const before = capturing ? await captureStep(ps, capture, ctx, previewed) : [];
+  const before = read.captures ?? (capturing ? await captureStep(ps, capture, ctx, read.files) : []);
   storeCaptures(before, ctx.captureStore);
   // A stop that came while capturing still keeps the fix from starting.
   if (ctx.control.stopping) return ended('not-run', { reason: ctx.control.stopReason, ...pending });
@@ -322,17 +352,17 @@ async function fixAndVerify(
   // "before" digests, the way back to what the host held.
   const unknownAfter = (): { changes?: Change[] } =>
     before.length ? { changes: before.map((c) => ({ target: c.target, kind: c.kind, ...(c.sha256 ? { before: c.sha256 } : {}), diff: `${c.target}: after not captured: the host's state is unknown` })) } : {};
-  const changed = async (): Promise<{ changes?: Change[] }> => {
-    if (!capturing) return {};
-    const after = await captureStep(ps, capture, ctx);
+  const compared = (after: readonly Capture[] | undefined): { changes?: Change[] } => {
+    if (!after) return {};
     storeCaptures(after, ctx.captureStore);
     const changes = changesBetween(before, after, ctx.redact);
     return changes.length ? { changes } : {};
   };
+  const changed = async (): Promise<{ changes?: Change[] }> => (capturing ? compared(await captureStep(ps, capture, ctx)) : {});
 
   for (const [i, fix] of ps.fix.entries()) {
     fixStarted = true;
-    const ran = await execAndReport(conn, host, ps, 'fix', fix, undefined, ctx, approval);
+    const ran = await execAndReport(conn, host, ps, 'fix', fix, undefined, ctx, { approval });
     const what = ps.fix.length > 1 ? `fix command ${i + 1} of ${ps.fix.length}` : 'fix';
     switch (ran.verdict.kind) {
       case 'pass':
@@ -350,13 +380,11 @@ async function fixAndVerify(
       }
     }
   }
-  // Captured before the verify: what the fix itself changed.
-  const cutBefore = capture.cut;
-  const changes = await changed();
-  // No answer since the armed fix ran: nothing more is sent over this connection.
-  if (watched && capture.cut !== cutBefore) return finish(await watched.afterCut(capture.cut!), { ...pending, ...changes });
-
-  const verify = await execAndReport(conn, host, ps, 'verify', ps.verify, ps.verifyExpect, ctx);
+  // What the fix itself changed, captured in the verify's shell just before the verify runs: one
+  // command, not two. An armed fix that cut the connection leaves the verify without an answer:
+  // 'unknown' below, and nothing more is sent over this connection.
+  const verify = await execAndReport(conn, host, ps, 'verify', ps.verify, ps.verifyExpect, ctx, capturing ? { prelude: capturePrelude(ps, ctx) } : {});
+  const changes = compared(verify.captures);
   switch (verify.verdict.kind) {
     case 'pass': {
       if (!watched) return ended('fixed', { ...pending, ...changes }, verify);
@@ -391,7 +419,7 @@ async function drainNode(ps: PlannedStep, dp: DrainPlan, host: string, approval:
   const kubectlStep: PlannedStep = { ...ps, become: false, timeoutMs: dp.timeoutMs + KUBECTL_MARGIN_MS, source: { ...source, local: true } };
   const exec: DrainExec = async (cmd, phase) => {
     // Putting the node back runs even while the run is being interrupted.
-    const ran = await execAndReport(here, host, kubectlStep, phase, cmd, undefined, ctx, approval, phase === 'uncordon');
+    const ran = await execAndReport(here, host, kubectlStep, phase, cmd, undefined, ctx, { approval, ignoreStop: phase === 'uncordon' });
     return { ok: ran.verdict.kind === 'pass', stdout: ran.result.stdout, why: failureReason(phase === 'uncordon' ? 'kubectl uncordon' : 'kubectl', ran, ctx) };
   };
   // Waiting for another node's drain to end lends this host's fork slot, as an approval does.
@@ -416,7 +444,7 @@ async function arm(conn: Connection, host: string, ps: PlannedStep, before: read
   const ran = await execAndReport(conn, host, ps, 'confirm', armCommand(revert, seconds, token), undefined, ctx);
   if (ran.verdict.kind === 'pass' && ran.result.stdout.trim() === 'armed') return { token, firesAt: Date.now() + seconds * 1000 };
   // Its timer may have started all the same: disarm it, so it never puts back a later step's work.
-  const disarmed = await execAndReport(conn, host, ps, 'confirm', disarmCommand(token), undefined, ctx, undefined, true);
+  const disarmed = await execAndReport(conn, host, ps, 'confirm', disarmCommand(token), undefined, ctx, { ignoreStop: true });
   const why = `${failureReason('arming the confirm watchdog', ran, ctx)}; the fix did not run`;
   return disarmed.verdict.kind === 'pass' ? why : { unknown: `${why}, and a watchdog may be armed at ${token} (disarming it: ${failureReason('disarm', disarmed, ctx)})` };
 }
@@ -446,7 +474,7 @@ function watchdog(conn: Connection, host: string, ps: PlannedStep, armed: Armed,
     },
     /** The fix or its verify failed, or the run is being interrupted: put the state back now (after a cut, the watchdog does). */
     async revertNow(reason: string, status: 'failed' | 'interrupted' = 'failed'): Promise<Ended> {
-      const ran = await execAndReport(conn, host, ps, 'confirm', revertNowCommand(armed.token), undefined, ctx, undefined, true);
+      const ran = await execAndReport(conn, host, ps, 'confirm', revertNowCommand(armed.token), undefined, ctx, { ignoreStop: true });
       if (cut(ran)) return this.afterCut(reason);
       return reverted(ran) ? [status, { reason: `${reason}; reverted on the host` }] : ['unknown', { reason: notReverted(reason, ran) }];
     },
@@ -492,15 +520,10 @@ function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<boolean> {
 
 /** Runs a capture (read-only) and reports it like any command. */
 function captureExec(conn: Connection, host: string, ps: PlannedStep, ctx: HostRunContext) {
-  const exec = async (cmd: RenderedCommand) => {
+  return async (cmd: RenderedCommand) => {
     const ran = await execAndReport(conn, host, ps, 'capture', cmd, undefined, ctx);
-    const why = failureReason('capture', ran, ctx);
-    if (cut(ran)) exec.cut ??= why;
-    return { ok: ran.verdict.kind === 'pass', stdout: ran.result.stdout, truncated: ran.result.stdoutTruncated, why };
+    return { ok: ran.verdict.kind === 'pass', stdout: ran.result.stdout, truncated: ran.result.stdoutTruncated, why: failureReason('capture', ran, ctx) };
   };
-  /** The first capture that got no answer: after an armed fix, the sign the fix cut the connection. */
-  exec.cut = undefined as string | undefined;
-  return exec;
 }
 
 /** Every step of a host that could not be reached gets the same status and reason. */

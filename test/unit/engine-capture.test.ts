@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CAPTURE_MAX_BYTES, capturePreview, captureStep, changesBetween, previewChange, snapshotLabel, storeCaptures, type Capture } from '../../src/engine/capture.js';
+import { CAPTURE_MAX_BYTES, capturePrelude, capturePreview, captureStep, changesBetween, previewChange, snapshotLabel, storeCaptures, type Capture } from '../../src/engine/capture.js';
 import type { PlannedStep, RenderedCommand } from '../../src/engine/plan.js';
 import { shellQuote } from '../../src/model/shell-quote.js';
 import { checkRunbookText } from '../../src/model/runbook-load.js';
@@ -161,6 +161,46 @@ describe('captures and diffs', () => {
     expect(e!.problem).toBe('could not be read (the host lacks stat, base64 or sha256sum?)');
     const cut = async () => ({ ok: true, stdout: 'content AAAA', truncated: true, why: '' });
     expect((await captureStep(step([{ path: f }]), cut, { redact }))[0]!.problem).toBe('its capture was cut: the host sent more than expected');
+  });
+
+  it("captures in a command's shell: each as a capture of its own would be, then the command's own output and exit status", async () => {
+    const f = join(dir, 'pre.conf');
+    writeFileSync(f, 'a = 1\n');
+    const ps = step([{ path: f }], ['printf "no newline"', 'echo one; echo oops >&2; exit 4']);
+    const prelude = capturePrelude(ps, { redact });
+    // The command sees nothing of the captures: not their variables, not their stdin, not their stderr.
+    const wrapped = prelude.wrap({ command: 'echo "p=${p:-unset}"; cat; echo err >&2; exit 3', display: 'the check' });
+    expect(wrapped.display).toBe(`the check\n# read first, in the same shell (runbook's capture): ${shellQuote(f)}, printf "no newline", echo one; echo oops >&2; exit 4`);
+    const r = spawnSync('sh', ['-c', wrapped.command], { encoding: 'utf8', input: 'stdin\n' });
+    expect(r.status).toBe(3);
+    expect(r.stderr).toBe('err\n');
+    const got = prelude.split(r.stdout, false, 'x');
+    expect(got).toMatchObject({ stdout: 'p=unset\nstdin\n', truncated: false, ran: true });
+    const alone = await captureStep(ps, sh, { redact });
+    expect(got.captures.slice(0, 2)).toEqual(alone.slice(0, 2));
+    expect(got.captures[2]).toEqual({ target: 'echo one; echo oops >&2; exit 4', kind: 'snapshot', exists: false, problem: 'its capture exited 4' });
+    // The marker line is printed, never written in the command: a snapshot of the host's processes cannot hold it.
+    const mark = /runbook-capture (\w+) 0/.exec(wrapped.command)![1]!;
+    expect(wrapped.command).not.toContain(`runbook-capture-${mark}`);
+    expect(r.stdout).toContain(`\nrunbook-capture-${mark} 0 0\n`);
+  });
+
+  it("a cut output has lost the captures it cut into, never the command's own; a shell that died has not run the command", async () => {
+    const f = join(dir, 'pre-cut.conf');
+    writeFileSync(f, 'a = 1\n');
+    const prelude = capturePrelude(step([{ path: f }], ['echo snap']), { redact });
+    const out = spawnSync('sh', ['-c', prelude.wrap({ command: 'echo verified', display: 'v' }).command], { encoding: 'utf8' }).stdout;
+    // The transport kept the tail: the file's start is gone; the snapshot after its marker is whole.
+    const tail = out.slice(out.indexOf('\n', 10));
+    const cut = prelude.split(tail, true, 'x');
+    expect(cut.captures.map((c) => c.problem)).toEqual(['its capture was cut: the host sent more than expected', undefined]);
+    expect(cut).toMatchObject({ stdout: 'verified\n', truncated: false, ran: true });
+    // Cut past every marker: what is left is all the command's, and still cut.
+    expect(prelude.split('ified\n', true, 'x')).toMatchObject({ stdout: 'ified\n', truncated: true, ran: true });
+    // Died after the file: the snapshot was not read, and the command did not run.
+    const died = prelude.split(out.slice(0, out.indexOf(' 0 0\n') + 5), false, 'lost: connection reset');
+    expect(died.captures.map((c) => c.problem)).toEqual([undefined, 'could not be read: lost: connection reset']);
+    expect(died).toMatchObject({ stdout: '', ran: false });
   });
 
   it('a files path is one plain word: shell syntax in its literal text is refused when the runbook loads', () => {

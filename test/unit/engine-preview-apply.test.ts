@@ -1,8 +1,9 @@
 /**
- * An apply of a step with a preview, on this machine's own shell: the preview reads the file and
- * runs in one command, and its read is the fix's "before" only when nothing waited in between.
- * After a person's approval the file is read again, so an edit made while the prompt was open
- * is in the diff and in what undo puts back.
+ * What an apply reads around a fix, on this machine's own shell. The preview reads the file and
+ * runs in one command; without a preview the check's shell reads it; either read is the fix's
+ * "before" only when nothing waited in between. After a person's approval the file is read again,
+ * so an edit made while the prompt was open is in the diff and in what undo puts back. The
+ * "after" is read in the verify's shell.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -28,27 +29,33 @@ function shellConnection(name: string): Connection {
   };
 }
 
-async function applyConf(f: string, gate: (control: RunControl) => ApprovalGate) {
+async function applyConf(f: string, gate: (control: RunControl) => ApprovalGate, opts: { preview?: boolean; stored?: Buffer[] } = {}) {
   const q = shellQuote(f);
-  const rb = runbook([step('conf', `grep -qx 'a = 2' ${q}`, [`sed -i 's/1/2/' ${q}`], { files: [{ path: { text: f, pos }, sensitive: false }], preview: { text: `sed 's/1/2/' ${q}`, pos } })]);
+  const files = [{ path: { text: f, pos }, sensitive: false }];
+  const rb = runbook([step('conf', `grep -qx 'a = 2' ${q}`, [`sed -i 's/1/2/' ${q}`], { files, ...(opts.preview === false ? {} : { preview: { text: `sed 's/1/2/' ${q}`, pos } }) })]);
   const events: RunEvent[] = [];
   const bus = new EventBus();
   bus.on((e) => events.push(e));
   const control = new RunControl();
   const plan = buildPlan(rb, [host('a')], bindings(render), { mode: 'apply' });
-  await runPlan(plan, { operator: 'tester', bindings: bindings(render), gate: gate(control), bus, control, strategy: parallelStrategy(1), connect: async (h) => shellConnection(h.name) });
-  const captures = events.filter((e) => e.type === 'command-start' && e.phase === 'capture').length;
+  const captureStore = (b: Buffer) => (opts.stored?.push(b), 'digest');
+  await runPlan(plan, { operator: 'tester', bindings: bindings(render), gate: gate(control), bus, control, strategy: parallelStrategy(1), connect: async (h) => shellConnection(h.name), captureStore });
+  const started = events.flatMap((e) => (e.type === 'command-start' ? [e] : []));
+  const captures = started.filter((e) => e.phase === 'capture').length;
+  // A command that read the file first says so on a line of its own, after its own text.
+  const readFirst = started.filter((e) => e.command.includes("\n# read first, in the same shell (runbook's capture): ")).map((e) => e.phase);
   const result = events.find((e) => e.type === 'step-result');
-  return { captures, result: result?.type === 'step-result' ? result : undefined };
+  return { captures, readFirst, commands: started.length, result: result?.type === 'step-result' ? result : undefined };
 }
 
 describe('an apply with a preview', () => {
-  it('without a prompt: the preview read is the fix\'s "before", so the step sends two captures, not three', async () => {
+  it('without a prompt: the preview read is the fix\'s "before", and the verify reads the "after": one capture of its own', async () => {
     const f = join(dir, 'auto.conf');
     writeFileSync(f, 'a = 1\n');
     const r = await applyConf(f, () => autoApprove('tester'));
     expect(r.result?.status).toBe('fixed');
-    expect(r.captures).toBe(2);
+    expect(r.captures).toBe(1);
+    expect(r.readFirst).toEqual(['capture', 'verify']);
     expect(r.result?.changes?.map((c) => c.diff.split('\n').slice(2))).toEqual([['@@ -1,1 +1,1 @@', '-a = 1', '+a = 2']]);
   });
 
@@ -66,8 +73,41 @@ describe('an apply with a preview', () => {
       ),
     );
     expect(r.result?.status).toBe('fixed');
-    expect(r.captures).toBe(3);
+    expect(r.captures).toBe(2);
     expect(readFileSync(f, 'utf8')).toBe('a = 2\nb = 2\n');
+    expect(r.result?.changes?.map((c) => c.diff.split('\n').slice(2))).toEqual([['@@ -1,2 +1,2 @@', '-a = 1', '-b = 1', '+a = 2', '+b = 2']]);
+  });
+});
+
+describe('an apply without a preview', () => {
+  it('without a prompt: the check reads the "before" and the verify the "after", so no capture is a command of its own', async () => {
+    const f = join(dir, 'early.conf');
+    writeFileSync(f, 'a = 1\n');
+    const stored: Buffer[] = [];
+    const r = await applyConf(f, () => autoApprove('tester'), { preview: false, stored });
+    expect(r.result?.status).toBe('fixed');
+    expect(r).toMatchObject({ captures: 0, readFirst: ['check', 'verify'], commands: 3 });
+    expect(r.result?.changes?.map((c) => c.diff.split('\n').slice(2))).toEqual([['@@ -1,1 +1,1 @@', '-a = 1', '+a = 2']]);
+    expect(stored.map((b) => b.toString())).toEqual(['a = 1\n', 'a = 2\n']);
+  });
+
+  it('a healthy host: the check read the file, and nothing of it is kept', async () => {
+    const f = join(dir, 'healthy.conf');
+    writeFileSync(f, 'a = 2\n');
+    const stored: Buffer[] = [];
+    const r = await applyConf(f, () => autoApprove('tester'), { preview: false, stored });
+    expect(r.result?.status).toBe('ok');
+    expect(r).toMatchObject({ captures: 0, readFirst: ['check'], commands: 1 });
+    expect(stored).toEqual([]);
+    expect(r.result?.changes).toBeUndefined();
+  });
+
+  it('after a person approved: the check read nothing, and the file is read again before the fix', async () => {
+    const f = join(dir, 'early-asked.conf');
+    writeFileSync(f, 'a = 1\n');
+    const r = await applyConf(f, (control) => createInteractiveGate(async () => (writeFileSync(f, 'a = 1\nb = 1\n'), 'yes'), 'tester', control), { preview: false });
+    expect(r.result?.status).toBe('fixed');
+    expect(r).toMatchObject({ captures: 1, readFirst: ['verify'] });
     expect(r.result?.changes?.map((c) => c.diff.split('\n').slice(2))).toEqual([['@@ -1,2 +1,2 @@', '-a = 1', '-b = 1', '+a = 2', '+b = 2']]);
   });
 });
