@@ -57,20 +57,27 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
  * to be one word when the runbook loads). Only a regular file no larger than the cap is ever
  * opened: a FIFO, a device (opening /dev/watchdog arms it), a directory or a huge file is named,
  * never read. Every field is on its own line, the content and link as base64, so what the file
- * holds cannot pass for a field.
+ * holds cannot pass for a field. Few processes: on a loaded host each fork costs milliseconds,
+ * and a fix reads its files twice (one stat for size, mode and owner; the digest's line is
+ * sha256sum's own, `<hex>  -`).
  */
 function fileScript(path: string, sensitive: boolean): string {
   return [
     `p=${path}`,
-    `if [ -L "$p" ]; then printf 'link %s\\n' "$(printf '%s' "$(readlink -- "$p")" | base64 | tr -d '\\n')"; fi`,
+    `if [ -L "$p" ]; then printf 'link '; readlink -- "$p" | base64 | tr -d '\\n'; echo; fi`,
     `if [ ! -e "$p" ]; then echo absent`,
     `elif [ ! -f "$p" ]; then echo notfile`,
     `elif [ ! -r "$p" ]; then echo unreadable`,
-    `elif [ "$(stat -L -c %s -- "$p")" -gt ${CAPTURE_MAX_BYTES} ]; then stat -L -c 'stat %a %U:%G' -- "$p"; echo toolarge`,
     `else`,
-    `  stat -L -c 'stat %a %U:%G' -- "$p"`,
-    ...(sensitive ? [] : [`  printf 'content '; base64 < "$p" | tr -d '\\n'; echo`]),
-    `  printf 'sha256 %s\\n' "$(sha256sum < "$p" | cut -d' ' -f1)"`,
+    `  st=$(stat -L -c '%s stat %a %U:%G' -- "$p")`,
+    `  printf '%s\\n' "\${st#* }"`,
+    // Without a size (no stat) nothing more is printed: the missing mode says the file could not be read.
+    `  case \${st%% *} in ''|*[!0-9]*) ;; *)`,
+    `    if [ "\${st%% *}" -gt ${CAPTURE_MAX_BYTES} ]; then echo toolarge; else`,
+    ...(sensitive ? [] : [`      printf 'content '; base64 < "$p" | tr -d '\\n'; echo`]),
+    `      printf 'sha256 '; sha256sum < "$p"`,
+    `    fi;;`,
+    `  esac`,
     `fi`,
   ].join('\n');
 }
@@ -91,9 +98,10 @@ function parseFile(target: string, stdout: string, sensitive: boolean, redact: R
     const value = rest.join(' ');
     if (word === 'absent') c.exists = false;
     else if (WHY[word]) c.problem = WHY[word];
-    else if (word === 'link') c.link = neutralize(redact(Buffer.from(value, 'base64').toString('utf8'))).slice(0, LINK_MAX);
+    // readlink's line, base64: the target and the newline readlink ends it with.
+    else if (word === 'link') c.link = neutralize(redact(Buffer.from(value, 'base64').toString('utf8').replace(/\n$/, ''))).slice(0, LINK_MAX);
     else if (word === 'stat' && /^[0-7]{3,4} [^\s:]{1,64}:[^\s:]{1,64}$/.test(value)) [c.mode, c.owner] = value.split(' ');
-    else if (word === 'sha256' && /^[0-9a-f]{64}$/.test(value)) c.sha256 = value;
+    else if (word === 'sha256' && /^[0-9a-f]{64} {2}-$/.test(value)) c.sha256 = value.slice(0, 64);
     else if (word === 'content') content = Buffer.from(value, 'base64');
   }
   if (!c.exists || c.problem) return c;
@@ -117,13 +125,10 @@ export function snapshotLabel(display: string): string {
 
 const CUT = 'its capture was cut: the host sent more than expected';
 
-/**
- * Captures every file and snapshot of the step, one read-only command each. `files`: the step's
- * files as a preview captured them just before (capturePreview), instead of reading them again.
- */
-export async function captureStep(ps: PlannedStep, exec: Exec, ctx: { redact: Redact }, files?: readonly Capture[]): Promise<Capture[]> {
-  const out: Capture[] = [...(files ?? [])];
-  for (const f of files ? [] : ps.files) {
+/** Captures every file and snapshot of the step, one read-only command each. */
+export async function captureStep(ps: PlannedStep, exec: Exec, ctx: { redact: Redact }): Promise<Capture[]> {
+  const out: Capture[] = [];
+  for (const f of ps.files) {
     const target = ctx.redact(f.path.display);
     const ran = await exec({ command: fileScript(f.path.command, f.sensitive), display: fileScript(f.path.display, f.sensitive) });
     if (!ran.ok || ran.truncated) out.push({ target, kind: 'file', exists: false, problem: ran.ok ? CUT : ran.why });
@@ -210,10 +215,10 @@ export function capturePrelude(parts: Pick<PlannedStep, 'files' | 'snapshot'>, c
 
 /**
  * A preview in one read-only command: the step's one file captured (capturePrelude), then the
- * preview as written, whose exit status is the command's. Returns the file as it is, and the
- * change the preview says the fix would make.
+ * preview as written, whose exit status is the command's. Returns the change the preview says the
+ * fix would make to the file as it is.
  */
-export async function capturePreview(ps: PlannedStep, preview: RenderedCommand, exec: Exec, ctx: { redact: Redact }): Promise<{ current: Capture; change: Change } | undefined> {
+export async function capturePreview(ps: PlannedStep, preview: RenderedCommand, exec: Exec, ctx: { redact: Redact }): Promise<Change | undefined> {
   const f = ps.files[0];
   if (!f) return undefined;
   const target = ctx.redact(f.path.display);
@@ -221,10 +226,10 @@ export async function capturePreview(ps: PlannedStep, preview: RenderedCommand, 
   const ran = await exec(prelude.wrap(preview));
   const split = prelude.split(ran.stdout, ran.truncated, ran.ok ? 'its capture did not finish' : ran.why);
   const current = split.captures[0]!;
-  const no = (why: string) => ({ current, change: { target, kind: 'preview' as const, diff: neutralize(`no preview: ${why}`) } });
+  const no = (why: string): Change => ({ target, kind: 'preview', diff: neutralize(`no preview: ${why}`) });
   if (!ran.ok) return no(ran.why);
   if (!split.ran) return no(current.problem ?? 'its output was not found');
-  return { current, change: previewChange(current, split.stdout, ctx.redact) ?? { target, kind: 'preview', diff: `${target}: no change` } };
+  return previewChange(current, split.stdout, ctx.redact) ?? { target, kind: 'preview', diff: `${target}: no change` };
 }
 
 /** Keeps the content of each capture in the store (sensitive ones have none). */

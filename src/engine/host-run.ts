@@ -195,7 +195,7 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   // An apply nobody waits on (no person deciding, no drain) reads what the fix may change in the
   // check's own shell, just before the check: the fix's "before" if the check fails, one command
   // fewer per fix. A healthy host pays a read, and the read is dropped (nothing kept, nothing stored).
-  const readEarly = ctx.mode === 'apply' && !ctx.gate.asks && !ps.drain && !ps.preview && ps.fix.length > 0 && (ps.files.length > 0 || ps.snapshot.length > 0);
+  const readEarly = ctx.mode === 'apply' && !ctx.gate.asks && !ps.drain && ps.fix.length > 0 && (ps.files.length > 0 || ps.snapshot.length > 0);
   const check = await execAndReport(conn, host, ps, 'check', needsFirst(ps.check, ps.needs, mark), ps.expect, ctx, readEarly ? { prelude: capturePrelude(ps, ctx) } : {});
   const missing = missingTools(check, mark, host, ps, ctx);
   if (missing !== undefined) return report('failed', { reason: missing });
@@ -233,17 +233,17 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
   };
   const why = failureReason('check failed', check, ctx);
   if (ps.fix.length === 0) return done('failed', { reason: why, checkOutput: checkTail, finding: true }, check);
-  // The preview (read-only, like the check) runs in a dry run, and in an apply just before the
-  // question, so the operator sees what the fix would change.
+  // The preview (read-only, like the check) runs in a dry run, and in an apply just before a
+  // person's question, so the operator sees what the fix would change (nobody reads it under --yes).
   const capture = captureExec(conn, host, ps, ctx);
   if (ctx.mode === 'dry-run') {
     const preview = ps.preview ? await capturePreview(ps, ps.preview, capture, ctx) : undefined;
-    return done('would-fix', { reason: why, ...pending, ...(preview ? { changes: [preview.change] } : {}) }, check);
+    return done('would-fix', { reason: why, ...pending, ...(preview ? { changes: [preview] } : {}) }, check);
   }
   if (ctx.control.stopping) return done('not-run', { reason: ctx.control.stopReason, ...pending });
   const planned = ctx.planGuard?.beforeFix(host, ps, check.result, ctx.redact);
   if (planned?.kind === 'skip' || (planned?.kind === 'drifted' && !ctx.gate.asks)) return done('skipped', { reason: oneLine(planned.reason), ...pending });
-  const preview = ps.preview ? await capturePreview(ps, ps.preview, capture, ctx) : undefined;
+  const preview = ps.preview && ctx.gate.asks ? await capturePreview(ps, ps.preview, capture, ctx) : undefined;
 
   const asking = ctx.gate.decide({
     host,
@@ -254,7 +254,7 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
     checkOutput: safeFullOutput(check.result.stdout, check.result.stderr, ctx.redact),
     commands: shownFixCommands(ps.fix.map((f) => ctx.redact(f.display)), ps.drain, ctx.redact),
     ...(planned?.kind === 'drifted' ? { drift: { reason: planned.reason, plannedOutput: planned.plannedOutput } } : {}),
-    ...(preview ? { preview: preview.change.diff } : {}),
+    ...(preview ? { preview: preview.diff } : {}),
   });
   // The slot is lent only while a person decides: an automatic approval keeps --forks exact.
   const approval = await (ctx.idle && ctx.gate.asks ? ctx.idle(asking) : asking);
@@ -274,12 +274,10 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
     if ('notRun' in got) return done('not-run', { reason: got.notRun, ...pending });
     ({ drained, here } = got);
   }
-  // What the check or the preview read is the fix's "before" when nothing waited in between: no
-  // person deciding, no drain. Its read was one command before the fix, as a capture of its own
-  // would be; after a wait, or a read with a problem, it is read again.
-  const read: ReadBefore = {};
-  if (check.captures && !check.captures.some((c) => c.problem)) read.captures = check.captures;
-  else if (preview && !ctx.gate.asks && !drained && !preview.current.problem) read.files = [preview.current];
+  // What the check read is the fix's "before": nothing waited in between (readEarly), and the read
+  // was one command before the fix, as a capture of its own would be. A read with a problem is
+  // done again, on its own.
+  const read = check.captures && !check.captures.some((c) => c.problem) ? check.captures : undefined;
   if (!drained) {
     const ended = await fixAndVerify(conn, host, ps, ctx, opts, approval, pending, capture, read);
     return done(ended.status, ended.extra, ended.read);
@@ -310,12 +308,6 @@ interface FixEnded {
   fixStarted: boolean;
 }
 
-/** What the fix may change, as read just before it: all of it (in the check's shell), or the files (by the preview). */
-interface ReadBefore {
-  captures?: readonly Capture[];
-  files?: readonly Capture[];
-}
-
 type Pending = Pick<StepResultExtra, 'checkOutput' | 'fixCommands' | 'verifyCommand' | 'commandsDigest'>;
 
 /** The approved fix: captures, the confirm watchdog, the fix commands, the verify. */
@@ -328,13 +320,14 @@ async function fixAndVerify(
   approval: Approval,
   pending: Pending,
   capture: ReturnType<typeof captureExec>,
-  read: ReadBefore = {},
+  /** The step's captures as the check's shell read them just before (readEarly). */
+  read?: readonly Capture[],
 ): Promise<FixEnded> {
   let fixStarted = false;
   const ended = (status: StepStatus, extra: StepResultExtra = {}, read?: Ran): FixEnded => ({ status, extra, ...(read ? { read } : {}), fixStarted });
   // What the fix may change, as it is now; captured again after the fix, for the diff.
   const capturing = ps.files.length > 0 || ps.snapshot.length > 0;
-  const before = read.captures ?? (capturing ? await captureStep(ps, capture, ctx, read.files) : []);
+  const before = read ?? (capturing ? await captureStep(ps, capture, ctx) : []);
   storeCaptures(before, ctx.captureStore);
   // A stop that came while capturing still keeps the fix from starting.
   if (ctx.control.stopping) return ended('not-run', { reason: ctx.control.stopReason, ...pending });
@@ -381,10 +374,12 @@ async function fixAndVerify(
     }
   }
   // What the fix itself changed, captured in the verify's shell just before the verify runs: one
-  // command, not two. An armed fix that cut the connection leaves the verify without an answer:
-  // 'unknown' below, and nothing more is sent over this connection.
+  // command, not two.
   const verify = await execAndReport(conn, host, ps, 'verify', ps.verify, ps.verifyExpect, ctx, capturing ? { prelude: capturePrelude(ps, ctx) } : {});
   const changes = compared(verify.captures);
+  // No answer since the armed fix ran (lost, or silent until its deadline): the fix may have cut
+  // the connection, and nothing more is sent over it.
+  if (watched && cut(verify)) return finish(await watched.afterCut(failureReason('verify', verify, ctx)), { ...pending, ...changes });
   switch (verify.verdict.kind) {
     case 'pass': {
       if (!watched) return ended('fixed', { ...pending, ...changes }, verify);

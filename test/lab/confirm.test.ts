@@ -30,7 +30,7 @@ describe('confirm', () => {
     const a = runbookJson(L(), ['apply', file, '--hosts', 'd', '--yes']);
     expect(a.code, describeRun(a)).toBe(1);
     expect(a.results.d?.['ssh is dropped']).toMatchObject({ status: 'failed' });
-    expect(a.results.d?.['ssh is dropped']?.reason).toMatch(/^reverted on the host: connection lost \(capture: timed out/);
+    expect(a.results.d?.['ssh is dropped']?.reason).toMatch(/^reverted on the host: connection lost \(verify: timed out/);
     // Back by itself: the DROP rule is gone, and a new run reaches d.
     expect(await onNode('d', 'iptables -S INPUT')).toBe(before);
     const again = runbookJson(L(), ['apply', 'fix-forwarding', '--hosts', 'd', '--dry-run']);

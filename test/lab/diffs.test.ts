@@ -2,7 +2,7 @@
  * Honest diffs on the lab: fix-forwarding's dry run shows what d's sysctl file would become (its
  * preview), and its apply shows what the fix changed in that file, in the runtime value and in
  * the filter tables, as --json carries it. The captured "before" is checked byte for byte against
- * the file read straight from d, and the audit trail holds the digests.
+ * the file read straight from d, and the audit trail holds the digests and what each command read.
  */
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
@@ -46,7 +46,17 @@ describe('diffs', () => {
     expect(a.results.d?.[FORWARD]?.changes).toBeUndefined();
     const trail = readFileSync(join(L().scratch, 'audit.jsonl'), 'utf8');
     expect(trail).toContain(`"changes":[{"target":"/etc/sysctl.d/99-sysctl.conf","kind":"file","before":"${file!.before}","after":"${file!.after}","beforeFile":{"exists":true,`);
-    expect(trail).toContain('"phase":"capture"');
+    // Under --yes each step's "before" is read in its check's shell and its "after" in its verify's,
+    // each command recorded with what it read first; no preview runs (nobody would read it), and
+    // no capture is a command of its own.
+    expect(a.events.filter((e) => e.type === 'command-start' && e.phase === 'capture')).toEqual([]);
+    const sent = (step: string) => a.events.flatMap((e) => (e.type === 'command-start' && e.host === 'd' && e.step === step ? [e] : []));
+    const readFirst = (step: string, what: string) => sent(step).filter((e) => e.command.endsWith(`\n# read first, in the same shell (runbook's capture): ${what}`)).map((e) => e.phase);
+    // The host lock is recorded with the host's first step.
+    expect(sent(RUNTIME).map((e) => e.phase)).toEqual(['lock', 'check', 'fix', 'verify']);
+    expect(readFirst(RUNTIME, 'sysctl net.ipv4.ip_forward')).toEqual(['check', 'verify']);
+    expect(sent(PERSISTED).map((e) => e.phase)).toEqual(['check', 'fix', 'fix', 'verify']);
+    expect(readFirst(PERSISTED, '/etc/sysctl.d/99-sysctl.conf')).toEqual(['check', 'verify']);
   });
 
   it('the reports of a real 4-host apply: the note shows the fix and its diff, the HTML renders in Chromium, the JUnit is well-formed, the JSON has each host and step', async () => {

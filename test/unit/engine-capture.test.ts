@@ -96,32 +96,26 @@ describe('captures and diffs', () => {
     // The preview sees nothing of the capture's script (its variables stay in their subshell).
     const got = await capturePreview(step([{ path: f }]), { command: `echo "p=\${p:-unset}"; sed 's/1/2/' ${shellQuote(f)}`, display: 'sed …' }, counted, { redact });
     expect(sent).toHaveLength(1);
-    const [alone] = await captureStep(step([{ path: f }]), sh, { redact });
-    expect(got!.current).toEqual(alone);
-    expect(got!.change.diff.split('\n').slice(2)).toEqual(['@@ -1,2 +1,3 @@', '-a = 1', '+p=unset', '+a = 2', ' key = ********']);
-    // A failing preview says why; the file was still read.
+    expect(got!.diff.split('\n').slice(2)).toEqual(['@@ -1,2 +1,3 @@', '-a = 1', '+p=unset', '+a = 2', ' key = ********']);
+    // A failing preview says why.
     const failed = await capturePreview(step([{ path: f }]), { command: 'echo oops >&2; exit 3', display: 'x' }, sh, { redact });
-    expect(failed!.change.diff).toBe('no preview: exit 3: oops');
-    expect(failed!.current.sha256).toBe(alone!.sha256);
+    expect(failed!.diff).toBe('no preview: exit 3: oops');
   });
 
   it("a preview's output cannot pass for the file, and a cut one has lost the file: never a diff against a guess", async () => {
     const f = join(dir, 'cut.conf');
     writeFileSync(f, 'x = 1\n');
     // The preview prints capture fields and a marker of its own: they are its output, nothing else.
-    const forging = await capturePreview(step([{ path: f }]), { command: `printf 'stat 777 evil:evil\\nrunbook-preview-000000000000\\n'`, display: 'x' }, sh, { redact });
-    expect(forging!.current.mode).not.toBe('777');
-    expect(forging!.change.diff).toContain('+stat 777 evil:evil');
+    const forging = await capturePreview(step([{ path: f }]), { command: `printf 'stat 777 evil:evil\\nrunbook-capture-000000000000 0 0\\n'`, display: 'x' }, sh, { redact });
+    expect(forging!.diff.split('\n').slice(2)).toEqual(['@@ -1,1 +1,2 @@', '-x = 1', '+stat 777 evil:evil', '+runbook-capture-000000000000 0 0']);
     // Output past the bound keeps its tail: the file's part is gone, so it is not compared.
     const cut = async (cmd: RenderedCommand) => ({ ...(await sh(cmd)), truncated: true });
     const c = await capturePreview(step([{ path: f }]), { command: 'echo x = 2', display: 'x' }, cut, { redact });
-    expect(c!.current.problem).toBe('its capture was cut: the host sent more than expected');
-    expect(c!.change.diff).toBe(`${shellQuote(f)}: not compared: its capture was cut: the host sent more than expected`);
+    expect(c!.diff).toBe(`${shellQuote(f)}: not compared: its capture was cut: the host sent more than expected`);
     // A shell that died before the marker: the file was not read, and there is no preview.
     const died = async () => ({ ok: true, stdout: 'stat 644 root:root\n', truncated: false, why: '' });
     const d = await capturePreview(step([{ path: f }]), { command: 'true', display: 'true' }, died, { redact });
-    expect(d!.current.problem).toBe('could not be read: its capture did not finish');
-    expect(d!.change.diff).toBe('no preview: could not be read: its capture did not finish');
+    expect(d!.diff).toBe('no preview: could not be read: its capture did not finish');
   });
 
   it('a host cannot forge a capture line into another field: the content is base64 on the wire', async () => {
@@ -153,7 +147,7 @@ describe('captures and diffs', () => {
   it('a host without the tools, or one that sends a forged hash, gets "could not be read", never "unchanged"', async () => {
     const f = join(dir, 'plain.conf');
     writeFileSync(f, 'x\n');
-    const forged = async () => ({ ok: true, stdout: `stat 644 root:root\ncontent ${Buffer.from('x\n').toString('base64')}\nsha256 ${'0'.repeat(64)}\n`, truncated: false, why: '' });
+    const forged = async () => ({ ok: true, stdout: `stat 644 root:root\ncontent ${Buffer.from('x\n').toString('base64')}\nsha256 ${'0'.repeat(64)}  -\n`, truncated: false, why: '' });
     const [c] = await captureStep(step([{ path: f }]), forged, { redact });
     expect(c!.problem).toBe('changed while it was captured');
     const bare = async () => ({ ok: true, stdout: 'stat 644 root:root\n', truncated: false, why: '' });

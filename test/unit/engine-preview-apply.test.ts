@@ -1,9 +1,9 @@
 /**
- * What an apply reads around a fix, on this machine's own shell. The preview reads the file and
- * runs in one command; without a preview the check's shell reads it; either read is the fix's
- * "before" only when nothing waited in between. After a person's approval the file is read again,
- * so an edit made while the prompt was open is in the diff and in what undo puts back. The
- * "after" is read in the verify's shell.
+ * What an apply reads around a fix, on this machine's own shell. Under --yes the check's shell
+ * reads the fix's "before" (no preview runs: nobody would read it). With a person deciding, the
+ * preview reads the file and runs in one command before the question, and the file is read again
+ * after the answer, so an edit made while the prompt was open is in the diff and in what undo puts
+ * back. The "after" is read in the verify's shell.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -49,13 +49,12 @@ async function applyConf(f: string, gate: (control: RunControl) => ApprovalGate,
 }
 
 describe('an apply with a preview', () => {
-  it('without a prompt: the preview read is the fix\'s "before", and the verify reads the "after": one capture of its own', async () => {
+  it('without a prompt: nobody reads a preview, so none runs; the check reads the "before" and the verify the "after"', async () => {
     const f = join(dir, 'auto.conf');
     writeFileSync(f, 'a = 1\n');
     const r = await applyConf(f, () => autoApprove('tester'));
     expect(r.result?.status).toBe('fixed');
-    expect(r.captures).toBe(1);
-    expect(r.readFirst).toEqual(['capture', 'verify']);
+    expect(r).toMatchObject({ captures: 0, readFirst: ['check', 'verify'], commands: 3 });
     expect(r.result?.changes?.map((c) => c.diff.split('\n').slice(2))).toEqual([['@@ -1,1 +1,1 @@', '-a = 1', '+a = 2']]);
   });
 
@@ -73,7 +72,8 @@ describe('an apply with a preview', () => {
       ),
     );
     expect(r.result?.status).toBe('fixed');
-    expect(r.captures).toBe(2);
+    // The preview (with its read), then the file read again after the answer; the verify reads the "after".
+    expect(r).toMatchObject({ captures: 2, readFirst: ['capture', 'verify'] });
     expect(readFileSync(f, 'utf8')).toBe('a = 2\nb = 2\n');
     expect(r.result?.changes?.map((c) => c.diff.split('\n').slice(2))).toEqual([['@@ -1,2 +1,2 @@', '-a = 1', '-b = 1', '+a = 2', '+b = 2']]);
   });
