@@ -3,7 +3,7 @@
  * kernel accounts to it (GNU time reads wait4's rusage, which includes every descendant it reaped:
  * for pssh and ansible that is all their ssh processes).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,6 +49,19 @@ export function measure(cmd: string, args: string[], opts: { env?: NodeJS.Proces
       }
     });
   });
+}
+
+const TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/**
+ * CPU seconds the whole machine has spent busy since boot (/proc/stat: user, nice, system, irq,
+ * softirq, steal). Read around a run, it is what every process cost: the tool, and on the lab's
+ * side each host's sshd and shells. On a machine the run saturates, wall time follows it.
+ */
+export function machineCpuS(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).slice(1).map(Number);
+  return (user + nice + system + irq + softirq + steal) / TICKS_PER_S;
 }
 
 export function median(xs: number[]): number {

@@ -11,6 +11,8 @@ export interface Sample extends ToolResult {
   tool: ToolName;
   /** The machine's 1-minute load average when the run ended. */
   load1: number;
+  /** CPU seconds the whole machine spent during the run (measure.ts machineCpuS); absent in results before 2026-12-04. */
+  machineCpuS?: number;
   /** The forks curve's runbook --forks (absent: the default). */
   forks?: number;
 }
@@ -101,6 +103,39 @@ function targets(r: BenchResults, workloads: WorkloadId[]): string[] {
   return out;
 }
 
+/**
+ * Where the wall time went on a saturated machine: the CPU every process spent during each run
+ * (the tool, and each host's sshd and shells), against the tool's own. Results without it are
+ * left without the section.
+ */
+function machineCpu(r: BenchResults, workloads: WorkloadId[]): string[] {
+  const of = (w: WorkloadId, n: number, t: ToolName, f: (s: Sample) => number | undefined): Summary | undefined => {
+    const xs = r.samples.filter((s) => s.ok && s.workload === w && s.size === n && s.tool === t).flatMap((s) => (f(s) === undefined ? [] : [f(s)!]));
+    return xs.length ? summarize(xs) : undefined;
+  };
+  const rows: string[] = [];
+  for (const w of workloads) {
+    for (const n of r.sizes) {
+      const [rm, fm] = [of(w, n, 'runbook', (s) => s.machineCpuS), of(w, n, 'floor', (s) => s.machineCpuS)];
+      const [rc, fc] = [of(w, n, 'runbook', (s) => s.cpuS), of(w, n, 'floor', (s) => s.cpuS)];
+      if (!rm || !fm || !rc || !fc) continue;
+      const hosts = (m: Summary, c: Summary): number => m.median - c.median;
+      rows.push(`| ${w} | ${n} | ${range(rm, f2)} | ${range(fm, f2)} | ${f2(rm.median / fm.median)}× | ${f2(hosts(rm, rc))} | ${f2(hosts(fm, fc))} |`);
+    }
+  }
+  if (!rows.length) return [];
+  return [
+    "## Machine CPU during each run (median s): every process's, the tool's own included",
+    '',
+    "The rest (machine − the tool's own CPU) is mostly the hosts' side: each worker's sshd and shells, and the kernel's work for them.",
+    '',
+    '| workload | N | runbook: machine | floor: machine | ratio | runbook: the rest | floor: the rest |',
+    '|---|---:|---|---|---:|---:|---:|',
+    ...rows,
+    '',
+  ];
+}
+
 function perHost(r: BenchResults, workloads: WorkloadId[]): string[] {
   const out = ['## Cost per host (median wall ms ÷ N)', '', `| workload | tool | ${r.sizes.map((n) => `N=${n}`).join(' | ')} |`, `|---|---|${r.sizes.map(() => '---:').join('|')}|`];
   for (const w of workloads) {
@@ -160,7 +195,7 @@ export function renderMarkdown(r: BenchResults): string {
     }
     out.push('');
   }
-  if (r.tools.includes('runbook') && r.tools.includes('floor')) out.push(...targets(r, workloads), ...perHost(r, workloads));
+  if (r.tools.includes('runbook') && r.tools.includes('floor')) out.push(...targets(r, workloads), ...perHost(r, workloads), ...machineCpu(r, workloads));
   out.push(...forksCurve(r));
   if (r.tools.includes('runbook-volatile')) {
     out.push('## What the write-ahead audit costs', '');

@@ -9,7 +9,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { breakForwarding, fleetDown, fleetReuse, fleetUp, heal, LAB, renderSteps, unhealthy, type Fleet } from './fleet.js';
-import { measure, summarize } from './measure.js';
+import { machineCpuS, measure, summarize } from './measure.js';
 import { renderMarkdown, type BenchResults, type Sample, type WorkloadId } from './report.js';
 import { RUNBOOK_BIN, runTool, TOOL_MAX_HOSTS, TOOLS, type Job, type ToolName } from './tools.js';
 
@@ -118,15 +118,17 @@ async function main(): Promise<void> {
               mode: w.mode, runbook: w.runbook, steps, hosts, inventory: fleet.inventory, identityFile: fleet.identityFile,
               knownHostsFile: fleet.knownHostsFile, dir, auditFile, ...(runbookForks ? { runbookForks } : {}),
             };
+            const busy = machineCpuS();
             const r = await runTool(tool, job);
+            const machineS = machineCpuS() - busy;
             // Every tool must leave the hosts healthy; a broken host would skew the next tool's turn.
             const sick = await unhealthy(hosts);
             if (sick.length > 0) {
               await heal(sick);
               if (r.ok) Object.assign(r, { ok: false, error: `left ${sick.length} hosts unhealthy: ${sick.slice(0, 5).join(' ')}` });
             }
-            samples.push({ round: round + 1, size, workload: w.id, tool, load1: loadavg()[0] ?? 0, ...r });
-            say(`round ${round + 1}/${rounds} N=${size} ${w.id.padEnd(5)} ${tool.padEnd(7)} ${r.wallS.toFixed(2)}s cpu ${r.cpuS.toFixed(2)}s rss ${r.rssMB.toFixed(0)}MB${r.ok ? '' : `  FAILED: ${r.error}`}`);
+            samples.push({ round: round + 1, size, workload: w.id, tool, load1: loadavg()[0] ?? 0, machineCpuS: machineS, ...r });
+            say(`round ${round + 1}/${rounds} N=${size} ${w.id.padEnd(5)} ${tool.padEnd(7)} ${r.wallS.toFixed(2)}s cpu ${r.cpuS.toFixed(2)}s machine cpu ${machineS.toFixed(1)}s rss ${r.rssMB.toFixed(0)}MB${r.ok ? '' : `  FAILED: ${r.error}`}`);
             rmSync(dir, { recursive: true, force: true });
           }
         }
