@@ -10,6 +10,7 @@ import { createTwoFilesPatch } from 'diff';
 
 import type { PlannedStep, RenderedCommand } from './plan.js';
 import { neutralize, type Redact } from './sanitize.js';
+import { shellQuote } from '../model/shell-quote.js';
 import type { FileState } from './events.js';
 
 /** Bytes of a file's content captured (past this the diff says it was cut). */
@@ -111,7 +112,8 @@ function parseFile(target: string, stdout: string, sensitive: boolean, redact: R
   return content ? { ...c, content } : c;
 }
 
-type Exec = (cmd: RenderedCommand) => Promise<{ ok: boolean; stdout: string; truncated: boolean; why: string }>;
+/** `exited`: the shell ended with an exit status (not killed, timed out or lost). */
+type Exec = (cmd: RenderedCommand) => Promise<{ ok: boolean; exited: boolean; stdout: string; truncated: boolean; why: string }>;
 
 /**
  * What a snapshot is called in diffs and the audit trail: its first line when that is a comment
@@ -146,22 +148,25 @@ export async function captureStep(ps: PlannedStep, exec: Exec, ctx: { redact: Re
 
 /**
  * Captures run in the same shell as a command, just before it: one session instead of two. Each
- * capture (the step's files, then its snapshots, as captureStep orders them) runs in a subshell of
- * its own, stdin from /dev/null and stderr dropped, so nothing of it reaches the command; a marker
- * line follows each: a nonce, the capture's index and its exit status. The marker is printed from
- * two words, so its line is in the output once printed and never in the command's text (which a
- * snapshot of the host's processes may show). The command's exit status is the whole's. Output
- * past the transport's bound keeps its tail: a capture whose start was cut off is named as cut,
- * and the command's own output is whole once the last marker is in it.
+ * capture (the step's files, then its snapshots, as captureStep orders them) is eval'd in a
+ * subshell of its own, stdin from /dev/null and stderr dropped: a snapshot that does not parse
+ * (a bash-ism under dash) or exits ends its subshell only, and nothing of it reaches the command.
+ * All of it is on the command's first line, so the shell's line numbers in the command's errors
+ * are its own. A marker line follows each capture: a nonce, the capture's index and its exit
+ * status, printed from two words, so the line is in the output once printed and never in the
+ * command's text (which a snapshot of the host's processes may show). The command's exit status
+ * is the whole's. Output past the transport's bound keeps its tail: a capture whose start was cut
+ * off is named as cut, and the command's own output is whole once the last marker is in it.
  */
 export interface CapturePrelude {
   /** The captures, then `cmd`, as one command (and its display). */
   wrap(cmd: RenderedCommand): RenderedCommand;
   /**
-   * The captures from what the host printed, and the command's own output. `why`: the outcome,
-   * for a capture that did not finish. `ran`: the command itself started (the last marker is in).
+   * The captures from what the host printed, and the command's own output. `exited`: the shell
+   * ended with an exit status (so it reached the command). `why`: the outcome, for a capture that
+   * did not finish. `ran`: the command itself started (the last marker is in).
    */
-  split(stdout: string, truncated: boolean, why: string): { captures: Capture[]; stdout: string; truncated: boolean; ran: boolean };
+  split(stdout: string, truncated: boolean, exited: boolean, why: string): { captures: Capture[]; stdout: string; truncated: boolean; ran: boolean };
 }
 
 export function capturePrelude(parts: Pick<PlannedStep, 'files' | 'snapshot'>, ctx: { redact: Redact }): CapturePrelude {
@@ -174,10 +179,11 @@ export function capturePrelude(parts: Pick<PlannedStep, 'files' | 'snapshot'>, c
     // command's (what the history and reports show), and the captures' scripts are runbook's own.
     wrap: (cmd) => ({
       ...cmd,
-      command: [...scripts.flatMap((s, i) => [`(\n${s.command}\n) </dev/null 2>/dev/null`, `printf '\\n%s-%s %s %s\\n' runbook-capture ${nonce} ${i} "$?"`]), cmd.command].join('\n'),
+      command:
+        scripts.map((s, i) => `(eval "$(printf '%s\\n' ${s.command.split('\n').map(shellQuote).join(' ')})") </dev/null 2>/dev/null; printf '\\n%s-%s %s %s\\n' runbook-capture ${nonce} ${i} "$?"; `).join('') + cmd.command,
       display: `${cmd.display}\n# read first, in the same shell (runbook's capture): ${targets.join(', ')}`,
     }),
-    split(stdout, truncated, why) {
+    split(stdout, truncated, exited, why) {
       const captures: Capture[] = [];
       // Where the next part starts, and whether its start is there (a cut keeps only the tail).
       let pos = 0;
@@ -207,8 +213,15 @@ export function capturePrelude(parts: Pick<PlannedStep, 'files' | 'snapshot'>, c
         }
       }
       if (found) return { captures, stdout: stdout.slice(pos), truncated: truncated && scripts.length === 0, ran: true };
-      // No last marker: cut off with the captures (what is left is all the command's), or never reached.
-      return truncated ? { captures, stdout, truncated, ran: true } : { captures, stdout: '', truncated: false, ran: false };
+      // No last marker. The shell exited and the output was cut: the marker was printed and cut off,
+      // so what is left is the command's (past what is left of the marker line, if any). Otherwise
+      // the shell stopped before the command: nothing of it is the command's (it may be file content).
+      if (!truncated || !exited) return { captures, stdout: '', truncated: false, ran: false };
+      // The first line kept may be the end of the last marker's: `…<nonce> <index> <status>`.
+      const nl = stdout.indexOf('\n');
+      const piece = nl < 0 ? undefined : /^(.*?)\d{0,3}$/.exec(stdout.slice(0, nl));
+      const ofMarker = piece !== undefined && piece !== null && nl <= mark.length + 8 && `${mark} ${scripts.length - 1} `.endsWith(piece[1]!);
+      return { captures, stdout: ofMarker ? stdout.slice(nl + 1) : stdout, truncated, ran: true };
     },
   };
 }
@@ -224,7 +237,7 @@ export async function capturePreview(ps: PlannedStep, preview: RenderedCommand, 
   const target = ctx.redact(f.path.display);
   const prelude = capturePrelude({ files: [f], snapshot: [] }, ctx);
   const ran = await exec(prelude.wrap(preview));
-  const split = prelude.split(ran.stdout, ran.truncated, ran.ok ? 'its capture did not finish' : ran.why);
+  const split = prelude.split(ran.stdout, ran.truncated, ran.exited, ran.ok ? 'its capture did not finish' : ran.why);
   const current = split.captures[0]!;
   const no = (why: string): Change => ({ target, kind: 'preview', diff: neutralize(`no preview: ${why}`) });
   if (!ran.ok) return no(ran.why);

@@ -133,15 +133,20 @@ export async function execAndReport(
   }
   // The captures' output is theirs (file content as base64): the command's result is the rest.
   let captures: Capture[] | undefined;
+  let didNotRun = false;
   if (prelude) {
-    const why = result.outcome === 'exit' ? 'its capture did not finish' : failureReason('capture', { result, verdict: judge(result, undefined) }, ctx);
-    const split = prelude.split(result.stdout, result.stdoutTruncated, why);
+    const exited = result.outcome === 'exit';
+    const why = exited ? 'its capture did not finish' : failureReason('capture', { result, verdict: judge(result, undefined) }, ctx);
+    const split = prelude.split(result.stdout, result.stdoutTruncated, exited, why);
     captures = split.captures;
+    didNotRun = exited && !split.ran;
     result = { ...result, stdout: split.stdout, stdoutTruncated: split.truncated };
   }
   const drift = ps.source.drift;
   report.ended(result, phase === 'check' && drift?.kind === 'regex' ? driftMatches(result.stdout, result.stderr, drift.value, ctx.redact) : undefined);
-  return { result, verdict: judge(result, expect), ...(captures ? { captures } : {}) };
+  // A shell that ended before the command: its exit status is not the command's, never a verdict.
+  const verdict: Verdict = didNotRun ? { kind: 'error', reason: 'did not run: the shell ended during the captures before it' } : judge(result, expect);
+  return { result, verdict, ...(captures ? { captures } : {}) };
 }
 
 /** Starts each line of output a check prints for a program it needs and does not find; a nonce per command follows. */
@@ -192,11 +197,7 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
 
   // The nonce: a check's own output (or a host's) saying "missing" is the check's output, not a lookup.
   const mark = `${NEEDS_MARK}${randomBytes(6).toString('hex')}:`;
-  // An apply nobody waits on (no person deciding, no drain) reads what the fix may change in the
-  // check's own shell, just before the check: the fix's "before" if the check fails, one command
-  // fewer per fix. A healthy host pays a read, and the read is dropped (nothing kept, nothing stored).
-  const readEarly = ctx.mode === 'apply' && !ctx.gate.asks && !ps.drain && ps.fix.length > 0 && (ps.files.length > 0 || ps.snapshot.length > 0);
-  const check = await execAndReport(conn, host, ps, 'check', needsFirst(ps.check, ps.needs, mark), ps.expect, ctx, readEarly ? { prelude: capturePrelude(ps, ctx) } : {});
+  const check = await execAndReport(conn, host, ps, 'check', needsFirst(ps.check, ps.needs, mark), ps.expect, ctx);
   const missing = missingTools(check, mark, host, ps, ctx);
   if (missing !== undefined) return report('failed', { reason: missing });
   switch (check.verdict.kind) {
@@ -274,12 +275,8 @@ export async function runStep(conn: Connection, host: string, ps: PlannedStep, c
     if ('notRun' in got) return done('not-run', { reason: got.notRun, ...pending });
     ({ drained, here } = got);
   }
-  // What the check read is the fix's "before": nothing waited in between (readEarly), and the read
-  // was one command before the fix, as a capture of its own would be. A read with a problem is
-  // done again, on its own.
-  const read = check.captures && !check.captures.some((c) => c.problem) ? check.captures : undefined;
   if (!drained) {
-    const ended = await fixAndVerify(conn, host, ps, ctx, opts, approval, pending, capture, read);
+    const ended = await fixAndVerify(conn, host, ps, ctx, opts, approval, pending, capture);
     return done(ended.status, ended.extra, ended.read);
   }
   let ended: FixEnded;
@@ -320,14 +317,13 @@ async function fixAndVerify(
   approval: Approval,
   pending: Pending,
   capture: ReturnType<typeof captureExec>,
-  /** The step's captures as the check's shell read them just before (readEarly). */
-  read?: readonly Capture[],
 ): Promise<FixEnded> {
   let fixStarted = false;
   const ended = (status: StepStatus, extra: StepResultExtra = {}, read?: Ran): FixEnded => ({ status, extra, ...(read ? { read } : {}), fixStarted });
   // What the fix may change, as it is now; captured again after the fix, for the diff.
   const capturing = ps.files.length > 0 || ps.snapshot.length > 0;
-  const before = read ?? (capturing ? await captureStep(ps, capture, ctx) : []);
+  // Read here, after the check (and any approval or drain): a healthy step reads nothing.
+  const before = capturing ? await captureStep(ps, capture, ctx) : [];
   storeCaptures(before, ctx.captureStore);
   // A stop that came while capturing still keeps the fix from starting.
   if (ctx.control.stopping) return ended('not-run', { reason: ctx.control.stopReason, ...pending });
@@ -376,10 +372,13 @@ async function fixAndVerify(
   // What the fix itself changed, captured in the verify's shell just before the verify runs: one
   // command, not two.
   const verify = await execAndReport(conn, host, ps, 'verify', ps.verify, ps.verifyExpect, ctx, capturing ? { prelude: capturePrelude(ps, ctx) } : {});
-  const changes = compared(verify.captures);
   // No answer since the armed fix ran (lost, or silent until its deadline): the fix may have cut
   // the connection, and nothing more is sent over it.
-  if (watched && cut(verify)) return finish(await watched.afterCut(failureReason('verify', verify, ctx)), { ...pending, ...changes });
+  if (watched && cut(verify)) return finish(await watched.afterCut(failureReason('verify', verify, ctx)), { ...pending, ...compared(verify.captures) });
+  // The captures share the verify's output bound and deadline: one cut or unfinished there is
+  // read again on its own (the verify is read-only), as it would have been before the fold.
+  const again = verify.result.outcome === 'exit' && verify.captures?.some((c) => c.problem) ? await captureStep(ps, capture, ctx) : undefined;
+  const changes = compared(again ?? verify.captures);
   switch (verify.verdict.kind) {
     case 'pass': {
       if (!watched) return ended('fixed', { ...pending, ...changes }, verify);
@@ -517,7 +516,7 @@ function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<boolean> {
 function captureExec(conn: Connection, host: string, ps: PlannedStep, ctx: HostRunContext) {
   return async (cmd: RenderedCommand) => {
     const ran = await execAndReport(conn, host, ps, 'capture', cmd, undefined, ctx);
-    return { ok: ran.verdict.kind === 'pass', stdout: ran.result.stdout, truncated: ran.result.stdoutTruncated, why: failureReason('capture', ran, ctx) };
+    return { ok: ran.verdict.kind === 'pass', exited: ran.result.outcome === 'exit', stdout: ran.result.stdout, truncated: ran.result.stdoutTruncated, why: failureReason('capture', ran, ctx) };
   };
 }
 

@@ -46,17 +46,17 @@ describe('diffs', () => {
     expect(a.results.d?.[FORWARD]?.changes).toBeUndefined();
     const trail = readFileSync(join(L().scratch, 'audit.jsonl'), 'utf8');
     expect(trail).toContain(`"changes":[{"target":"/etc/sysctl.d/99-sysctl.conf","kind":"file","before":"${file!.before}","after":"${file!.after}","beforeFile":{"exists":true,`);
-    // Under --yes each step's "before" is read in its check's shell and its "after" in its verify's,
-    // each command recorded with what it read first; no preview runs (nobody would read it), and
-    // no capture is a command of its own.
-    expect(a.events.filter((e) => e.type === 'command-start' && e.phase === 'capture')).toEqual([]);
+    // Under --yes no preview runs (nobody would read it); each fixed step's "before" is a capture of
+    // its own after the check, and its "after" is read in its verify's shell, which is recorded with
+    // what it read first. The healthy step reads nothing.
     const sent = (step: string) => a.events.flatMap((e) => (e.type === 'command-start' && e.host === 'd' && e.step === step ? [e] : []));
     const readFirst = (step: string, what: string) => sent(step).filter((e) => e.command.endsWith(`\n# read first, in the same shell (runbook's capture): ${what}`)).map((e) => e.phase);
     // The host lock is recorded with the host's first step.
-    expect(sent(RUNTIME).map((e) => e.phase)).toEqual(['lock', 'check', 'fix', 'verify']);
-    expect(readFirst(RUNTIME, 'sysctl net.ipv4.ip_forward')).toEqual(['check', 'verify']);
-    expect(sent(PERSISTED).map((e) => e.phase)).toEqual(['check', 'fix', 'fix', 'verify']);
-    expect(readFirst(PERSISTED, '/etc/sysctl.d/99-sysctl.conf')).toEqual(['check', 'verify']);
+    expect(sent(RUNTIME).map((e) => e.phase)).toEqual(['lock', 'check', 'capture', 'fix', 'verify']);
+    expect(readFirst(RUNTIME, 'sysctl net.ipv4.ip_forward')).toEqual(['verify']);
+    expect(sent(PERSISTED).map((e) => e.phase)).toEqual(['check', 'capture', 'fix', 'fix', 'verify']);
+    expect(readFirst(PERSISTED, '/etc/sysctl.d/99-sysctl.conf')).toEqual(['verify']);
+    expect(sent(FORWARD).map((e) => e.phase)).toEqual(['check']);
   });
 
   it('the reports of a real 4-host apply: the note shows the fix and its diff, the HTML renders in Chromium, the JUnit is well-formed, the JSON has each host and step', async () => {

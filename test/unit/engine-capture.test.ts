@@ -18,7 +18,7 @@ const dir = mkdtempSync(join(tmpdir(), 'rb-capture-'));
 const redact = (s: string): string => s.replaceAll('hunter2', '********');
 const sh = async (cmd: RenderedCommand) => {
   const r = spawnSync('sh', ['-c', cmd.command], { encoding: 'utf8' });
-  return { ok: r.status === 0, stdout: r.stdout, truncated: false, why: `exit ${r.status}: ${r.stderr.trim()}` };
+  return { ok: r.status === 0, exited: r.status !== null, stdout: r.stdout, truncated: false, why: `exit ${r.status}: ${r.stderr.trim()}` };
 };
 const word = (p: string): RenderedCommand => ({ command: shellQuote(p), display: shellQuote(p) });
 const step = (files: { path: string; sensitive?: boolean }[], snapshot: string[] = []): PlannedStep =>
@@ -113,7 +113,7 @@ describe('captures and diffs', () => {
     const c = await capturePreview(step([{ path: f }]), { command: 'echo x = 2', display: 'x' }, cut, { redact });
     expect(c!.diff).toBe(`${shellQuote(f)}: not compared: its capture was cut: the host sent more than expected`);
     // A shell that died before the marker: the file was not read, and there is no preview.
-    const died = async () => ({ ok: true, stdout: 'stat 644 root:root\n', truncated: false, why: '' });
+    const died = async () => ({ ok: true, exited: true, stdout: 'stat 644 root:root\n', truncated: false, why: '' });
     const d = await capturePreview(step([{ path: f }]), { command: 'true', display: 'true' }, died, { redact });
     expect(d!.diff).toBe('no preview: could not be read: its capture did not finish');
   });
@@ -147,13 +147,13 @@ describe('captures and diffs', () => {
   it('a host without the tools, or one that sends a forged hash, gets "could not be read", never "unchanged"', async () => {
     const f = join(dir, 'plain.conf');
     writeFileSync(f, 'x\n');
-    const forged = async () => ({ ok: true, stdout: `stat 644 root:root\ncontent ${Buffer.from('x\n').toString('base64')}\nsha256 ${'0'.repeat(64)}  -\n`, truncated: false, why: '' });
+    const forged = async () => ({ ok: true, exited: true, stdout: `stat 644 root:root\ncontent ${Buffer.from('x\n').toString('base64')}\nsha256 ${'0'.repeat(64)}  -\n`, truncated: false, why: '' });
     const [c] = await captureStep(step([{ path: f }]), forged, { redact });
     expect(c!.problem).toBe('changed while it was captured');
-    const bare = async () => ({ ok: true, stdout: 'stat 644 root:root\n', truncated: false, why: '' });
+    const bare = async () => ({ ok: true, exited: true, stdout: 'stat 644 root:root\n', truncated: false, why: '' });
     const [e] = await captureStep(step([{ path: f }]), bare, { redact });
     expect(e!.problem).toBe('could not be read (the host lacks stat, base64 or sha256sum?)');
-    const cut = async () => ({ ok: true, stdout: 'content AAAA', truncated: true, why: '' });
+    const cut = async () => ({ ok: true, exited: true, stdout: 'content AAAA', truncated: true, why: '' });
     expect((await captureStep(step([{ path: f }]), cut, { redact }))[0]!.problem).toBe('its capture was cut: the host sent more than expected');
   });
 
@@ -168,7 +168,7 @@ describe('captures and diffs', () => {
     const r = spawnSync('sh', ['-c', wrapped.command], { encoding: 'utf8', input: 'stdin\n' });
     expect(r.status).toBe(3);
     expect(r.stderr).toBe('err\n');
-    const got = prelude.split(r.stdout, false, 'x');
+    const got = prelude.split(r.stdout, false, true, 'x');
     expect(got).toMatchObject({ stdout: 'p=unset\nstdin\n', truncated: false, ran: true });
     const alone = await captureStep(ps, sh, { redact });
     expect(got.captures.slice(0, 2)).toEqual(alone.slice(0, 2));
@@ -177,6 +177,21 @@ describe('captures and diffs', () => {
     const mark = /runbook-capture (\w+) 0/.exec(wrapped.command)![1]!;
     expect(wrapped.command).not.toContain(`runbook-capture-${mark}`);
     expect(r.stdout).toContain(`\nrunbook-capture-${mark} 0 0\n`);
+    // The captures are all on the command's first line: the shell's errors name the command's own lines.
+    const bad = 'true\n[ a = ]';
+    const own = spawnSync('sh', ['-c', bad], { encoding: 'utf8' }).stderr;
+    expect(own).toMatch(/2: /);
+    expect(spawnSync('sh', ['-c', prelude.wrap({ command: bad, display: 'x' }).command], { encoding: 'utf8' }).stderr).toBe(own);
+  });
+
+  it('a snapshot that does not parse, or exits, ends its own capture only: the command still runs, and its status is its own', () => {
+    const snapshots = ['diff <(true) /dev/null', "echo 'unbalanced", 'exit 7', 'echo fine'];
+    const prelude = capturePrelude(step([], snapshots), { redact });
+    const r = spawnSync('sh', ['-c', prelude.wrap({ command: 'echo ran; exit 5', display: 'x' }).command], { encoding: 'utf8' });
+    expect(r.status).toBe(5);
+    const got = prelude.split(r.stdout, false, true, 'x');
+    expect(got).toMatchObject({ stdout: 'ran\n', ran: true });
+    expect(got.captures.map((c) => c.problem ?? c.content?.toString())).toEqual(['its capture exited 2', 'its capture exited 2', 'its capture exited 7', 'fine\n']);
   });
 
   it("a cut output has lost the captures it cut into, never the command's own; a shell that died has not run the command", async () => {
@@ -186,13 +201,18 @@ describe('captures and diffs', () => {
     const out = spawnSync('sh', ['-c', prelude.wrap({ command: 'echo verified', display: 'v' }).command], { encoding: 'utf8' }).stdout;
     // The transport kept the tail: the file's start is gone; the snapshot after its marker is whole.
     const tail = out.slice(out.indexOf('\n', 10));
-    const cut = prelude.split(tail, true, 'x');
+    const cut = prelude.split(tail, true, true, 'x');
     expect(cut.captures.map((c) => c.problem)).toEqual(['its capture was cut: the host sent more than expected', undefined]);
     expect(cut).toMatchObject({ stdout: 'verified\n', truncated: false, ran: true });
     // Cut past every marker: what is left is all the command's, and still cut.
-    expect(prelude.split('ified\n', true, 'x')).toMatchObject({ stdout: 'ified\n', truncated: true, ran: true });
+    expect(prelude.split('ified\n', true, true, 'x')).toMatchObject({ stdout: 'ified\n', truncated: true, ran: true });
+    // Cut inside the last marker line: what is left of it is not the command's output.
+    const last = out.lastIndexOf('runbook-capture-');
+    expect(prelude.split(out.slice(last + 20), true, true, 'x')).toMatchObject({ stdout: 'verified\n', truncated: true, ran: true });
+    // Cut, and the shell did not exit (killed, timed out, lost): the tail may be a capture's, never the command's output.
+    expect(prelude.split('ZmlsZSBjb250ZW50\n', true, false, 'timed out')).toMatchObject({ stdout: '', ran: false });
     // Died after the file: the snapshot was not read, and the command did not run.
-    const died = prelude.split(out.slice(0, out.indexOf(' 0 0\n') + 5), false, 'lost: connection reset');
+    const died = prelude.split(out.slice(0, out.indexOf(' 0 0\n') + 5), false, false, 'lost: connection reset');
     expect(died.captures.map((c) => c.problem)).toEqual([undefined, 'could not be read: lost: connection reset']);
     expect(died).toMatchObject({ stdout: '', ran: false });
   });

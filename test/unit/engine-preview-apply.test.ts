@@ -1,9 +1,9 @@
 /**
- * What an apply reads around a fix, on this machine's own shell. Under --yes the check's shell
- * reads the fix's "before" (no preview runs: nobody would read it). With a person deciding, the
- * preview reads the file and runs in one command before the question, and the file is read again
- * after the answer, so an edit made while the prompt was open is in the diff and in what undo puts
- * back. The "after" is read in the verify's shell.
+ * What an apply reads around a fix, on this machine's own shell. The "before" is read after the
+ * check, and after any answer, so an edit made while a prompt was open is in the diff and in what
+ * undo puts back; a healthy step reads nothing. Under --yes no preview runs (nobody would read
+ * it); with a person deciding, the preview reads the file and runs in one command before the
+ * question. The "after" is read in the verify's shell.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -29,7 +29,7 @@ function shellConnection(name: string): Connection {
   };
 }
 
-async function applyConf(f: string, gate: (control: RunControl) => ApprovalGate, opts: { preview?: boolean; stored?: Buffer[] } = {}) {
+async function applyConf(f: string, gate: (control: RunControl) => ApprovalGate, opts: { preview?: boolean; stored?: Buffer[]; connection?: (name: string) => Connection } = {}) {
   const q = shellQuote(f);
   const files = [{ path: { text: f, pos }, sensitive: false }];
   const rb = runbook([step('conf', `grep -qx 'a = 2' ${q}`, [`sed -i 's/1/2/' ${q}`], { files, ...(opts.preview === false ? {} : { preview: { text: `sed 's/1/2/' ${q}`, pos } }) })]);
@@ -39,7 +39,7 @@ async function applyConf(f: string, gate: (control: RunControl) => ApprovalGate,
   const control = new RunControl();
   const plan = buildPlan(rb, [host('a')], bindings(render), { mode: 'apply' });
   const captureStore = (b: Buffer) => (opts.stored?.push(b), 'digest');
-  await runPlan(plan, { operator: 'tester', bindings: bindings(render), gate: gate(control), bus, control, strategy: parallelStrategy(1), connect: async (h) => shellConnection(h.name), captureStore });
+  await runPlan(plan, { operator: 'tester', bindings: bindings(render), gate: gate(control), bus, control, strategy: parallelStrategy(1), connect: async (h) => (opts.connection ?? shellConnection)(h.name), captureStore });
   const started = events.flatMap((e) => (e.type === 'command-start' ? [e] : []));
   const captures = started.filter((e) => e.phase === 'capture').length;
   // A command that read the file first says so on a line of its own, after its own text.
@@ -49,12 +49,12 @@ async function applyConf(f: string, gate: (control: RunControl) => ApprovalGate,
 }
 
 describe('an apply with a preview', () => {
-  it('without a prompt: nobody reads a preview, so none runs; the check reads the "before" and the verify the "after"', async () => {
+  it('without a prompt: nobody reads a preview, so none runs; the "before" is read after the check, the "after" in the verify\'s shell', async () => {
     const f = join(dir, 'auto.conf');
     writeFileSync(f, 'a = 1\n');
     const r = await applyConf(f, () => autoApprove('tester'));
     expect(r.result?.status).toBe('fixed');
-    expect(r).toMatchObject({ captures: 0, readFirst: ['check', 'verify'], commands: 3 });
+    expect(r).toMatchObject({ captures: 1, readFirst: ['verify'], commands: 4 });
     expect(r.result?.changes?.map((c) => c.diff.split('\n').slice(2))).toEqual([['@@ -1,1 +1,1 @@', '-a = 1', '+a = 2']]);
   });
 
@@ -80,34 +80,57 @@ describe('an apply with a preview', () => {
 });
 
 describe('an apply without a preview', () => {
-  it('without a prompt: the check reads the "before" and the verify the "after", so no capture is a command of its own', async () => {
+  it('without a prompt: the "before" is a capture of its own after the check, the "after" is read in the verify\'s shell', async () => {
     const f = join(dir, 'early.conf');
     writeFileSync(f, 'a = 1\n');
     const stored: Buffer[] = [];
     const r = await applyConf(f, () => autoApprove('tester'), { preview: false, stored });
     expect(r.result?.status).toBe('fixed');
-    expect(r).toMatchObject({ captures: 0, readFirst: ['check', 'verify'], commands: 3 });
+    expect(r).toMatchObject({ captures: 1, readFirst: ['verify'], commands: 4 });
     expect(r.result?.changes?.map((c) => c.diff.split('\n').slice(2))).toEqual([['@@ -1,1 +1,1 @@', '-a = 1', '+a = 2']]);
     expect(stored.map((b) => b.toString())).toEqual(['a = 1\n', 'a = 2\n']);
   });
 
-  it('a healthy host: the check read the file, and nothing of it is kept', async () => {
+  it('a healthy host: one command, the check; nothing read, nothing kept', async () => {
     const f = join(dir, 'healthy.conf');
     writeFileSync(f, 'a = 2\n');
     const stored: Buffer[] = [];
     const r = await applyConf(f, () => autoApprove('tester'), { preview: false, stored });
     expect(r.result?.status).toBe('ok');
-    expect(r).toMatchObject({ captures: 0, readFirst: ['check'], commands: 1 });
+    expect(r).toMatchObject({ captures: 0, readFirst: [], commands: 1 });
     expect(stored).toEqual([]);
     expect(r.result?.changes).toBeUndefined();
   });
 
-  it('after a person approved: the check read nothing, and the file is read again before the fix', async () => {
+  it('after a person approved: the file is read after the answer, so an edit made while the prompt was open is in the diff', async () => {
     const f = join(dir, 'early-asked.conf');
     writeFileSync(f, 'a = 1\n');
     const r = await applyConf(f, (control) => createInteractiveGate(async () => (writeFileSync(f, 'a = 1\nb = 1\n'), 'yes'), 'tester', control), { preview: false });
     expect(r.result?.status).toBe('fixed');
     expect(r).toMatchObject({ captures: 1, readFirst: ['verify'] });
     expect(r.result?.changes?.map((c) => c.diff.split('\n').slice(2))).toEqual([['@@ -1,2 +1,2 @@', '-a = 1', '-b = 1', '+a = 2', '+b = 2']]);
+  });
+
+  // A command with captures in its shell (the verify's "after"), as the transport returns it.
+  const withCaptures = (change: (r: ExecResult) => ExecResult) => (name: string): Connection => {
+    const c = shellConnection(name);
+    return { ...c, exec: async (command, o) => ((r) => (command.includes('runbook-capture') ? change(r) : r))(await c.exec(command, o)) };
+  };
+
+  it('an "after" cut with the verify\'s output (one bound for both) is read again on its own', async () => {
+    const f = join(dir, 'cut-after.conf');
+    writeFileSync(f, 'a = 1\n');
+    const r = await applyConf(f, () => autoApprove('tester'), { preview: false, connection: withCaptures((x) => ({ ...x, stdout: x.stdout.slice(-4), stdoutTruncated: true })) });
+    expect(r.result?.status).toBe('fixed');
+    expect(r).toMatchObject({ captures: 2, readFirst: ['verify'] });
+    expect(r.result?.changes?.map((c) => c.diff.split('\n').slice(2))).toEqual([['@@ -1,1 +1,1 @@', '-a = 1', '+a = 2']]);
+  });
+
+  it("a shell that ended before the verify (no marker, yet an exit status) is never the verify's verdict", async () => {
+    const f = join(dir, 'no-verify.conf');
+    writeFileSync(f, 'a = 1\n');
+    const r = await applyConf(f, () => autoApprove('tester'), { preview: false, connection: withCaptures((x) => ({ ...x, code: 0, stdout: '' })) });
+    expect(r.result?.status).toBe('failed');
+    expect(r.result?.reason).toBe('verify after fix: did not run: the shell ended during the captures before it');
   });
 });
