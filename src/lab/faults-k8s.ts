@@ -198,7 +198,8 @@ export async function breakK8s(state: LabState, fault: string, node: string): Pr
 
 /**
  * Undoes K8S_FAULTS on every worker with the operator's fixes: UDP 8472 allowed, eth0 back to the
- * LAN's MTU, iptables-legacy's FORWARD policy ACCEPT, br_netfilter "loaded" again (the hiding
+ * LAN's MTU, iptables-legacy's FORWARD policy ACCEPT where it has a filter table (setting it
+ * would create one), br_netfilter "loaded" again (the hiding
  * mount gone) and named in modules-load.d again when no file is there, flanneld restarted (so it
  * re-patches a stale annotation and writes subnet.env), and where cni0 does not hold the node's
  * subnet: the pods stopped, cni0 deleted, the pods recreated. The shared Docker-era fixes (ip_forward, FORWARD) are labHeal's.
@@ -208,7 +209,7 @@ export async function healK8s(state: LabState): Promise<void> {
   await pLimit(16).map(ws, async (n) => {
     await exec(state, n.name, `while iptables -D ${VXLAN_DROP} 2> /dev/null; do :; done
 ip link set eth0 mtu ${LAN_MTU}
-iptables-legacy -P FORWARD ACCEPT
+! iptables-legacy-save | grep -q '^[*]filter' || iptables-legacy -P FORWARD ACCEPT
 ! mountpoint -q /proc/sys/net/bridge || umount /proc/sys/net/bridge
 [ -e ${MODULES_LOAD.path} ] || printf '${MODULES_LOAD.text.replace(/\n/g, '\\n')}' > ${MODULES_LOAD.path}
 systemctl reset-failed flanneld 2> /dev/null || true

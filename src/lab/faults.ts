@@ -163,9 +163,11 @@ export async function labHeal(name: string): Promise<void> {
     );
   }
   const reject = 'FORWARD -j REJECT --reject-with icmp-host-prohibited';
+  // A backend without a filter table is skipped: \`iptables-legacy -D\` would create the table,
+  // a change no real node's heal makes (and one that hid a snapshot creating it).
   await pLimit(16).map(ws, (n) =>
     exec(state, n.name, `sysctl -q -w net.ipv4.ip_forward=1\n${SED_FORWARD(1)}\niptables -P FORWARD ACCEPT
-for ipt in iptables-legacy iptables-nft; do while $ipt -D ${reject} 2>/dev/null; do :; done; done
+for ipt in iptables-legacy iptables-nft; do $ipt-save | grep -q '^[*]filter' || continue; while $ipt -D ${reject} 2>/dev/null; do :; done; done
 ${state.flavour.rhelFirewall ? `iptables -A ${reject}` : ''}`),
   );
   if (stackOf(state) === 'k8s') return healK8s(state);

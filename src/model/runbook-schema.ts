@@ -68,7 +68,7 @@ export const StepSchema = z
       .optional()
       .describe('Files the fix may change: captured (content, mode, owner, link) before and after it and shown as a diff; sensitive: true keeps only digests'),
     snapshot: Commands.optional()
-      .describe('Read-only commands whose output the fix changes (iptables-save -t filter): captured before and after it and shown as a diff'),
+      .describe('Read-only commands whose output the fix changes (the filter table of iptables-save): captured before and after it and shown as a diff'),
     preview: Command.optional().describe("Read-only command that prints what the step's one file would become: dry runs and the approval prompt show the diff"),
     undo: Command.optional().describe('What `runbook undo` runs to put back what the fix changed, after restoring the step\'s files; $BEFORE_1… hold the snapshot outputs captured before the fix. Needs files or snapshot: undo runs only while they are as the fix left them'),
     confirm: Duration.optional().describe('For a fix that may cut the connection: a watchdog armed on the host before it puts back what the step captured after this long (e.g. "60s") unless runbook confirms, which it does once the verify passes'),

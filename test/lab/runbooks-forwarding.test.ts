@@ -79,6 +79,10 @@ describe('fix-forwarding', () => {
     // docker's own rules accept d's pods going out (and the replies): only connections into them fail.
     expect(failingNodes(await probe())).toEqual(INTO_D);
     const before = await iptablesSave();
+    // d's iptables is nft and its legacy backend has no filter table: reading it (the check, the
+    // fix's before/after snapshot) must not create one (`iptables-legacy-save -t filter` would).
+    const legacyTables = await onNode('d', 'cat /proc/net/ip_tables_names');
+    expect(legacyTables).not.toMatch(/^filter$/m);
     const dry = apply(L(), RB, 'd', ['--dry-run']);
     expect(dry.statuses.d).toEqual(['ok', 'ok', 'would-fix']);
     expect(dry.results.d?.[POLICY]?.checkOutput).toContain("blocked by the FORWARD policy alone: fix-forwarding's fix is iptables-nft -P FORWARD ACCEPT");
@@ -91,6 +95,7 @@ describe('fix-forwarding', () => {
     await expectProbeHealthy();
     // The policy, and nothing else, changed.
     expect(await iptablesSave()).toBe(before.replace(':FORWARD DROP', ':FORWARD ACCEPT'));
+    expect(await onNode('d', 'cat /proc/net/ip_tables_names')).toBe(legacyTables);
     expectAllOk(apply(L(), RB, 'd', ['--yes']));
   });
 
