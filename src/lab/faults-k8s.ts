@@ -9,6 +9,7 @@ import pLimit from 'p-limit';
 import { exec, waitFor } from './fault-exec.js';
 import { MODULES_LOAD, POD_NETWORK } from './k8s-stack.js';
 import { LAN_MTU } from './network.js';
+import { hasFilterTable } from './firewall.js';
 import { ANNOTATION_PREFIX } from './k8s/flannel-leases.js';
 import { isObject, type JsonObject } from './k8s/patch.js';
 import type { FaultDef } from './fault-def.js';
@@ -209,7 +210,7 @@ export async function healK8s(state: LabState): Promise<void> {
   await pLimit(16).map(ws, async (n) => {
     await exec(state, n.name, `while iptables -D ${VXLAN_DROP} 2> /dev/null; do :; done
 ip link set eth0 mtu ${LAN_MTU}
-! iptables-legacy-save | grep -q '^[*]filter' || iptables-legacy -P FORWARD ACCEPT
+! ${hasFilterTable('iptables-legacy')} || iptables-legacy -P FORWARD ACCEPT
 ! mountpoint -q /proc/sys/net/bridge || umount /proc/sys/net/bridge
 [ -e ${MODULES_LOAD.path} ] || printf '${MODULES_LOAD.text.replace(/\n/g, '\\n')}' > ${MODULES_LOAD.path}
 systemctl reset-failed flanneld 2> /dev/null || true

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import pLimit from 'p-limit';
 import { UserError } from '../model/errors.js';
 import { unitsFor } from './node-files.js';
+import { hasFilterTable } from './firewall.js';
 import { deleteLease, listLeases, putLease, SUBNETS, subnetKey } from './leases.js';
 import { nodeExec } from './node-process.js';
 import { exec, waitFor } from './fault-exec.js';
@@ -167,7 +168,7 @@ export async function labHeal(name: string): Promise<void> {
   // a change no real node's heal makes (and one that hid a snapshot creating it).
   await pLimit(16).map(ws, (n) =>
     exec(state, n.name, `sysctl -q -w net.ipv4.ip_forward=1\n${SED_FORWARD(1)}\niptables -P FORWARD ACCEPT
-for ipt in iptables-legacy iptables-nft; do $ipt-save | grep -q '^[*]filter' || continue; while $ipt -D ${reject} 2>/dev/null; do :; done; done
+for ipt in iptables-legacy iptables-nft; do ${hasFilterTable('$ipt')} || continue; while $ipt -D ${reject} 2>/dev/null; do :; done; done
 ${state.flavour.rhelFirewall ? `iptables -A ${reject}` : ''}`),
   );
   if (stackOf(state) === 'k8s') return healK8s(state);

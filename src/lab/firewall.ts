@@ -12,6 +12,13 @@ import { runOk } from './proc.js';
 import type { LabState } from './state.js';
 import type { NodeSpec } from './topology.js';
 
+/**
+ * A shell test, true when this iptables backend (`iptables-legacy`, `iptables-nft`) has a filter
+ * table. A heal that changes a rule or a policy through a backend without one would create the
+ * table, a change no operator's fix makes on a real node: such a backend is skipped.
+ */
+export const hasFilterTable = (ipt: string): string => `${ipt}-save | grep -q '^[*]filter'`;
+
 /** iptables-restore input for a node, or undefined when its profile adds nothing. */
 export function firewallRules(state: LabState, node: NodeSpec): string | undefined {
   const f = state.flavour;

@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { labBreak } from '../../src/lab/index.js';
+import { hasFilterTable } from '../../src/lab/firewall.js';
 import { apply, BIN, RUNBOOKS, useLab, expectAllOk, expectProbeHealthy, failingNodes, LAB, onNode, pairsWith, probe } from './runbooks-support.js';
 
 const RB = 'fix-forwarding';
@@ -21,7 +22,7 @@ const L = useLab({}, async () => {
   await onNode('d', 'rm -f /etc/sysctl.d/98-test.conf /etc/sysctl.d/zz-override.conf');
   // Only the rules these tests add (the lab's daemons may add their own).
   await onNode('d', `for ipt in iptables-nft iptables-legacy; do
-    $ipt-save | grep -q '^[*]filter' || continue
+    ${hasFilterTable('$ipt')} || continue
     while $ipt -D FORWARD -j REJECT --reject-with icmp-host-prohibited 2>/dev/null; do :; done
     $ipt -D FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD 2>/dev/null || true
     $ipt -F FLANNEL-FWD 2>/dev/null && $ipt -X FLANNEL-FWD
