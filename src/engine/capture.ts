@@ -54,33 +54,31 @@ export type CaptureStore = (content: Buffer) => string;
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 /**
- * The host-side script for one file; its path is a rendered shell word (literal parts are checked
- * to be one word when the runbook loads). Only a regular file no larger than the cap is ever
- * opened: a FIFO, a device (opening /dev/watchdog arms it), a directory or a huge file is named,
- * never read. Every field is on its own line, the content and link as base64, so what the file
- * holds cannot pass for a field. Few processes: on a loaded host each fork costs milliseconds,
- * and a fix reads its files twice (one stat for size, mode and owner; the digest's line is
- * sha256sum's own, `<hex>  -`).
+ * The host-side script for one file, on one line (so a capture in a command's shell needs no
+ * `printf` to keep the command's line numbers: capturePrelude); its path is a rendered shell word
+ * (literal parts are checked to be one word when the runbook loads). Only a regular file no
+ * larger than the cap is ever opened: a FIFO, a device (opening /dev/watchdog arms it), a
+ * directory or a huge file is named, never read. Every field is a line of `word value`; the link
+ * target and the content follow their field as base64 lines, which hold no space, so what the
+ * file holds cannot pass for a field. Few processes, as each fork costs milliseconds on a loaded
+ * host and a fix reads its files twice: one `stat` for size, mode and owner, then one `base64`
+ * (the content is read once, and its digest computed here from what arrived); a sensitive file
+ * gets one `sha256sum` instead, whose line is its own `<hex>  -`.
  */
 function fileScript(path: string, sensitive: boolean): string {
   return [
-    `p=${path}`,
-    `if [ -L "$p" ]; then printf 'link '; readlink -- "$p" | base64 | tr -d '\\n'; echo; fi`,
-    `if [ ! -e "$p" ]; then echo absent`,
-    `elif [ ! -f "$p" ]; then echo notfile`,
-    `elif [ ! -r "$p" ]; then echo unreadable`,
-    `else`,
-    `  st=$(stat -L -c '%s stat %a %U:%G' -- "$p")`,
-    `  printf '%s\\n' "\${st#* }"`,
+    `p=${path};`,
+    `if [ -L "$p" ]; then echo 'link -'; readlink -- "$p" | base64; fi;`,
+    `if [ ! -e "$p" ]; then echo 'state absent';`,
+    `elif [ ! -f "$p" ]; then echo 'state notfile';`,
+    `elif [ ! -r "$p" ]; then echo 'state unreadable';`,
+    `else st=$(stat -L -c '%s stat %a %U:%G' -- "$p"); printf '%s\\n' "\${st#* }";`,
     // Without a size (no stat) nothing more is printed: the missing mode says the file could not be read.
-    `  case \${st%% *} in ''|*[!0-9]*) ;; *)`,
-    `    if [ "\${st%% *}" -gt ${CAPTURE_MAX_BYTES} ]; then echo toolarge; else`,
-    ...(sensitive ? [] : [`      printf 'content '; base64 < "$p" | tr -d '\\n'; echo`]),
-    `      printf 'sha256 '; sha256sum < "$p"`,
-    `    fi;;`,
-    `  esac`,
-    `fi`,
-  ].join('\n');
+    `case \${st%% *} in ''|*[!0-9]*) ;; *)`,
+    `if [ "\${st%% *}" -gt ${CAPTURE_MAX_BYTES} ]; then echo 'state toolarge';`,
+    sensitive ? `else printf 'sha256 '; sha256sum < "$p"; fi;;` : `else echo 'content -'; base64 < "$p"; fi;;`,
+    `esac; fi`,
+  ].join(' ');
 }
 
 const WHY: Record<string, string> = {
@@ -89,27 +87,39 @@ const WHY: Record<string, string> = {
   toolarge: `larger than ${CAPTURE_MAX_BYTES} bytes: not captured`,
 };
 const LINK_MAX = 4096;
+const BASE64_LINE = /^[A-Za-z0-9+/=]*$/;
 
 /** A file's capture from what the host printed; every field checked, anything else a problem. */
 function parseFile(target: string, stdout: string, sensitive: boolean, redact: Redact): Capture {
   const c: Capture = { target, kind: 'file', exists: true };
-  let content: Buffer | undefined;
+  // The base64 lines after `link -` and `content -`, until the next field.
+  const blobs: { link?: string; content?: string } = {};
+  let blob: keyof typeof blobs | undefined;
+  let garbled = false;
   for (const line of stdout.split('\n')) {
+    if (!line.includes(' ')) {
+      if (blob && BASE64_LINE.test(line)) blobs[blob] += line;
+      else if (blob || line !== '') garbled = true;
+      continue;
+    }
     const [word = '', ...rest] = line.split(' ');
     const value = rest.join(' ');
-    if (word === 'absent') c.exists = false;
-    else if (WHY[word]) c.problem = WHY[word];
-    // readlink's line, base64: the target and the newline readlink ends it with.
-    else if (word === 'link') c.link = neutralize(redact(Buffer.from(value, 'base64').toString('utf8').replace(/\n$/, ''))).slice(0, LINK_MAX);
+    blob = undefined;
+    if (word === 'state' && value === 'absent') c.exists = false;
+    else if (word === 'state' && WHY[value]) c.problem = WHY[value];
+    else if ((word === 'link' || word === 'content') && value === '-' && blobs[word] === undefined) [blob, blobs[word]] = [word, ''];
     else if (word === 'stat' && /^[0-7]{3,4} [^\s:]{1,64}:[^\s:]{1,64}$/.test(value)) [c.mode, c.owner] = value.split(' ');
-    else if (word === 'sha256' && /^[0-9a-f]{64} {2}-$/.test(value)) c.sha256 = value.slice(0, 64);
-    else if (word === 'content') content = Buffer.from(value, 'base64');
+    else if (word === 'sha256' && sensitive && /^[0-9a-f]{64} {2}-$/.test(value)) c.sha256 = value.slice(0, 64);
+    else garbled = true;
   }
+  // readlink's output: the target and the newline readlink ends it with.
+  if (blobs.link !== undefined) c.link = neutralize(redact(Buffer.from(blobs.link, 'base64').toString('utf8').replace(/\n$/, ''))).slice(0, LINK_MAX);
   if (!c.exists || c.problem) return c;
-  if (!c.mode || !c.sha256 || (!sensitive && !content)) return { ...c, problem: 'could not be read (the host lacks stat, base64 or sha256sum?)' };
-  // Read twice on the host (content, then hash): a file that changed in between is not one capture.
-  if (content && sha(content) !== c.sha256) return { ...c, problem: 'changed while it was captured' };
-  return content ? { ...c, content } : c;
+  const content = sensitive || blobs.content === undefined ? undefined : Buffer.from(blobs.content, 'base64');
+  if (garbled || !c.mode || (sensitive ? !c.sha256 : !content)) return { ...c, problem: 'could not be read (the host lacks stat, base64 or sha256sum?)' };
+  // Checked for size before it was read: one that grew past the bound in between is not captured.
+  if (content && content.length > CAPTURE_MAX_BYTES) return { ...c, problem: WHY.toolarge! };
+  return content ? { ...c, sha256: sha(content), content } : c;
 }
 
 /** `exited`: the shell ended with an exit status (not killed, timed out or lost). */
@@ -169,6 +179,15 @@ export interface CapturePrelude {
   split(stdout: string, truncated: boolean, exited: boolean, why: string): { captures: Capture[]; stdout: string; truncated: boolean; ran: boolean };
 }
 
+/**
+ * A script as one shell word for `eval`, on one line: a script of one line quoted as it is, a
+ * longer one rebuilt by `printf` from its quoted lines (one more fork, but a quoted newline would
+ * move the line numbers of the command after it).
+ */
+function evalText(script: string): string {
+  return script.includes('\n') ? `"$(printf '%s\\n' ${script.split('\n').map(shellQuote).join(' ')})"` : shellQuote(script);
+}
+
 export function capturePrelude(parts: Pick<PlannedStep, 'files' | 'snapshot'>, ctx: { redact: Redact }): CapturePrelude {
   const nonce = randomBytes(6).toString('hex');
   const mark = `runbook-capture-${nonce}`;
@@ -180,7 +199,7 @@ export function capturePrelude(parts: Pick<PlannedStep, 'files' | 'snapshot'>, c
     wrap: (cmd) => ({
       ...cmd,
       command:
-        scripts.map((s, i) => `(eval "$(printf '%s\\n' ${s.command.split('\n').map(shellQuote).join(' ')})") </dev/null 2>/dev/null; printf '\\n%s-%s %s %s\\n' runbook-capture ${nonce} ${i} "$?"; `).join('') + cmd.command,
+        scripts.map((s, i) => `(eval ${evalText(s.command)}) </dev/null 2>/dev/null; printf '\\n%s-%s %s %s\\n' runbook-capture ${nonce} ${i} "$?"; `).join('') + cmd.command,
       display: `${cmd.display}\n# read first, in the same shell (runbook's capture): ${targets.join(', ')}`,
     }),
     split(stdout, truncated, exited, why) {

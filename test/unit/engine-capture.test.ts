@@ -144,16 +144,24 @@ describe('captures and diffs', () => {
     expect(changesBetween([b!], [b!], redact)[0]!.diff).toBe(`${shellQuote(big)}: not compared: larger than ${CAPTURE_MAX_BYTES} bytes: not captured`);
   });
 
-  it('a host without the tools, or one that sends a forged hash, gets "could not be read", never "unchanged"', async () => {
+  it('a host without the tools, or one that sends what the script never prints, gets "could not be read", never "unchanged"', async () => {
     const f = join(dir, 'plain.conf');
     writeFileSync(f, 'x\n');
-    const forged = async () => ({ ok: true, exited: true, stdout: `stat 644 root:root\ncontent ${Buffer.from('x\n').toString('base64')}\nsha256 ${'0'.repeat(64)}  -\n`, truncated: false, why: '' });
-    const [c] = await captureStep(step([{ path: f }]), forged, { redact });
-    expect(c!.problem).toBe('changed while it was captured');
-    const bare = async () => ({ ok: true, exited: true, stdout: 'stat 644 root:root\n', truncated: false, why: '' });
-    const [e] = await captureStep(step([{ path: f }]), bare, { redact });
-    expect(e!.problem).toBe('could not be read (the host lacks stat, base64 or sha256sum?)');
-    const cut = async () => ({ ok: true, exited: true, stdout: 'content AAAA', truncated: true, why: '' });
+    const sent = (stdout: string) => async () => ({ ok: true, exited: true, stdout, truncated: false, why: '' });
+    const read = async (stdout: string, sensitive = false) => (await captureStep(step([{ path: f, sensitive }]), sent(stdout), { redact }))[0]!;
+    const x = Buffer.from('x\n').toString('base64');
+    const unread = 'could not be read (the host lacks stat, base64 or sha256sum?)';
+    expect(await read(`stat 644 root:root\ncontent -\n${x}\n`)).toMatchObject({ content: Buffer.from('x\n'), sha256: execFileSync('sha256sum', [f], { encoding: 'utf8' }).split(' ')[0] });
+    // No content; a digest where the content should be (the digest is computed here from the content);
+    // content for a sensitive file, which is only ever digested; a line that is not base64.
+    expect((await read('stat 644 root:root\n')).problem).toBe(unread);
+    expect((await read(`stat 644 root:root\nsha256 ${'0'.repeat(64)}  -\n`)).problem).toBe(unread);
+    const sensitive = await read(`stat 644 root:root\ncontent -\n${x}\nsha256 ${'0'.repeat(64)}  -\n`, true);
+    expect([sensitive.sha256, sensitive.content]).toEqual(['0'.repeat(64), undefined]);
+    expect((await read(`stat 644 root:root\ncontent -\n${x}\nnot*base64\n`)).problem).toBe(unread);
+    // A file that grew past the bound between its stat and its read.
+    expect((await read(`stat 644 root:root\ncontent -\n${Buffer.alloc(CAPTURE_MAX_BYTES + 1).toString('base64')}\n`)).problem).toBe(`larger than ${CAPTURE_MAX_BYTES} bytes: not captured`);
+    const cut = async () => ({ ok: true, exited: true, stdout: 'content -\nAAAA', truncated: true, why: '' });
     expect((await captureStep(step([{ path: f }]), cut, { redact }))[0]!.problem).toBe('its capture was cut: the host sent more than expected');
   });
 
