@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { stringify } from 'yaml';
+import { Scalar, stringify } from 'yaml';
 import { measure, type Measured } from './measure.js';
 import type { Expect, FloorSpec, SpecHost, SpecStep } from './spec.js';
 import { passes } from './spec.js';
@@ -165,17 +165,28 @@ function passExpr(reg: string, expect: Expect | undefined, evar: string): string
   return `(${reg}.rc == 0${out})`;
 }
 
-function task(name: string, command: string, extra: Record<string, unknown>): Record<string, unknown> {
-  return { name, [NEEDS_SHELL.test(command) ? 'ansible.builtin.shell' : 'ansible.builtin.command']: command, ...extra };
+/**
+ * A value ansible takes as it is: `!unsafe` keeps Jinja2 away from it (an awk program's braces are
+ * not a template), and `cmd:` keeps the free-form splitter away from its quotes and newlines.
+ */
+const UNSAFE_TAG = { tag: '!unsafe', identify: (): boolean => false, resolve: (s: string): string => s };
+function unsafe(value: string): Scalar {
+  const s = new Scalar(value);
+  s.tag = UNSAFE_TAG.tag;
+  return s;
 }
 
-export function playbook(job: Pick<Job, 'mode' | 'steps'>): unknown[] {
+function task(name: string, command: string, extra: Record<string, unknown>): Record<string, unknown> {
+  return { name, [NEEDS_SHELL.test(command) ? 'ansible.builtin.shell' : 'ansible.builtin.command']: { cmd: unsafe(command) }, ...extra };
+}
+
+function playbook(job: Pick<Job, 'mode' | 'steps'>): unknown[] {
   const tasks: Record<string, unknown>[] = [];
-  const vars: Record<string, string> = {};
+  const vars: Record<string, Scalar> = {};
   job.steps.forEach((s, i) => {
     const c = `check_${i}`;
-    if (s.expect) vars[`expect_${i}`] = s.expect.value;
-    if (s.verifyExpect) vars[`verify_expect_${i}`] = s.verifyExpect.value;
+    if (s.expect) vars[`expect_${i}`] = unsafe(s.expect.value);
+    if (s.verifyExpect) vars[`verify_expect_${i}`] = unsafe(s.verifyExpect.value);
     const ok = passExpr(c, s.expect, `expect_${i}`);
     const report = job.mode === 'check' || s.fix.length === 0;
     tasks.push(task(`check: ${s.name}`, s.check, { register: c, changed_when: false, failed_when: report ? `not ${ok}` : false }));
@@ -188,6 +199,10 @@ export function playbook(job: Pick<Job, 'mode' | 'steps'>): unknown[] {
     );
   });
   return [{ name: 'bench', hosts: 'bench', gather_facts: false, vars, tasks }];
+}
+
+export function playbookYaml(job: Pick<Job, 'mode' | 'steps'>): string {
+  return stringify(playbook(job), { customTags: [UNSAFE_TAG] });
 }
 
 async function ansible(job: Job): Promise<ToolResult> {
@@ -208,7 +223,7 @@ async function ansible(job: Job): Promise<ToolResult> {
       'deprecation_warnings = False', '', '[ssh_connection]', 'pipelining = True',
       'ssh_args = -o ControlMaster=auto -o ControlPersist=60s', `control_path_dir = ${cp}`, ''].join('\n'),
   );
-  writeFileSync(join(job.dir, 'play.yml'), stringify(playbook(job)));
+  writeFileSync(join(job.dir, 'play.yml'), playbookYaml(job));
   const env = {
     ...process.env, ANSIBLE_CONFIG: join(job.dir, 'ansible.cfg'), ANSIBLE_HOME: join(job.dir, 'home'),
     ANSIBLE_LOCAL_TEMP: join(job.dir, 'home', 'tmp'), ANSIBLE_NOCOLOR: '1',
@@ -217,7 +232,7 @@ async function ansible(job: Job): Promise<ToolResult> {
   await closeMasters(cp);
   const recap = m.stdout.slice(m.stdout.indexOf('PLAY RECAP'));
   const bad = recap.split('\n').filter((l) => /(unreachable|failed)=[1-9]/.test(l));
-  return single(m, m.code === 0 && bad.length === 0, `exit ${m.code}: ${tail(bad.join(' ') || m.stdout)}`);
+  return single(m, m.code === 0 && bad.length === 0, `exit ${m.code}: ${tail(bad.join(' ') || m.stderr || m.stdout)}`);
 }
 
 /** ControlPersist masters would otherwise carry warm connections into the next tool's turn. */
