@@ -30,6 +30,7 @@ const { values: o } = parseArgs({
     workloads: { type: 'string', default: WORKLOADS.map((w) => w.id).join(',') },
     'runbook-forks': { type: 'string' },
     'forks-curve': { type: 'string' },
+    'max-hosts': { type: 'string' },
     out: { type: 'string' },
     'keep-lab': { type: 'boolean', default: false },
     'reuse-lab': { type: 'boolean', default: false },
@@ -58,6 +59,13 @@ const workloads = o.workloads.split(',').map((id) => {
   return w;
 });
 const runbookForks = o['runbook-forks'] ? int('runbook-forks', o['runbook-forks']) : undefined;
+/** `--max-hosts pssh=1000`: a tool's largest fleet, over TOOL_MAX_HOSTS (the report names the ones used). */
+const maxHosts = { ...TOOL_MAX_HOSTS };
+for (const pair of o['max-hosts']?.split(',') ?? []) {
+  const [t, n = ''] = pair.split('=');
+  if (!TOOLS.includes(t as ToolName)) throw new Error(`--max-hosts: unknown tool "${t}" in "${pair}" (tool=N, tool one of ${TOOLS.join(', ')})`);
+  maxHosts[t as ToolName] = int('max-hosts', n);
+}
 /** `--forks-curve 25,50,100`: the check workload at the largest size, runbook once per --forks value and round. */
 const forksCurve = o['forks-curve'] ? o['forks-curve'].split(',').map((f) => int('forks-curve', f)) : [];
 
@@ -110,7 +118,7 @@ async function main(): Promise<void> {
         for (const w of workloads) {
           const steps = renderSteps(w.runbook, fleet.inventory, hosts);
           for (const tool of order) {
-            if (size > (TOOL_MAX_HOSTS[tool] ?? Infinity)) continue;
+            if (size > (maxHosts[tool] ?? Infinity)) continue;
             if (w.breakFirst) await breakForwarding(hosts);
             const dir = join(scratch, `job-${++seq}`);
             mkdirSync(dir, { recursive: true });
@@ -159,7 +167,7 @@ async function main(): Promise<void> {
         node: process.version, runbook: version('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD']),
         openssh: version('ssh', ['-V']), pssh: version('parallel-ssh', ['--version']), ansible: version('ansible-playbook', ['--version']),
       },
-      workers, rounds, sizes, tools, toolMaxHosts: TOOL_MAX_HOSTS, labUpS, startup: start, runbookForks: runbookForks ?? 'default', samples, forksCurve: curve,
+      workers, rounds, sizes, tools, toolMaxHosts: maxHosts, labUpS, startup: start, runbookForks: runbookForks ?? 'default', samples, forksCurve: curve,
     };
     const out = o.out ?? join(REPO, 'bench/results', `${startedAt.toISOString().slice(0, 10)}.json`);
     mkdirSync(resolve(out, '..'), { recursive: true });
