@@ -20,9 +20,15 @@ export function splitPattern(pattern: string): string[] {
   return parts.map((p) => p.trim()).filter((p) => p !== '');
 }
 
+/** The inventory's names, made once per pattern: `--hosts` may list thousands of hosts, each a term. */
+interface Names {
+  allNames: string[];
+  hostSet: Set<string>;
+  groupNames: string[];
+}
+
 /** The hosts (by name) one term selects, or a problem saying why it selects none. */
-function resolveTerm(term: string, inv: Inventory, opts: SelectOptions): Set<string> | Problem {
-  const allNames = inv.hosts.map((h) => h.name);
+function resolveTerm(term: string, inv: Inventory, opts: SelectOptions, { allNames, hostSet, groupNames }: Names): Set<string> | Problem {
   if (term === 'all' || term === '*') return new Set(allNames);
   if (term.startsWith('@')) {
     const set = opts.namedSets?.[term.slice(1)];
@@ -30,9 +36,8 @@ function resolveTerm(term: string, inv: Inventory, opts: SelectOptions): Set<str
       const known = Object.keys(opts.namedSets ?? {}).map((k) => `@${k}`);
       return { message: `unknown host set "${term}"`, hint: known.length ? `known sets: ${known.join(', ')}` : 'no named host sets are available here' };
     }
-    return new Set(set.filter((n) => allNames.includes(n)));
+    return new Set(set.filter((n) => hostSet.has(n)));
   }
-  const groupNames = [...inv.groups.keys()];
   const matchNames = (test: (n: string) => boolean): Set<string> => {
     const out = new Set<string>();
     for (const g of groupNames) if (test(g)) for (const h of inv.groups.get(g)!.hosts) out.add(h);
@@ -52,7 +57,8 @@ function resolveTerm(term: string, inv: Inventory, opts: SelectOptions): Set<str
     const re = globToRegExp(term, { classes: true });
     found = matchNames((n) => re.test(n));
   } else {
-    found = matchNames((n) => n === term);
+    // A name: its group's hosts and the host itself, looked up rather than matched against every name.
+    found = new Set([...(inv.groups.get(term)?.hosts ?? []), ...(hostSet.has(term) ? [term] : [])]);
     if (found.size === 0 && inv.groups.has(term)) return { message: `group "${term}" has no hosts`, hint: `add hosts to it in ${inv.file}` };
   }
   if (found.size > 0) return found;
@@ -72,8 +78,10 @@ export function selectHosts(inv: Inventory, pattern: string, opts: SelectOptions
   const exclude = terms.filter((t) => t.startsWith('!')).map((t) => t.slice(1));
 
   const problems: Problem[] = [];
+  const allNames = inv.hosts.map((h) => h.name);
+  const names: Names = { allNames, hostSet: new Set(allNames), groupNames: [...inv.groups.keys()] };
   const resolve = (t: string): Set<string> => {
-    const r = resolveTerm(t, inv, opts);
+    const r = resolveTerm(t, inv, opts, names);
     if (r instanceof Set) return r;
     problems.push(r);
     return new Set();

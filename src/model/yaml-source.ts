@@ -4,7 +4,7 @@
  * instead of stopping at the first, and refuses inputs built to exhaust memory.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { LineCounter, parseDocument, isAlias, isMap, isPair, isScalar, isSeq, visit, type Document, type Node } from 'yaml';
+import { LineCounter, parseDocument, isAlias, isMap, isPair, isScalar, isSeq, visit, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import { UserError, type Problem, type SourcePos } from './errors.js';
 import { UnavailableSecret } from './secrets.js';
 
@@ -165,6 +165,19 @@ function parseYamlDocument(text: string, file: string, version: YamlVersion): Ya
     }
   }
 
+  // Each map's pairs by key (the first of duplicates, as a scan would find), built when first asked:
+  // posAt is asked once per host, and a scan per call made loading N hosts O(N²) (7 s of 10,000).
+  const pairIndex = new Map<YAMLMap, Map<string, Pair>>();
+  const pairByKey = (map: YAMLMap, key: string): Pair | undefined => {
+    let index = pairIndex.get(map);
+    if (!index) {
+      index = new Map();
+      for (const p of map.items) if (isPair(p) && isScalar(p.key) && !index.has(String(p.key.value))) index.set(String(p.key.value), p);
+      pairIndex.set(map, index);
+    }
+    return index.get(key);
+  };
+
   const posAt = (path: readonly PathSeg[], opts?: { key?: string }): SourcePos => {
     let node: unknown = doc.contents;
     let best: SourcePos = at(0);
@@ -178,7 +191,7 @@ function parseYamlDocument(text: string, file: string, version: YamlVersion): Ya
       const seg = segs[i]!;
       if (isAlias(node)) node = node.resolve(doc);
       if (isMap(node)) {
-        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+        const pair = pairByKey(node, String(seg));
         if (!pair) break;
         if (opts?.key !== undefined && i === segs.length - 1) {
           mark(pair.key);
