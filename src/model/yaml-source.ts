@@ -32,6 +32,9 @@ export interface YamlSource {
   placeholderPositions(path: readonly PathSeg[]): SourcePos[];
 }
 
+/** "an inventory", "a runbook": the kinds of file named in messages. */
+const article = (what: string): string => (/^[aeiou]/i.test(what) ? 'an' : 'a');
+
 /** Reads a file with size and content guards; a missing or unreadable file is a UserError. */
 export function readSourceFile(file: string, what: string): string {
   let size: number;
@@ -47,7 +50,7 @@ export function readSourceFile(file: string, what: string): string {
     throw new UserError({
       pos: { file, line: 1, col: 1 },
       message: `file is ${size} bytes; runbook reads at most ${MAX_FILE_BYTES} bytes`,
-      hint: `is this really a ${what}?`,
+      hint: `is this really ${article(what)} ${what}?`,
     });
   }
   const text = readFileSync(file, 'utf8');
@@ -56,7 +59,7 @@ export function readSourceFile(file: string, what: string): string {
     const before = text.slice(0, nul);
     const line = before.split('\n').length;
     const col = nul - before.lastIndexOf('\n');
-    throw new UserError({ pos: { file, line, col }, message: 'binary data (NUL byte) in a text file', hint: `is this really a ${what}?` });
+    throw new UserError({ pos: { file, line, col }, message: 'binary data (NUL byte) in a text file', hint: `is this really ${article(what)} ${what}?` });
   }
   return text;
 }

@@ -67,6 +67,8 @@ describe('runbook errors carry line:col', () => {
     const bin = file('bin.yaml', Buffer.from('steps:\n  - \0\x01\x02'));
     expect(() => loadRunbookFile(bin)).toThrow(`${bin}:2:5: binary data (NUL byte) in a text file (is this really a runbook?)`);
     expect(() => loadRunbookFile(join(dir, 'missing.yaml'))).toThrow(UserError);
+    const bigInventory = file('big-inventory.yaml', `# ${'x'.repeat(MAX_FILE_BYTES)}\n`);
+    expect(() => checkInventory(bigInventory)).toThrow(`${bigInventory}:1:1: file is ${MAX_FILE_BYTES + 3} bytes; runbook reads at most ${MAX_FILE_BYTES} bytes (is this really an inventory?)`);
   });
 });
 
