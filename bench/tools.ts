@@ -166,11 +166,14 @@ function passExpr(reg: string, expect: Expect | undefined, evar: string): string
 }
 
 /**
- * A value ansible takes as it is: `!unsafe` keeps Jinja2 away from it (an awk program's braces are
- * not a template), and `cmd:` keeps the free-form splitter away from its quotes and newlines.
+ * A value ansible takes as it is. Text holding a Jinja2 delimiter (the FORWARD walk is an awk
+ * program full of braces) is tagged `!unsafe`; only such text: ansible-core 2.19 and later resolve
+ * an `!unsafe` scalar's type again, so `!unsafe 1` would be the number 1 and no stdout would equal
+ * it. Anything else is a plain string, quoted by the writer where YAML would read another type.
  */
 const UNSAFE_TAG = { tag: '!unsafe', identify: (): boolean => false, resolve: (s: string): string => s };
-function unsafe(value: string): Scalar {
+function unsafe(value: string): Scalar | string {
+  if (!/\{[{%#]/.test(value)) return value;
   const s = new Scalar(value);
   s.tag = UNSAFE_TAG.tag;
   return s;
@@ -182,7 +185,7 @@ function task(name: string, command: string, extra: Record<string, unknown>): Re
 
 function playbook(job: Pick<Job, 'mode' | 'steps'>): unknown[] {
   const tasks: Record<string, unknown>[] = [];
-  const vars: Record<string, Scalar> = {};
+  const vars: Record<string, Scalar | string> = {};
   job.steps.forEach((s, i) => {
     const c = `check_${i}`;
     if (s.expect) vars[`expect_${i}`] = unsafe(s.expect.value);
@@ -202,7 +205,9 @@ function playbook(job: Pick<Job, 'mode' | 'steps'>): unknown[] {
 }
 
 export function playbookYaml(job: Pick<Job, 'mode' | 'steps'>): string {
-  return stringify(playbook(job), { customTags: [UNSAFE_TAG] });
+  // YAML 1.1, as ansible reads it: `yes` and `on` are quoted, or they would be booleans. lineWidth
+  // 0: every multi-line command is a literal block, sent as written (no folding to get right).
+  return stringify(playbook(job), { version: '1.1', customTags: [UNSAFE_TAG], lineWidth: 0 });
 }
 
 async function ansible(job: Job): Promise<ToolResult> {

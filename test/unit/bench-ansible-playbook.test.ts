@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { renderSteps } from '../../bench/fleet.js';
+import type { SpecStep } from '../../bench/spec.js';
 import { playbookYaml } from '../../bench/tools.js';
 
 const haveAnsible = spawnSync('ansible-playbook', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -27,7 +28,8 @@ function playbook(args: string[], play: string): { status: number | null; out: s
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
-describe.skipIf(!haveAnsible)('the bench playbook', () => {
+// ansible-playbook takes seconds to start, more on a loaded machine.
+describe.skipIf(!haveAnsible)('the bench playbook', { timeout: 90_000 }, () => {
   it('parses fix-forwarding\'s rendered steps, as a check and as an apply', () => {
     const inventory = join(dir, 'inventory.yaml');
     writeFileSync(inventory, 'groups:\n  workers:\n    hosts: [w1]\nhosts:\n  w1: { address: 198.18.252.2 }\n');
@@ -40,10 +42,17 @@ describe.skipIf(!haveAnsible)('the bench playbook', () => {
     }
   });
 
-  it('runs a command with braces, quotes and newlines byte for byte', () => {
-    const check = `printf '%s' '{{ x }} {% y %} {# z #}'\necho " \\"a\\"  b"`;
-    const r = playbook([], playbookYaml({ mode: 'check', steps: [{ name: 'literal', check, expect: { kind: 'equals', value: '{{ x }} {% y %} {# z #} "a"  b' }, fix: [], verify: check }] }));
-    expect(r.out).toMatch(/here\s+: ok=1 .* failed=0/);
+  it('runs commands with braces, quotes and newlines byte for byte, and expects strings that look like numbers', () => {
+    const literal = `printf '%s' '{{ x }} {% y %} {# z #}'\necho " \\"a\\"  b"`;
+    const step = (name: string, check: string, value: string): SpecStep => ({ name, check, expect: { kind: 'equals', value }, fix: [], verify: check });
+    const play = playbookYaml({
+      mode: 'check',
+      steps: [step('literal', literal, '{{ x }} {% y %} {# z #} "a"  b'), step('a number', 'echo 1', '1'), step('nothing', 'true', ''), step('a word', 'echo yes', 'yes')],
+    });
+    // A literal block, as sent: no folded lines for ansible's parser to join back.
+    expect(play).toContain('cmd: !unsafe |-');
+    const r = playbook([], play);
+    expect(r.out).toMatch(/here\s+: ok=4 .* failed=0/);
     expect(r.status).toBe(0);
   });
 });
