@@ -144,7 +144,9 @@ function parseYamlDocument(text: string, file: string, version: YamlVersion): Ya
           problems.push({ pos: at(pair.key.range?.[0] ?? 0), message: 'a list or mapping used as a key', hint: 'keys must be plain names' });
         }
         if (!isScalar(pair.key)) continue;
-        const key = String(pair.key.value);
+        // A merge key is Symbol(<<) once parsed; several in one mapping each merge (as in PyYAML).
+        const raw: unknown = pair.key.value;
+        const key = typeof raw === 'symbol' ? (raw.description ?? '') : String(raw);
         if (seen.has(key) && key !== '<<') {
           problems.push({ pos: at(pair.key.range?.[0] ?? 0), message: `duplicate key "${key}"`, hint: 'a key may appear once in a mapping; remove or rename one' });
         }

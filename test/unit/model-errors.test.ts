@@ -121,6 +121,8 @@ describe('inventory errors carry line:col', () => {
     ['host and group share a name', 'groups:\n  a: { hosts: [a] }\nhosts:\n  a:\n', ['2:3: "a" is both a host and a group (host patterns would be ambiguous; rename one)']],
     ['reserved group', 'groups:\n  all: { vars: { x: 1 } }\nhosts:\n  a:\n', ['2:3: group name "all" is reserved (put vars for every host under defaults.vars)']],
     ['duplicate host', 'hosts:\n  a:\n  a:\n', ['3:3: duplicate key "a" (a key may appear once in a mapping; remove or rename one)']],
+    // Two merge keys are two merges, not a duplicate; the only problem is the unknown key they bring.
+    ['two merge keys', 'hosts:\n  a: { <<: { address: 1.2.3.4 }, <<: { porrt: 22 } }\n', ['2:6: unknown key "porrt" in hosts.a (did you mean "port"?)']],
   ])('%s', (_kind, text, expected) => {
     expect(inventoryProblems(text)).toEqual(expected);
   });
