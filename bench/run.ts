@@ -4,7 +4,7 @@
  * and round; tools alternate round by round; results go to bench/results/. Never fails on timing.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -87,6 +87,13 @@ async function startup(): Promise<BenchResults['startup']> {
   return { runbookHelpS: summarize(help), nodeBareS: summarize(node), runbookHelpRssMB: rss };
 }
 
+/**
+ * The commit measured: scripts/bench.sh built the working tree just before this started, and
+ * commits made during a run (it takes an hour) must not be named in its results. `+dirty` when
+ * the tree had changes that no commit holds.
+ */
+const measured = `${version('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'])}${spawnSync('git', ['-C', REPO, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).stdout?.trim() ? '+dirty' : ''}`;
+
 async function main(): Promise<void> {
   const scratch = mkdtempSync(join(tmpdir(), 'rb-bench-'));
   const samples: Sample[] = [];
@@ -164,12 +171,14 @@ async function main(): Promise<void> {
       date: startedAt.toISOString(),
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', memGB: Math.round(totalmem() / 2 ** 30), loadavg: loadavg() },
       versions: {
-        node: process.version, runbook: version('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD']),
+        node: process.version, runbook: measured,
         openssh: version('ssh', ['-V']), pssh: version('parallel-ssh', ['--version']), ansible: version('ansible-playbook', ['--version']),
       },
       workers, rounds, sizes, tools, toolMaxHosts: maxHosts, labUpS, startup: start, runbookForks: runbookForks ?? 'default', samples, forksCurve: curve,
     };
-    const out = o.out ?? join(REPO, 'bench/results', `${startedAt.toISOString().slice(0, 10)}.json`);
+    // A second run on the same day gets its start time in the name: an earlier run's samples are never overwritten.
+    const day = join(REPO, 'bench/results', `${startedAt.toISOString().slice(0, 10)}.json`);
+    const out = o.out ?? (existsSync(day) ? day.replace(/\.json$/, `-${startedAt.toISOString().slice(11, 16).replace(':', '')}.json`) : day);
     mkdirSync(resolve(out, '..'), { recursive: true });
     writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
     const md = renderMarkdown(results);
